@@ -1,0 +1,58 @@
+"""lrdecay: learning-rate decay for Keras, chosen by evidence.
+
+Decay callbacks for `model.fit`, a KerasTuner search of the decay kind and its
+epochs, and MLflow tracking of every fit and trial. Names load on first use, so
+`import lrdecay` is fast and imports neither Keras, MLflow nor KerasTuner.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+# public name -> the module that defines it
+_EXPORTS: dict[str, str] = {
+    "StepDecay": "lrdecay.callbacks",
+    "MultiStepDecay": "lrdecay.callbacks",
+    "ExponentialDecay": "lrdecay.callbacks",
+    "PlateauDecay": "lrdecay.callbacks",
+    "ScheduledDecay": "lrdecay.callbacks",
+    "DecayEvent": "lrdecay.callbacks",
+    "StepSchedule": "lrdecay.schedules",
+    "MultiStepSchedule": "lrdecay.schedules",
+    "ExponentialSchedule": "lrdecay.schedules",
+    "MlflowLogger": "lrdecay.tracking",
+    "DecayHyperModel": "lrdecay.tuning",
+    "SearchResult": "lrdecay.tuning",
+    "search": "lrdecay.tuning",
+}
+
+__all__ = [*_EXPORTS, "__version__"]
+
+if TYPE_CHECKING:
+    from lrdecay.callbacks import (
+        DecayEvent,
+        ExponentialDecay,
+        MultiStepDecay,
+        PlateauDecay,
+        ScheduledDecay,
+        StepDecay,
+    )
+    from lrdecay.schedules import ExponentialSchedule, MultiStepSchedule, StepSchedule
+    from lrdecay.tracking import MlflowLogger
+    from lrdecay.tuning import DecayHyperModel, SearchResult, search
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'lrdecay' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,271 @@
+"""Pure learning-rate math: epoch -> learning rate.
+
+Nothing here imports Keras or MLflow. Each schedule is a small frozen
+dataclass that validates its arguments at construction, evaluates the rate of
+any epoch (epochs count from 0, as Keras passes them), and round-trips through
+`get_config()` / `from_config()`.
+
+Warm-up follows Keras' own `CosineDecay(warmup_steps=...)`: the rate rises
+linearly over the first `warmup_epochs` epochs, and the decay counts its epochs
+from the end of the warm-up, so a warm-up shifts the decay curve right instead
+of eating into it.
+"""
+
+from __future__ import annotations
+
+import bisect
+import dataclasses
+import math
+import numbers
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+
+def check_positive_finite(name: str, value: float) -> None:
+    """Raise `ValueError` unless `value` is a finite number > 0."""
+    check_number(name, value)
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(
+            f"Argument `{name}` must be a positive, finite number. "
+            f"Received: {name}={value!r}"
+        )
+
+
+def check_number(name: str, value: Any) -> None:
+    """Raise `TypeError` unless `value` is a real number (bools excluded)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(
+            f"Argument `{name}` must be a number. "
+            f"Received: {name}={value!r} of type {type(value).__name__}"
+        )
+
+
+def check_epoch_count(name: str, value: Any, *, allow_zero: bool) -> None:
+    """Raise unless `value` is a whole number of epochs (>= 0 or > 0)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(
+            f"Argument `{name}` must be a whole number of epochs. "
+            f"Received: {name}={value!r}"
+        )
+    if value < 0 or (value == 0 and not allow_zero):
+        kind = "a non-negative" if allow_zero else "a positive"
+        raise ValueError(
+            f"Argument `{name}` must be {kind} number of epochs. "
+            f"Received: {name}={value!r}"
+        )
+
+
+def _check_epoch(epoch: int) -> None:
+    if epoch < 0:
+        raise ValueError(f"Epochs count from 0. Received: epoch={epoch!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Schedule:
+    """Base of the scheduled decays: warm-up, the decay itself, a floor.
+
+    Subclasses implement `_decayed(epochs_since_warmup)`, the rate the decay
+    formula gives `epochs_since_warmup` epochs after the warm-up ended.
+
+    Args:
+        initial_lr: Float. The rate the decay starts from (and the warm-up
+            rises to). Defaults to `0.1`.
+        min_lr: Float. A floor the decayed rate never goes below. Defaults
+            to `0.0`.
+        warmup_epochs: Int. Number of epochs of linear warm-up before the
+            decay starts. Defaults to `0` (no warm-up).
+        warmup_start_lr: Float or `None`. The rate of epoch 0 when warming
+            up. Defaults to `initial_lr / (warmup_epochs + 1)`, so epoch `e`
+            of the warm-up runs at `initial_lr * (e + 1) / (warmup_epochs + 1)`.
+    """
+
+    kind: ClassVar[str] = ""
+
+    initial_lr: float = 0.1
+    min_lr: float = 0.0
+    warmup_epochs: int = 0
+    warmup_start_lr: float | None = None
+
+    def __post_init__(self) -> None:
+        check_positive_finite("initial_lr", self.initial_lr)
+        check_number("min_lr", self.min_lr)
+        if not math.isfinite(self.min_lr) or self.min_lr < 0:
+            raise ValueError(
+                "Argument `min_lr` must be a finite number >= 0. "
+                f"Received: min_lr={self.min_lr!r}"
+            )
+        if self.min_lr > self.initial_lr:
+            raise ValueError(
+                "Argument `min_lr` must not exceed `initial_lr`. "
+                f"Received: min_lr={self.min_lr!r}, initial_lr={self.initial_lr!r}"
+            )
+        check_epoch_count("warmup_epochs", self.warmup_epochs, allow_zero=True)
+        if self.warmup_start_lr is not None:
+            check_number("warmup_start_lr", self.warmup_start_lr)
+            if not 0 <= self.warmup_start_lr <= self.initial_lr:
+                raise ValueError(
+                    "Argument `warmup_start_lr` must be between 0 and "
+                    f"`initial_lr`. Received: warmup_start_lr="
+                    f"{self.warmup_start_lr!r}, initial_lr={self.initial_lr!r}"
+                )
+
+    def _decayed(self, epochs_since_warmup: int) -> float:
+        raise NotImplementedError
+
+    def lr_at(self, epoch: int, scale: float = 1.0) -> float:
+        """The learning rate of `epoch` (from 0).
+
+        Args:
+            epoch: Int. The epoch, counted from 0 as Keras counts it.
+            scale: Float. A multiplier on the schedule, e.g. the product of
+                the plateau reductions so far. The `min_lr` floor applies
+                after it. Defaults to `1.0`.
+        """
+        _check_epoch(epoch)
+        if epoch < self.warmup_epochs:
+            start = (
+                self.initial_lr / (self.warmup_epochs + 1)
+                if self.warmup_start_lr is None
+                else self.warmup_start_lr
+            )
+            fraction = epoch / self.warmup_epochs
+            return scale * (start + (self.initial_lr - start) * fraction)
+        return max(scale * self._decayed(epoch - self.warmup_epochs), self.min_lr)
+
+    def curve(self, epochs: int) -> list[float]:
+        """The learning rates of epochs `0 .. epochs - 1`."""
+        check_epoch_count("epochs", epochs, allow_zero=True)
+        return [self.lr_at(epoch) for epoch in range(epochs)]
+
+    def get_config(self) -> dict[str, Any]:
+        config = dataclasses.asdict(self)
+        for key, value in config.items():
+            if isinstance(value, tuple):
+                config[key] = list(value)
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Schedule:
+        return cls(**config)
+
+
+@dataclasses.dataclass(frozen=True)
+class StepSchedule(Schedule):
+    """`initial_lr * drop ** floor(epoch / epochs_drop)`.
+
+    Args:
+        drop: Float in (0, 1]. The factor applied at every decay. Defaults
+            to `0.5`.
+        epochs_drop: Int. Epochs between two decays. Defaults to `30`.
+    """
+
+    kind: ClassVar[str] = "step"
+
+    drop: float = 0.5
+    epochs_drop: int = 30
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_drop(self.drop)
+        check_epoch_count("epochs_drop", self.epochs_drop, allow_zero=False)
+
+    def _decayed(self, epochs_since_warmup: int) -> float:
+        return self.initial_lr * self.drop ** (epochs_since_warmup // self.epochs_drop)
+
+
+@dataclasses.dataclass(frozen=True)
+class MultiStepSchedule(Schedule):
+    """`initial_lr * drop ** (number of milestones <= epoch)`.
+
+    PyTorch's `MultiStepLR`: decay at a given list of epochs.
+
+    Args:
+        drop: Float in (0, 1]. The factor applied at every milestone.
+            Defaults to `0.1`.
+        milestones: Sequence of int. Strictly increasing epochs (counted
+            after any warm-up) at which the rate is multiplied by `drop`.
+    """
+
+    kind: ClassVar[str] = "multistep"
+
+    drop: float = 0.1
+    milestones: tuple[int, ...] = (30, 60, 90)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_drop(self.drop)
+        object.__setattr__(self, "milestones", check_milestones(self.milestones))
+
+    def _decayed(self, epochs_since_warmup: int) -> float:
+        decays = bisect.bisect_right(self.milestones, epochs_since_warmup)
+        return self.initial_lr * self.drop**decays
+
+
+@dataclasses.dataclass(frozen=True)
+class ExponentialSchedule(Schedule):
+    """`initial_lr * exp(-k * epoch)`.
+
+    Args:
+        k: Float >= 0. The decay rate per epoch. Defaults to `0.1`.
+    """
+
+    kind: ClassVar[str] = "exponential"
+
+    k: float = 0.1
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_number("k", self.k)
+        if not math.isfinite(self.k) or self.k < 0:
+            raise ValueError(
+                "Argument `k` must be a finite number >= 0. "
+                f"Received: k={self.k!r}"
+            )
+
+    def _decayed(self, epochs_since_warmup: int) -> float:
+        return self.initial_lr * math.exp(-self.k * epochs_since_warmup)
+
+
+def check_drop(drop: float) -> None:
+    check_number("drop", drop)
+    if not 0 < drop <= 1:
+        raise ValueError(
+            f"Argument `drop` must be in (0, 1]. Received: drop={drop!r}"
+        )
+
+
+def check_milestones(milestones: Sequence[int]) -> tuple[int, ...]:
+    """Return `milestones` as a tuple, or raise if not increasing epochs >= 0."""
+    if isinstance(milestones, (str, bytes)) or not isinstance(milestones, Sequence):
+        raise TypeError(
+            "Argument `milestones` must be a sequence of epochs. "
+            f"Received: milestones={milestones!r}"
+        )
+    if len(milestones) == 0:
+        raise ValueError(
+            "Argument `milestones` must name at least one epoch. "
+            f"Received: milestones={milestones!r}"
+        )
+    for milestone in milestones:
+        if isinstance(milestone, bool) or not isinstance(milestone, numbers.Integral):
+            raise TypeError(
+                "Argument `milestones` must hold whole numbers of epochs. "
+                f"Received: milestones={milestones!r}"
+            )
+        if milestone < 0:
+            raise ValueError(
+                "Argument `milestones` must hold epochs >= 0. "
+                f"Received: milestones={milestones!r}"
+            )
+    if any(b <= a for a, b in zip(milestones, milestones[1:], strict=False)):
+        raise ValueError(
+            "Argument `milestones` must be strictly increasing. "
+            f"Received: milestones={milestones!r}"
+        )
+    return tuple(int(milestone) for milestone in milestones)
+
+
+SCHEDULES: dict[str, type[Schedule]] = {
+    schedule.kind: schedule
+    for schedule in (StepSchedule, MultiStepSchedule, ExponentialSchedule)
+}

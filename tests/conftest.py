@@ -1,0 +1,97 @@
+"""Shared fixtures: the digits data and a tiny seeded model; a quiet environment."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from collections.abc import Callable, Iterator  # noqa: E402
+from typing import Any  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _isolated_mlflow(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Iterator[None]:
+    """Never let a test write to the repository's working directory."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("MLFLOW_EXPERIMENT_NAME", raising=False)
+    monkeypatch.chdir(tmp_path)
+    yield
+
+
+@pytest.fixture(scope="session")
+def digits() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """scikit-learn's digits, scaled to [0, 1]: (x_train, y_train, x_val, y_val)."""
+    from sklearn.datasets import load_digits
+
+    x, y = load_digits(return_X_y=True)
+    x = (x / 16.0).astype("float32")
+    y = y.astype("int32")
+    return x[:1400], y[:1400], x[1400:], y[1400:]
+
+
+@pytest.fixture
+def make_model() -> Callable[..., Any]:
+    """A small seeded dense classifier for the digits, compiled with SGD."""
+
+    def make(learning_rate: float = 0.1, seed: int = 0, optimizer: Any = None) -> Any:
+        import keras
+
+        keras.utils.set_random_seed(seed)
+        model = keras.Sequential(
+            [
+                keras.Input((64,)),
+                keras.layers.Dense(32, activation="relu"),
+                keras.layers.Dense(10, activation="softmax"),
+            ]
+        )
+        model.compile(
+            optimizer=optimizer or keras.optimizers.SGD(learning_rate=learning_rate),
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+        )
+        return model
+
+    return make
+
+
+class LearningRateProbe:
+    """Records the rate the optimizer holds at the first batch of each epoch.
+
+    Uses a batch hook on purpose: it reads the rate the training steps really
+    use, after every epoch-begin callback has run, whatever the list order.
+    """
+
+    def __new__(cls) -> Any:
+        import keras
+
+        class _Probe(keras.callbacks.Callback):
+            def on_train_begin(self, logs: Any = None) -> None:
+                self.rates: list[float] = []
+                self._epoch_started = False
+
+            def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+                self._epoch_started = True
+
+            def on_train_batch_begin(self, batch: int, logs: Any = None) -> None:
+                if self._epoch_started:
+                    self._epoch_started = False
+                    self.rates.append(
+                        float(
+                            keras.ops.convert_to_numpy(
+                                self.model.optimizer.learning_rate
+                            )
+                        )
+                    )
+
+        return _Probe()
+
+
+@pytest.fixture
+def lr_probe() -> Any:
+    """A callback whose `.rates` are the optimizer's rate in every epoch."""
+    return LearningRateProbe()
