@@ -1,0 +1,288 @@
+"""The decay callbacks in real fits on the digits: the exact rate of every epoch.
+
+Every test reads the rate the optimizer really held in each epoch (through the
+`lr_probe` batch hook), not only what the callback meant to set. The whole
+module also runs on the JAX backend (see `test_callbacks_pass_on_jax`).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from lrdecay import (
+    DecayEvent,
+    ExponentialDecay,
+    MultiStepDecay,
+    PlateauDecay,
+    StepDecay,
+)
+from lrdecay.callbacks import decays_in_fit
+
+F32 = 1e-6  # the optimizer holds its rate as float32
+
+
+def split(lr_history):
+    """(epochs, rates) of a callback's `lr_history`."""
+    return [epoch for epoch, _ in lr_history], [rate for _, rate in lr_history]
+
+
+def fit(model, digits, callbacks, epochs, **kwargs):
+    x, y, x_val, y_val = digits
+    return model.fit(
+        x,
+        y,
+        validation_data=(x_val, y_val),
+        epochs=epochs,
+        batch_size=256,
+        verbose=0,
+        callbacks=callbacks,
+        **kwargs,
+    )
+
+
+def never_improves(**kwargs) -> PlateauDecay:
+    """A plateau rule that sees no improvement after epoch 0, whatever the data."""
+    return PlateauDecay(monitor="loss", min_delta=1e9, **kwargs)
+
+
+def test_step_decay_sets_the_formula_rate_every_epoch(make_model, digits, lr_probe):
+    decay = StepDecay(initial_lr=0.2, drop=0.5, epochs_drop=2)
+    history = fit(make_model(), digits, [decay, lr_probe], epochs=5)
+    expected = [0.2, 0.2, 0.1, 0.1, 0.05]
+    assert lr_probe.rates == pytest.approx(expected, rel=F32)
+    assert history.history["learning_rate"] == pytest.approx(expected, rel=F32)
+    epochs, rates = split(decay.lr_history)
+    assert epochs == [0, 1, 2, 3, 4]
+    assert rates == pytest.approx(expected, rel=F32)
+
+
+def test_exponential_decay_sets_the_formula_rate_every_epoch(
+    make_model, digits, lr_probe
+):
+    decay = ExponentialDecay(initial_lr=0.1, k=0.5)
+    fit(make_model(), digits, [decay, lr_probe], epochs=4)
+    expected = [0.1 * math.exp(-0.5 * epoch) for epoch in range(4)]
+    assert lr_probe.rates == pytest.approx(expected, rel=F32)
+    assert decay.curve(4) == pytest.approx(expected, rel=1e-12)
+
+
+def test_multistep_decay_drops_at_the_milestones(make_model, digits, lr_probe):
+    decay = MultiStepDecay(initial_lr=0.1, drop=0.1, milestones=[1, 3])
+    fit(make_model(), digits, [decay, lr_probe], epochs=4)
+    assert lr_probe.rates == pytest.approx([0.1, 0.01, 0.01, 0.001], rel=F32)
+
+
+def test_warmup_composes_with_step_and_exponential(make_model, digits, lr_probe):
+    step = StepDecay(initial_lr=0.3, drop=0.5, epochs_drop=1, warmup_epochs=2)
+    fit(make_model(), digits, [step, lr_probe], epochs=4)
+    assert lr_probe.rates == pytest.approx([0.1, 0.2, 0.3, 0.15], rel=F32)
+
+    probe = type(lr_probe)()
+    exponential = ExponentialDecay(initial_lr=0.2, k=1.0, warmup_epochs=1)
+    fit(make_model(), digits, [exponential, probe], epochs=3)
+    assert probe.rates == pytest.approx([0.1, 0.2, 0.2 * math.exp(-1)], rel=F32)
+
+
+def test_min_lr_floors_the_optimizer_rate(make_model, digits, lr_probe):
+    decay = StepDecay(initial_lr=0.1, drop=0.1, epochs_drop=1, min_lr=0.005)
+    fit(make_model(), digits, [decay, lr_probe], epochs=4)
+    assert lr_probe.rates == pytest.approx([0.1, 0.01, 0.005, 0.005], rel=F32)
+
+
+def test_plateau_decay_reduces_with_keras_semantics_and_records_events(
+    make_model, digits, lr_probe
+):
+    plateau = never_improves(factor=0.5, patience=2, cooldown=1, min_lr=0.02)
+    history = fit(make_model(learning_rate=0.1), digits, [plateau, lr_probe], epochs=8)
+    # Keras' semantics: epoch 0 sets the best; waits at 1, 2 -> reduce after 2.
+    # The cooldown epoch (3) resets the wait but, its counter now 0, counts a
+    # wait too: reduce after 4, and after 6 down to the 0.02 floor.
+    expected = [0.1, 0.1, 0.1, 0.05, 0.05, 0.025, 0.025, 0.02]
+    assert lr_probe.rates == pytest.approx(expected, rel=F32)
+    assert history.history["learning_rate"] == pytest.approx(expected, rel=F32)
+    assert [event.epoch for event in plateau.decay_events] == [2, 4, 6]
+    first = plateau.decay_events[0]
+    assert isinstance(first, DecayEvent)
+    assert (first.old_lr, first.new_lr) == pytest.approx((0.1, 0.05), rel=F32)
+    assert first.monitor_value == pytest.approx(history.history["loss"][2])
+    assert split(plateau.lr_history)[1] == pytest.approx(expected, rel=F32)
+
+
+def test_plateau_decay_stops_at_min_lr(make_model, digits, lr_probe):
+    plateau = never_improves(factor=0.5, patience=1, min_lr=0.04)
+    fit(make_model(learning_rate=0.1), digits, [plateau, lr_probe], epochs=5)
+    assert lr_probe.rates == pytest.approx([0.1, 0.1, 0.05, 0.04, 0.04], rel=F32)
+    assert len(plateau.decay_events) == 2
+
+
+@pytest.mark.parametrize("plateau_first", [True, False])
+def test_plateau_reductions_multiply_the_schedule_in_any_order(
+    make_model, digits, lr_probe, plateau_first
+):
+    step = StepDecay(initial_lr=0.2, drop=0.5, epochs_drop=2)
+    plateau = never_improves(factor=0.1, patience=3)
+    callbacks = [plateau, step] if plateau_first else [step, plateau]
+    history = fit(make_model(), digits, [*callbacks, lr_probe], epochs=7)
+    # The plateau reduces after epoch 3: from epoch 4 on, the schedule x 0.1
+    # (the reduction after epoch 6 would act from epoch 7, not run).
+    schedule = [0.2, 0.2, 0.1, 0.1, 0.05, 0.05, 0.025]
+    expected = [lr * (0.1 if epoch >= 4 else 1.0) for epoch, lr in enumerate(schedule)]
+    assert lr_probe.rates == pytest.approx(expected, rel=F32)
+    assert history.history["learning_rate"] == pytest.approx(expected, rel=F32)
+    assert [event.epoch for event in plateau.decay_events] == [3, 6]
+
+
+def test_keras_reduce_lr_on_plateau_also_multiplies_the_schedule(
+    make_model, digits, lr_probe
+):
+    step = ExponentialDecay(initial_lr=0.1, k=0.1)
+    keras_plateau = keras.callbacks.ReduceLROnPlateau(
+        monitor="loss", min_delta=1e9, factor=0.5, patience=1
+    )
+    fit(make_model(), digits, [step, keras_plateau, lr_probe], epochs=4)
+    scale = [1, 1, 0.5, 0.25]
+    expected = [0.1 * math.exp(-0.1 * e) * scale[e] for e in range(4)]
+    assert lr_probe.rates == pytest.approx(expected, rel=F32)
+
+
+def test_initial_epoch_continues_the_schedule(make_model, digits, lr_probe):
+    decay = StepDecay(initial_lr=0.2, drop=0.5, epochs_drop=2)
+    fit(make_model(), digits, [decay, lr_probe], epochs=6, initial_epoch=3)
+    assert lr_probe.rates == pytest.approx([0.1, 0.05, 0.05], rel=F32)
+    assert [epoch for epoch, _ in decay.lr_history] == [3, 4, 5]
+
+
+def test_a_second_fit_starts_the_schedule_afresh(make_model, digits, lr_probe):
+    decay = StepDecay(initial_lr=0.2, drop=0.5, epochs_drop=1)
+    plateau = never_improves(factor=0.5, patience=1)
+    model = make_model()
+    fit(model, digits, [decay, plateau], epochs=3)
+    fit(model, digits, [decay, lr_probe], epochs=2)
+    assert lr_probe.rates == pytest.approx([0.2, 0.1], rel=F32)
+    assert decays_in_fit(model) == [decay]
+
+
+def test_deepcopy_gives_an_independent_working_callback(make_model, digits, lr_probe):
+    decay = StepDecay(initial_lr=0.2, drop=0.5, epochs_drop=1)
+    plateau = never_improves(factor=0.5, patience=1)
+    fit(make_model(), digits, [decay, plateau], epochs=2)
+    decay_copy, plateau_copy = copy.deepcopy(decay), copy.deepcopy(plateau)
+    assert decay_copy.schedule.__self__ is decay_copy
+    fit(make_model(), digits, [decay_copy, plateau_copy, lr_probe], epochs=3)
+    assert lr_probe.rates == pytest.approx([0.2, 0.1, 0.025], rel=F32)
+    assert len(decay.lr_history) == 2
+
+
+@pytest.mark.parametrize(
+    "callback",
+    [
+        StepDecay(initial_lr=0.3, drop=0.2, epochs_drop=7, min_lr=0.01, warmup_epochs=2),
+        MultiStepDecay(initial_lr=0.3, drop=0.5, milestones=[3, 8]),
+        ExponentialDecay(initial_lr=0.05, k=0.02, warmup_start_lr=0.01, warmup_epochs=3),
+        PlateauDecay(monitor="val_accuracy", factor=0.3, patience=4, mode="max"),
+    ],
+    ids=lambda callback: type(callback).__name__,
+)
+def test_config_and_keras_serialization_round_trip(callback):
+    again = type(callback).from_config(callback.get_config())
+    assert again.get_config() == callback.get_config()
+    serialized = keras.saving.serialize_keras_object(callback)
+    restored = keras.saving.deserialize_keras_object(serialized)
+    assert type(restored) is type(callback)
+    assert restored.get_config() == callback.get_config()
+    if hasattr(callback, "curve"):
+        assert restored.curve(12) == callback.curve(12)
+
+
+def test_learning_rate_schedule_optimizer_gets_a_clear_error(make_model, digits):
+    schedule = keras.optimizers.schedules.ExponentialDecay(0.1, 10, 0.9)
+    model = make_model(optimizer=keras.optimizers.SGD(learning_rate=schedule))
+    for callback in (StepDecay(), PlateauDecay()):
+        with pytest.raises(TypeError, match=r"StepDecay|PlateauDecay") as raised:
+            fit(model, digits, [callback], epochs=1)
+        assert "ExponentialDecay" in str(raised.value)
+        assert "float learning rate" in str(raised.value)
+
+
+def test_missing_monitor_warns_and_names_the_available_keys(make_model, digits):
+    plateau = PlateauDecay(monitor="val_f1", mode="max", patience=1)
+    with pytest.warns(UserWarning, match=r"val_f1.*val_loss"):
+        fit(make_model(), digits, [plateau], epochs=2)
+    assert plateau.decay_events == []
+
+
+@pytest.mark.parametrize(
+    ("factory", "error", "match"),
+    [
+        (lambda: StepDecay(initial_lr=0), ValueError, "initial_lr=0"),
+        (lambda: StepDecay(initial_lr=float("nan")), ValueError, "initial_lr=nan"),
+        (lambda: StepDecay(drop=1.01), ValueError, "drop=1.01"),
+        (lambda: StepDecay(drop=0.0), ValueError, "drop=0.0"),
+        (lambda: StepDecay(epochs_drop=0), ValueError, "epochs_drop=0"),
+        (lambda: ExponentialDecay(k=-1), ValueError, "k=-1"),
+        (lambda: StepDecay(initial_lr=0.1, min_lr=0.5), ValueError, "min_lr=0.5"),
+        (lambda: MultiStepDecay(milestones=[5, 2]), ValueError, r"\[5, 2\]"),
+        (lambda: MultiStepDecay(milestones=[-2]), ValueError, r"\[-2\]"),
+        (lambda: PlateauDecay(factor=1.0), ValueError, "factor=1.0"),
+        (lambda: PlateauDecay(factor=0), ValueError, "factor=0"),
+        (lambda: PlateauDecay(patience=-1), ValueError, "patience=-1"),
+        (lambda: PlateauDecay(cooldown=-2), ValueError, "cooldown=-2"),
+        (lambda: PlateauDecay(mode="maximum"), ValueError, "mode='maximum'"),
+        (lambda: PlateauDecay(min_delta=-0.1), ValueError, "min_delta=-0.1"),
+        (lambda: PlateauDecay(min_lr=-1e-3), ValueError, "min_lr=-0.001"),
+        (lambda: PlateauDecay(monitor=""), TypeError, "monitor=''"),
+        (lambda: StepDecay(epochs_drop="30"), TypeError, "epochs_drop='30'"),
+    ],
+)
+def test_bad_arguments_raise_at_construction(factory, error, match):
+    with pytest.raises(error, match=match):
+        factory()
+
+
+def test_numpy_numbers_are_accepted():
+    decay = StepDecay(initial_lr=np.float32(0.5), drop=np.float64(0.5), epochs_drop=np.int64(2))
+    assert decay.curve(3) == pytest.approx([0.5, 0.5, 0.25])
+
+
+def test_import_lrdecay_loads_neither_mlflow_nor_keras_tuner():
+    code = (
+        "import sys, lrdecay; from lrdecay import StepDecay, PlateauDecay; "
+        "bad = [m for m in ('mlflow', 'keras_tuner') if m in sys.modules]; "
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.skipif(
+    os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow",
+    reason="runs the module again on JAX from the TensorFlow run",
+)
+@pytest.mark.slow
+def test_callbacks_pass_on_jax():
+    pytest.importorskip("jax")
+    env = {**os.environ, "KERAS_BACKEND": "jax"}
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=Path(__file__).parent.parent,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    summary = done.stdout.strip().splitlines()[-1]
+    assert re.search(r"\b\d+ passed", summary), summary
+    assert "failed" not in summary and "error" not in summary
