@@ -1,0 +1,307 @@
+"""`lrdecay preview`: learning-rate curves before training, as a table and a PNG.
+
+Pure schedule math (`lrdecay.schedules`) and matplotlib; no Keras, so a
+preview is instant. A decay is given as a spec string,
+`kind[:name=value,name=value,...]`, e.g. `step:epochs_drop=30,drop=0.5`,
+`exponential:k=0.05` or `multistep:milestones=30,60,drop=0.1` (a value
+followed by bare numbers is a list).
+
+Example:
+
+```python
+from lrdecay import preview
+
+curves = [preview.parse_decay("step:epochs_drop=30"),
+          preview.parse_decay("exponential:k=0.05")]
+print(preview.format_table(curves, epochs=100))
+preview.plot_curves(curves, epochs=100, path="decay.png")
+```
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from lrdecay.schedules import SCHEDULES, Schedule
+
+PREVIEW_KINDS = tuple(SCHEDULES)
+
+
+class PreviewError(ValueError):
+    """A decay spec that cannot be drawn; the message names the bad value."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Curve:
+    """One decay to draw: its schedule and the label it is shown under."""
+
+    label: str
+    schedule: Schedule
+
+    def rates(self, epochs: int) -> list[float]:
+        return self.schedule.curve(epochs)
+
+    @property
+    def piecewise_constant(self) -> bool:
+        return self.schedule.kind in ("step", "multistep")
+
+
+def _setting_fields(kind: str) -> dict[str, dataclasses.Field[Any]]:
+    return {field.name: field for field in dataclasses.fields(SCHEDULES[kind])}
+
+
+def _convert(kind: str, name: str, raw: list[str]) -> Any:
+    field = _setting_fields(kind)[name]
+    annotation = str(field.type)
+    try:
+        if name == "milestones":
+            return tuple(int(value) for value in raw)
+        if len(raw) != 1:
+            raise PreviewError(
+                f"Setting {name!r} of {kind} decay takes one value. "
+                f"Received: {name}={','.join(raw)}"
+            )
+        value = raw[0]
+        if annotation.startswith("int"):
+            return int(value)
+        if value.lower() == "none" and "None" in annotation:
+            return None
+        return float(value)
+    except ValueError:
+        raise PreviewError(
+            f"Setting {name!r} of {kind} decay must be a number. "
+            f"Received: {name}={','.join(raw)}"
+        ) from None
+
+
+def make_curve(kind: str, settings: dict[str, Any], label: str | None = None) -> Curve:
+    """A `Curve` of `kind` with `settings`; raises `PreviewError` if invalid."""
+    if kind == "plateau":
+        raise PreviewError(
+            "Plateau decay has no curve before training: it lowers the rate "
+            "when the validation metric stops improving. Preview one of: "
+            f"{', '.join(PREVIEW_KINDS)}."
+        )
+    if kind not in SCHEDULES:
+        raise PreviewError(
+            f"Unknown decay kind {kind!r}: use one of {', '.join(PREVIEW_KINDS)}."
+        )
+    fields = _setting_fields(kind)
+    for name in settings:
+        if name not in fields:
+            raise PreviewError(
+                f"{kind} decay has no setting {name!r}; its settings are: "
+                f"{', '.join(fields)}."
+            )
+    try:
+        schedule = SCHEDULES[kind](**settings)
+    except (TypeError, ValueError) as error:
+        raise PreviewError(f"{kind} decay: {error}") from None
+    if label is None:
+        shown = ", ".join(
+            f"{name}={_format_setting(value)}" for name, value in settings.items()
+        )
+        label = f"{kind}({shown})"
+    return Curve(label, schedule)
+
+
+def _format_setting(value: Any) -> str:
+    if isinstance(value, (tuple, list)):
+        return "[" + ",".join(str(item) for item in value) + "]"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def parse_decay(spec: str, defaults: dict[str, Any] | None = None) -> Curve:
+    """Parse `kind[:name=value,...]` into a `Curve`.
+
+    Args:
+        spec: String. E.g. `"step:epochs_drop=30,drop=0.5"`.
+        defaults: Dict. Settings applied unless the spec sets them (e.g. the
+            common `initial_lr`); ignored where the kind lacks the setting.
+
+    Raises:
+        PreviewError: An unknown kind or setting, or a value out of range.
+    """
+    kind, _, body = spec.strip().partition(":")
+    kind = kind.strip().lower()
+    settings: dict[str, list[str]] = {}
+    current: str | None = None
+    for token in filter(None, (part.strip() for part in body.split(","))):
+        if "=" in token:
+            name, _, value = token.partition("=")
+            current = name.strip().replace("-", "_")
+            settings[current] = [value.strip()]
+        elif current is not None:
+            settings[current].append(token)
+        else:
+            raise PreviewError(
+                f"Cannot read decay {spec!r}: write kind:name=value,... e.g. "
+                "step:epochs_drop=30,drop=0.5"
+            )
+    if kind not in SCHEDULES:
+        make_curve(kind, {})  # raises the error naming the kind
+    if kind == "exponential" and "half_life" in settings:
+        # The search's name for exponential decay epochs: k = ln 2 / half_life.
+        if "k" in settings:
+            raise PreviewError(
+                f"Give exponential decay k or half_life, not both. Received: {spec!r}"
+            )
+        half_life = _convert("step", "epochs_drop", settings.pop("half_life"))
+        settings["k"] = [repr(math.log(2) / half_life)]
+        label_settings = {"half_life": half_life}
+    else:
+        label_settings = {}
+    fields = _setting_fields(kind)
+    converted = {
+        name: _convert(kind, name, raw) if name in fields else raw[0]
+        for name, raw in settings.items()
+    }
+    merged = {
+        name: value
+        for name, value in (defaults or {}).items()
+        if name in fields and name not in converted
+    }
+    merged.update(converted)
+    label = None
+    if label_settings:
+        shown = {**merged, **label_settings}
+        shown.pop("k")
+        label = (
+            f"{kind}("
+            + ", ".join(
+                f"{name}={_format_setting(value)}" for name, value in shown.items()
+            )
+            + ")"
+        )
+    return make_curve(kind, merged, label)
+
+
+def table_epochs(curves: Sequence[Curve], epochs: int, every: int | None) -> list[int]:
+    """The epochs a table shows: every `every`-th, each step change, the last."""
+    if epochs <= 0:
+        return []
+    if every is None:
+        every = 1 if epochs <= 30 else max(5, math.ceil(epochs / 20 / 5) * 5)
+    shown = set(range(0, epochs, every))
+    shown.add(epochs - 1)
+    for curve in curves:
+        if curve.piecewise_constant:
+            rates = curve.rates(epochs)
+            shown.update(
+                epoch for epoch in range(1, epochs) if rates[epoch] != rates[epoch - 1]
+            )
+    return sorted(shown)
+
+
+def format_table(curves: Sequence[Curve], epochs: int, every: int | None = None) -> str:
+    """A text table: one row per shown epoch, one column per curve.
+
+    Rates are printed with 6 significant digits.
+    """
+    rows = table_epochs(curves, epochs, every)
+    all_rates = [curve.rates(epochs) for curve in curves]
+    headers = ["epoch", *(curve.label for curve in curves)]
+    body = [
+        [str(epoch), *(f"{rates[epoch]:.6g}" for rates in all_rates)] for epoch in rows
+    ]
+    widths = [
+        max(len(row[column]) for row in [headers, *body])
+        for column in range(len(headers))
+    ]
+    lines = [
+        "  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True))
+        for row in [headers, *body]
+    ]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join(lines)
+
+
+def plot_curves(
+    curves: Sequence[Curve],
+    epochs: int,
+    path: str | os.PathLike[str],
+    log_scale: bool = False,
+    title: str | None = None,
+) -> None:
+    """Draw the curves over `epochs` epochs to a PNG at `path`."""
+    # matplotlib's object API on the Agg canvas: no pyplot global state.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(8, 4.5), dpi=100, layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot(1, 1, 1)
+    epoch_axis = list(range(epochs))
+    for curve in curves:
+        axes.plot(
+            epoch_axis,
+            curve.rates(epochs),
+            label=curve.label,
+            drawstyle="steps-post" if curve.piecewise_constant else "default",
+        )
+    axes.set_xlabel("epoch")
+    axes.set_ylabel("learning rate")
+    if log_scale:
+        axes.set_yscale("log")
+    axes.set_title(title or "Learning-rate decay preview")
+    axes.grid(True, alpha=0.3)
+    axes.legend(fontsize="small")
+    figure.savefig(path, format="png")
+
+
+def curves_from_args(args: Any) -> list[Curve]:
+    """The curves `lrdecay preview` was asked for (`--kind` and/or `--decay`)."""
+    shared: dict[str, Any] = {"initial_lr": args.initial_lr or 0.1}
+    if args.min_lr is not None:
+        shared["min_lr"] = args.min_lr
+    if args.warmup_epochs is not None:
+        shared["warmup_epochs"] = args.warmup_epochs
+    own = {
+        "drop": args.drop,
+        "epochs_drop": args.epochs_drop,
+        "k": args.k,
+        "half_life": args.half_life,
+        "milestones": args.milestones,
+    }
+    given = {name: value for name, value in own.items() if value is not None}
+    curves = []
+    if args.kind is not None:
+        spec = (
+            args.kind
+            + ":"
+            + ",".join(f"{name}={value}" for name, value in given.items())
+        )
+        curves.append(parse_decay(spec, shared))
+    elif given:
+        flags = ", ".join("--" + name.replace("_", "-") for name in given)
+        raise PreviewError(f"{flags} need --kind (step, multistep or exponential).")
+    curves += [parse_decay(spec, shared) for spec in args.decay or ()]
+    if not curves:
+        raise PreviewError(
+            "Nothing to preview: give --kind step|multistep|exponential with its "
+            "settings, or one or more --decay KIND:NAME=VALUE,..."
+        )
+    return curves
+
+
+def run_preview(args: Any) -> int:
+    """`lrdecay preview`: print the table, write the PNG; returns exit code 0."""
+    curves = curves_from_args(args)
+    epochs = args.epochs or 100
+    out = args.out or "lrdecay_preview.png"
+    if not str(out).lower().endswith(".png"):
+        raise PreviewError(f"--out must name a .png file. Received: {out!r}")
+    folder = os.path.dirname(os.path.abspath(out))
+    if not os.path.isdir(folder):
+        raise PreviewError(f"--out {out!r}: directory {folder!r} does not exist.")
+    plot_curves(curves, epochs, out, log_scale=args.log_scale)
+    if args.verbosity > 0:
+        print(format_table(curves, epochs, args.every))
+        print(f"\nPlot written to {out}")
+    else:
+        print(out)
+    return 0
