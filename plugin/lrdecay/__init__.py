@@ -29,7 +29,22 @@ _EXPORTS: dict[str, str] = {
     "search": "lrdecay.tuning",
 }
 
-__all__ = [*_EXPORTS, "__version__"]
+__all__ = [
+    "DecayEvent",
+    "DecayHyperModel",
+    "ExponentialDecay",
+    "ExponentialSchedule",
+    "MlflowLogger",
+    "MultiStepDecay",
+    "MultiStepSchedule",
+    "PlateauDecay",
+    "ScheduledDecay",
+    "SearchResult",
+    "StepDecay",
+    "StepSchedule",
+    "__version__",
+    "search",
+]
 
 if TYPE_CHECKING:
     from lrdecay.callbacks import (

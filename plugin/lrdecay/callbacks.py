@@ -36,9 +36,7 @@ from lrdecay.schedules import (
 # tracking callback can log their settings. Keras calls `set_model` on every
 # callback of a fit before it calls any `on_train_begin`, so a `set_model`
 # starts a new, empty list and `on_train_begin` fills it.
-_DECAYS_IN_FIT: weakref.WeakKeyDictionary[Any, list[Any]] = (
-    weakref.WeakKeyDictionary()
-)
+_DECAYS_IN_FIT: weakref.WeakKeyDictionary[Any, list[Any]] = weakref.WeakKeyDictionary()
 
 
 def start_fit_registry(model: Any) -> None:
@@ -142,8 +140,10 @@ class ScheduledDecay(LearningRateScheduler):
 
     def _scheduled_lr(self, epoch: int, current_lr: float) -> float:
         last = self._last_applied_lr
-        if last is not None and last > 0 and not math.isclose(
-            current_lr, last, rel_tol=1e-6
+        if (
+            last is not None
+            and last > 0
+            and not math.isclose(current_lr, last, rel_tol=1e-6)
         ):
             # Someone (a plateau rule, user code) changed the rate since we
             # set it: keep their change as a multiplier on the schedule.

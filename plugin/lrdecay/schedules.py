@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import itertools
 import math
 import numbers
 from collections.abc import Sequence
@@ -218,8 +219,7 @@ class ExponentialSchedule(Schedule):
         check_number("k", self.k)
         if not math.isfinite(self.k) or self.k < 0:
             raise ValueError(
-                "Argument `k` must be a finite number >= 0. "
-                f"Received: k={self.k!r}"
+                f"Argument `k` must be a finite number >= 0. Received: k={self.k!r}"
             )
 
     def _decayed(self, epochs_since_warmup: int) -> float:
@@ -229,9 +229,7 @@ class ExponentialSchedule(Schedule):
 def check_drop(drop: float) -> None:
     check_number("drop", drop)
     if not 0 < drop <= 1:
-        raise ValueError(
-            f"Argument `drop` must be in (0, 1]. Received: drop={drop!r}"
-        )
+        raise ValueError(f"Argument `drop` must be in (0, 1]. Received: drop={drop!r}")
 
 
 def check_milestones(milestones: Sequence[int]) -> tuple[int, ...]:
@@ -257,7 +255,7 @@ def check_milestones(milestones: Sequence[int]) -> tuple[int, ...]:
                 "Argument `milestones` must hold epochs >= 0. "
                 f"Received: milestones={milestones!r}"
             )
-    if any(b <= a for a, b in zip(milestones, milestones[1:], strict=False)):
+    if any(b <= a for a, b in itertools.pairwise(milestones)):
         raise ValueError(
             "Argument `milestones` must be strictly increasing. "
             f"Received: milestones={milestones!r}"
