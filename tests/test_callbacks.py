@@ -186,9 +186,13 @@ def test_deepcopy_gives_an_independent_working_callback(make_model, digits, lr_p
 @pytest.mark.parametrize(
     "callback",
     [
-        StepDecay(initial_lr=0.3, drop=0.2, epochs_drop=7, min_lr=0.01, warmup_epochs=2),
+        StepDecay(
+            initial_lr=0.3, drop=0.2, epochs_drop=7, min_lr=0.01, warmup_epochs=2
+        ),
         MultiStepDecay(initial_lr=0.3, drop=0.5, milestones=[3, 8]),
-        ExponentialDecay(initial_lr=0.05, k=0.02, warmup_start_lr=0.01, warmup_epochs=3),
+        ExponentialDecay(
+            initial_lr=0.05, k=0.02, warmup_start_lr=0.01, warmup_epochs=3
+        ),
         PlateauDecay(monitor="val_accuracy", factor=0.3, patience=4, mode="max"),
     ],
     ids=lambda callback: type(callback).__name__,
@@ -250,7 +254,9 @@ def test_bad_arguments_raise_at_construction(factory, error, match):
 
 
 def test_numpy_numbers_are_accepted():
-    decay = StepDecay(initial_lr=np.float32(0.5), drop=np.float64(0.5), epochs_drop=np.int64(2))
+    decay = StepDecay(
+        initial_lr=np.float32(0.5), drop=np.float64(0.5), epochs_drop=np.int64(2)
+    )
     assert decay.curve(3) == pytest.approx([0.5, 0.5, 0.25])
 
 
