@@ -1,0 +1,143 @@
+"""Plain plotting functions: data in, PNG path out.
+
+They use matplotlib's object API on the Agg canvas (no `pyplot`, so no global
+figure state: safe from any thread and cheap to import), with small figures
+so that a plot costs tens of milliseconds. matplotlib is imported on first
+use; `warm_up()` imports it ahead of time (e.g. from a background thread).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["comparison_plot", "lr_curve_plot", "warm_up"]
+
+_SIZE = (7.0, 3.0)  # inches; with _DPI a 700 x 300 PNG of a few tens of kB
+_DPI = 100
+
+
+def warm_up() -> None:
+    """Import the matplotlib parts the plots use, so the first plot is fast."""
+    _figure()
+
+
+def _figure(ncols: int = 1) -> tuple[Any, list[Any]]:
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError as error:  # pragma: no cover - matplotlib is a dependency
+        raise ImportError(
+            "lrdecay's plots need matplotlib: `pip install matplotlib`."
+        ) from error
+    figure = Figure(figsize=_SIZE, dpi=_DPI, layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = [figure.add_subplot(1, ncols, index + 1) for index in range(ncols)]
+    return figure, axes
+
+
+def _finite(values: Sequence[float]) -> list[float]:
+    # NaN/inf would make matplotlib drop or stretch the axis; plot gaps instead.
+    return [v if isinstance(v, (int, float)) and math.isfinite(v) else math.nan
+            for v in values]  # fmt: skip
+
+
+def _save(figure: Any, path: str | os.PathLike[str]) -> Path:
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(target, format="png")
+    return target
+
+
+def lr_curve_plot(
+    epochs: Sequence[int],
+    learning_rates: Sequence[float],
+    path: str | os.PathLike[str],
+    metric_name: str | None = None,
+    metric_values: Sequence[float] | None = None,
+    reductions: Sequence[tuple[int, float]] = (),
+    title: str | None = None,
+) -> Path:
+    """Plot the learning rate per epoch, and a metric beside it, as a PNG.
+
+    Args:
+        epochs: Sequence of int. The epoch of each point (from 0).
+        learning_rates: Sequence of float. The rate used in each epoch.
+        path: Path of the PNG to write (parent directories are created).
+        metric_name: String or `None`. Name of the metric for the right panel,
+            e.g. `"val_loss"`. Defaults to `None` (one panel).
+        metric_values: Sequence of float or `None`. The metric per epoch, same
+            length as `epochs`.
+        reductions: Sequence of `(epoch, new_lr)`. Plateau reductions, marked
+            on the curve. Defaults to none.
+        title: String or `None`. Figure title.
+
+    Returns:
+        The `Path` of the written PNG.
+    """
+    epochs = list(epochs)
+    if len(epochs) != len(learning_rates):
+        raise ValueError(
+            "`epochs` and `learning_rates` must have the same length. Received: "
+            f"len(epochs)={len(epochs)}, len(learning_rates)={len(learning_rates)}"
+        )
+    two_panels = metric_name is not None and metric_values is not None
+    figure, axes = _figure(2 if two_panels else 1)
+    lr_axis = axes[0]
+    lr_axis.step(epochs, _finite(learning_rates), where="post", color="tab:blue")
+    if reductions:
+        lr_axis.scatter(
+            [epoch for epoch, _ in reductions],
+            [rate for _, rate in reductions],
+            marker="v", color="tab:red", zorder=3, label="plateau reduction",
+        )  # fmt: skip
+        lr_axis.legend(loc="upper right", fontsize="small")
+    lr_axis.set_xlabel("epoch")
+    lr_axis.set_ylabel("learning rate")
+    lr_axis.grid(alpha=0.3)
+    if two_panels:
+        assert metric_values is not None and metric_name is not None
+        metric_axis = axes[1]
+        metric_axis.plot(epochs, _finite(metric_values), color="tab:orange")
+        metric_axis.set_xlabel("epoch")
+        metric_axis.set_ylabel(metric_name)
+        metric_axis.grid(alpha=0.3)
+    if title:
+        figure.suptitle(title, fontsize="medium")
+    return _save(figure, path)
+
+
+def comparison_plot(
+    curves: Mapping[str, tuple[Sequence[int], Sequence[float]]],
+    path: str | os.PathLike[str],
+    ylabel: str = "learning rate",
+    title: str | None = None,
+    max_legend: int = 12,
+) -> Path:
+    """Plot several named curves on one axis (e.g. every trial's lr curve).
+
+    Args:
+        curves: Mapping of label -> `(epochs, values)`.
+        path: Path of the PNG to write.
+        ylabel: String. Label of the y axis. Defaults to `"learning rate"`.
+        title: String or `None`. Figure title.
+        max_legend: Int. Show a legend only up to this many curves. Defaults
+            to `12`.
+
+    Returns:
+        The `Path` of the written PNG.
+    """
+    figure, (axis,) = _figure(1)
+    for label, (epochs, values) in curves.items():
+        axis.step(list(epochs), _finite(values), where="post", label=str(label))
+    axis.set_xlabel("epoch")
+    axis.set_ylabel(ylabel)
+    axis.grid(alpha=0.3)
+    if 0 < len(curves) <= max_legend:
+        axis.legend(fontsize="x-small", loc="best")
+    if title:
+        figure.suptitle(title, fontsize="medium")
+    return _save(figure, path)
