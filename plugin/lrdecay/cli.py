@@ -557,22 +557,22 @@ def _run_report(args: argparse.Namespace) -> int:
 
 
 def _run_replay(args: argparse.Namespace) -> int:
-    try:
-        from lrdecay.tracking import replay
-    except ImportError:
-        raise UsageError(
-            "this lrdecay has no offline replay (lrdecay.tracking.replay)"
-        ) from None
-    path = args.file
-    if not os.path.exists(path):
-        raise UsageError(f"offline run file not found: {path!r}")
-    if args.tracking_uri:
-        from lrdecay.tracking_uri import check_reachable
+    from lrdecay.tracking_uri import TrackingUnreachable, check_reachable
 
+    path = args.file
+    if not os.path.isfile(path):
+        raise UsageError(f"offline run file not found: {path!r}")
+    try:
         check_reachable(args.tracking_uri)
-    result = replay(path, tracking_uri=args.tracking_uri)
-    if result is not None:
-        print(result)
+    except TrackingUnreachable as error:
+        raise UsageError(str(error)) from None
+    from lrdecay.tracking import replay
+
+    try:
+        run_id = replay(path, tracking_uri=args.tracking_uri)
+    except (ValueError, KeyError) as error:
+        raise UsageError(f"cannot replay {path!r}: {one_line(error)}") from None
+    print(run_id)
     return EXIT_OK
 
 

@@ -1,0 +1,247 @@
+"""`lrdecay report`: a search's trials, ranked, read back from MLflow.
+
+The same view as the MLflow UI's compare page, in the terminal: the latest
+(or a named) search of an experiment, its trial runs ranked by the
+objective's best epoch, and a PNG comparing every trial's learning-rate curve
+and validation curve.
+
+Runs are found by the tags the search writes: the parent run has
+`lrdecay.role=search` and `lrdecay.search=<name>`; each trial run has
+`lrdecay.role=trial`, `lrdecay.trial_id` and `mlflow.parentRunId`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from lrdecay import cli, tracking_uri
+from lrdecay.cli import UsageError
+
+# Settings of the decay callbacks that are plumbing rather than the decay.
+_HIDDEN_SETTINGS = {
+    "min_lr",
+    "warmup_epochs",
+    "warmup_start_lr",
+    "monitor",
+    "mode",
+    "min_delta",
+    "cooldown",
+    "verbose",
+}
+_MAX_METRIC_WORDS = ("acc", "auc", "precision", "recall", "f1", "iou", "r2")
+
+
+@dataclasses.dataclass
+class TrialRun:
+    """One trial run of a search, as the report shows it."""
+
+    run_id: str
+    trial_id: str
+    kind: str
+    settings: dict[str, Any]
+    status: str
+    score: float | None
+    learning_rates: list[tuple[int, float]]
+    objective_curve: list[tuple[int, float]]
+
+    @property
+    def label(self) -> str:
+        from lrdecay.search_command import format_settings
+
+        return f"{self.trial_id} {self.kind} {format_settings(self.settings)}".strip()
+
+
+def metric_direction(objective: str) -> str:
+    """`"max"` for accuracy-like metrics, else `"min"` (losses, errors)."""
+    name = objective.lower()
+    if "loss" in name or "error" in name:
+        return "min"
+    return "max" if any(word in name for word in _MAX_METRIC_WORDS) else "min"
+
+
+def _client(uri: str | None) -> Any:
+    import mlflow
+
+    return mlflow.MlflowClient(uri) if uri else mlflow.MlflowClient()
+
+
+def find_search_run(
+    client: Any, experiment_id: str, search_name: str | None
+) -> Any | None:
+    """The latest parent run of `search_name` (or of any search)."""
+    query = "tags.`lrdecay.role` = 'search'"
+    if search_name:
+        query += f" and tags.`lrdecay.search` = '{search_name}'"
+    runs = client.search_runs(
+        [experiment_id], query, order_by=["attributes.start_time DESC"], max_results=1
+    )
+    return runs[0] if runs else None
+
+
+def _trial_settings(params: dict[str, str], kind: str) -> dict[str, Any]:
+    # The trial's hyperparameters ("step/epochs_drop") say what was searched;
+    # the decay callback's params ("step.drop") fill in the rest.
+    settings: dict[str, Any] = {}
+    for key, value in sorted(params.items()):
+        if key.startswith(f"{kind}/"):
+            settings[key.split("/", 1)[1]] = _number(value)
+    if not settings:
+        for key, value in sorted(params.items()):
+            name = key.split(".", 1)[1] if key.startswith(f"{kind}.") else None
+            if name and name not in _HIDDEN_SETTINGS and name != "initial_lr":
+                settings[name] = _number(value)
+    if "initial_lr" in params:
+        settings["initial_lr"] = _number(params["initial_lr"])
+    return settings
+
+
+def _number(text: str) -> Any:
+    try:
+        value = float(text)
+    except ValueError:
+        return text
+    return int(value) if value.is_integer() and "." not in text else value
+
+
+def _history(client: Any, run_id: str, key: str) -> list[tuple[int, float]]:
+    points = client.get_metric_history(run_id, key)
+    by_step = {int(point.step): float(point.value) for point in points}
+    return sorted(by_step.items())
+
+
+def load_trials(
+    client: Any, experiment_id: str, parent_run_id: str, objective: str
+) -> list[TrialRun]:
+    """Every trial run under `parent_run_id`, with its curves."""
+    runs = client.search_runs(
+        [experiment_id],
+        f"tags.`mlflow.parentRunId` = '{parent_run_id}'",
+        max_results=5000,
+    )
+    direction = metric_direction(objective)
+    trials = []
+    for run in runs:
+        tags, params = run.data.tags, run.data.params
+        kind = tags.get("lrdecay.kind") or params.get("decay_kind") or "?"
+        curve = _history(client, run.info.run_id, objective)
+        finite = [value for _, value in curve if math.isfinite(value)]
+        score = (max(finite) if direction == "max" else min(finite)) if finite else None
+        trials.append(
+            TrialRun(
+                run_id=run.info.run_id,
+                trial_id=tags.get("lrdecay.trial_id", run.info.run_name or "?"),
+                kind=kind,
+                settings=_trial_settings(params, kind),
+                status=run.info.status,
+                score=score,
+                learning_rates=_history(client, run.info.run_id, "learning_rate"),
+                objective_curve=curve,
+            )
+        )
+    trials.sort(key=lambda trial: trial.trial_id)
+    return trials
+
+
+def comparison_figure(
+    trials: Sequence[TrialRun], objective: str, path: str | os.PathLike[str]
+) -> None:
+    """Two panels: every trial's learning rate, and its `objective`, per epoch."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(11, 4.5), dpi=100, layout="constrained")
+    FigureCanvasAgg(figure)
+    lr_axis, metric_axis = figure.subplots(1, 2)
+    for trial in trials:
+        line = None
+        if trial.learning_rates:
+            epochs, rates = zip(*trial.learning_rates, strict=True)
+            (line,) = lr_axis.step(epochs, rates, where="post", label=trial.label)
+        if trial.objective_curve:
+            epochs, values = zip(*trial.objective_curve, strict=True)
+            metric_axis.plot(
+                epochs,
+                [value if math.isfinite(value) else math.nan for value in values],
+                color=None if line is None else line.get_color(),
+                label=trial.label,
+            )
+    lr_axis.set(xlabel="epoch", ylabel="learning rate", title="learning rate")
+    metric_axis.set(xlabel="epoch", ylabel=objective, title=objective)
+    for axis in (lr_axis, metric_axis):
+        axis.grid(alpha=0.3)
+    if 0 < len(trials) <= 16:
+        metric_axis.legend(fontsize="x-small", loc="best")
+    figure.savefig(path, format="png")
+
+
+def run_report(args: argparse.Namespace) -> int:
+    """`lrdecay report`: print the ranked trials, write the comparison plot."""
+    from lrdecay.search_command import format_trials_table, ranked
+
+    uri = tracking_uri.resolve(args.tracking_uri)
+    if uri is None and not os.path.exists("mlflow.db"):
+        raise UsageError(
+            "No MLflow store here (mlflow.db not found in the current "
+            "directory): run `lrdecay search` first, or pass --tracking-uri."
+        )
+    try:
+        tracking_uri.check_reachable(uri)
+    except tracking_uri.TrackingUnreachable as error:
+        raise UsageError(str(error)) from None
+    out = args.out or "lrdecay_report.png"
+    if not str(out).lower().endswith(".png"):
+        raise UsageError(f"--out must name a .png file. Received: {out!r}")
+    experiment_name = (
+        args.experiment
+        or os.environ.get("MLFLOW_EXPERIMENT_NAME")
+        or cli.DEFAULT_EXPERIMENT
+    )
+    client = _client(uri)
+    experiment = client.get_experiment_by_name(experiment_name)
+    if experiment is None:
+        names = [e.name for e in client.search_experiments(max_results=50)]
+        raise UsageError(
+            f"No MLflow experiment {experiment_name!r} at "
+            f"{uri or tracking_uri.MLFLOW_DEFAULT_URI} (experiments: "
+            f"{', '.join(repr(n) for n in names) or 'none'}); pass --experiment."
+        )
+    parent = find_search_run(client, experiment.experiment_id, args.search)
+    if parent is None:
+        what = f"search {args.search!r}" if args.search else "lrdecay search"
+        raise UsageError(
+            f"No {what} in experiment {experiment_name!r}; run `lrdecay search` "
+            "or check --search."
+        )
+    search_name = parent.data.tags.get("lrdecay.search", parent.info.run_name)
+    objective = args.objective or parent.data.params.get("objective") or "val_loss"
+    trials = load_trials(
+        client, experiment.experiment_id, parent.info.run_id, objective
+    )
+    if not trials:
+        raise UsageError(
+            f"Search {search_name!r} in experiment {experiment_name!r} has no "
+            "trial runs yet."
+        )
+    direction = metric_direction(objective)
+    shown = ranked(trials, direction)
+    if args.verbosity >= 1:
+        print(
+            f"Search {search_name!r} (run {parent.info.run_id}, "
+            f"{parent.info.status}) in experiment {experiment_name!r}: "
+            f"{len(trials)} trial runs"
+        )
+        print(
+            f"Trials ranked by {objective} "
+            f"({'higher' if direction == 'max' else 'lower'} is better):"
+        )
+    print(format_trials_table(shown, objective))
+    comparison_figure(shown, objective, out)
+    if args.verbosity >= 1:
+        print(f"\nComparison plot written to {out}")
+        print(tracking_uri.ui_hint(uri, experiment.experiment_id))
+    return cli.EXIT_OK

@@ -1,0 +1,290 @@
+"""The `lrdecay` command: parser, config files, preview, bad input, search, report.
+
+Most tests call `lrdecay.cli.main(argv)` in-process; a few run the installed
+command in a subprocess (marked slow) to check what a user sees: exit codes,
+one-line errors, no TensorFlow import where none is needed.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lrdecay import cli
+from lrdecay.schedules import ExponentialSchedule, MultiStepSchedule, StepSchedule
+
+LRDECAY = [sys.executable, "-m", "lrdecay.cli"]
+
+
+def run_lrdecay(*args: str, cwd: Path, timeout: float = 600) -> Any:
+    env = {
+        **os.environ,
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+    }
+    env.pop("MLFLOW_TRACKING_URI", None)
+    env.pop("MLFLOW_EXPERIMENT_NAME", None)
+    return subprocess.run(
+        [*LRDECAY, *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def parse_table(text: str) -> tuple[list[str], dict[int, list[float]]]:
+    """The preview table: column headers and epoch -> rates."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    start = next(i for i, line in enumerate(lines) if line.lstrip().startswith("epoch"))
+    headers = lines[start].split("  ")
+    rows: dict[int, list[float]] = {}
+    for line in lines[start + 2 :]:
+        cells = line.split()
+        if not cells or not cells[0].isdigit():
+            break
+        rows[int(cells[0])] = [float(cell) for cell in cells[1:]]
+    return [header.strip() for header in headers if header.strip()], rows
+
+
+# --------------------------------------------------------------------------
+# preview
+
+
+def test_preview_table_and_png_match_the_formula(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "curves.png"
+    code = cli.main(
+        [
+            "preview",
+            "--kind", "step",
+            "--initial-lr", "0.1",
+            "--drop", "0.5",
+            "--epochs-drop", "30",
+            "--epochs", "100",
+            "--decay", "exponential:k=0.05",
+            "--decay", "multistep:milestones=20,70,drop=0.2",
+            "--out", str(out),
+        ]
+    )  # fmt: skip
+    assert code == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    headers, rows = parse_table(capsys.readouterr().out)
+    assert headers[0] == "epoch"
+    assert headers[1].startswith("step(")
+    # Every 5th epoch, the last one, and each step change.
+    assert sorted(rows) == sorted({*range(0, 100, 5), 99, 30, 60, 90, 20, 70})
+    for epoch, (step, exponential, multistep) in rows.items():
+        assert step == pytest.approx(0.1 * 0.5 ** (epoch // 30), rel=1e-5)
+        assert exponential == pytest.approx(0.1 * math.exp(-0.05 * epoch), rel=1e-5)
+        drops = (epoch >= 20) + (epoch >= 70)
+        assert multistep == pytest.approx(0.1 * 0.2**drops, rel=1e-5)
+
+
+def test_preview_half_life_and_every(capsys: pytest.CaptureFixture[str]) -> None:
+    code = cli.main(
+        ["preview", "--decay", "exponential:half_life=10", "--epochs", "31",
+         "--every", "10", "--initial-lr", "0.2"]
+    )  # fmt: skip
+    assert code == 0
+    headers, rows = parse_table(capsys.readouterr().out)
+    assert headers[1] == "exponential(initial_lr=0.2, half_life=10)"
+    assert {epoch: rates[0] for epoch, rates in rows.items()} == pytest.approx(
+        {0: 0.2, 10: 0.1, 20: 0.05, 30: 0.025}, rel=1e-5
+    )
+    assert Path("lrdecay_preview.png").is_file()
+
+
+def test_preview_curves_equal_the_schedules() -> None:
+    from lrdecay.preview import parse_decay
+
+    curve = parse_decay("step:epochs_drop=7,drop=0.3", {"initial_lr": 0.5})
+    assert curve.schedule == StepSchedule(initial_lr=0.5, drop=0.3, epochs_drop=7)
+    curve = parse_decay("multistep:milestones=3,9")
+    assert curve.schedule == MultiStepSchedule(milestones=(3, 9))
+    curve = parse_decay("exponential:k=0.2,warmup_epochs=2")
+    assert curve.schedule == ExponentialSchedule(k=0.2, warmup_epochs=2)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["preview"], "Nothing to preview"),
+        (["preview", "--decay", "plateau:patience=3"], "no curve before training"),
+        (["preview", "--decay", "cosine"], "Unknown decay kind 'cosine'"),
+        (["preview", "--decay", "step:foo=3"], "no setting 'foo'"),
+        (["preview", "--decay", "step:drop=3"], "drop=3.0"),
+        (["preview", "--decay", "step:epochs_drop=x"], "epochs_drop=x"),
+        (["preview", "--drop", "0.5"], "--drop need --kind"),
+        (["preview", "--kind", "step", "--out", "a.jpg"], "'a.jpg'"),
+        (["preview", "--kind", "step", "--epochs", "0"], "'0'"),
+        (["search", "--algorithm", "annealing"], "'annealing'"),
+        (["search", "--kinds", "step,cosine"], "'cosine'"),
+        (["search", "--decay-epochs", ","], "empty decay-epoch grid"),
+        (["search", "--decay-epochs", "50:10"], "'50:10'"),
+        (["search", "--decay-epochs", "10,-5"], "-5"),
+        (["search", "--epochs", "ten"], "'ten'"),
+        (["search", "--config", "missing.toml"], "'missing.toml'"),
+        (["search", "--unknown-flag"], "--unknown-flag"),
+        (["frobnicate"], "'frobnicate'"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(argv) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.splitlines()
+    assert len(lines) == 1, captured.err
+    assert lines[0].startswith("lrdecay: error: ")
+    assert message in lines[0]
+    assert "Traceback" not in captured.err
+
+
+# --------------------------------------------------------------------------
+# parser and config files
+
+
+def test_search_flags_parse() -> None:
+    from lrdecay.space import Range
+
+    parser = cli.build_parser()
+    args = cli.parse_args(
+        parser,
+        ["search", "--algorithm", "Random", "--kinds", "step,plateau",
+         "--decay-epochs", "10:50", "--epochs", "60", "--max-trials", "5",
+         "--data", "d.csv", "--target", "y", "--experiment", "e",
+         "--tracking-uri", "http://h:5000", "--project-dir", "p", "--quiet",
+         "--initial-lr", "0.1,0.01", "--model", "m:f", "--batch-size", "64"],
+    )  # fmt: skip
+    assert args.algorithm == "random"
+    assert args.kinds == ("step", "plateau")
+    assert args.decay_epochs == Range(10, 50)
+    assert (args.epochs, args.max_trials, args.batch_size) == (60, 5, 64)
+    assert (args.data, args.target, args.model) == ("d.csv", "y", "m:f")
+    assert (args.experiment, args.tracking_uri) == ("e", "http://h:5000")
+    assert (args.project_dir, args.verbosity) == ("p", 0)
+    assert args.initial_lr == [0.1, 0.01]
+    grid = cli.parse_args(parser, ["search", "--decay-epochs", "10,20,30,50"])
+    assert grid.decay_epochs == [10, 20, 30, 50]
+    fractions = cli.parse_args(parser, ["search", "--decay-epochs", "0.25,0.5"])
+    assert fractions.decay_epochs == [0.25, 0.5]
+    stepped = cli.parse_args(parser, ["search", "--decay-epochs", "10:50:10"])
+    assert stepped.decay_epochs == Range(10, 50, 10)
+
+
+@pytest.mark.parametrize("suffix", [".toml", ".yaml"])
+def test_config_file_holds_the_flags_and_flags_win(tmp_path: Path, suffix: str) -> None:
+    path = tmp_path / f"lrdecay{suffix}"
+    if suffix == ".toml":
+        path.write_text(
+            'experiment = "shared"\n'
+            "[search]\n"
+            'algorithm = "random"\n'
+            'kinds = ["step", "exponential"]\n'
+            'decay-epochs = "10:50"\n'
+            "epochs = 60\n"
+            "max_trials = 8\n"
+            "quiet = true\n"
+            "[preview]\n"
+            "epochs = 7\n"
+        )
+    else:
+        path.write_text(
+            "experiment: shared\n"
+            "search:\n"
+            "  algorithm: random\n"
+            "  kinds: [step, exponential]\n"
+            "  decay-epochs: '10:50'\n"
+            "  epochs: 60\n"
+            "  max_trials: 8\n"
+            "  quiet: true\n"
+            "preview:\n"
+            "  epochs: 7\n"
+        )
+    parser = cli.build_parser()
+    args = cli.parse_args(parser, ["search", "--config", str(path), "--epochs", "70"])
+    assert args.algorithm == "random"
+    assert args.kinds == ("step", "exponential")
+    assert (args.epochs, args.max_trials) == (70, 8)
+    assert args.experiment == "shared"
+    assert args.verbosity == 0
+    verbose = cli.parse_args(parser, ["search", "--config", str(path), "--verbose"])
+    assert verbose.verbosity == 2
+
+
+def test_config_file_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    unknown = tmp_path / "a.toml"
+    unknown.write_text("[search]\nepochz = 3\n")
+    bad_value = tmp_path / "b.yaml"
+    bad_value.write_text("search:\n  epochs: -3\n")
+    broken = tmp_path / "c.toml"
+    broken.write_text("[search\n")
+    wrong_format = tmp_path / "d.json"
+    wrong_format.write_text("{}")
+    for path, message in [
+        (unknown, "Unknown setting 'epochz'"),
+        (bad_value, "argument --epochs: expected a number > 0, got '-3'"),
+        (broken, "Invalid TOML"),
+        (wrong_format, "'.json'"),
+    ]:
+        assert cli.main(["search", "--config", str(path)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and message in err, err
+
+
+def test_help_and_parser_do_not_import_heavy_modules(tmp_path: Path) -> None:
+    code = (
+        "import sys, contextlib, io\n"
+        "from lrdecay import cli\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    try:\n"
+        "        cli.main(['search', '--help'])\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "    cli.main(['preview', '--kind', 'step', '--epochs', '5'])\n"
+        "heavy = {'tensorflow', 'keras', 'mlflow', 'keras_tuner'} & set(sys.modules)\n"
+        "print(sorted(heavy))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+# --------------------------------------------------------------------------
+# the installed command, in a subprocess
+
+
+@pytest.mark.slow
+def test_bad_inputs_in_a_subprocess(tmp_path: Path) -> None:
+    (tmp_path / "no_target.csv").write_text("a,b\n1,2\n3,4\n")
+    (tmp_path / "words.csv").write_text("a,b,y\n1,x,0\n3,4,1\n")
+    cases = [
+        (["search", "--data", "missing.csv", "--target", "y"], "'missing.csv'"),
+        (["search", "--data", "no_target.csv", "--target", "y"], "'y' not found"),
+        (["search", "--data", "words.csv", "--target", "y"], "'b'"),
+        (["search", "--algorithm", "annealing"], "'annealing'"),
+        (["search", "--kinds", "cosine"], "'cosine'"),
+        (["search", "--decay-epochs", ","], "empty decay-epoch grid"),
+    ]
+    for argv, message in cases:
+        result = run_lrdecay(*argv, cwd=tmp_path)
+        assert result.returncode == 2, (argv, result.stderr)
+        assert result.stderr.count("\n") == 1, (argv, result.stderr)
+        assert message in result.stderr
+        assert result.stdout == ""
+    # Nothing was created: no store, no tuner project.
+    assert sorted(path.name for path in tmp_path.iterdir()) == [
+        "no_target.csv",
+        "words.csv",
+    ]
