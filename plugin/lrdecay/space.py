@@ -1,0 +1,552 @@
+"""The decay search space: which kind, and when it decays.
+
+A `DecaySpace` turns the user's grids, ranges and fixed values into KerasTuner
+hyperparameters (`declare`) and turns one trial's hyperparameter values back
+into the arguments of an `lrdecay.callbacks` decay (`resolve`). Nothing here
+imports Keras or KerasTuner: `declare` works on the `HyperParameters` object it
+is given, so the space can be checked before anything heavy loads.
+
+Hyperparameter names (what trials and MLflow runs show):
+
+| name                             | active when          | meaning                    |
+|----------------------------------|----------------------|----------------------------|
+| `decay_kind`                     | always               | "step", "exponential", ... |
+| `initial_lr`                     | `initial_lr` given   | the rate of epoch 0        |
+| `step/epochs_drop`               | kind == "step"       | epochs between two drops   |
+| `step/drop`                      | kind == "step"       | factor applied at a drop   |
+| `exponential/half_life`          | kind == "exponential"| epochs to halve the rate   |
+| `exponential/k`                  | `k` given            | the rate `k` itself        |
+| `plateau/patience`               | kind == "plateau"    | epochs without improvement |
+| `plateau/factor`                 | kind == "plateau"    | factor applied at a drop   |
+
+Relative decay points: a decay-epochs value given as a float in (0, 1] is a
+fraction of the trial's epoch budget, and the hyperparameter is named with a
+`_fraction` suffix (`step/epochs_drop_fraction`, ...). The decay epochs of a
+trial with budget `B` epochs are `max(1, floor(fraction * B + 0.5))` (round
+half up, at least one epoch). `B` is the `epochs` the trial's `fit` runs to:
+Hyperband's `tuner/epochs` for Hyperband trials, else the search's `epochs`
+(`relative_to="trial"`, the default); with `relative_to="search"` it is always
+the search's `epochs`, so a short Hyperband trial sees the first part of the
+same schedule a full one runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import numbers
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+SEARCHABLE_KINDS: tuple[str, ...] = ("step", "exponential", "plateau")
+
+KIND_HP = "decay_kind"
+INITIAL_LR_HP = "initial_lr"
+
+# kind -> (hp name in epochs, hp name as a fraction of the budget, decay arg)
+_DECAY_EPOCHS_HP: dict[str, tuple[str, str, str]] = {
+    "step": ("step/epochs_drop", "step/epochs_drop_fraction", "epochs_drop"),
+    "exponential": (
+        "exponential/half_life",
+        "exponential/half_life_fraction",
+        "half_life",
+    ),
+    "plateau": ("plateau/patience", "plateau/patience_fraction", "patience"),
+}
+DROP_HP = "step/drop"
+K_HP = "exponential/k"
+FACTOR_HP = "plateau/factor"
+
+
+@dataclasses.dataclass(frozen=True)
+class Range:
+    """A range of values to search, for any setting of a `DecaySpace`.
+
+    Whole-number bounds make an integer range (KerasTuner's `hp.Int`), others
+    a float range (`hp.Float`). Both bounds are included.
+
+    Example:
+
+    ```python
+    DecaySpace(decay_epochs=Range(10, 50))             # randint(10, 50)
+    DecaySpace(decay_epochs=Range(0.1, 0.5))           # fractions of the budget
+    DecaySpace(initial_lr=Range(1e-3, 1e-1, sampling="log"))
+    ```
+
+    Args:
+        low: Number. The smallest value.
+        high: Number. The largest value.
+        step: Number or `None`. The distance between two values; `None` for
+            every integer (integer ranges) or a continuous range (floats).
+            Defaults to `None`.
+        sampling: String. `"linear"`, `"log"` or `"reverse_log"`. Defaults
+            to `"linear"`.
+    """
+
+    low: float
+    high: float
+    step: float | None = None
+    sampling: str = "linear"
+
+    def __post_init__(self) -> None:
+        for name in ("low", "high"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Real):
+                raise TypeError(
+                    f"Argument `{name}` of Range must be a number. "
+                    f"Received: {name}={value!r}"
+                )
+            if not math.isfinite(value):
+                raise ValueError(
+                    f"Argument `{name}` of Range must be finite. "
+                    f"Received: {name}={value!r}"
+                )
+        if self.low > self.high:
+            raise ValueError(
+                "Range is empty: `low` is above `high`. "
+                f"Received: low={self.low!r}, high={self.high!r}"
+            )
+        if self.step is not None and (
+            isinstance(self.step, bool)
+            or not isinstance(self.step, numbers.Real)
+            or not self.step > 0
+        ):
+            raise ValueError(
+                f"Argument `step` of Range must be a positive number. "
+                f"Received: step={self.step!r}"
+            )
+        if self.sampling not in ("linear", "log", "reverse_log"):
+            raise ValueError(
+                "Argument `sampling` of Range must be 'linear', 'log' or "
+                f"'reverse_log'. Received: sampling={self.sampling!r}"
+            )
+        if self.sampling != "linear" and self.low <= 0:
+            raise ValueError(
+                "A log-sampled Range needs `low` > 0. "
+                f"Received: low={self.low!r}, sampling={self.sampling!r}"
+            )
+
+    @property
+    def is_int(self) -> bool:
+        return all(
+            isinstance(value, numbers.Integral)
+            for value in (self.low, self.high, self.step)
+            if value is not None
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class Setting:
+    """One searched setting after parsing: a fixed value, a grid or a range."""
+
+    values: tuple[Any, ...] = ()
+    range: Range | None = None
+
+    @property
+    def low(self) -> float:
+        return self.range.low if self.range is not None else min(self.values)
+
+    @property
+    def high(self) -> float:
+        return self.range.high if self.range is not None else max(self.values)
+
+    def declare(self, hp: Any, name: str) -> Any:
+        """Register this setting as hyperparameter `name` of `hp`."""
+        if self.range is not None:
+            r = self.range
+            if r.is_int:
+                return hp.Int(
+                    name,
+                    int(r.low),
+                    int(r.high),
+                    step=None if r.step is None else int(r.step),
+                    sampling=r.sampling,
+                )
+            return hp.Float(
+                name, float(r.low), float(r.high), step=r.step, sampling=r.sampling
+            )
+        if len(self.values) == 1:
+            return hp.Fixed(name, self.values[0])
+        return hp.Choice(name, list(self.values))
+
+    def describe(self) -> Any:
+        """A JSON-friendly description, for the search's MLflow run."""
+        if self.range is not None:
+            return {"range": dataclasses.asdict(self.range)}
+        return self.values[0] if len(self.values) == 1 else list(self.values)
+
+
+def _is_number(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, numbers.Real)
+
+
+def parse_setting(name: str, spec: Any) -> Setting:
+    """Parse a number, a sequence (grid), a `range` or a `Range`.
+
+    Raises:
+        ValueError: For an empty grid or range (the message names `name`).
+        TypeError: For anything that is not numbers.
+    """
+    if isinstance(spec, Range):
+        return Setting(range=spec)
+    if isinstance(spec, range):
+        if len(spec) == 0:
+            raise ValueError(
+                f"Argument `{name}` is an empty range. Received: {name}={spec!r}"
+            )
+        if spec.step < 0:
+            spec = spec[::-1]
+        return Setting(range=Range(spec.start, spec[-1], spec.step))
+    if _is_number(spec):
+        return Setting(values=(spec,))
+    if isinstance(spec, Sequence) and not isinstance(spec, (str, bytes)):
+        if len(spec) == 0:
+            raise ValueError(
+                f"Argument `{name}` is an empty grid: give at least one value. "
+                f"Received: {name}={spec!r}"
+            )
+        for value in spec:
+            if not _is_number(value):
+                raise TypeError(
+                    f"Argument `{name}` must hold numbers. "
+                    f"Received: {name}={spec!r} (holding {value!r})"
+                )
+        if len(set(spec)) != len(spec):
+            raise ValueError(
+                f"Argument `{name}` repeats a value. Received: {name}={spec!r}"
+            )
+        return Setting(values=tuple(spec))
+    raise TypeError(
+        f"Argument `{name}` must be a number, a sequence of numbers (a grid), "
+        f"a `range` or an `lrdecay.space.Range`. Received: {name}={spec!r}"
+    )
+
+
+def _all_values(setting: Setting) -> tuple[Any, ...]:
+    if setting.range is not None:
+        return (setting.range.low, setting.range.high)
+    return setting.values
+
+
+def _check_between(
+    name: str,
+    spec: Any,
+    setting: Setting,
+    low: float,
+    high: float,
+    *,
+    low_open: bool,
+    high_open: bool,
+) -> None:
+    for value in _all_values(setting):
+        too_low = value <= low if low_open else value < low
+        too_high = value >= high if high_open else value > high
+        if too_low or too_high or not math.isfinite(value):
+            lo = "(" if low_open else "["
+            hi = ")" if high_open else "]"
+            raise ValueError(
+                f"Argument `{name}` must lie in {lo}{low}, {high}{hi}. "
+                f"Received: {name}={spec!r} (holding {value!r})"
+            )
+
+
+@dataclasses.dataclass(frozen=True)
+class DecayEpochs:
+    """The parsed decay-epochs setting of one kind: epochs or budget fractions."""
+
+    setting: Setting
+    relative: bool
+
+    def hp_name(self, kind: str) -> str:
+        absolute_name, fraction_name, _ = _DECAY_EPOCHS_HP[kind]
+        return fraction_name if self.relative else absolute_name
+
+
+def parse_decay_epochs(name: str, spec: Any) -> DecayEpochs:
+    """Whole numbers are epochs (>= 1); floats are fractions in (0, 1]."""
+    setting = parse_setting(name, spec)
+    values = _all_values(setting)
+    integral = [isinstance(value, numbers.Integral) for value in values]
+    if setting.range is not None:
+        integral = [setting.range.is_int]
+    if all(integral):
+        for value in values:
+            if value < 1:
+                raise ValueError(
+                    f"Argument `{name}` must hold positive numbers of epochs "
+                    f"(or fractions of the epoch budget as floats in (0, 1]). "
+                    f"Received: {name}={spec!r} (holding {value!r})"
+                )
+        return DecayEpochs(setting, relative=False)
+    if any(integral):
+        raise ValueError(
+            f"Argument `{name}` mixes whole epochs and fractions of the epoch "
+            "budget; give only ints (epochs) or only floats in (0, 1] "
+            f"(fractions). Received: {name}={spec!r}"
+        )
+    _check_between(name, spec, setting, 0.0, 1.0, low_open=True, high_open=False)
+    return DecayEpochs(setting, relative=True)
+
+
+def relative_epochs(fraction: float, budget: int) -> int:
+    """The decay epochs of `fraction` of a `budget`: round half up, at least 1."""
+    return max(1, math.floor(fraction * budget + 0.5))
+
+
+@dataclasses.dataclass(frozen=True)
+class ResolvedDecay:
+    """One trial's decay: the kind and the arguments of its callback."""
+
+    kind: str
+    settings: dict[str, Any]
+    initial_lr: float | None
+
+
+class DecaySpace:
+    """The search space of a decay: its kind and, per kind, its settings.
+
+    Every setting takes a fixed value, a grid (a list or tuple), a Python
+    `range` or a `Range`. The decay epochs (`decay_epochs`) mean, per kind,
+    the epochs between two drops of a step decay (`epochs_drop`), the
+    half-life of an exponential decay (`k = ln 2 / half_life`, unless `k`
+    is given) and the patience of a plateau decay. Ints are epochs; floats
+    in (0, 1] are fractions of the trial's epoch budget (see the module
+    docstring for the exact rule). By default each kind halves the rate per
+    decay (`drop=0.5`, `factor=0.5`, half-lives), so the kinds compare on
+    *when* they decay, not on how much.
+
+    Example:
+
+    ```python
+    space = DecaySpace(
+        kinds=("step", "exponential", "plateau"),
+        decay_epochs=[10, 20, 30, 50],
+    )
+    space.check_budget(epochs=50)  # raises before any training if too short
+    ```
+
+    Args:
+        kinds: Sequence of str. Decay kinds to try, from
+            `SEARCHABLE_KINDS`. Defaults to `("step", "exponential",
+            "plateau")`.
+        decay_epochs: Setting, or a dict kind -> setting for different
+            epochs per kind. Defaults to `(10, 20, 30, 50)`.
+        drop: Setting in (0, 1]. Step decay's factor per drop. Defaults to
+            `0.5`.
+        k: Setting >= 0, or `None`. Exponential decay's `k`; `None` derives
+            it from the decay epochs as a half-life. Defaults to `None`.
+        factor: Setting in (0, 1). Plateau decay's factor per reduction.
+            Defaults to `0.5`.
+        initial_lr: Setting > 0, or `None` to keep the rate the model was
+            compiled with. Defaults to `None`.
+        monitor: String. The metric the plateau decay watches. Defaults to
+            `"val_loss"`.
+        relative_to: `"trial"` or `"search"`: the epoch budget that fractions
+            are taken of. Defaults to `"trial"`.
+
+    Raises:
+        ValueError: For an unknown kind, an empty grid or range, or a value
+            out of range; the message names the argument and the value.
+    """
+
+    def __init__(
+        self,
+        kinds: Sequence[str] = SEARCHABLE_KINDS,
+        decay_epochs: Any = (10, 20, 30, 50),
+        *,
+        drop: Any = 0.5,
+        k: Any = None,
+        factor: Any = 0.5,
+        initial_lr: Any = None,
+        monitor: str = "val_loss",
+        relative_to: str = "trial",
+    ) -> None:
+        if isinstance(kinds, str):
+            kinds = (kinds,)
+        if not isinstance(kinds, Sequence) or len(kinds) == 0:
+            raise ValueError(
+                "Argument `kinds` must name at least one decay kind of "
+                f"{list(SEARCHABLE_KINDS)}. Received: kinds={kinds!r}"
+            )
+        for kind in kinds:
+            if kind not in SEARCHABLE_KINDS:
+                raise ValueError(
+                    f"Unknown decay kind {kind!r} in argument `kinds`; "
+                    f"searchable kinds are {list(SEARCHABLE_KINDS)}. "
+                    f"Received: kinds={kinds!r}"
+                )
+        if len(set(kinds)) != len(kinds):
+            raise ValueError(
+                f"Argument `kinds` repeats a kind. Received: kinds={kinds!r}"
+            )
+        self.kinds: tuple[str, ...] = tuple(kinds)
+
+        if isinstance(decay_epochs, Mapping):
+            unknown = set(decay_epochs) - set(self.kinds)
+            missing = set(self.kinds) - set(decay_epochs)
+            if unknown or missing:
+                raise ValueError(
+                    "Argument `decay_epochs` as a dict must have one entry per "
+                    f"searched kind {list(self.kinds)}. Received: "
+                    f"decay_epochs={dict(decay_epochs)!r}"
+                )
+            self.decay_epochs = {
+                kind: parse_decay_epochs(f"decay_epochs[{kind!r}]", spec)
+                for kind, spec in decay_epochs.items()
+            }
+        else:
+            parsed = parse_decay_epochs("decay_epochs", decay_epochs)
+            self.decay_epochs = dict.fromkeys(self.kinds, parsed)
+
+        self.drop = parse_setting("drop", drop)
+        _check_between("drop", drop, self.drop, 0, 1, low_open=True, high_open=False)
+        self.k = None if k is None else parse_setting("k", k)
+        if self.k is not None:
+            _check_between("k", k, self.k, 0, math.inf, low_open=False, high_open=True)
+        self.factor = parse_setting("factor", factor)
+        _check_between(
+            "factor", factor, self.factor, 0, 1, low_open=True, high_open=True
+        )
+        self.initial_lr = (
+            None if initial_lr is None else parse_setting("initial_lr", initial_lr)
+        )
+        if self.initial_lr is not None:
+            _check_between(
+                "initial_lr",
+                initial_lr,
+                self.initial_lr,
+                0,
+                math.inf,
+                low_open=True,
+                high_open=True,
+            )
+        if not isinstance(monitor, str) or not monitor:
+            raise ValueError(
+                "Argument `monitor` must be a metric name such as 'val_loss'. "
+                f"Received: monitor={monitor!r}"
+            )
+        self.monitor = monitor
+        if relative_to not in ("trial", "search"):
+            raise ValueError(
+                "Argument `relative_to` must be 'trial' or 'search'. "
+                f"Received: relative_to={relative_to!r}"
+            )
+        self.relative_to = relative_to
+
+    def check_budget(self, epochs: int) -> None:
+        """Raise `ValueError` if a decay-epochs value exceeds `epochs`.
+
+        Args:
+            epochs: Int. The search's epoch budget (Hyperband's `max_epochs`).
+        """
+        if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral):
+            raise TypeError(
+                f"Argument `epochs` must be a whole number of epochs. "
+                f"Received: epochs={epochs!r}"
+            )
+        if epochs < 1:
+            raise ValueError(
+                f"Argument `epochs` must be a positive number of epochs. "
+                f"Received: epochs={epochs!r}"
+            )
+        for kind in self.kinds:
+            decay_epochs = self.decay_epochs[kind]
+            if not decay_epochs.relative and decay_epochs.setting.high > epochs:
+                raise ValueError(
+                    f"Decay epochs {decay_epochs.setting.high!r} of the {kind!r} "
+                    f"decay lie beyond the epoch budget epochs={epochs}: that "
+                    "decay would never happen. Lower `decay_epochs`, raise "
+                    "`epochs`, or give fractions of the budget as floats in "
+                    "(0, 1]. Received: decay_epochs="
+                    f"{decay_epochs.setting.describe()!r}"
+                )
+
+    def declare(self, hp: Any) -> None:
+        """Register the space's hyperparameters in KerasTuner's `hp`."""
+        kind_setting = Setting(values=self.kinds)
+        kind_setting.declare(hp, KIND_HP)
+        if self.initial_lr is not None:
+            self.initial_lr.declare(hp, INITIAL_LR_HP)
+        for kind in self.kinds:
+            with hp.conditional_scope(KIND_HP, [kind]):
+                decay_epochs = self.decay_epochs[kind]
+                if kind != "exponential" or self.k is None:
+                    decay_epochs.setting.declare(hp, decay_epochs.hp_name(kind))
+                if kind == "step":
+                    self.drop.declare(hp, DROP_HP)
+                elif kind == "exponential" and self.k is not None:
+                    self.k.declare(hp, K_HP)
+                elif kind == "plateau":
+                    self.factor.declare(hp, FACTOR_HP)
+
+    def resolve(self, values: Mapping[str, Any], budget: int) -> ResolvedDecay:
+        """The decay of a trial, from its hyperparameter values.
+
+        Args:
+            values: Mapping. The trial's `hp.values`.
+            budget: Int. The epoch budget that fractions are taken of.
+
+        Returns:
+            A `ResolvedDecay` whose `settings` are keyword arguments of the
+            kind's class in `lrdecay.callbacks.DECAYS` (without
+            `initial_lr`, which the caller resolves).
+        """
+        kind = values.get(KIND_HP, self.kinds[0])
+        if kind not in self.kinds:
+            raise ValueError(
+                f"Trial value {KIND_HP}={kind!r} is not a searched kind "
+                f"{list(self.kinds)}."
+            )
+        settings: dict[str, Any] = {}
+        decay_epochs_spec = self.decay_epochs[kind]
+        epochs: int | None = None
+        if kind != "exponential" or self.k is None:
+            value = values[decay_epochs_spec.hp_name(kind)]
+            epochs = (
+                relative_epochs(value, budget)
+                if decay_epochs_spec.relative
+                else int(value)
+            )
+        if kind == "step":
+            settings = {"epochs_drop": epochs, "drop": float(values[DROP_HP])}
+        elif kind == "exponential":
+            k = (
+                float(values[K_HP])
+                if self.k is not None
+                else math.log(2.0) / float(epochs)  # type: ignore[arg-type]
+            )
+            settings = {"k": k}
+        else:
+            settings = {
+                "patience": epochs,
+                "factor": float(values[FACTOR_HP]),
+                "monitor": self.monitor,
+            }
+        initial_lr = values.get(INITIAL_LR_HP) if self.initial_lr else None
+        return ResolvedDecay(
+            kind, settings, None if initial_lr is None else float(initial_lr)
+        )
+
+    def get_config(self) -> dict[str, Any]:
+        """A JSON-friendly description of the space."""
+        return {
+            "kinds": list(self.kinds),
+            "decay_epochs": {
+                kind: {
+                    "relative": spec.relative,
+                    "values": spec.setting.describe(),
+                }
+                for kind, spec in self.decay_epochs.items()
+            },
+            "drop": self.drop.describe(),
+            "k": None if self.k is None else self.k.describe(),
+            "factor": self.factor.describe(),
+            "initial_lr": (
+                None if self.initial_lr is None else self.initial_lr.describe()
+            ),
+            "monitor": self.monitor,
+            "relative_to": self.relative_to,
+        }
+
+    def __repr__(self) -> str:
+        return f"DecaySpace({self.get_config()!r})"

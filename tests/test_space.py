@@ -1,0 +1,226 @@
+"""The decay search space: hyperparameters, the relative rule, bad spaces.
+
+Fast: nothing trains here.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+
+from lrdecay.space import DecaySpace, Range, relative_epochs
+
+
+def _hp() -> Any:
+    import keras_tuner
+
+    return keras_tuner.HyperParameters()
+
+
+def _space_table(hp: Any) -> dict[str, tuple[Any, list[tuple[str, list[Any]]]]]:
+    table = {}
+    for parameter in hp.space:
+        config = parameter.get_config()
+        values = config.get("values", config.get("value"))
+        if "min_value" in config:
+            values = (config["min_value"], config["max_value"], config["step"])
+        conditions = [
+            (c.get_config()["name"], c.get_config()["values"])
+            for c in parameter.conditions
+        ]
+        table[parameter.name] = (values, conditions)
+    return table
+
+
+def test_default_space_declares_kind_and_conditional_settings() -> None:
+    hp = _hp()
+    DecaySpace().declare(hp)
+    assert _space_table(hp) == {
+        "decay_kind": (["step", "exponential", "plateau"], []),
+        "step/epochs_drop": ([10, 20, 30, 50], [("decay_kind", ["step"])]),
+        "step/drop": (0.5, [("decay_kind", ["step"])]),
+        "exponential/half_life": ([10, 20, 30, 50], [("decay_kind", ["exponential"])]),
+        "plateau/patience": ([10, 20, 30, 50], [("decay_kind", ["plateau"])]),
+        "plateau/factor": (0.5, [("decay_kind", ["plateau"])]),
+    }
+    # Only the active kind's settings have values.
+    assert hp.values == {"decay_kind": "step", "step/epochs_drop": 10, "step/drop": 0.5}
+
+
+def test_grids_ranges_fixed_values_and_initial_lr() -> None:
+    hp = _hp()
+    DecaySpace(
+        kinds=("exponential", "plateau"),
+        decay_epochs={"exponential": range(10, 51, 10), "plateau": 5},
+        factor=[0.1, 0.5],
+        initial_lr=Range(1e-3, 1e-1, sampling="log"),
+    ).declare(hp)
+    table = _space_table(hp)
+    assert table["decay_kind"][0] == ["exponential", "plateau"]
+    assert table["exponential/half_life"][0] == (10, 50, 10)
+    assert table["plateau/patience"][0] == 5
+    assert table["plateau/factor"][0] == [0.1, 0.5]
+    assert table["initial_lr"] == ((0.001, 0.1, None), [])
+
+
+def test_given_k_replaces_the_half_life() -> None:
+    hp = _hp()
+    space = DecaySpace(kinds=("exponential",), k=[0.05, 0.1])
+    space.declare(hp)
+    assert set(_space_table(hp)) == {"decay_kind", "exponential/k"}
+    resolved = space.resolve({"decay_kind": "exponential", "exponential/k": 0.1}, 50)
+    assert resolved.settings == {"k": 0.1}
+
+
+def test_resolve_absolute_settings_per_kind() -> None:
+    space = DecaySpace(initial_lr=[0.1, 0.01])
+    step = space.resolve(
+        {"decay_kind": "step", "step/epochs_drop": 20, "step/drop": 0.5,
+         "initial_lr": 0.01}, 50
+    )  # fmt: skip
+    assert (step.kind, step.settings, step.initial_lr) == (
+        "step",
+        {"epochs_drop": 20, "drop": 0.5},
+        0.01,
+    )
+    exponential = space.resolve(
+        {"decay_kind": "exponential", "exponential/half_life": 10}, 50
+    )
+    # Half-life: the rate halves every `decay_epochs` epochs.
+    assert exponential.settings["k"] == pytest.approx(math.log(2) / 10)
+    plateau = space.resolve(
+        {"decay_kind": "plateau", "plateau/patience": 30, "plateau/factor": 0.5}, 50
+    )
+    assert plateau.settings == {"patience": 30, "factor": 0.5, "monitor": "val_loss"}
+
+
+@pytest.mark.parametrize(
+    ("fraction", "budget", "epochs"),
+    [(0.5, 4, 2), (0.25, 4, 1), (0.3, 10, 3), (0.25, 2, 1), (0.1, 3, 1),
+     (0.35, 10, 4), (1.0, 7, 7), (0.05, 4, 1)],
+)  # fmt: skip
+def test_relative_rule_rounds_half_up_and_keeps_one_epoch(
+    fraction: float, budget: int, epochs: int
+) -> None:
+    assert relative_epochs(fraction, budget) == epochs
+
+
+def test_fractions_are_relative_to_the_trial_budget() -> None:
+    space = DecaySpace(kinds=("step",), decay_epochs=[0.25, 0.5])
+    hp = _hp()
+    space.declare(hp)
+    assert "step/epochs_drop_fraction" in hp.values
+    values = {"decay_kind": "step", "step/epochs_drop_fraction": 0.5, "step/drop": 0.5}
+    assert space.resolve(values, 4).settings["epochs_drop"] == 2
+    assert space.resolve(values, 12).settings["epochs_drop"] == 6
+    # Fractions never exceed a budget, so any budget passes.
+    space.check_budget(1)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"decay_epochs": []}, ValueError, r"empty grid.*decay_epochs=\[\]"),
+        ({"decay_epochs": range(5, 5)}, ValueError, "empty range"),
+        ({"kinds": ("step", "cosine")}, ValueError, "Unknown decay kind 'cosine'"),
+        ({"kinds": ()}, ValueError, "kinds=()"),
+        ({"kinds": ("multistep",)}, ValueError, "'multistep'"),
+        ({"decay_epochs": [0, 10]}, ValueError, "holding 0"),
+        ({"decay_epochs": [10, 0.5]}, ValueError, "mixes whole epochs"),
+        ({"decay_epochs": [0.5, 1.5]}, ValueError, r"holding 1\.5"),
+        ({"decay_epochs": "10"}, TypeError, "decay_epochs='10'"),
+        ({"decay_epochs": [10, 10]}, ValueError, "repeats"),
+        ({"decay_epochs": {"step": [10]}}, ValueError, "one entry per"),
+        ({"drop": 1.5}, ValueError, r"drop=1\.5"),
+        ({"factor": [0.5, 1.0]}, ValueError, r"holding 1\.0"),
+        ({"initial_lr": -0.1}, ValueError, "initial_lr=-0.1"),
+        ({"relative_to": "epoch"}, ValueError, "relative_to='epoch'"),
+    ],
+)
+def test_bad_spaces_raise_naming_the_value(
+    kwargs: dict[str, Any], error: type[Exception], match: str
+) -> None:
+    with pytest.raises(error, match=match):
+        DecaySpace(**kwargs)
+
+
+def test_range_checks_its_bounds() -> None:
+    with pytest.raises(ValueError, match="low=50, high=10"):
+        Range(50, 10)
+    with pytest.raises(ValueError, match="low=0"):
+        Range(0, 1.0, sampling="log")
+
+
+def test_decay_epochs_beyond_the_budget_raise_naming_both() -> None:
+    space = DecaySpace(decay_epochs=[10, 20, 30, 50])
+    space.check_budget(50)  # 50 epochs in a 50-epoch budget is allowed
+    with pytest.raises(ValueError, match=r"Decay epochs 50 .* epochs=30"):
+        space.check_budget(30)
+    with pytest.raises(ValueError, match="epochs=40"):
+        DecaySpace(decay_epochs=Range(10, 50)).check_budget(40)
+
+
+def test_search_rejects_bad_spaces_before_training(tmp_path: Any) -> None:
+    from lrdecay import search
+
+    built: list[int] = []
+
+    def build_model() -> Any:
+        built.append(1)
+        raise AssertionError("no model should be built for a bad space")
+
+    for kwargs, match in [
+        ({"decay_epochs": []}, "empty grid"),
+        ({"decay_epochs": [10, 20, 30, 50], "epochs": 20}, "epochs=20"),
+        ({"kinds": ("linear",)}, "'linear'"),
+        ({"algorithm": "annealing"}, "algorithm='annealing'"),
+        ({"epochs": 0}, "epochs=0"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            search(build_model, None, None, validation_split=0.2, **kwargs)
+    with pytest.raises(ValueError, match="validation"):
+        search(build_model, None, None, decay_epochs=[1], epochs=2)
+    assert built == []
+    assert not (tmp_path / "lrdecay_project").exists()
+
+
+def test_grid_size_counts_conditional_combinations() -> None:
+    from lrdecay.tuning import grid_size
+
+    assert grid_size(DecaySpace()) == 12
+    assert grid_size(DecaySpace(kinds=("step",), drop=[0.1, 0.5])) == 8
+    assert (
+        grid_size(DecaySpace(kinds=("step", "plateau"), initial_lr=[0.1, 0.01])) == 16
+    )
+    assert grid_size(DecaySpace(decay_epochs=Range(10, 50))) == 3 * 41
+    assert grid_size(DecaySpace(decay_epochs=Range(0.1, 0.5))) is None
+
+
+def test_hypermodel_accepts_build_functions_with_or_without_hp() -> None:
+    import keras
+
+    from lrdecay import DecayHyperModel
+
+    def without_hp() -> Any:
+        return keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+
+    def with_hp(hp: Any) -> Any:
+        units = hp.Int("units", 1, 3)
+        return keras.Sequential([keras.Input((2,)), keras.layers.Dense(units)])
+
+    hp = _hp()
+    assert isinstance(
+        DecayHyperModel(without_hp, tracking=False).build(hp), keras.Model
+    )
+    hp = _hp()
+    DecayHyperModel(with_hp, kinds=("plateau",), tracking=False).build(hp)
+    assert hp.values == {
+        "decay_kind": "plateau",
+        "plateau/patience": 10,
+        "plateau/factor": 0.5,
+        "units": 1,
+    }
+    with pytest.raises(ValueError, match="epochs=5"):
+        DecayHyperModel(without_hp, decay_epochs=[10], max_epochs=5)
