@@ -50,7 +50,26 @@ def build(make_model: Callable[..., Any]) -> Callable[[], Any]:
     return lambda: make_model(learning_rate=0.1)
 
 
-def test_grid_search_runs_every_kind_and_epoch(
+def _client(tmp_path: Any) -> Any:
+    import mlflow
+
+    return mlflow.MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+
+
+def _runs(client: Any, role: str) -> list[Any]:
+    return client.search_runs(
+        ["0"],
+        filter_string=f"tags.`lrdecay.role` = '{role}'",
+        order_by=["attributes.start_time ASC"],
+    )
+
+
+def _lr_metric(client: Any, run_id: str) -> list[tuple[int, float]]:
+    history = client.get_metric_history(run_id, "learning_rate")
+    return sorted((point.step, point.value) for point in history)
+
+
+def test_grid_search_tracks_one_run_per_trial(
     digits: Any, build: Callable[[], Any], tmp_path: Any
 ) -> None:
     from lrdecay import search
@@ -60,7 +79,8 @@ def test_grid_search_runs_every_kind_and_epoch(
     result = search(
         build, x, y, validation_data=(x_val, y_val),
         algorithm="grid", kinds=("step", "exponential"), decay_epochs=[1, 2],
-        epochs=3, batch_size=BATCH, tracking=False, progress=events.append,
+        epochs=3, batch_size=BATCH, progress=events.append,
+        tracking_uri=f"sqlite:///{tmp_path}/mlflow.db",
     )  # fmt: skip
     trials = result.trials
     assert [t.status for t in trials] == ["COMPLETED"] * 4
@@ -76,6 +96,7 @@ def test_grid_search_runs_every_kind_and_epoch(
     assert result.best_trial_id == best.trial_id
     assert result.best_score == pytest.approx(best.score)
     assert result.best_hyperparameters.values["decay_kind"] == best.kind
+    assert result.best_decay == {"kind": best.kind, **best.settings}
     assert result.best_model.evaluate(x_val, y_val, verbose=0)[0] == pytest.approx(
         best.score, rel=1e-4
     )
@@ -83,6 +104,39 @@ def test_grid_search_runs_every_kind_and_epoch(
         (i + 1, 4, t.trial_id, "COMPLETED") for i, t in enumerate(trials)
     ]
     assert events[-1].best_trial_id == best.trial_id
+
+    client = _client(tmp_path)
+    (parent,) = _runs(client, "search")
+    assert parent.info.run_id == result.parent_run_id
+    assert parent.info.status == "FINISHED"
+    assert parent.data.tags["lrdecay.search"] == "lrdecay_grid"
+    assert parent.data.tags["lrdecay.best_trial_id"] == best.trial_id
+    assert parent.data.metrics["best_score"] == pytest.approx(best.score)
+    assert parent.data.params["algorithm"] == "grid"
+    artifacts = {a.path for a in client.list_artifacts(parent.info.run_id, "lrdecay")}
+    assert {"lrdecay/lr_curves.png", "lrdecay/val_loss_curves.png"} <= artifacts
+
+    children = _runs(client, "trial")
+    assert len(children) == 4
+    oracle_trials = result.tuner.oracle.trials
+    for trial, run in zip(trials, children, strict=True):
+        tags, params = run.data.tags, run.data.params
+        assert run.info.status == "FINISHED"
+        assert run.info.run_id == trial.run_id
+        assert tags["mlflow.parentRunId"] == result.parent_run_id
+        assert tags["lrdecay.trial_id"] == trial.trial_id
+        assert tags["lrdecay.trial_status"] == "COMPLETED"
+        assert (tags.get("lrdecay.best") == "true") == (trial.trial_id == best.trial_id)
+        values = oracle_trials[trial.trial_id].hyperparameters.values
+        assert {k: params[k] for k in values} == {k: str(v) for k, v in values.items()}
+        state = _decay_state(result.tuner, trial.trial_id)
+        expected = [
+            (epoch, _formula(trial.kind, state["settings"], 0.1, epoch))
+            for epoch in range(3)
+        ]
+        logged = _lr_metric(client, run.info.run_id)
+        assert [e for e, _ in logged] == [e for e, _ in expected]
+        assert [v for _, v in logged] == pytest.approx([v for _, v in expected])
 
 
 def test_random_search_over_a_range(digits: Any, build: Callable[[], Any]) -> None:
@@ -167,3 +221,50 @@ def test_stock_bayesian_optimization(
         state = _decay_state(tuner, trial.trial_id)
         assert state["initial_lr"] == trial.hyperparameters.values["initial_lr"]
         _check_lr_curve(tuner, trial.trial_id, 0, 2)
+
+
+def _linear_regression() -> Any:
+    """Least squares on the digit labels: SGD with a rate of 100 diverges to inf."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.01), loss="mse")
+    return model
+
+
+def test_a_diverging_trial_fails_cleanly_and_the_search_goes_on(
+    digits: Any, tmp_path: Any
+) -> None:
+    from lrdecay import search
+
+    x, y, x_val, y_val = digits
+    y, y_val = y.astype("float32"), y_val.astype("float32")
+    events: list[Any] = []
+    result = search(
+        _linear_regression, x, y, validation_data=(x_val, y_val),
+        algorithm="grid", kinds=("step",), decay_epochs=[1],
+        initial_lr=[100.0, 0.01], epochs=2, batch_size=BATCH, progress=events.append,
+        tracking_uri=f"sqlite:///{tmp_path}/mlflow.db",
+    )  # fmt: skip
+    statuses = {t.settings["initial_lr"]: t.status for t in result.trials}
+    assert statuses == {100.0: "FAILED", 0.01: "COMPLETED"}
+    good = next(t for t in result.trials if t.status == "COMPLETED")
+    assert result.best_trial_id == good.trial_id
+    assert math.isfinite(result.best_score)
+    assert [e.status for e in events] == ["FAILED", "COMPLETED"]
+    assert "nan" in (events[0].message or "").lower() or "inf" in (
+        events[0].message or ""
+    )
+
+    client = _client(tmp_path)
+    runs = {r.data.tags["lrdecay.trial_id"]: r for r in _runs(client, "trial")}
+    assert len(runs) == 2
+    failed = next(t for t in result.trials if t.status == "FAILED")
+    bad_run = runs[failed.trial_id]
+    assert bad_run.info.status == "FAILED"
+    assert bad_run.data.tags["lrdecay.trial_status"] == "FAILED"
+    assert "became" in bad_run.data.tags["lrdecay.error"]
+    assert "lrdecay.best" not in bad_run.data.tags
+    assert runs[good.trial_id].info.status == "FINISHED"
+    assert runs[good.trial_id].data.tags["lrdecay.best"] == "true"

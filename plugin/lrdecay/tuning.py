@@ -271,6 +271,7 @@ class DecayHyperModel(keras_tuner.HyperModel):
         # Set by `search()`; else found or created on first tracked fit.
         self._search_runs: Any | None = None
         self.last_decay: Any | None = None
+        self._last_epochs: int | None = None
 
     # -- KerasTuner's HyperModel interface ---------------------------------
 
@@ -290,6 +291,7 @@ class DecayHyperModel(keras_tuner.HyperModel):
         callbacks = list(kwargs.pop("callbacks", None) or [])
         context = self._trial_context(hp, callbacks)
         epochs = int(kwargs.get("epochs", 1))
+        self._last_epochs = epochs
         self._check_budget(context, epochs)
         if getattr(model, "optimizer", None) is None:
             raise keras_tuner.errors.FatalTypeError(
@@ -298,7 +300,11 @@ class DecayHyperModel(keras_tuner.HyperModel):
             )
         decay, resolved = self._make_decay(context, model, epochs)
         self.last_decay = decay
-        run = self._start_run(context, resolved, epochs) if self.tracking else None
+        run = (
+            self._start_run(context, resolved, epochs)
+            if self.tracking is not None
+            else None
+        )
         fit_callbacks = [*callbacks, decay]
         if run is not None:
             fit_callbacks.append(run.logger)
@@ -428,6 +434,29 @@ class DecayHyperModel(keras_tuner.HyperModel):
                 self.tracking or {}, context.tuner
             )
         return self._search_runs.trial_run(context, resolved, epochs)
+
+    def end_search(self, tuner: Any) -> list[TrialSummary]:
+        """Summarize a search run by a stock tuner, and end its MLflow run.
+
+        `search()` does this itself. After `tuner.search(...)` with a
+        tracked `DecayHyperModel`, call it to tag each trial's run with its
+        final KerasTuner status, tag the best trial, log the comparison
+        plots and end the parent run FINISHED.
+
+        Returns:
+            The `TrialSummary` of every trial, in trial-id order.
+        """
+        epochs = self.max_epochs or self._last_epochs or 1
+        trials = [
+            _summarize(trial, self.space, epochs)
+            for _, trial in sorted(tuner.oracle.trials.items())
+        ]
+        runs = self._search_runs
+        if runs is None:
+            return trials
+        for trial in tuner.oracle.trials.values():
+            runs.trial_ended(trial)
+        return list(runs.search_ended(tuner, trials, _best_trial(tuner.oracle)))
 
     def attach_search_runs(self, search_runs: Any) -> None:
         """Log the trials' runs under `search_runs` (set by `search()`)."""
