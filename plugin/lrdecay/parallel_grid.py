@@ -1,0 +1,81 @@
+"""A KerasTuner grid search whose workers run grid points side by side.
+
+KerasTuner's `GridSearchOracle` derives each new grid point from a trial that
+has *ended* (only the very first trial is queued at creation "for multiple
+workers"). Under its distributed mode, after the first two trials every worker
+but one therefore gets `IDLE` and re-asks the chief in a tight loop until the
+running trial ends: N workers run a grid one trial at a time.
+
+`ParallelGridSearchOracle` queues every trial when it is created, so the next
+grid point is ready for the next worker at once, and tells a worker the grid is
+done (`STOPPED`) instead of `IDLE` once every point has been handed out. Both
+rely on the search space being known before the first trial, which is true of
+an lrdecay `DecayHyperModel` (it declares its space up front) and of any
+hypermodel whose hyperparameters `Tuner.__init__` discovers by building it.
+In a single process the order of the trials is exactly the stock order.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras_tuner
+from keras_tuner.src.engine import trial as trial_module
+from keras_tuner.src.tuners import gridsearch
+
+__all__ = ["GridSearch", "ParallelGridSearchOracle"]
+
+
+class ParallelGridSearchOracle(gridsearch.GridSearchOracle):
+    """`GridSearchOracle` that never makes a worker wait for another's trial.
+
+    Args: as `keras_tuner.oracles.GridSearchOracle`.
+    """
+
+    def populate_space(self, trial_id: str) -> dict[str, Any]:
+        response: dict[str, Any] = super().populate_space(trial_id)
+        status = response["status"]
+        if status == trial_module.TrialStatus.RUNNING:
+            # The stock oracle queues a trial for its successor only when it
+            # ends; queue it now so a second worker need not wait for it.
+            if trial_id not in self._populate_next:
+                self._populate_next.append(trial_id)
+        elif status == trial_module.TrialStatus.IDLE:
+            # Every grid point is handed out and the space is fixed: nothing
+            # can come of waiting, and a worker told IDLE re-asks in a loop.
+            response = {"status": trial_module.TrialStatus.STOPPED, "values": None}
+        return response
+
+
+class GridSearch(keras_tuner.GridSearch):
+    """`keras_tuner.GridSearch` with a `ParallelGridSearchOracle`.
+
+    Args: as `keras_tuner.GridSearch`.
+    """
+
+    def __init__(
+        self,
+        hypermodel: Any = None,
+        objective: Any = None,
+        max_trials: int | None = None,
+        seed: int | None = None,
+        hyperparameters: Any = None,
+        tune_new_entries: bool = True,
+        allow_new_entries: bool = True,
+        max_retries_per_trial: int = 0,
+        max_consecutive_failed_trials: int = 3,
+        **kwargs: Any,
+    ) -> None:
+        self.seed = seed
+        oracle = ParallelGridSearchOracle(
+            objective=objective,
+            max_trials=max_trials,
+            seed=seed,
+            hyperparameters=hyperparameters,
+            tune_new_entries=tune_new_entries,
+            allow_new_entries=allow_new_entries,
+            max_retries_per_trial=max_retries_per_trial,
+            max_consecutive_failed_trials=max_consecutive_failed_trials,
+        )
+        # Skip keras_tuner.GridSearch.__init__, which builds the stock oracle.
+        keras_tuner.Tuner.__init__(self, oracle, hypermodel, **kwargs)
