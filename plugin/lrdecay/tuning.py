@@ -30,10 +30,12 @@ import keras_tuner
 from keras_tuner.src.engine import tuner_utils
 
 from lrdecay import callbacks as decay_callbacks
+from lrdecay import distributed, parallel_grid
 from lrdecay.space import SEARCHABLE_KINDS, DecaySpace, ResolvedDecay
 
 ALGORITHMS: dict[str, type[Any]] = {
-    "grid": keras_tuner.GridSearch,
+    # Stock order in one process; side by side under KerasTuner's chief.
+    "grid": parallel_grid.GridSearch,
     "random": keras_tuner.RandomSearch,
     "hyperband": keras_tuner.Hyperband,
     "bayesian": keras_tuner.BayesianOptimization,
@@ -661,6 +663,19 @@ def search(
     resuming = not overwrite and os.path.exists(
         os.path.join(project_path, "oracle.json")
     )
+    # KerasTuner's distributed mode (KERASTUNER_* variables): a worker joins
+    # the chief's search (and its MLflow parent run) or exits if it is over.
+    role = distributed.resolve_role()
+    joined = None
+    if role.is_worker:
+        joined = distributed.join_search(
+            role,
+            project_name,
+            tracking=tracking,
+            tracking_uri=tracking_uri,
+            experiment_name=experiment_name,
+        )
+        overwrite = False  # a shared project directory is the chief's
 
     hypermodel = DecayHyperModel(build_model, space, max_epochs=epochs, tracking=False)
     tuner_args: dict[str, Any] = {
@@ -685,7 +700,18 @@ def search(
     tuner = _tuner_class(algorithm)(hypermodel, **tuner_args)
 
     runs = None
-    if tracking:
+    if tracking and joined is not None:  # a worker logs under the chief's run
+        from lrdecay import search_runs
+
+        runs = search_runs.SearchRuns(
+            joined.tracking_uri or "",
+            joined.experiment_id or "0",
+            joined.parent_run_id,
+            project_name,
+        )
+        hypermodel.tracking = {}
+        hypermodel.attach_search_runs(runs)
+    elif tracking:
         from lrdecay import search_runs
 
         runs = search_runs.SearchRuns.for_search(
@@ -725,10 +751,11 @@ def search(
             runs.trial_ended(ended)
         if progress is None:
             return
-        best = _best_trial(oracle)
+        # A worker's oracle is the chief's, over gRPC: no local trial list.
+        best = None if role.is_worker else _best_trial(oracle)
         progress(
             TrialEvent(
-                index=len(oracle.end_order),
+                index=len(getattr(oracle, "end_order", ())),
                 total=total,
                 trial_id=summary.trial_id,
                 status=summary.status,
@@ -753,12 +780,33 @@ def search(
     if validation_split:
         fit_kwargs["validation_split"] = validation_split
     try:
-        tuner.search(x, y, **fit_kwargs)
+        with distributed.watch_chief(
+            tuner.oracle,
+            role,
+            on_trial_end=lambda trial: on_trial_end(tuner, trial),
+            tracking_uri=None if runs is None else runs.tracking_uri,
+            parent_run_id=None if runs is None else runs.parent_run_id,
+        ):
+            tuner.search(x, y, **fit_kwargs)
     except BaseException as error:
         if runs is not None:
             runs.search_interrupted(error)
         raise
 
+    if role.is_worker:
+        # The chief holds the trials and the best one; it may be gone already.
+        return SearchResult(
+            best_hyperparameters=None,
+            best_model=None,
+            best_trial_id="",
+            best_score=math.nan,
+            best_decay={},
+            trials=[],
+            parent_run_id=None if runs is None else runs.parent_run_id,
+            experiment_id=None if runs is None else runs.experiment_id,
+            tracking_uri=None if runs is None else runs.tracking_uri,
+            tuner=tuner,
+        )
     best = _best_trial(tuner.oracle)
     trials = [
         _summarize(trial, space, epochs)
