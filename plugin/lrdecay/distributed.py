@@ -311,12 +311,14 @@ class JoinedSearch:
             worker (its own unfinished trial when it restarted), if any.
         stale_run_ids: Runs of that trial a killed incarnation of this worker
             left RUNNING, now KILLED.
+        tracking_uri: String or `None`. Where the parent run lives.
     """
 
     parent_run_id: str | None
     experiment_id: str | None
     trial_id: str | None
     stale_run_ids: tuple[str, ...] = ()
+    tracking_uri: str | None = None
 
 
 def _port_open(role: Role, timeout: float) -> bool:
@@ -425,6 +427,7 @@ def join_search(
         )
     environ = os.environ if environ is None else environ
     client = None
+    uri: str | None = None
     if tracking:
         import mlflow
 
@@ -541,7 +544,7 @@ def join_search(
                 trial_id,
                 ", ".join(stale),
             )
-    return JoinedSearch(parent_run_id, experiment_id, trial_id, tuple(stale))
+    return JoinedSearch(parent_run_id, experiment_id, trial_id, tuple(stale), uri)
 
 
 # -- the chief -------------------------------------------------------------------
