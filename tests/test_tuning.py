@@ -268,3 +268,115 @@ def test_a_diverging_trial_fails_cleanly_and_the_search_goes_on(
     assert "lrdecay.best" not in bad_run.data.tags
     assert runs[good.trial_id].info.status == "FINISHED"
     assert runs[good.trial_id].data.tags["lrdecay.best"] == "true"
+
+
+_SEARCH_SCRIPT = '''
+import glob, os, sys, time
+import keras
+from sklearn.datasets import load_digits
+import lrdecay
+
+x, y = load_digits(return_X_y=True)
+x = (x / 16.0).astype("float32")
+here = sys.argv[1]
+
+
+def build():
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((64,)),
+                              keras.layers.Dense(32, activation="relu"),
+                              keras.layers.Dense(10, activation="softmax")])
+    model.compile(keras.optimizers.SGD(0.1), "sparse_categorical_crossentropy")
+    return model
+
+
+class HoldSecondTrial(keras.callbacks.Callback):
+    """Marks the 2nd trial mid-fit, then waits there to be killed."""
+
+    def on_train_end(self, logs=None):
+        open(os.path.join(here, f"done-{time.time_ns()}"), "w").close()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == 1 and glob.glob(os.path.join(here, "done-*")):
+            time.sleep(2)  # let the logger send the epochs so far
+            open(os.path.join(here, "ready"), "w").close()
+            time.sleep(600)
+
+
+lrdecay.search(
+    build, x[:1400], y[:1400], validation_data=(x[1400:], y[1400:]),
+    algorithm="grid", kinds=("step", "exponential"), decay_epochs=[1, 2],
+    epochs=3, batch_size=256, project_dir=os.path.join(here, "project"),
+    tracking_uri=f"sqlite:///{here}/mlflow.db", callbacks=[HoldSecondTrial()],
+)
+'''
+
+
+def test_resume_after_kill_9_reuses_the_parent_and_reruns_the_killed_trial(
+    digits: Any, build: Callable[[], Any], tmp_path: Any
+) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from lrdecay import search
+
+    script = tmp_path / "search_script.py"
+    script.write_text(_SEARCH_SCRIPT)
+    process = subprocess.Popen(
+        [sys.executable, str(script), str(tmp_path)],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 240
+        while not (tmp_path / "ready").exists():
+            assert process.poll() is None, "the search ended before it was killed"
+            assert time.monotonic() < deadline, "the 2nd trial never started"
+            time.sleep(0.2)
+        os.kill(process.pid, signal.SIGKILL)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+
+    client = _client(tmp_path)
+    (parent,) = _runs(client, "search")
+    before = _runs(client, "trial")
+    assert [(r.data.tags["lrdecay.trial_id"], r.info.status) for r in before] == [
+        ("0000", "FINISHED"),
+        ("0001", "RUNNING"),
+    ]
+
+    x, y, x_val, y_val = digits
+    result = search(
+        build, x, y, validation_data=(x_val, y_val),
+        algorithm="grid", kinds=("step", "exponential"), decay_epochs=[1, 2],
+        epochs=3, batch_size=BATCH, project_dir=str(tmp_path / "project"),
+        tracking_uri=f"sqlite:///{tmp_path}/mlflow.db",
+    )  # fmt: skip
+    assert result.parent_run_id == parent.info.run_id
+    assert [t.status for t in result.trials] == ["COMPLETED"] * 4
+    (parent_after,) = _runs(client, "search")
+    assert parent_after.info.status == "FINISHED"
+    assert parent_after.data.tags["lrdecay.resumes"] == "1"
+
+    after = _runs(client, "trial")
+    assert [(r.data.tags["lrdecay.trial_id"], r.info.status) for r in after] == [
+        ("0000", "FINISHED"),  # not re-run, not duplicated
+        ("0001", "KILLED"),  # the stale run of the killed process
+        ("0001", "FINISHED"),  # the re-run
+        ("0002", "FINISHED"),
+        ("0003", "FINISHED"),
+    ]
+    assert after[0].info.run_id == before[0].info.run_id
+    assert after[1].info.run_id == before[1].info.run_id
+    assert after[1].data.tags["lrdecay.stale"] == "true"
+    assert after[1].data.tags["lrdecay.trial_status"] == "KILLED"
+    assert {t.run_id for t in result.trials} == {
+        r.info.run_id for r in after if r.info.status == "FINISHED"
+    }
+    # The re-run trial logged its whole curve again.
+    assert [e for e, _ in _lr_metric(client, after[2].info.run_id)] == [0, 1, 2]
