@@ -643,14 +643,15 @@ class _ChiefWatch:
         if snapshot is None:
             return None
         new = snapshot.end_order[self._reported_ends :]
-        self._reported_ends = len(snapshot.end_order)
         for trial_id in new:
+            self._reported_ends += 1
             trial = self.oracle.trials.get(trial_id)
             logger.info(
-                "chief: trial %s ended %s (%d ended)",
+                "chief: trial %s ended %s (%d of %d ended)",
                 trial_id,
                 getattr(trial, "status", "?"),
                 self._reported_ends,
+                snapshot.trial_count,
             )
             if self.on_trial_end is not None and trial is not None:
                 try:
