@@ -125,3 +125,18 @@ def bounded_http_env(timeout: float, max_retries: int) -> Iterator[None]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+def experiment_by_name(store: Any, name: str) -> str:
+    """The id of experiment `name` in `store`, created if missing."""
+    experiment = store.get_experiment_by_name(name)
+    if experiment is not None:
+        return str(experiment.experiment_id)
+    try:
+        return str(store.create_experiment(name))
+    except MlflowException:
+        # Another process may have created it first.
+        experiment = store.get_experiment_by_name(name)
+        if experiment is None:
+            raise
+        return str(experiment.experiment_id)

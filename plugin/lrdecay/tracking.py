@@ -7,13 +7,12 @@ the training nor the data (points are retried, and written to a local file if
 the server does not come back). `replay(path)` re-imports such a file:
 
 ```
-python -m lrdecay.tracking replay lrdecay-offline/run-....json [--tracking-uri URI]
+python -m lrdecay.offline replay lrdecay-offline/run-....json [--tracking-uri URI]
 ```
 """
 
 from __future__ import annotations
 
-import argparse
 import atexit
 import copy
 import csv
@@ -39,7 +38,7 @@ from lrdecay import callbacks as decay_callbacks
 
 try:
     import mlflow
-    from mlflow.entities import Metric, Param, RunStatus, RunTag
+    from mlflow.entities import Metric, RunStatus, RunTag
     from mlflow.tracking.context.registry import resolve_tags
     from mlflow.utils.validation import (
         MAX_ENTITY_KEY_LENGTH,
@@ -53,6 +52,7 @@ except ImportError as error:  # pragma: no cover - mlflow is a dependency
     ) from error
 
 from lrdecay import _sink, _store, plots
+from lrdecay.offline import replay
 
 __all__ = ["MlflowLogger", "replay"]
 
@@ -139,7 +139,7 @@ class MlflowLogger(keras.callbacks.Callback):
     not back `give_up_after` seconds after the fit ends (or the run could not
     be created at all), everything unsent is written to a JSON file in
     `offline_dir`, and a warning gives its path and the command that
-    re-imports it: `python -m lrdecay.tracking replay FILE`
+    re-imports it: `python -m lrdecay.offline replay FILE`
     (`lrdecay.tracking.replay(FILE)` in Python).
 
     Values MLflow can't store as given: metric and param names with
@@ -576,7 +576,7 @@ class _TrackedRun:
         name = self.logger.experiment_name or os.environ.get("MLFLOW_EXPERIMENT_NAME")
         self.header["experiment_name"] = name
         if name:
-            return _experiment_by_name(self.store, name)
+            return _store.experiment_by_name(self.store, name)
         env_id = os.environ.get("MLFLOW_EXPERIMENT_ID")
         if env_id:
             return env_id
@@ -748,15 +748,15 @@ class _TrackedRun:
             self.finished = True
         _OPEN_RUNS.discard(self)
         logger = self.logger
-        if self.history or self.reductions:
-            self._new_reductions(_now_ms())
+        if self.history:
+            # Reductions made by a plateau rule listed after us, at the last epoch.
+            self.add_metrics(self._new_reductions(_now_ms()))
         tags = {"lrdecay.status": status}
         text = _error_text(error)
         if text:
             tags["lrdecay.error"] = text
         self.add_tags(tags)
         if self.sink is not None:
-            self.sink.flush_interval = 0.0
             self.sink.flush(0.0)  # start sending while the artifacts are drawn
         artifact_dir = Path(tempfile.mkdtemp(prefix="lrdecay-artifacts-"))
         try:
@@ -879,23 +879,9 @@ class _TrackedRun:
             f"data of run {self.run_id or '(not created)'} ({reason}). Nothing is "
             f"lost: {len(left.metrics)} metric points, {len(left.params)} params "
             f"and {len(left.tags)} tags are saved in {path}. Re-import them with:\n"
-            f"    python -m lrdecay.tracking replay {path}{uri}",
+            f"    python -m lrdecay.offline replay {path}{uri}",
             stacklevel=2,
         )
-
-
-def _experiment_by_name(store: Any, name: str) -> str:
-    experiment = store.get_experiment_by_name(name)
-    if experiment is not None:
-        return str(experiment.experiment_id)
-    try:
-        return str(store.create_experiment(name))
-    except Exception:
-        # Another process created it first.
-        experiment = store.get_experiment_by_name(name)
-        if experiment is None:
-            raise
-        return str(experiment.experiment_id)
 
 
 # -- process exit ---------------------------------------------------------------
@@ -936,98 +922,7 @@ def _finish_open_runs() -> None:
         _guard(run.finish, status, error, what="ending an open run at exit")
 
 
-# -- replay -------------------------------------------------------------------------
-
-
-def replay(path: str | Path, tracking_uri: str | None = None) -> str:
-    """Send a run saved by `MlflowLogger` in a local file to MLflow.
-
-    Logs into the saved run if the tracking store holds it (skipping every
-    point it already has, so replaying twice logs nothing twice), else into a
-    new run in the saved experiment. Then uploads the saved artifacts and
-    sets the run's end status.
-
-    Args:
-        path: The JSON file named in the logger's warning.
-        tracking_uri: String or `None`. Where to send it. Defaults to the
-            URI the run was logged to.
-
-    Returns:
-        The run id the data went to.
-
-    Raises:
-        ValueError: If `path` is not such a file.
-        FileNotFoundError: If `path` does not exist.
-    """
-    path = Path(path)
-    header, pending = _sink.read_spill(path)
-    uri = tracking_uri or header.get("tracking_uri") or mlflow.get_tracking_uri()
-    client = mlflow.MlflowClient(uri)
-    store = _store.open_store(uri, timeout=30.0, max_retries=3)
-    run_id = header.get("run_id")
-    exists = False
-    if run_id:
-        try:
-            store.get_run(run_id)
-            exists = True
-        except Exception:
-            exists = False
-    if exists:
-        assert run_id is not None
-        held = client.get_run(run_id).data.params
-        metrics = _sink.unsent(store, run_id, pending.metrics)
-    else:
-        name = header.get("experiment_name")
-        experiment_id = (
-            _experiment_by_name(store, name) if name else
-            header.get("experiment_id") or "0"
-        )  # fmt: skip
-        if not name and store.get_experiment(experiment_id) is None:
-            experiment_id = "0"
-        tags = dict(header.get("run_tags") or {})
-        created = client.create_run(
-            experiment_id, start_time=header.get("start_time"), tags=tags,
-            run_name=header.get("run_name"),
-        )  # fmt: skip
-        run_id = created.info.run_id
-        held = {}
-        metrics = pending.metrics
-    params = {k: v for k, v in pending.params.items() if held.get(k) != v}
-    client.log_batch(
-        run_id,
-        metrics=metrics,
-        params=[Param(k, v) for k, v in params.items()],
-        tags=[RunTag(k, v) for k, v in pending.tags.items()],
-    )
-    artifacts = header.get("artifacts")
-    if artifacts and (path.parent / artifacts).is_dir():
-        client.log_artifacts(run_id, str(path.parent / artifacts))
-    end = header.get("end")
-    if end:
-        client.set_terminated(run_id, end["status"], end_time=end.get("end_time"))
-    return str(run_id)
-
-
-def _main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m lrdecay.tracking",
-        description="Tools for runs logged by lrdecay.MlflowLogger.",
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
-    replay_parser = commands.add_parser(
-        "replay", help="send a run saved in a local file (server was down) to MLflow"
-    )
-    replay_parser.add_argument("file", type=Path)
-    replay_parser.add_argument("--tracking-uri", default=None)
-    arguments = parser.parse_args(argv)
-    try:
-        run_id = replay(arguments.file, arguments.tracking_uri)
-    except (OSError, ValueError, KeyError, mlflow.exceptions.MlflowException) as error:
-        print(f"error: {type(error).__name__}: {error}", file=sys.stderr)
-        return 2
-    print(run_id)
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(_main())
+    from lrdecay.offline import main
+
+    sys.exit(main())
