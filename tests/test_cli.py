@@ -22,6 +22,14 @@ from lrdecay.schedules import ExponentialSchedule, MultiStepSchedule, StepSchedu
 LRDECAY = [sys.executable, "-m", "lrdecay.cli"]
 
 
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def run_lrdecay(*args: str, cwd: Path, timeout: float = 600) -> Any:
     env = {
         **os.environ,
@@ -269,6 +277,7 @@ def test_help_and_parser_do_not_import_heavy_modules(tmp_path: Path) -> None:
 def test_bad_inputs_in_a_subprocess(tmp_path: Path) -> None:
     (tmp_path / "no_target.csv").write_text("a,b\n1,2\n3,4\n")
     (tmp_path / "words.csv").write_text("a,b,y\n1,x,0\n3,4,1\n")
+    unreachable = f"http://127.0.0.1:{free_port()}"
     cases = [
         (["search", "--data", "missing.csv", "--target", "y"], "'missing.csv'"),
         (["search", "--data", "no_target.csv", "--target", "y"], "'y' not found"),
@@ -276,6 +285,9 @@ def test_bad_inputs_in_a_subprocess(tmp_path: Path) -> None:
         (["search", "--algorithm", "annealing"], "'annealing'"),
         (["search", "--kinds", "cosine"], "'cosine'"),
         (["search", "--decay-epochs", ","], "empty decay-epoch grid"),
+        (["search", "--decay-epochs", "10,60"], "beyond the epoch budget"),
+        (["search", "--tracking-uri", unreachable], "Cannot reach"),
+        (["report", "--tracking-uri", unreachable], "Cannot reach"),
     ]
     for argv, message in cases:
         result = run_lrdecay(*argv, cwd=tmp_path)
@@ -288,3 +300,145 @@ def test_bad_inputs_in_a_subprocess(tmp_path: Path) -> None:
         "no_target.csv",
         "words.csv",
     ]
+
+
+# --------------------------------------------------------------------------
+# search and report, end to end
+
+TINY_SEARCH = [
+    "search",
+    "--kinds", "step,exponential",
+    "--decay-epochs", "1,2",
+    "--epochs", "2",
+    "--batch-size", "128",
+]  # fmt: skip
+
+
+def table_rows(text: str, header_start: str = "rank") -> list[list[str]]:
+    """The rows of the ranked trials table in `text` (split on 2+ spaces)."""
+    import re
+
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(header_start))
+    rows = []
+    for line in lines[start + 2 :]:
+        if not line.strip():
+            break
+        rows.append(re.split(r"\s{2,}", line.strip()))
+    return rows
+
+
+def store_runs(tmp_path: Path) -> tuple[Any, list[Any], list[Any]]:
+    import mlflow
+
+    client = mlflow.MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    experiment = client.get_experiment_by_name("lrdecay")
+    assert experiment is not None
+    runs = client.search_runs([experiment.experiment_id], max_results=100)
+    parents = [r for r in runs if r.data.tags.get("lrdecay.role") == "search"]
+    trials = [r for r in runs if r.data.tags.get("lrdecay.role") == "trial"]
+    assert len(parents) + len(trials) == len(runs)
+    return client, parents, trials
+
+
+@pytest.mark.slow
+def test_search_logs_ranks_resumes_and_reports(tmp_path: Path) -> None:
+    first = run_lrdecay(*TINY_SEARCH, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "[4/4] trial" in first.stdout
+    rows = table_rows(first.stdout)
+    assert [row[0] for row in rows] == ["1", "2", "3", "4"]
+    assert sorted((row[2], row[3]) for row in rows) == [
+        ("exponential", "half_life=1"),
+        ("exponential", "half_life=2"),
+        ("step", "epochs_drop=1 drop=0.5"),
+        ("step", "epochs_drop=2 drop=0.5"),
+    ]
+    scores = [float(row[4]) for row in rows]
+    assert scores == sorted(scores)
+    assert "mlflow ui --backend-store-uri sqlite:///" in first.stdout
+
+    client, parents, trials = store_runs(tmp_path)
+    assert len(parents) == 1 and len(trials) == 4
+    parent_id = parents[0].info.run_id
+    assert {t.data.tags["mlflow.parentRunId"] for t in trials} == {parent_id}
+    assert {t.info.status for t in [*parents, *trials]} == {"FINISHED"}
+    # The table's score of each trial is its run's best val_loss.
+    best_by_trial = {
+        t.data.tags["lrdecay.trial_id"]: min(
+            m.value for m in client.get_metric_history(t.info.run_id, "val_loss")
+        )
+        for t in trials
+    }
+    assert {row[1]: float(row[4]) for row in rows} == pytest.approx(
+        best_by_trial, abs=6e-5
+    )
+
+    # The same command again resumes: nothing re-runs, nothing is duplicated.
+    again = run_lrdecay(*TINY_SEARCH, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "] trial" not in again.stdout
+    assert table_rows(again.stdout) == rows
+    _, parents_again, trials_again = store_runs(tmp_path)
+    assert [p.info.run_id for p in parents_again] == [parent_id]
+    assert len(trials_again) == 4
+
+    report = run_lrdecay("report", "--out", "compare.png", cwd=tmp_path)
+    assert report.returncode == 0, report.stderr[-3000:]
+    assert table_rows(report.stdout) == rows
+    assert (tmp_path / "compare.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.slow
+def test_failed_search_exits_1_and_leaves_no_run_running(tmp_path: Path) -> None:
+    # A model whose loss cannot take the labels: every trial fails.
+    (tmp_path / "broken.py").write_text(
+        "import keras\n"
+        "def build(input_shape, num_outputs):\n"
+        "    model = keras.Sequential([keras.Input(input_shape),\n"
+        "                              keras.layers.Dense(num_outputs)])\n"
+        "    model.compile(optimizer='sgd', loss='mean_squared_error')\n"
+        "    return model\n"
+    )
+    result = run_lrdecay(*TINY_SEARCH, "--model", "broken:build", cwd=tmp_path)
+    assert result.returncode == 1, result.stderr[-3000:]
+    last_line = result.stderr.strip().splitlines()[-1]
+    assert last_line.startswith("lrdecay: search failed: ")
+    assert "Incompatible shapes" in last_line
+    assert "Traceback" not in result.stderr
+    assert "FAILED" in result.stdout
+    _, parents, trials = store_runs(tmp_path)
+    assert trials and {t.info.status for t in trials} == {"FAILED"}
+    assert "RUNNING" not in {p.info.status for p in parents}
+
+
+def test_search_on_a_regression_csv_in_process(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    x = rng.random((80, 3))
+    price = x @ [1.0, 2.0, -1.0] + 0.5
+    lines = ["rooms,age,noise,price"] + [
+        f"{a:.4f},{b:.4f},{c:.4f},{p:.4f}"
+        for (a, b, c), p in zip(x, price, strict=True)
+    ]
+    (tmp_path / "houses.csv").write_text("\n".join(lines) + "\n")
+    (tmp_path / "search.yaml").write_text(
+        "search:\n  algorithm: random\n  max-trials: 2\n  kinds: [plateau]\n"
+        "  decay-epochs: '1:2'\n  epochs: 2\n  quiet: true\n"
+    )
+    code = cli.main(
+        ["search", "--config", "search.yaml", "--data", "houses.csv",
+         "--target", "price", "--tracking-uri", f"sqlite:///{tmp_path}/mlflow.db"]
+    )  # fmt: skip
+    assert code == 0
+    out = capsys.readouterr().out
+    rows = table_rows(out)
+    assert len(rows) == 2
+    assert {row[2] for row in rows} == {"plateau"}
+    assert "lrdecay search:" not in out  # --quiet: no banner, just the result
+    _, parents, trials = store_runs(tmp_path)
+    assert len(parents) == 1 and len(trials) == 2
+    assert trials[0].data.params["decay_kind"] == "plateau"

@@ -577,4 +577,8 @@ def _run_replay(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    # `python -m lrdecay.cli`: run the importable module's `main`, so that
+    # the modules it imports share its classes (e.g. `UsageError`).
+    from lrdecay.cli import main as package_main
+
+    sys.exit(package_main())

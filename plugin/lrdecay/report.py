@@ -84,17 +84,18 @@ def find_search_run(
 
 
 def _trial_settings(params: dict[str, str], kind: str) -> dict[str, Any]:
-    # The trial's hyperparameters ("step/epochs_drop") say what was searched;
-    # the decay callback's params ("step.drop") fill in the rest.
+    # The decay callback's params ("step.epochs_drop") are what the trial
+    # ran, also when the search gave fractions of the budget; an
+    # `initial_lr` hyperparameter means the rate itself was searched.
     settings: dict[str, Any] = {}
-    for key, value in sorted(params.items()):
-        if key.startswith(f"{kind}/"):
-            settings[key.split("/", 1)[1]] = _number(value)
+    for key, value in params.items():
+        name = key.split(".", 1)[1] if key.startswith(f"{kind}.") else None
+        if name and name not in _HIDDEN_SETTINGS and name != "initial_lr":
+            settings[name] = _number(value)
     if not settings:
-        for key, value in sorted(params.items()):
-            name = key.split(".", 1)[1] if key.startswith(f"{kind}.") else None
-            if name and name not in _HIDDEN_SETTINGS and name != "initial_lr":
-                settings[name] = _number(value)
+        for key, value in params.items():
+            if key.startswith(f"{kind}/"):
+                settings[key.split("/", 1)[1]] = _number(value)
     if "initial_lr" in params:
         settings["initial_lr"] = _number(params["initial_lr"])
     return settings
@@ -115,7 +116,11 @@ def _history(client: Any, run_id: str, key: str) -> list[tuple[int, float]]:
 
 
 def load_trials(
-    client: Any, experiment_id: str, parent_run_id: str, objective: str
+    client: Any,
+    experiment_id: str,
+    parent_run_id: str,
+    objective: str,
+    default_objective: str | None = None,
 ) -> list[TrialRun]:
     """Every trial run under `parent_run_id`, with its curves."""
     runs = client.search_runs(
@@ -131,13 +136,19 @@ def load_trials(
         curve = _history(client, run.info.run_id, objective)
         finite = [value for _, value in curve if math.isfinite(value)]
         score = (max(finite) if direction == "max" else min(finite)) if finite else None
+        if "lrdecay.score" in tags and objective == default_objective:
+            # The tuner's own score of the trial, as the search ranked it.
+            score = _number(tags["lrdecay.score"])
+            score = score if isinstance(score, float) and math.isfinite(score) else None
         trials.append(
             TrialRun(
                 run_id=run.info.run_id,
                 trial_id=tags.get("lrdecay.trial_id", run.info.run_name or "?"),
                 kind=kind,
                 settings=_trial_settings(params, kind),
-                status=run.info.status,
+                # The tuner's word (COMPLETED, FAILED), as the search printed
+                # it; the run's own status where the search wrote none.
+                status=tags.get("lrdecay.trial_status", run.info.status),
                 score=score,
                 learning_rates=_history(client, run.info.run_id, "learning_rate"),
                 objective_curve=curve,
@@ -156,20 +167,30 @@ def comparison_figure(
 
     figure = Figure(figsize=(11, 4.5), dpi=100, layout="constrained")
     FigureCanvasAgg(figure)
+    from matplotlib import colormaps
+
     lr_axis, metric_axis = figure.subplots(1, 2)
-    for trial in trials:
-        line = None
+    palette = colormaps["tab20"]
+    styles = {"step": "-", "exponential": "--", "plateau": ":"}
+    positive = True
+    for index, trial in enumerate(trials):
+        look = {
+            "color": palette(index % 20),
+            "linestyle": styles.get(trial.kind, "-."),
+            "label": trial.label,
+        }
         if trial.learning_rates:
             epochs, rates = zip(*trial.learning_rates, strict=True)
-            (line,) = lr_axis.step(epochs, rates, where="post", label=trial.label)
+            lr_axis.step(epochs, rates, where="post", **look)
         if trial.objective_curve:
             epochs, values = zip(*trial.objective_curve, strict=True)
-            metric_axis.plot(
-                epochs,
-                [value if math.isfinite(value) else math.nan for value in values],
-                color=None if line is None else line.get_color(),
-                label=trial.label,
-            )
+            finite = [value if math.isfinite(value) else math.nan for value in values]
+            positive = positive and all(not value <= 0 for value in finite)
+            metric_axis.plot(epochs, finite, **look)
+    if "loss" in objective and positive:
+        # Losses of good and bad trials differ by orders of magnitude late
+        # in training, where the decay matters.
+        metric_axis.set_yscale("log")
     lr_axis.set(xlabel="epoch", ylabel="learning rate", title="learning rate")
     metric_axis.set(xlabel="epoch", ylabel=objective, title=objective)
     for axis in (lr_axis, metric_axis):
@@ -201,6 +222,8 @@ def run_report(args: argparse.Namespace) -> int:
         or os.environ.get("MLFLOW_EXPERIMENT_NAME")
         or cli.DEFAULT_EXPERIMENT
     )
+    if args.verbosity < 2:
+        os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     client = _client(uri)
     experiment = client.get_experiment_by_name(experiment_name)
     if experiment is None:

@@ -27,6 +27,10 @@ from lrdecay.cli import UsageError
 # its own and writes here instead.
 _STATE: dict[str, Any] = {}
 
+# Settings a trial carries that say nothing about when the rate decays.
+_HIDDEN_SETTINGS = frozenset({"monitor"})
+_SETTINGS_ORDER = ("epochs_drop", "half_life", "k", "patience", "drop", "factor")
+
 
 def search_settings(args: argparse.Namespace) -> dict[str, Any]:
     """The flags with the defaults filled in."""
@@ -148,8 +152,10 @@ def run_search(args: argparse.Namespace) -> int:
     project_name = args.project_name or default_project_name(args, settings)
 
     if verbosity < 2:
-        # TensorFlow's C++ start-up chatter is noise for a CLI user.
+        # TensorFlow's C++ start-up chatter and MLflow's store set-up notes
+        # are noise for a CLI user.
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     if args.model:
         build_model: Any = data.load_model_builder(args.model, dataset)
     else:
@@ -172,6 +178,12 @@ def run_search(args: argparse.Namespace) -> int:
 
     from lrdecay import tuning
 
+    if verbosity < 2:
+        # KerasTuner prints every failed trial's traceback in debug mode (its
+        # default); the trial's message and its FAILED run keep the reason.
+        from keras_tuner.src import config as keras_tuner_config
+
+        keras_tuner_config.DEBUG = False
     _STATE.clear()
     _STATE.update(trained=False, verbosity=verbosity, started=time.monotonic())
     callbacks = [_epoch_ticker(settings["epochs"], objective, verbosity)]
@@ -215,11 +227,35 @@ def run_search(args: argparse.Namespace) -> int:
             raise UsageError(cli.one_line(error)) from None
         if verbosity >= 2:
             traceback.print_exc()
-        print(f"lrdecay: search failed: {cli.one_line(error)}", file=sys.stderr)
+        print(f"lrdecay: search failed: {failure_line(error)}", file=sys.stderr)
         return cli.EXIT_FAILED
     _end_line()
     _print_result(result, dataset, objective, settings, project_name, verbosity)
     return cli.EXIT_OK
+
+
+def failure_line(error: BaseException) -> str:
+    """One line for a failed search: the error's first and last lines.
+
+    KerasTuner's "too many failed trials" error carries the last trial's
+    whole traceback; its first line says what happened and its last
+    meaningful line why.
+    """
+    lines = [
+        line.strip()
+        for line in str(error).splitlines()
+        if line.strip() and not _is_noise(line)
+    ]
+    if not lines:
+        return type(error).__name__
+    if len(lines) == 1:
+        return lines[0]
+    return f"{lines[0]} Last error: {lines[-1]}"
+
+
+def _is_noise(line: str) -> bool:
+    # TensorFlow appends graph-node locations to op errors.
+    return line.strip().startswith("[[") or line.strip().startswith("File ")
 
 
 def _describe_epochs(spec: Any) -> str:
@@ -230,15 +266,30 @@ def _describe_epochs(spec: Any) -> str:
 
 
 def format_settings(settings: dict[str, Any]) -> str:
-    """`epochs_drop=20 drop=0.5`: a trial's decay settings, compactly."""
-    return " ".join(
-        f"{name}={_format_value(value)}" for name, value in settings.items()
+    """`epochs_drop=20 drop=0.5`: a trial's decay settings, compactly.
+
+    Exponential decay is shown by its half-life (`ln 2 / k`), the number of
+    epochs the search's decay epochs set; the order is fixed, so the search's
+    table and `lrdecay report` print a trial alike.
+    """
+    shown = dict(settings)
+    k = shown.get("k")
+    if isinstance(k, (int, float)) and k > 0 and "half_life" not in shown:
+        del shown["k"]
+        shown["half_life"] = round(math.log(2) / k, 4)
+    names = sorted(
+        (name for name in shown if name not in _HIDDEN_SETTINGS),
+        key=lambda name: (
+            _SETTINGS_ORDER.index(name) if name in _SETTINGS_ORDER else 99,
+            name,
+        ),
     )
+    return " ".join(f"{name}={_format_value(shown[name])}" for name in names)
 
 
 def _format_value(value: Any) -> str:
     if isinstance(value, float):
-        return f"{value:.4g}"
+        return f"{value:g}" if value.is_integer() else f"{value:.4g}"
     return str(value)
 
 
@@ -268,7 +319,12 @@ def _progress_printer(verbosity: int) -> Any:
         if event.status == "COMPLETED":
             outcome = f"{_format_score(event.score)}"
         else:
-            outcome = event.status + (f" ({event.message})" if event.message else "")
+            reason = (
+                event.message
+                if event.message and not _is_noise(event.message)
+                else None
+            )
+            outcome = event.status + (f" ({reason})" if reason else "")
         best = (
             f"best {_format_score(event.best_score)} (trial {event.best_trial_id})"
             if event.best_trial_id is not None
