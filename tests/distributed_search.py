@@ -13,7 +13,7 @@ Prints `FIT <tuner id>` when a trial's fit starts and, at the end,
 `LRDECAY_RESULT <json>` (the chief: every trial's hyperparameters). Exits 3
 when the search has already ended (`SearchEndedError`). With `--stall-marker`
 the process writes that file after its first epoch and then hangs, so a test
-can kill it mid-trial.
+can kill it mid-trial; `--wait-for FILE` holds the search until FILE exists.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--decay-epochs", default="1,2")
     parser.add_argument("--samples", type=int, default=600)
     parser.add_argument("--stall-marker", default=None)
+    parser.add_argument("--wait-for", default=None)
     args = parser.parse_args(argv)
 
     logging.basicConfig(
@@ -94,6 +95,11 @@ def main(argv: list[str] | None = None) -> int:
             os.replace(marker + ".tmp", marker)
             time.sleep(3600)
 
+    if args.wait_for:
+        # Start the search only once another process has reached a point.
+        deadline = time.monotonic() + 600
+        while not os.path.exists(args.wait_for) and time.monotonic() < deadline:
+            time.sleep(0.2)
     callbacks: list[Any] = [Announce()]
     if args.stall_marker:
         callbacks.append(Stall())

@@ -180,6 +180,7 @@ def resolve_role(
     environ = os.environ if environ is None else environ
 
     def pick(value: Any, option: str, variable: str) -> tuple[str | None, str]:
+        """The value and the name it came by (the option's when unset)."""
         if value is not None:
             return str(value), option
         from_env = environ.get(variable)
@@ -198,9 +199,10 @@ def resolve_role(
         return Role(tuner_id=tid)
     if ip is None or port_text is None:
         raise ValueError(
-            f"`{ip_name}` and `{port_name}` go together: the chief serves its "
-            "oracle at that address and workers connect to it. "
-            f"Received: {ip_name}={ip!r}, {port_name}={port_text!r}"
+            f"`{ORACLE_IP_ENV}` (`oracle_ip`) and `{ORACLE_PORT_ENV}` "
+            "(`oracle_port`) go together: the chief serves its oracle at that "
+            f"address and workers connect to it. Received: {ip_name}={ip!r}, "
+            f"{port_name}={port_text!r}"
         )
     if not ip.strip():
         raise ValueError(
@@ -217,7 +219,8 @@ def resolve_role(
         )
     if tid is None:
         raise ValueError(
-            f"A distributed search needs `{tid_name}`: 'chief' for the process "
+            f"A distributed search needs `{TUNER_ID_ENV}` (`tuner_id`): 'chief' "
+            "for the process "
             "serving the oracle, a unique name (e.g. 'worker-1') for each "
             f"worker. Received: {tid_name}=None with {ip_name}={ip!r}"
         )
