@@ -311,6 +311,9 @@ def test_killed_worker_resumes_its_trial_and_late_worker_exits(
     # same time, to share the import time) waits for that before searching.
     search.start("tuner2", "--stall-marker", str(marker))
     search.start("tuner1", "--wait-for", str(marker))
+    # tuner2's second incarnation imports TensorFlow now, then waits for `go`.
+    go = tmp_path / "restart-tuner2"
+    search.start("tuner2", "--wait-for", str(go), log_name="tuner2-restarted")
     _wait_for(marker, search, "tuner2", PROCESS_TIMEOUT)
     os.kill(search.processes["tuner2"].pid, signal.SIGKILL)
     assert search.wait("tuner2") == -signal.SIGKILL
@@ -336,7 +339,7 @@ def test_killed_worker_resumes_its_trial_and_late_worker_exits(
         )
 
     # Restarted with the same id, tuner2 gets its trial back from the oracle.
-    search.start("tuner2", log_name="tuner2-restarted")
+    go.touch()
     assert search.wait("tuner2-restarted") == 0, search.log("tuner2-restarted")[-3000:]
     assert search.wait("chief") == 0, search.log("chief")[-3000:]
     restarted = search.log("tuner2-restarted")
