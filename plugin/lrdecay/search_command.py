@@ -176,8 +176,17 @@ def run_search(args: argparse.Namespace) -> int:
         f"{settings['tracking_uri'] or tracking_uri.MLFLOW_DEFAULT_URI}",
     )
 
-    from lrdecay import tuning
+    from lrdecay import distributed, tuning
 
+    try:  # chief or worker of a distributed search: options, else KERASTUNER_*
+        role = distributed.resolve_role(
+            getattr(args, "tuner_id", None),
+            getattr(args, "oracle_ip", None),
+            getattr(args, "oracle_port", None),
+        )
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    role.export()  # KerasTuner reads the variables
     if verbosity < 2:
         # KerasTuner prints every failed trial's traceback in debug mode (its
         # default); the trial's message and its FAILED run keep the reason.
@@ -218,6 +227,10 @@ def run_search(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return cli.EXIT_INTERRUPTED
+    except distributed.SearchEndedError as error:
+        _end_line()
+        print(f"lrdecay: {error}", file=sys.stderr)
+        return cli.EXIT_OK
     except Exception as error:
         _end_line()
         if isinstance(error, (TypeError, ValueError)) and not _STATE["trained"]:
@@ -230,6 +243,12 @@ def run_search(args: argparse.Namespace) -> int:
         print(f"lrdecay: search failed: {failure_line(error)}", file=sys.stderr)
         return cli.EXIT_FAILED
     _end_line()
+    if role.is_worker:
+        print(
+            f"Worker {role.tuner_id}: no trial left. The chief ({role.address}) "
+            "prints the ranked trials and the best one."
+        )
+        return cli.EXIT_OK
     _print_result(result, dataset, objective, settings, project_name, verbosity)
     return cli.EXIT_OK
 
