@@ -853,7 +853,19 @@ def search(
             f"No trial of the search {project_name!r} completed with a finite "
             "score; see each trial's message (`tuner.oracle.trials`)."
         )
-    best_model = tuner.get_best_models(1)[0]
+    try:
+        best_model = tuner.get_best_models(1)[0]
+    except Exception as error:
+        if not role.is_chief:
+            raise
+        # The workers wrote the checkpoints: without a shared project
+        # directory the chief has none. The search itself succeeded.
+        warnings.warn(
+            f"lrdecay: the chief cannot load the best trial's model ({error}); "
+            "give the chief and the workers the same project directory.",
+            stacklevel=2,
+        )
+        best_model = None
     best_summary = next(t for t in trials if t.trial_id == best.trial_id)
     return SearchResult(
         best_hyperparameters=best.hyperparameters,
