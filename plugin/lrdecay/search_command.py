@@ -447,7 +447,11 @@ def _print_result(
         f"Best: trial {result.best_trial_id}, {kind} {format_settings(best_decay)}"
         f" — {objective} {_format_score(result.best_score)}"
     )
-    if dataset.x_test is not None and verbosity >= 1:
+    if (
+        dataset.x_test is not None
+        and verbosity >= 1
+        and result.best_model is not None  # a chief without shared checkpoints
+    ):
         scores = result.best_model.evaluate(
             dataset.x_test, dataset.y_test, verbose=0, return_dict=True
         )
