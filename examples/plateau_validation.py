@@ -1,10 +1,11 @@
 """Validation-driven decay: which plateau patience gives the best val_loss?
 
-The seed workflow, by hand: one fit per patience, each cutting the rate when
-val_loss stalls, each tracked as an MLflow run (./mlflow.db), the best
-patience chosen by validation loss. The same as one command:
+The seed workflow, by hand: one fit per patience, each cutting the rate by 5x
+when val_loss has not improved by at least 0.005 for `patience` epochs, each
+tracked as an MLflow run (./mlflow.db), the best patience chosen by
+validation loss. A search does the same in one command:
 
-    lrdecay search --kinds plateau --decay-epochs 2,4,8 --epochs 20
+    lrdecay search --kinds plateau --decay-epochs 1,2,4 --epochs 20
 """
 
 import argparse
@@ -14,14 +15,20 @@ from lrdecay import MlflowLogger, PlateauDecay
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--epochs", type=int, default=20)
-parser.add_argument("--patience", default="2,4,8", help="comma-separated grid")
+parser.add_argument("--patience", default="1,2,4", help="comma-separated grid")
 args = parser.parse_args()
 patiences = [int(value) for value in args.patience.split(",")]
 
 (x, y), validation = digits()
 results = []
 for patience in patiences:
-    plateau = PlateauDecay(monitor="val_loss", factor=0.2, patience=patience)
+    plateau = PlateauDecay(
+        monitor="val_loss",
+        factor=0.2,
+        patience=patience,
+        min_delta=0.005,
+        min_lr=1e-4,
+    )
     logger = MlflowLogger(
         experiment_name="plateau_validation",
         run_name=f"plateau-patience-{patience}",

@@ -566,12 +566,15 @@ def _run_replay(args: argparse.Namespace) -> int:
         check_reachable(args.tracking_uri)
     except TrackingUnreachable as error:
         raise UsageError(str(error)) from None
-    from lrdecay.tracking import replay
+    from lrdecay.offline import replay
 
     try:
         run_id = replay(path, tracking_uri=args.tracking_uri)
     except (ValueError, KeyError) as error:
         raise UsageError(f"cannot replay {path!r}: {one_line(error)}") from None
+    except Exception as error:
+        print(f"lrdecay: replay failed: {one_line(error)}", file=sys.stderr)
+        return EXIT_FAILED
     print(run_id)
     return EXIT_OK
 
