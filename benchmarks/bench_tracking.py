@@ -1,0 +1,280 @@
+"""What MLflow tracking costs a fit: lrdecay's MlflowLogger against MLflow's own.
+
+Variants of the same fit (the default digits model, 20 epochs, StepDecay),
+interleaved (the order rotates every repetition), medians over repetitions:
+
+- `untracked`: no tracking (the baseline);
+- `lrdecay`: `lrdecay.MlflowLogger()`;
+- `mlflow_callback`: `mlflow.keras.MlflowCallback()` inside `mlflow.start_run()`;
+- `autolog`: `mlflow.keras.autolog(log_models=False)`;
+- `lrdecay_per_step` (full mode): `MlflowLogger(log_every_n_steps=1)`, which
+  adds a batch hook.
+
+All log to one SQLite store in a temporary directory. Two timing callbacks,
+first and last in the callback list, split each fit into:
+
+- `loop`: from the end of every `on_train_begin` to the last `on_epoch_end`
+  (the epochs: training steps plus every epoch hook) -- the in-fit cost;
+- `start`: the `on_train_begin` hooks (creating the run);
+- `end`: the `on_train_end` hooks (lrdecay: last flush, plot, artifacts,
+  ending the run);
+- `total`: the whole variant, including `mlflow.start_run()` / `end_run()`
+  where MLflow needs them (its asynchronous logging is flushed there).
+
+Then the per-epoch cost at 1,000 epochs: a 1-step-per-epoch fit, untracked
+and with `MlflowLogger`, comparing the mean epoch time of the first and the
+last 100 epochs (flat means the logger's cost does not grow with epochs).
+
+Usage: python benchmarks/bench_tracking.py [--quick] [--out DIR]
+Prints a markdown table; writes DIR/tracking.json (DIR defaults to
+benchmarks/results). `--quick` (CI) does fewer repetitions and finishes in
+under a minute.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import _common
+from _common import log, median
+
+EPOCHS = 20
+BATCH_SIZE = 32
+LONG_EPOCHS = 1000
+WINDOW = 100
+
+
+def _timer(name: str) -> Any:
+    import keras
+
+    class Timer(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.name = name
+            self.train_begin = self.train_end = 0.0
+            self.epoch_ends: list[float] = []
+
+        def on_train_begin(self, logs: Any = None) -> None:
+            self.train_begin = time.perf_counter()
+
+        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+            self.epoch_ends.append(time.perf_counter())
+
+        def on_train_end(self, logs: Any = None) -> None:
+            self.train_end = time.perf_counter()
+
+    return Timer()
+
+
+def _fit(
+    data: Any, extra: list[Any], epochs: int = EPOCHS, batch_size: int = BATCH_SIZE
+) -> tuple[Any, Any]:
+    import lrdecay
+
+    (x, y), (x_val, y_val) = data
+    model = _common.build_digits_model()
+    first, last = _timer("first"), _timer("last")
+    decay = lrdecay.StepDecay(initial_lr=0.1, drop=0.5, epochs_drop=5)
+    model.fit(
+        x,
+        y,
+        validation_data=(x_val, y_val),
+        epochs=epochs,
+        batch_size=batch_size,
+        verbose=0,
+        callbacks=[first, decay, *extra, last],
+    )
+    return first, last
+
+
+def _variants(uri: str) -> dict[str, Callable[[Any], tuple[Any, Any]]]:
+    import mlflow
+    import mlflow.keras
+
+    import lrdecay
+
+    def untracked(data: Any) -> tuple[Any, Any]:
+        return _fit(data, [])
+
+    def lrdecay_logger(data: Any) -> tuple[Any, Any]:
+        return _fit(data, [lrdecay.MlflowLogger(tracking_uri=uri)])
+
+    def lrdecay_per_step(data: Any) -> tuple[Any, Any]:
+        return _fit(data, [lrdecay.MlflowLogger(tracking_uri=uri, log_every_n_steps=1)])
+
+    def mlflow_callback(data: Any) -> tuple[Any, Any]:
+        with mlflow.start_run():
+            return _fit(data, [mlflow.keras.MlflowCallback()])
+
+    def autolog(data: Any) -> tuple[Any, Any]:
+        mlflow.keras.autolog(log_models=False, log_datasets=False, silent=True)
+        try:
+            return _fit(data, [])
+        finally:
+            mlflow.keras.autolog(disable=True)
+
+    return {
+        "untracked": untracked,
+        "lrdecay": lrdecay_logger,
+        "mlflow_callback": mlflow_callback,
+        "autolog": autolog,
+        "lrdecay_per_step": lrdecay_per_step,
+    }
+
+
+def compare(data: Any, uri: str, repetitions: int, names: list[str]) -> dict[str, Any]:
+    variants = _variants(uri)
+    samples: dict[str, dict[str, list[float]]] = {
+        n: {"loop": [], "start": [], "end": [], "total": []} for n in names
+    }
+    log(f"warm-up: one fit of each of {names}")
+    for name in names:
+        variants[name](data)
+    for repetition in range(repetitions):
+        order = names[repetition % len(names) :] + names[: repetition % len(names)]
+        for name in order:
+            start = time.perf_counter()
+            first, last = variants[name](data)
+            total = time.perf_counter() - start
+            sample = samples[name]
+            sample["loop"].append(last.epoch_ends[-1] - last.train_begin)
+            sample["start"].append(last.train_begin - first.train_begin)
+            sample["end"].append(last.train_end - first.train_end)
+            sample["total"].append(total)
+        log(f"repetition {repetition + 1}/{repetitions} done")
+    medians = {n: {k: median(v) for k, v in s.items()} for n, s in samples.items()}
+    base = medians["untracked"]
+    for values in medians.values():
+        values["loop_ratio"] = values["loop"] / base["loop"]
+        values["total_ratio"] = values["total"] / base["total"]
+        values["fixed_extra"] = (values["total"] - values["loop"]) - (
+            base["total"] - base["loop"]
+        )
+    return {"samples": samples, "medians": medians}
+
+
+def long_fit(uri: str, epochs: int) -> dict[str, Any]:
+    """Per-epoch time at the start and the end of a long fit."""
+    import lrdecay
+
+    x, y = _common.digits_split()[0]
+    one_step = ((x[:BATCH_SIZE], y[:BATCH_SIZE]), (x[:BATCH_SIZE], y[:BATCH_SIZE]))
+    result: dict[str, Any] = {"epochs": epochs, "window": WINDOW}
+    runs = {
+        "untracked": lambda: _fit(one_step, [], epochs=epochs),
+        "lrdecay": lambda: _fit(
+            one_step, [lrdecay.MlflowLogger(tracking_uri=uri)], epochs=epochs
+        ),
+    }
+    for name, run in runs.items():
+        log(f"{epochs}-epoch fit: {name}")
+        _, last = run()
+        ends = [last.train_begin, *last.epoch_ends]
+        durations = [b - a for a, b in itertools.pairwise(ends)]
+        first_window = sum(durations[1 : WINDOW + 1]) / WINDOW
+        last_window = sum(durations[-WINDOW:]) / WINDOW
+        result[name] = {
+            "first_ms": first_window * 1e3,
+            "last_ms": last_window * 1e3,
+            "growth": last_window / first_window,
+            "end_s": last.train_end - last.epoch_ends[-1],
+        }
+    result["per_epoch_cost_first_ms"] = (
+        result["lrdecay"]["first_ms"] - result["untracked"]["first_ms"]
+    )
+    result["per_epoch_cost_last_ms"] = (
+        result["lrdecay"]["last_ms"] - result["untracked"]["last_ms"]
+    )
+    return result
+
+
+def table(comparison: dict[str, Any], long: dict[str, Any]) -> str:
+    rows = [
+        "| variant | epochs (s) | vs untracked | run start (s) | run end (s) "
+        "| whole (s) | fixed extra (s) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, m in comparison["medians"].items():
+        rows.append(
+            f"| {name} | {m['loop']:.3f} | {m['loop_ratio']:.3f} | {m['start']:.3f} "
+            f"| {m['end']:.3f} | {m['total']:.3f} | {m['fixed_extra']:+.3f} |"
+        )
+    untracked, tracked = long["untracked"], long["lrdecay"]
+    rows += [
+        "",
+        f"Per epoch at {long['epochs']} epochs (1 step each; mean of the first / "
+        f"last {long['window']} epochs):",
+        "",
+        "| variant | first (ms) | last (ms) | last / first |",
+        "|---|---|---|---|",
+        f"| untracked | {untracked['first_ms']:.2f} | {untracked['last_ms']:.2f} "
+        f"| {untracked['growth']:.3f} |",
+        f"| lrdecay | {tracked['first_ms']:.2f} | {tracked['last_ms']:.2f} "
+        f"| {tracked['growth']:.3f} |",
+        "",
+        f"lrdecay end of run after {long['epochs']} epochs: {tracked['end_s']:.3f} s",
+    ]
+    return "\n".join(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="CI mode: < 60 s")
+    parser.add_argument("--repetitions", type=int, default=None)
+    parser.add_argument("--out", default=None, help="results directory")
+    arguments = parser.parse_args(argv)
+    repetitions = arguments.repetitions or (2 if arguments.quick else 7)
+    names = ["untracked", "lrdecay", "mlflow_callback", "autolog"]
+    if not arguments.quick:
+        names.append("lrdecay_per_step")
+    long_epochs = LONG_EPOCHS
+
+    out = _common.out_dir(arguments.out).resolve()  # before the chdir below
+    import mlflow
+
+    with tempfile.TemporaryDirectory(prefix="bench-tracking-") as directory:
+        os.chdir(directory)  # artifacts and offline files stay in the temp dir
+        uri = f"sqlite:///{Path(directory) / 'mlflow.db'}"
+        mlflow.set_tracking_uri(uri)
+        data = _common.digits_split()
+        started = time.perf_counter()
+        comparison = compare(data, uri, repetitions, names)
+        long = long_fit(uri, long_epochs)
+        elapsed = time.perf_counter() - started
+    load = _common.machine().get("load_average")
+    markdown = table(comparison, long) + f"\n\nLoad average during the run: {load}"
+    print(markdown)
+    payload = {
+        "benchmark": "tracking",
+        "mode": "quick" if arguments.quick else "full",
+        "machine": _common.machine(),
+        "versions": _common.versions("keras", "tensorflow", "mlflow"),
+        "config": {
+            "epochs": EPOCHS,
+            "batch_size": BATCH_SIZE,
+            "repetitions": repetitions,
+            "long_epochs": long_epochs,
+            "store": "sqlite (temporary directory)",
+        },
+        "elapsed_s": elapsed,
+        "comparison": comparison,
+        "long_fit": long,
+        "markdown": markdown,
+    }
+    path = _common.write_json(out / "tracking.json", payload)
+    log(f"wrote {path} in {elapsed:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
