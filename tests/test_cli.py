@@ -442,3 +442,90 @@ def test_search_on_a_regression_csv_in_process(
     _, parents, trials = store_runs(tmp_path)
     assert len(parents) == 1 and len(trials) == 2
     assert trials[0].data.params["decay_kind"] == "plateau"
+
+
+def test_report_ranks_runs_read_from_mlflow(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Runs written straight through MlflowClient, tagged as a search writes them."""
+    import mlflow
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    client = mlflow.MlflowClient(uri)
+    experiment_id = client.create_experiment("lrdecay")
+
+    def search_run(name: str) -> str:
+        run = client.create_run(
+            experiment_id,
+            run_name=name,
+            tags={"lrdecay.role": "search", "lrdecay.search": name},
+        )
+        client.log_param(run.info.run_id, "objective", "val_loss")
+        client.set_terminated(run.info.run_id, "FINISHED")
+        return str(run.info.run_id)
+
+    def trial_run(
+        parent: str, trial_id: str, kind: str, params: dict[str, Any],
+        val_loss: list[float], status: str = "FINISHED", score: str | None = None,
+    ) -> None:  # fmt: skip
+        tags = {
+            "mlflow.parentRunId": parent,
+            "lrdecay.role": "trial",
+            "lrdecay.trial_id": trial_id,
+            "lrdecay.kind": kind,
+            "lrdecay.trial_status": "COMPLETED",
+        }
+        if score is not None:
+            tags["lrdecay.score"] = score
+        run_id = client.create_run(experiment_id, tags=tags).info.run_id
+        client.log_batch(
+            run_id,
+            params=[mlflow.entities.Param(k, str(v)) for k, v in params.items()],
+            metrics=[
+                mlflow.entities.Metric(key, value, 0, epoch)
+                for epoch, loss in enumerate(val_loss)
+                for key, value in (("val_loss", loss), ("learning_rate", 0.1))
+            ],
+        )
+        client.set_terminated(run_id, status)
+
+    older = search_run("older")
+    trial_run(older, "0000", "step", {"step.epochs_drop": 5}, [0.01])
+    latest = search_run("latest")
+    trial_run(
+        latest, "0000", "step",
+        {"step.epochs_drop": 10, "step.drop": 0.5, "step.initial_lr": 0.1,
+         "step.min_lr": 0.0, "decay_kind": "step"},
+        [0.9, 0.5, 0.6], score="0.5",
+    )  # fmt: skip
+    trial_run(
+        latest, "0001", "exponential", {"exponential.k": math.log(2) / 20},
+        [0.8, 0.3, 0.4],
+    )  # fmt: skip
+    trial_run(
+        latest, "0002", "plateau",
+        {"plateau.patience": 3, "plateau.factor": 0.1, "plateau.monitor": "val_loss"},
+        [0.7, 0.2], status="KILLED",
+    )  # fmt: skip
+    trial_run(
+        latest, "0002", "plateau", {"plateau.patience": 3, "plateau.factor": 0.1},
+        [0.7, 0.4],
+    )  # fmt: skip
+    trial_run(latest, "0003", "plateau", {"plateau.patience": 9}, [], status="FAILED")
+
+    assert cli.main(["report", "--tracking-uri", uri, "-q"]) == 0
+    rows = table_rows(capsys.readouterr().out)
+    assert rows == [
+        ["1", "0001", "exponential", "half_life=20", "0.3000", "COMPLETED"],
+        ["2", "0002", "plateau", "patience=3 factor=0.1", "0.4000", "COMPLETED"],
+        ["3", "0000", "step", "epochs_drop=10 drop=0.5", "0.5000", "COMPLETED"],
+        ["-", "0003", "plateau", "patience=9", "-", "FAILED"],
+    ]
+    assert Path("lrdecay_report.png").read_bytes()[:4] == b"\x89PNG"
+
+    assert cli.main(["report", "--tracking-uri", uri, "--search", "older", "-q"]) == 0
+    assert [row[:2] for row in table_rows(capsys.readouterr().out)] == [["1", "0000"]]
+    assert cli.main(["report", "--tracking-uri", uri, "--search", "nope"]) == 2
+    assert "No search 'nope'" in capsys.readouterr().err
+    assert cli.main(["report", "--tracking-uri", uri, "--experiment", "x"]) == 2
+    assert "No MLflow experiment 'x'" in capsys.readouterr().err

@@ -48,6 +48,7 @@ class TrialRun:
     score: float | None
     learning_rates: list[tuple[int, float]]
     objective_curve: list[tuple[int, float]]
+    run_status: str = "FINISHED"
 
     @property
     def label(self) -> str:
@@ -148,12 +149,25 @@ def load_trials(
                 settings=_trial_settings(params, kind),
                 # The tuner's word (COMPLETED, FAILED), as the search printed
                 # it; the run's own status where the search wrote none.
-                status=tags.get("lrdecay.trial_status", run.info.status),
+                status=(
+                    tags.get("lrdecay.trial_status", run.info.status)
+                    if run.info.status == "FINISHED"
+                    else run.info.status
+                ),
                 score=score,
                 learning_rates=_history(client, run.info.run_id, "learning_rate"),
                 objective_curve=curve,
+                run_status=run.info.status,
             )
         )
+    # A resumed search closed the interrupted trial's stale run as KILLED and
+    # re-ran the trial: show the re-run only.
+    rerun = {trial.trial_id for trial in trials if trial.run_status != "KILLED"}
+    trials = [
+        trial
+        for trial in trials
+        if trial.run_status != "KILLED" or trial.trial_id not in rerun
+    ]
     trials.sort(key=lambda trial: trial.trial_id)
     return trials
 
