@@ -252,7 +252,18 @@ def main(argv: list[str] | None = None) -> int:
         long = long_fit(uri, long_epochs)
         elapsed = time.perf_counter() - started
     load = _common.machine().get("load_average")
-    markdown = table(comparison, long) + f"\n\nLoad average during the run: {load}"
+    markdown = (
+        "### MLflow tracking cost\n\n"
+        f"The default digits model, {EPOCHS} epochs with `StepDecay`, SQLite store; "
+        f"medians of {repetitions} interleaved repetitions. *epochs*: the "
+        "training loop with every epoch hook (the in-fit cost); *run start* / "
+        "*run end*: the `on_train_begin` / `on_train_end` hooks (lrdecay's end: "
+        "last flush, plot, artifacts, run status); *whole*: the variant end to "
+        "end, with `mlflow.start_run()`/`end_run()` where MLflow needs them; "
+        "*fixed extra*: whole minus epochs, over the untracked fit's.\n\n"
+        + table(comparison, long)
+        + f"\n\nLoad average (1, 5, 15 min) at the end: {load}\n"
+    )
     print(markdown)
     payload = {
         "benchmark": "tracking",
