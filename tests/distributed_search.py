@@ -96,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(3600)
 
     if args.wait_for:
+        print(f"READY {tuner_id}", flush=True)
         # Start the search only once another process has reached a point.
         deadline = time.monotonic() + 600
         while not os.path.exists(args.wait_for) and time.monotonic() < deadline:
