@@ -390,9 +390,11 @@ def test_search_logs_ranks_resumes_and_reports(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_failed_search_exits_1_and_leaves_no_run_running(tmp_path: Path) -> None:
+def test_failed_search_exits_1_and_leaves_no_run_running(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     # A model whose loss cannot take the labels: every trial fails.
-    (tmp_path / "broken.py").write_text(
+    (tmp_path / "broken_model.py").write_text(
         "import keras\n"
         "def build(input_shape, num_outputs):\n"
         "    model = keras.Sequential([keras.Input(input_shape),\n"
@@ -400,18 +402,23 @@ def test_failed_search_exits_1_and_leaves_no_run_running(tmp_path: Path) -> None
         "    model.compile(optimizer='sgd', loss='mean_squared_error')\n"
         "    return model\n"
     )
-    result = run_lrdecay(*TINY_SEARCH, "--model", "broken:build", cwd=tmp_path)
-    assert result.returncode == 1, result.stderr[-3000:]
-    last_line = result.stderr.strip().splitlines()[-1]
+    code = cli.main(
+        [*TINY_SEARCH, "--model", "broken_model:build",
+         "--tracking-uri", f"sqlite:///{tmp_path}/mlflow.db"]
+    )  # fmt: skip
+    captured = capsys.readouterr()
+    assert code == 1
+    last_line = captured.err.strip().splitlines()[-1]
     assert last_line.startswith("lrdecay: search failed: ")
     assert "Incompatible shapes" in last_line
-    assert "Traceback" not in result.stderr
-    assert "FAILED" in result.stdout
+    assert "Traceback" not in captured.err + captured.out
+    assert "FAILED" in captured.out
     _, parents, trials = store_runs(tmp_path)
-    assert trials and {t.info.status for t in trials} == {"FAILED"}
+    assert len(trials) == 3 and {t.info.status for t in trials} == {"FAILED"}
     assert "RUNNING" not in {p.info.status for p in parents}
 
 
+@pytest.mark.slow
 def test_search_on_a_regression_csv_in_process(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

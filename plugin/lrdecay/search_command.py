@@ -187,12 +187,12 @@ def run_search(args: argparse.Namespace) -> int:
     except ValueError as error:
         raise UsageError(str(error)) from None
     role.export()  # KerasTuner reads the variables
-    if verbosity < 2:
-        # KerasTuner prints every failed trial's traceback in debug mode (its
-        # default); the trial's message and its FAILED run keep the reason.
-        from keras_tuner.src import config as keras_tuner_config
+    # KerasTuner prints every failed trial's traceback in debug mode (its
+    # default); the trial's message and its FAILED run keep the reason.
+    from keras_tuner.src import config as keras_tuner_config
 
-        keras_tuner_config.DEBUG = False
+    keras_tuner_debug = keras_tuner_config.DEBUG
+    keras_tuner_config.DEBUG = verbosity >= 2
     _STATE.clear()
     _STATE.update(trained=False, verbosity=verbosity, started=time.monotonic())
     callbacks = [_epoch_ticker(settings["epochs"], objective, verbosity)]
@@ -222,6 +222,7 @@ def run_search(args: argparse.Namespace) -> int:
         )
     except KeyboardInterrupt:
         _end_line()
+        keras_tuner_config.DEBUG = keras_tuner_debug
         print(
             "lrdecay: interrupted; run the same command again to resume the search.",
             file=sys.stderr,
@@ -233,6 +234,7 @@ def run_search(args: argparse.Namespace) -> int:
         return cli.EXIT_OK
     except Exception as error:
         _end_line()
+        keras_tuner_config.DEBUG = keras_tuner_debug
         if isinstance(error, (TypeError, ValueError)) and not _STATE["trained"]:
             # Rejected before any training: bad input, nothing to clean up.
             if verbosity >= 2:
