@@ -142,6 +142,9 @@ def test_preview_curves_equal_the_schedules() -> None:
         (["search", "--epochs", "ten"], "'ten'"),
         (["search", "--config", "missing.toml"], "'missing.toml'"),
         (["search", "--unknown-flag"], "--unknown-flag"),
+        (["search", "--objective", "accuracy"], "validation metric"),
+        (["search", "--target", "y"], "needs --data"),
+        (["search", "--task", "regression"], "classification problem"),
         (["frobnicate"], "'frobnicate'"),
         (["replay", "lrdecay-offline/missing.json"], "'lrdecay-offline/missing.json'"),
         (["report"], "mlflow.db not found"),
@@ -157,6 +160,17 @@ def test_bad_input_is_one_line_and_exit_2(
     assert lines[0].startswith("lrdecay: error: ")
     assert message in lines[0]
     assert "Traceback" not in captured.err
+
+
+def test_unreachable_server_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    unreachable = f"http://127.0.0.1:{free_port()}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", unreachable)
+    assert cli.main(["search"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert f"Cannot reach the MLflow tracking server at {unreachable}" in err
 
 
 # --------------------------------------------------------------------------

@@ -184,8 +184,9 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--config",
         metavar="FILE",
-        help="TOML or YAML file holding the same settings as the flags "
-        "(flags win); see `lrdecay search --help`",
+        help="a TOML or YAML file of settings named like the long flags "
+        "(epochs, decay-epochs, ...), at its top level or under a table named "
+        "after the command; flags given here win",
     )
     verbosity = parser.add_argument_group("output")
     verbosity.add_argument(
