@@ -335,6 +335,24 @@ def build_parser() -> argparse.ArgumentParser:
         "may take hp, input_shape, num_outputs, task (default: one hidden "
         "Dense(32) layer, SGD)",
     )
+    cluster = search.add_argument_group(
+        "several machines (KerasTuner's chief/worker mode; see docs/distributed.md)"
+    )
+    cluster.add_argument(
+        "--tuner-id",
+        metavar="ID",
+        help="'chief', or a unique worker id (else KERASTUNER_TUNER_ID)",
+    )
+    cluster.add_argument(
+        "--oracle-ip",
+        metavar="IP",
+        help="the chief's address (else KERASTUNER_ORACLE_IP)",
+    )
+    cluster.add_argument(
+        "--oracle-port",
+        metavar="PORT",
+        help="the chief's oracle port (else KERASTUNER_ORACLE_PORT)",
+    )
     where = search.add_argument_group("where results go")
     where.add_argument(
         "--project-dir",
