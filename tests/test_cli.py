@@ -391,6 +391,7 @@ def test_search_logs_ranks_resumes_and_reports(tmp_path: Path) -> None:
     # The same command again resumes: nothing re-runs, nothing is duplicated.
     again = run_lrdecay(*TINY_SEARCH, cwd=tmp_path)
     assert again.returncode == 0, again.stderr[-3000:]
+    assert "resuming" in again.stdout
     assert "] trial" not in again.stdout
     assert table_rows(again.stdout) == rows
     _, parents_again, trials_again = store_runs(tmp_path)

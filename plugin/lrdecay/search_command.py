@@ -176,6 +176,11 @@ def run_search(args: argparse.Namespace) -> int:
         f"{settings['tracking_uri'] or tracking_uri.MLFLOW_DEFAULT_URI}",
     )
 
+    if not args.overwrite and os.path.exists(
+        os.path.join(settings["project_dir"], project_name, "oracle.json")
+    ):
+        _say(verbosity, 1, "  resuming: finished trials are kept, not re-run")
+
     from lrdecay import distributed, tuning
 
     try:  # chief or worker of a distributed search: options, else KERASTUNER_*
@@ -222,7 +227,6 @@ def run_search(args: argparse.Namespace) -> int:
         )
     except KeyboardInterrupt:
         _end_line()
-        keras_tuner_config.DEBUG = keras_tuner_debug
         print(
             "lrdecay: interrupted; run the same command again to resume the search.",
             file=sys.stderr,
@@ -234,7 +238,6 @@ def run_search(args: argparse.Namespace) -> int:
         return cli.EXIT_OK
     except Exception as error:
         _end_line()
-        keras_tuner_config.DEBUG = keras_tuner_debug
         if isinstance(error, (TypeError, ValueError)) and not _STATE["trained"]:
             # Rejected before any training: bad input, nothing to clean up.
             if verbosity >= 2:
@@ -244,6 +247,8 @@ def run_search(args: argparse.Namespace) -> int:
             traceback.print_exc()
         print(f"lrdecay: search failed: {failure_line(error)}", file=sys.stderr)
         return cli.EXIT_FAILED
+    finally:
+        keras_tuner_config.DEBUG = keras_tuner_debug
     _end_line()
     if role.is_worker:
         print(
