@@ -213,17 +213,18 @@ def _with_links(text: str, prefix: str) -> str:
     return text.replace(OUT_TOKEN, prefix)
 
 
-def update_readme(section: str) -> bool:
-    if not README.exists():
+def update_readme(section: str, readme: Path = README) -> bool:
+    """Replace the README's text between the benchmark markers; False if none."""
+    if not readme.exists():
         return False
-    text = README.read_text()
+    text = readme.read_text()
     pattern = re.compile(
         re.escape(START_MARKER) + r".*?" + re.escape(END_MARKER), re.DOTALL
     )
     if not pattern.search(text):
         return False
     replacement = f"{START_MARKER}\n{section.strip()}\n{END_MARKER}"
-    README.write_text(pattern.sub(lambda _: replacement, text, count=1))
+    readme.write_text(pattern.sub(lambda _: replacement, text, count=1))
     return True
 
 

@@ -33,10 +33,12 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import gc
 import importlib.util
 import math
 import multiprocessing
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -88,6 +90,7 @@ FULL = {
     "grid_decay_epochs": [10, 20, 30, 50],
     "range_decay_epochs": [10, 50],
     "random_trials": 6,
+    "bayesian_initial_points": 3,
     "hyperband_factor": 8,
     "batch_size": 64,
     "textbook": {"step_every": 30, "exponential_k": 0.1, "plateau_patience": 10},
@@ -100,6 +103,7 @@ QUICK = {
     "grid_decay_epochs": [2],
     "range_decay_epochs": [1, 3],
     "random_trials": 2,
+    "bayesian_initial_points": 1,
     "hyperband_factor": 3,
     "batch_size": 64,
     "textbook": {"step_every": 2, "exponential_k": 0.1, "plateau_patience": 1},
@@ -231,19 +235,26 @@ def _recorder() -> Any:
 
 def _result(fits: list[dict[str, Any]]) -> dict[str, Any]:
     """A method's result: its fit with the best validation loss, and the cost."""
-    finite = [fit for fit in fits if math.isfinite(fit["val_loss"])]
+    # A fit without a test score ended by raising (a diverged trial that
+    # KerasTuner marks FAILED): it cannot be chosen, its epochs still count.
+    finite = [
+        fit
+        for fit in fits
+        if math.isfinite(fit["val_loss"]) and fit["test_accuracy"] is not None
+    ]
     best = min(finite, key=lambda fit: fit["val_loss"]) if finite else None
+    chosen_ids = {id(fit) for fit in finite}
     # Anytime curve: test score of the best-so-far fit after each fit.
     curve: list[list[float]] = []
     spent = 0
     best_so_far: dict[str, Any] | None = None
     for fit in fits:
         spent += fit["epochs"]
-        if math.isfinite(fit["val_loss"]) and (
+        if id(fit) in chosen_ids and (
             best_so_far is None or fit["val_loss"] < best_so_far["val_loss"]
         ):
             best_so_far = fit
-        if best_so_far is not None and best_so_far["test_accuracy"] is not None:
+        if best_so_far is not None:
             curve.append([spent, best_so_far["test_accuracy"]])
     return {
         "val_loss": None if best is None else best["val_loss"],
@@ -284,6 +295,13 @@ def run_cell(dataset: str, regime: str, seed: int, plan: dict[str, Any]) -> dict
 
     data = load_dataset(dataset, seed)
     _TEST["data"] = data["test"]
+    # KerasTuner runs two full garbage collections per trial (`_try_build`);
+    # with TensorFlow, JAX and Keras loaded that is ~0.5 M objects and up to
+    # 2 s each on a busy machine -- more than a 60-epoch fit here. Objects
+    # that exist now live for the whole process: freezing them keeps them out
+    # of every collection. bench_cost.py measures the search with and without.
+    gc.collect()
+    gc.freeze()
     build_model = model_builder(data, regime, seed)
     settings = REGIMES[regime]
     epochs = plan["epochs"]
@@ -338,6 +356,10 @@ def run_cell(dataset: str, regime: str, seed: int, plan: dict[str, Any]) -> dict
             arguments["initial_lr"] = searched_lr
         if method in ("random", "bayesian"):
             arguments["max_trials"] = plan["random_trials"]
+        if method == "bayesian":
+            # KerasTuner's default starts with 3 random trials per
+            # hyperparameter: more than the whole budget here.
+            arguments["num_initial_points"] = plan["bayesian_initial_points"]
         if method == "hyperband":
             arguments["factor"] = plan["hyperband_factor"]
         result = lrdecay.search(
@@ -363,11 +385,13 @@ def run_cell(dataset: str, regime: str, seed: int, plan: dict[str, Any]) -> dict
         entry["wall_s"] = wall
         entry["error"] = error
         cell["methods"][method] = entry
+        shutil.rmtree(workdir / method, ignore_errors=True)
         log(
             f"{dataset}/{regime}/seed {seed}: {method}: test "
             f"{entry['test_accuracy']}, {entry['epochs']} epochs, {wall:.0f} s"
             + (f", ERROR {error}" if error else "")
         )
+    shutil.rmtree(workdir, ignore_errors=True)
     return cell
 
 
@@ -423,6 +447,33 @@ def summarize(cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
+def hyperband_plan(max_epochs: int, factor: int) -> dict[str, int]:
+    """Trials and epochs KerasTuner's Hyperband plans (one iteration).
+
+    Mirrors `keras_tuner` HyperbandOracle's `_get_num_brackets`, `_get_size`
+    and `_get_epochs` (min_epochs 1); continued trials count only their new
+    epochs, as they resume from the previous round's checkpoint.
+    """
+    brackets = 0
+    epochs: float = max_epochs
+    while epochs >= 1:
+        epochs /= factor
+        brackets += 1
+    last_round_size = math.ceil(1 + math.log(max_epochs, factor))
+    trials = total_epochs = 0
+    for bracket in range(brackets - 1, -1, -1):
+        previous = 0
+        for round_number in range(bracket + 1):
+            size = math.ceil(
+                last_round_size / (bracket + 1) * factor ** (bracket - round_number)
+            )
+            round_epochs = math.ceil(max_epochs / factor ** (bracket - round_number))
+            trials += size
+            total_epochs += size * (round_epochs - previous)
+            previous = round_epochs
+    return {"trials": trials, "epochs": total_epochs}
+
+
 def hyperband_check(cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Does Hyperband reach the grid's test score (within 1%) on <= half its epochs?"""
     rows = []
@@ -462,7 +513,10 @@ def plot(
     columns = min(2, len(groups))
     rows_count = math.ceil(len(groups) / columns)
     figure, axes = plt.subplots(
-        rows_count, columns, figsize=(6.2 * columns, 4.2 * rows_count), squeeze=False
+        rows_count,
+        columns,
+        figsize=(max(8.0, 6.2 * columns), 4.2 * rows_count + 0.9),
+        squeeze=False,
     )
     colors = {method: f"C{index}" for index, method in enumerate(METHODS)}
     markers = dict(zip(METHODS, "osD^vP*X", strict=True))
@@ -509,13 +563,16 @@ def plot(
     for axis in list(axes.flat)[len(groups) :]:
         axis.axis("off")
     handles, labels = axes.flat[0].get_legend_handles_labels()
-    figure.legend(handles, labels, loc="lower center", ncol=len(METHODS), fontsize=8)
+    figure.legend(
+        handles, labels, loc="lower center", ncol=4 if columns == 1 else 8, fontsize=8
+    )
     figure.suptitle(
-        "Test accuracy against epochs spent (marker: mean ± std over seeds; "
-        "faint lines: each search's best-so-far)",
+        "Test accuracy against epochs spent\n(markers: mean ± std over seeds; "
+        "faint lines: each search's best-so-far fit)",
         fontsize=10,
     )
-    figure.tight_layout(rect=(0, 0.06, 1, 0.96))
+    legend_height = 0.9 / figure.get_figheight() * (2 if columns == 1 else 1)
+    figure.tight_layout(rect=(0, legend_height, 1, 0.95))
     figure.savefig(path, dpi=110)
     plt.close(figure)
 
@@ -548,7 +605,8 @@ def markdown(payload: dict[str, Any]) -> str:
         f"{plan['epochs']} epochs (batch {plan['batch_size']}, a 32-unit dense "
         f"network); backend {payload.get('backend')}. Grid: 3 kinds x decay "
         f"epochs {plan['grid_decay_epochs']}; random and Bayesian: "
-        f"{plan['random_trials']} trials over decay epochs "
+        f"{plan['random_trials']} trials (Bayesian: the first "
+        f"{plan['bayesian_initial_points']} random) over decay epochs "
         f"{plan['range_decay_epochs'][0]}..{plan['range_decay_epochs'][1]}; "
         f"Hyperband: max_epochs {plan['epochs']}, factor "
         f"{plan['hyperband_factor']}, same space. In the aggressive regime, "
@@ -588,9 +646,27 @@ def markdown(payload: dict[str, Any]) -> str:
     check = payload["hyperband_check"]
     if check:
         passed = sum(row["both"] for row in check)
+        within = sum(row["within_1pct"] for row in check)
+        chosen = hyperband_plan(plan["epochs"], plan["hyperband_factor"])
+        default = hyperband_plan(plan["epochs"], 3)
+        grid_epochs = len(KINDS) * len(plan["grid_decay_epochs"]) * plan["epochs"]
+        cheapest = min(
+            {*range(2, max(3, plan["epochs"])), 3, plan["hyperband_factor"]},
+            key=lambda factor: hyperband_plan(plan["epochs"], factor)["epochs"],
+        )
+        cheapest_epochs = hyperband_plan(plan["epochs"], cheapest)["epochs"]
         parts.append(
             "**Does Hyperband reach the grid's test accuracy (within 1%) with at "
-            f"most half the grid's epochs?** {passed} of {len(check)} runs.\n"
+            f"most half the grid's epochs?** {passed} of {len(check)} runs "
+            f"(within 1%: {within} of {len(check)}). KerasTuner's Hyperband "
+            f"(one iteration, max_epochs {plan['epochs']}) plans {chosen['epochs']} "
+            f"epochs in {chosen['trials']} trials with factor "
+            f"{plan['hyperband_factor']}, and {default['epochs']} epochs in "
+            f"{default['trials']} trials with its default factor 3, against the "
+            f"grid's {grid_epochs}. The cheapest factor below max_epochs "
+            f"({cheapest}) plans {cheapest_epochs} epochs "
+            f"({100 * cheapest_epochs / grid_epochs:.0f}% of the grid): its "
+            "full-budget trials alone cost that much.\n"
         )
         lines = [
             "| data set | regime | seed | grid test | grid epochs | Hyperband test "

@@ -1,0 +1,93 @@
+"""benchmarks/run.py renders what the benchmarks measured.
+
+The benchmarks themselves run in CI through `.ci/run`
+(`benchmarks/run.py --quick` after the tests), so no test runs them again;
+these tests check the part that only reads JSON and writes markdown.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+RUN_PY = Path(__file__).resolve().parent.parent / "benchmarks" / "run.py"
+
+
+def _run_module() -> Any:
+    spec = importlib.util.spec_from_file_location("benchmarks_run", RUN_PY)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.slow
+def test_render_only_writes_tables_and_links(tmp_path: Path) -> None:
+    out = tmp_path / "results"
+    out.mkdir()
+    (out / "tracking.json").write_text(
+        json.dumps(
+            {
+                "title": "Tracking",
+                "machine": {"date": "2026-01-01 00:00 UTC", "cpus": 2},
+                "rows": [{"variant": "lrdecay", "ratio": 1.25}],
+            }
+        )
+    )
+    (out / "study.json").write_text(
+        json.dumps({"markdown": "### Study\n\n![plot](@@OUT@@/study.png)\n"})
+    )
+    (out / "run.json").write_text(
+        json.dumps(
+            {"runs": [{"script": "study.py", "status": "ok", "wall_time_s": 12.0}]}
+        )
+    )
+
+    completed = subprocess.run(
+        [sys.executable, str(RUN_PY), "--render-only", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert completed.returncode == 0, completed.stderr
+    results = (out / "RESULTS.md").read_text()
+    assert "| variant | ratio |" in results
+    assert "| lrdecay | 1.25 |" in results
+    assert "Measured 2026-01-01 00:00 UTC" in results
+    assert "![plot](study.png)" in results
+    assert "| study.py | ok | 12.00 |" in results
+    readme_section = (out / "README_section.md").read_text()
+    relative = Path(str(out)).relative_to(tmp_path)
+    assert f"/{relative}/study.png)" in readme_section
+
+
+def test_update_readme_replaces_only_the_marked_block(tmp_path: Path) -> None:
+    run = _run_module()
+    readme = tmp_path / "README.md"
+    readme.write_text(
+        f"# Title\n\n{run.START_MARKER}\nold table\n{run.END_MARKER}\n\n## After\n"
+    )
+
+    assert run.update_readme("## Benchmarks\n\nnew table\n", readme=readme)
+
+    assert readme.read_text() == (
+        f"# Title\n\n{run.START_MARKER}\n## Benchmarks\n\nnew table\n"
+        f"{run.END_MARKER}\n\n## After\n"
+    )
+
+
+def test_update_readme_without_markers_leaves_it_alone(tmp_path: Path) -> None:
+    run = _run_module()
+    readme = tmp_path / "README.md"
+    readme.write_text("# Title\n")
+
+    assert not run.update_readme("## Benchmarks\n", readme=readme)
+
+    assert readme.read_text() == "# Title\n"
