@@ -12,8 +12,9 @@ machine and date), and the same text with links from the repository root
 `<!-- benchmarks:start -->` and `<!-- benchmarks:end -->` in README.md, a
 full run also replaces what lies between them.
 
-The full run writes to benchmarks/results/ (committed); `--quick` writes to
-a temporary directory, so CI never dirties the committed results. The exit
+The full run writes to benchmarks/results/ (committed) and copies its plots
+to docs/benchmark-*.png; `--quick` writes everything to a temporary
+directory, so CI never dirties the committed results. The exit
 status is 0 when every benchmark ran, 1 when one crashed or hung; timings
 never fail it.
 
@@ -28,6 +29,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -48,6 +50,8 @@ SCRIPTS = ("bench_cost.py", "bench_tracking.py", "bench_distributed.py", "study.
 # A guard against a hung benchmark, not a timing check.
 TIMEOUT_S = {"quick": 900, "full": 3600}
 OUT_TOKEN = "@@OUT@@/"
+PLOTS_DIR = REPO_DIR / "docs"
+PLOT_PREFIX = "benchmark-"
 
 
 def _log(message: str) -> None:
@@ -209,8 +213,26 @@ def render(out: Path, runs: list[dict[str, Any]], quick: bool) -> str:
     return "\n".join(header) + "\n" + "\n".join(body) + "\n" + "\n".join(footer)
 
 
-def _with_links(text: str, prefix: str) -> str:
+def _with_links(text: str, prefix: str, plot_prefix: str | None = None) -> str:
+    """Point `@@OUT@@/` links at `prefix`; PNGs at `plot_prefix` when given."""
+    if plot_prefix is not None:
+        text = re.sub(
+            re.escape(OUT_TOKEN) + r"([\w.-]+\.png)",
+            lambda match: f"{plot_prefix}{PLOT_PREFIX}{match.group(1)}",
+            text,
+        )
     return text.replace(OUT_TOKEN, prefix)
+
+
+def publish_plots(out: Path) -> list[Path]:
+    """Copy the PNGs of a full run to docs/ (the only PNGs git keeps)."""
+    PLOTS_DIR.mkdir(exist_ok=True)
+    published = []
+    for plot in sorted(out.glob("*.png")):
+        target = PLOTS_DIR / f"{PLOT_PREFIX}{plot.name}"
+        shutil.copyfile(plot, target)
+        published.append(target)
+    return published
 
 
 def update_readme(section: str, readme: Path = README) -> bool:
@@ -289,17 +311,29 @@ def main(argv: list[str] | None = None) -> int:
         run_record.write_text(json.dumps({"quick": args.quick, "runs": runs}, indent=2))
 
     text = render(out, runs, args.quick)
-    if out == RESULTS_DIR:
+    full_run = not args.quick and out == RESULTS_DIR
+    if full_run:
+        # Committed results: the plots go to docs/ (.gitignore keeps only
+        # docs/*.png), the markdown to benchmarks/RESULTS.md.
+        publish_plots(out)
         results_md = RESULTS_MD
-        local_prefix = os.path.relpath(out, BENCHMARKS_DIR) + "/"
+        local_text = _with_links(
+            text,
+            os.path.relpath(out, BENCHMARKS_DIR) + "/",
+            os.path.relpath(PLOTS_DIR, BENCHMARKS_DIR) + "/",
+        )
+        readme_text = _with_links(
+            text,
+            os.path.relpath(out, REPO_DIR) + "/",
+            os.path.relpath(PLOTS_DIR, REPO_DIR) + "/",
+        )
     else:
         results_md = out / "RESULTS.md"
-        local_prefix = ""
-    results_md.write_text(_with_links(text, local_prefix))
-    readme_text = _with_links(text, os.path.relpath(out, REPO_DIR) + "/")
+        local_text = _with_links(text, "")
+        readme_text = local_text
+    results_md.write_text(local_text)
     (out / "README_section.md").write_text(readme_text)
     _log(f"wrote {results_md} and {out / 'README_section.md'}")
-    full_run = not args.quick and out == RESULTS_DIR
     if full_run and not args.no_readme and update_readme(readme_text):
         _log("updated the benchmarks section of README.md")
 

@@ -63,9 +63,18 @@ def test_render_only_writes_tables_and_links(tmp_path: Path) -> None:
     assert "Measured 2026-01-01 00:00 UTC" in results
     assert "![plot](study.png)" in results
     assert "| study.py | ok | 12.00 |" in results
-    readme_section = (out / "README_section.md").read_text()
-    relative = Path(str(out)).relative_to(tmp_path)
-    assert f"/{relative}/study.png)" in readme_section
+    assert (out / "README_section.md").read_text() == results
+
+
+def test_full_run_links_point_plots_at_docs() -> None:
+    run = _run_module()
+    text = "![plot](@@OUT@@/study.png) and [data](@@OUT@@/study.json)"
+
+    linked = run._with_links(text, "benchmarks/results/", "docs/")
+
+    assert linked == (
+        "![plot](docs/benchmark-study.png) and [data](benchmarks/results/study.json)"
+    )
 
 
 def test_update_readme_replaces_only_the_marked_block(tmp_path: Path) -> None:
