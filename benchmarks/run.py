@@ -208,9 +208,19 @@ def render(out: Path, runs: list[dict[str, Any]], quick: bool) -> str:
                 }
                 for run in runs
             ]
+            + [
+                {
+                    "script": "total",
+                    "status": "",
+                    "wall time (s)": sum(run["wall_time_s"] for run in runs),
+                }
+            ]
         )
     )
-    return "\n".join(header) + "\n" + "\n".join(body) + "\n" + "\n".join(footer)
+    sections = [*body, "\n".join(footer)]
+    return (
+        "\n".join(header) + "\n" + "\n\n".join(part.strip() for part in sections) + "\n"
+    )
 
 
 def _with_links(text: str, prefix: str, plot_prefix: str | None = None) -> str:
