@@ -851,10 +851,12 @@ class _TrackedRun:
         header = {
             **self.header,
             "tracking_uri": self.tracking_uri,
-            "run_id": self.run_id,
+            # A run we could not reach at the start but were asked to resume
+            # is still the run to replay into (and not ours to end).
+            "run_id": self.run_id or logger.resume_run_id,
             "run_name": logger.run_name,
             "end": {"status": status, "end_time": end_time} if self.owns_run
-            or self.run_id is None else None,
+            or (self.run_id is None and logger.resume_run_id is None) else None,
             "artifacts": artifacts.name if artifacts.exists() else None,
         }  # fmt: skip
         if self.run_id is None:
