@@ -338,7 +338,11 @@ class DecayHyperModel(keras_tuner.HyperModel):
 
     def _trial_context(self, hp: Any, callbacks: Sequence[Any]) -> TrialContext:
         tuner_callback = _find_tuner_callback(callbacks)
-        values = dict(hp.values)
+        # Over gRPC (distributed workers) the values of inactive conditional
+        # hyperparameters come along too; a trial's params are its active ones.
+        values = {
+            name: value for name, value in hp.values.items() if hp.is_active(name)
+        }
         if tuner_callback is None:
             return TrialContext(None, 0, None, values)
         trial = tuner_callback.trial
@@ -777,6 +781,8 @@ def search(
     if algorithm == "hyperband":
         total = None
 
+    ended_here: list[str] = []
+
     def on_trial_end(the_tuner: Any, trial: Any) -> None:
         oracle = the_tuner.oracle
         ended = oracle.get_trial(trial.trial_id)
@@ -785,11 +791,15 @@ def search(
             runs.trial_ended(ended)
         if progress is None:
             return
-        # A worker's oracle is the chief's, over gRPC: no local trial list.
+        # A worker's oracle is the chief's, over gRPC: no local trial list,
+        # so a worker counts the trials it ran itself.
+        ended_here.append(summary.trial_id)
         best = None if role.is_worker else _best_trial(oracle)
         progress(
             TrialEvent(
-                index=len(getattr(oracle, "end_order", ())),
+                index=len(ended_here)
+                if role.is_worker
+                else len(getattr(oracle, "end_order", ())),
                 total=total,
                 trial_id=summary.trial_id,
                 status=summary.status,
@@ -924,7 +934,12 @@ def _summarize(trial: Any, space: DecaySpace, epochs: int) -> TrialSummary:
 
 
 def _last_line(message: str | None) -> str | None:
+    """The error line of a trial's traceback, without TensorFlow's node noise."""
     if not message:
         return None
-    lines = [line for line in message.strip().splitlines() if line.strip()]
+    lines = [
+        line
+        for line in message.strip().splitlines()
+        if line.strip() and not line.strip().startswith("[[{{node")
+    ]
     return lines[-1] if lines else None
