@@ -259,7 +259,8 @@ def bench_search(
     if warmup:  # TensorFlow's first trace and MLflow's store creation
         bare_once = build_model()
         bare_once.fit(x, y, epochs=1, batch_size=BATCH_SIZE, verbose=0)
-        for name in list(variants)[1:]:
+        # (the gc.freeze() variant runs the same code as the untracked one)
+        for name in list(variants)[1:3]:
             try:
                 variants[name]()
             except Exception as error:  # report it, measure the rest
@@ -377,8 +378,16 @@ def bench_startup(repetitions: int, keras_reference: bool = True) -> dict[str, A
 # -- 4. memory -------------------------------------------------------------------
 
 
-def memory_child(trials: int, epochs: int, workdir: Path, tracking: bool) -> None:
-    """Run one search of `trials` trials; print its RSS after every trial."""
+MEMORY_MODES = {
+    "tracked": "search, MLflow tracking",
+    "untracked": "search, no tracking",
+    "bare": "the same fits, no tuner",
+}
+
+
+def memory_child(trials: int, epochs: int, workdir: Path, mode: str) -> None:
+    """Run one search of `trials` trials (or the same fits bare, `mode="bare"`);
+    print the process's RSS after every trial."""
     import psutil
 
     process = psutil.Process()
@@ -388,8 +397,6 @@ def memory_child(trials: int, epochs: int, workdir: Path, tracking: bool) -> Non
     def sample() -> None:
         while not stop.wait(0.05):
             peak["rss"] = max(peak["rss"], process.memory_info().rss)
-
-    import lrdecay
 
     (x, y), validation = _common.digits_split()
     rss_after_trial: list[int] = []
@@ -401,6 +408,54 @@ def memory_child(trials: int, epochs: int, workdir: Path, tracking: bool) -> Non
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
+    tracking = mode == "tracked"
+    if mode == "bare":
+        import keras
+
+        grid = _grid(["step", "exponential", "plateau"], list(range(1, epochs + 1)))
+        for kind, every in grid[:trials]:
+            # What KerasTuner does before building each trial's model.
+            keras.backend.clear_session()
+            gc.collect()
+            model = _common.build_digits_model(LEARNING_RATE, seed=0)
+            model.fit(
+                x,
+                y,
+                validation_data=validation,
+                epochs=epochs,
+                batch_size=BATCH_SIZE,
+                verbose=0,
+                callbacks=[_bare_decay(kind, every)],
+            )
+            progress(None)
+    else:
+        _memory_search(trials, epochs, workdir, tracking, progress)
+    stop.set()
+    sampler.join()
+    import resource
+
+    print(
+        json.dumps(
+            {
+                "trials": trials,
+                "mode": mode,
+                "tracking": tracking,
+                "rss_after_trial_mib": [rss / 2**20 for rss in rss_after_trial],
+                "peak_rss_mib": peak["rss"] / 2**20,
+                # Linux reports ru_maxrss in KiB.
+                "ru_maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+                / 1024,
+            }
+        )
+    )
+
+
+def _memory_search(
+    trials: int, epochs: int, workdir: Path, tracking: bool, progress: Any
+) -> None:
+    import lrdecay
+
+    (x, y), validation = _common.digits_split()
     # 3 kinds x `epochs` decay epochs: enough distinct grid points.
     lrdecay.search(
         lambda: _common.build_digits_model(LEARNING_RATE, seed=0),
@@ -421,29 +476,12 @@ def memory_child(trials: int, epochs: int, workdir: Path, tracking: bool) -> Non
         experiment_name="bench_cost_memory" if tracking else None,
         progress=progress,
     )
-    stop.set()
-    sampler.join()
-    import resource
-
-    print(
-        json.dumps(
-            {
-                "trials": trials,
-                "tracking": tracking,
-                "rss_after_trial_mib": [rss / 2**20 for rss in rss_after_trial],
-                "peak_rss_mib": peak["rss"] / 2**20,
-                # Linux reports ru_maxrss in KiB.
-                "ru_maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-                / 1024,
-            }
-        )
-    )
 
 
 def _memory_child_run(
-    trials: int, epochs: int, workdir: Path, tracking: bool
+    trials: int, epochs: int, workdir: Path, mode: str
 ) -> dict[str, Any]:
-    child_dir = workdir / f"memory_{trials}_{'tracked' if tracking else 'untracked'}"
+    child_dir = workdir / f"memory_{trials}_{mode}"
     child_dir.mkdir()
     command = [
         sys.executable,
@@ -455,21 +493,20 @@ def _memory_child_run(
         "--workdir",
         str(child_dir),
     ]
-    if not tracking:
-        command.append("--untracked")
+    command += ["--memory-mode", mode]
     completed = subprocess.run(
         command, capture_output=True, text=True, cwd=child_dir, check=False
     )
     if completed.returncode != 0:
         raise RuntimeError(
-            f"memory child ({trials} trials, tracking={tracking}) failed:\n"
+            f"memory child ({trials} trials, {mode}) failed:\n"
             f"{completed.stderr[-2000:]}"
         )
     row: dict[str, Any] = json.loads(completed.stdout.strip().splitlines()[-1])
     after = row["rss_after_trial_mib"]
     row["rss_growth_per_trial_mib"] = (after[-1] - after[0]) / max(1, len(after) - 1)
     log(
-        f"memory: {trials} trials, tracking={tracking}: peak "
+        f"memory: {trials} trials, {mode}: peak "
         f"{row['peak_rss_mib']:.0f} MiB, {row['rss_growth_per_trial_mib']:+.1f} "
         "MiB/trial"
     )
@@ -480,13 +517,14 @@ def bench_memory(
     trial_counts: list[int], epochs: int, workdir: Path, untracked_check: bool = True
 ) -> dict[str, Any]:
     rows = [
-        _memory_child_run(trials, epochs, workdir, tracking=True)
-        for trials in trial_counts
+        _memory_child_run(trials, epochs, workdir, "tracked") for trials in trial_counts
     ]
     if untracked_check:
-        # The same largest search without MLflow: is any growth lrdecay's own?
-        rows.append(_memory_child_run(trial_counts[-1], epochs, workdir, False))
-    tracked = [row for row in rows if row["tracking"]]
+        # The largest search without MLflow, and its fits without the tuner:
+        # whose is any growth?
+        for mode in ("untracked", "bare"):
+            rows.append(_memory_child_run(trial_counts[-1], epochs, workdir, mode))
+    tracked = [row for row in rows if row["mode"] == "tracked"]
     return {
         "epochs_per_trial": epochs,
         "rows": rows,
@@ -521,9 +559,7 @@ def plot(payload: dict[str, Any], out: Path) -> list[str]:
         left.set_title("Cost, as a ratio to the bare fit(s)")
     for row in payload.get("memory", {}).get("rows", []):
         after = row["rss_after_trial_mib"]
-        label = (
-            f"{row['trials']} trials, {'tracked' if row['tracking'] else 'untracked'}"
-        )
+        label = f"{row['trials']} trials: {MEMORY_MODES[row['mode']]}"
         right.plot(range(1, len(after) + 1), after, marker="o", label=label)
     right.set_xlabel("trials finished")
     right.set_ylabel("resident memory (MiB)")
@@ -608,7 +644,7 @@ def markdown(payload: dict[str, Any]) -> str:
             _table(
                 [
                     "trials",
-                    "MLflow tracking",
+                    "what",
                     "RSS after 1st trial (MiB)",
                     "RSS after last (MiB)",
                     "growth per trial (MiB)",
@@ -617,7 +653,7 @@ def markdown(payload: dict[str, Any]) -> str:
                 [
                     [
                         row["trials"],
-                        "yes" if row["tracking"] else "no",
+                        MEMORY_MODES[row["mode"]],
                         row["rss_after_trial_mib"][0],
                         row["rss_after_trial_mib"][-1],
                         row["rss_growth_per_trial_mib"],
@@ -656,7 +692,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--memory-child", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--memory-epochs", type=int, default=3, help=argparse.SUPPRESS)
     parser.add_argument("--workdir", help=argparse.SUPPRESS)
-    parser.add_argument("--untracked", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--memory-mode", choices=sorted(MEMORY_MODES), help=argparse.SUPPRESS
+    )
     args = parser.parse_args(argv)
 
     if args.memory_child:
@@ -664,7 +702,7 @@ def main(argv: list[str] | None = None) -> int:
             args.memory_child,
             args.memory_epochs,
             Path(args.workdir),
-            not args.untracked,
+            args.memory_mode,
         )
         return 0
 
@@ -688,10 +726,10 @@ def main(argv: list[str] | None = None) -> int:
             "search": {
                 "kinds": ["step", "exponential", "plateau"],
                 "decay_epochs": [2, 4],
-                "epochs": 6,
+                "epochs": 5,
                 "repetitions": 3,
             },
-            "startup": {"repetitions": 7},
+            "startup": {"repetitions": 5},
             "memory": {"trial_counts": [3, 12], "epochs": 3},
         }
     started = time.perf_counter()
