@@ -79,7 +79,8 @@ class Sink:
         self.run_id = run_id
         self.flush_interval = flush_interval
         self.last_error: BaseException | None = None
-        self.failures = 0
+        self.failures = 0  # consecutive failed sends (drives the back-off)
+        self.failed_sends = 0  # in total, for tests and diagnostics
         self.broken: BaseException | None = None
         self.rejected: list[str] = []
         self._pending = Pending()
@@ -199,6 +200,7 @@ class Sink:
                     if self.broken is not None:
                         return True  # nothing more will go; all stays for the file
                     self.failures += 1
+                    self.failed_sends += 1
                     self._suspect = True
                     return False
             self._drop(batch, count)
