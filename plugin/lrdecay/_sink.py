@@ -81,6 +81,9 @@ class Sink:
         self.last_error: BaseException | None = None
         self.failures = 0  # consecutive failed sends (drives the back-off)
         self.failed_sends = 0  # in total, for tests and diagnostics
+        # CPU time of this thread while training / while closing (benchmarks).
+        self.cpu_seconds = 0.0
+        self.cpu_seconds_closing = 0.0
         self.broken: BaseException | None = None
         self.rejected: list[str] = []
         self._pending = Pending()
@@ -89,6 +92,7 @@ class Sink:
         self._idle = threading.Event()
         self._idle.set()
         self._closing = False
+        self._ending = False  # the fit is over: sends from now on are its end
         self._deadline = math.inf
         # Set after a failed send: the server may hold part of what failed.
         self._suspect = False
@@ -116,8 +120,12 @@ class Sink:
             self._pending.tags.update(tags)
             self._idle.clear()
 
-    def flush(self, timeout: float) -> bool:
-        """Send now; wait up to `timeout` s. True if nothing is left to send."""
+    def flush(self, timeout: float, final: bool = False) -> bool:
+        """Send now; wait up to `timeout` s. True if nothing is left to send.
+
+        `final`: the fit is over (the sends count as its end, not training).
+        """
+        self._ending = self._ending or final
         self._idle.clear()
         self._wake.set()
         self._idle.wait(timeout)
@@ -138,14 +146,21 @@ class Sink:
 
     # -- sender side (background thread) ----------------------------------
     def _run(self) -> None:
+        started = time.thread_time()
         if self.before_first_send is not None:
             with contextlib.suppress(Exception):  # a warm-up never stops us
                 self.before_first_send()
+        self.cpu_seconds = time.thread_time() - started
         backoff = 0.0
         while True:
             self._wake.wait(backoff or self.flush_interval)
             self._wake.clear()
+            closing, started = self._closing or self._ending, time.thread_time()
             done = self.broken is not None or self._send_pending()
+            if closing:
+                self.cpu_seconds_closing += time.thread_time() - started
+            else:
+                self.cpu_seconds += time.thread_time() - started
             if done:
                 backoff = 0.0
                 self._idle.set()

@@ -186,8 +186,9 @@ class MlflowLogger(keras.callbacks.Callback):
         log_every_n_steps: Int or `None`. Also log the batch metrics every
             n training steps (as `step/loss`, ... with step = global step).
             This adds a batch hook. Defaults to `None` (epochs only).
-        flush_interval: Float > 0. Seconds between two background sends.
-            Defaults to `1.0`.
+        flush_interval: Float > 0. Seconds between two background sends
+            (and so how soon the MLflow UI shows a new epoch). Defaults to
+            `2.0`.
         request_timeout: Float > 0. Seconds one MLflow request may take.
             Defaults to `5.0`.
         give_up_after: Float >= 0. Seconds after the fit ends to keep trying
@@ -220,7 +221,7 @@ class MlflowLogger(keras.callbacks.Callback):
         params: dict[str, Any] | None = None,
         log_plots: bool = True,
         log_every_n_steps: int | None = None,
-        flush_interval: float = 1.0,
+        flush_interval: float = 2.0,
         request_timeout: float = 5.0,
         give_up_after: float = 30.0,
         offline_dir: str | Path | None = None,
@@ -757,7 +758,8 @@ class _TrackedRun:
             tags["lrdecay.error"] = text
         self.add_tags(tags)
         if self.sink is not None:
-            self.sink.flush(0.0)  # start sending while the artifacts are drawn
+            # Start sending while the artifacts are drawn.
+            self.sink.flush(0.0, final=True)
         artifact_dir = Path(tempfile.mkdtemp(prefix="lrdecay-artifacts-"))
         try:
             _guard(self._write_artifacts, artifact_dir, what="drawing the artifacts")
