@@ -122,7 +122,9 @@ class MlflowLogger(keras.callbacks.Callback):
       process dies of a `KeyboardInterrupt`, with the uncaught error recorded
       (a chained `sys.excepthook` sees it);
     - the next `fit` with the same logger ends a run left open FAILED first.
-    `finish()` does the same by hand.
+
+    `finish()` does the same by hand (e.g. after a KerasTuner trial whose
+    fit raised: the tuner catches the error and goes on).
 
     Speed: metrics are buffered and sent with `log_batch` by a background
     thread every `flush_interval` seconds; the logger has no batch hooks
@@ -130,17 +132,17 @@ class MlflowLogger(keras.callbacks.Callback):
     `log_every_n_steps` asks for per-step metrics. The end of a run (last
     flush, plot, artifacts) takes a fraction of a second.
 
-    Faults: MLflow requests of the logger take at most `request_timeout`
-    seconds (MLflow's own retry settings, `MLFLOW_HTTP_REQUEST_*`, can make
-    one request block for minutes). When the tracking server is unreachable,
-    training goes on and the points wait in memory; they are sent when it is
-    back, each exactly once (after a failed send, the logger checks which
-    points the server already holds before sending again). If the server is
-    not back `give_up_after` seconds after the fit ends (or the run could not
-    be created at all), everything unsent is written to a JSON file in
-    `offline_dir`, and a warning gives its path and the command that
-    re-imports it: `python -m lrdecay.offline replay FILE`
-    (`lrdecay.tracking.replay(FILE)` in Python).
+    Faults: each MLflow request of the logger waits at most `request_timeout`
+    seconds, with one retry (MLflow's own retry settings,
+    `MLFLOW_HTTP_REQUEST_*`, can make one request block for minutes). When the
+    tracking server is unreachable, training goes on and the points wait in
+    memory; they are sent when it is back, each exactly once (after a failed
+    send, the logger checks which points the server already holds before
+    sending again). If the server is not back `give_up_after` seconds after
+    the fit ends (or the run could not be created at all), everything unsent
+    is written to a JSON file in `offline_dir`, and a warning gives its path
+    and the command that re-imports it: `python -m lrdecay.offline replay
+    FILE` (`lrdecay.tracking.replay(FILE)` in Python).
 
     Values MLflow can't store as given: metric and param names with
     characters MLflow rejects have them replaced by `_` (a warning says so
