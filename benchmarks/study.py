@@ -34,7 +34,9 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import gc
+import hashlib
 import importlib.util
+import json
 import math
 import multiprocessing
 import os
@@ -399,6 +401,70 @@ def _run_cell_in_worker(arguments: tuple[str, str, int, dict[str, Any]]) -> dict
     return run_cell(*arguments)
 
 
+def _cell_path(cells_dir: Path, item: tuple[str, str, int, dict[str, Any]]) -> Path:
+    dataset, regime, seed, plan = item
+    digest = hashlib.sha256(
+        json.dumps([plan, REGIMES], sort_keys=True).encode()
+    ).hexdigest()[:10]
+    return cells_dir / f"{dataset}_{regime}_{seed}_{digest}.json"
+
+
+def run_cells(
+    work: list[tuple[str, str, int, dict[str, Any]]],
+    jobs: int,
+    cells_dir: Path,
+    resume: bool = False,
+    attempts: int = 3,
+) -> list[dict[str, Any]]:
+    """Run every cell, `jobs` at a time, each one saved as soon as it ends.
+
+    A worker that dies (a native crash takes the whole process pool down
+    with it) costs only the cells in flight: they run again in a new pool,
+    up to `attempts` times. With `resume`, cells saved by an earlier run of
+    the same plan are read back instead of run.
+    """
+    cells_dir.mkdir(parents=True, exist_ok=True)
+    done: dict[int, dict[str, Any]] = {}
+    if resume:
+        for index, item in enumerate(work):
+            path = _cell_path(cells_dir, item)
+            if path.exists():
+                done[index] = json.loads(path.read_text())
+        log(f"study: {len(done)} cell(s) read back from {cells_dir}")
+
+    def keep(index: int, cell: dict[str, Any]) -> None:
+        done[index] = cell
+        _common.write_json(_cell_path(cells_dir, work[index]), cell)
+
+    for attempt in range(attempts):
+        pending = [index for index in range(len(work)) if index not in done]
+        if not pending:
+            break
+        if attempt:
+            log(f"study: a worker died; running {len(pending)} cell(s) again")
+        if jobs == 1:
+            for index in pending:
+                keep(index, run_cell(*work[index]))
+            break
+        context = multiprocessing.get_context("spawn")
+        try:
+            with concurrent.futures.ProcessPoolExecutor(
+                jobs, mp_context=context
+            ) as pool:
+                futures = {
+                    pool.submit(_run_cell_in_worker, work[index]): index
+                    for index in pending
+                }
+                for future in concurrent.futures.as_completed(futures):
+                    keep(futures[future], future.result())
+        except concurrent.futures.process.BrokenProcessPool as error:
+            log(f"study: {error}")
+    missing = [work[index][:3] for index in range(len(work)) if index not in done]
+    if missing:
+        raise RuntimeError(f"cells never completed: {missing}")
+    return [done[index] for index in range(len(work))]
+
+
 # -- summary, plot, markdown -----------------------------------------------------------
 
 
@@ -700,6 +766,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, help="override the number of seeds")
     parser.add_argument("--datasets", nargs="+", help="override the data sets")
     parser.add_argument("--regimes", nargs="+", help="override the regimes")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="reuse the cells an interrupted run of the same plan saved",
+    )
     args = parser.parse_args(argv)
 
     plan = dict(QUICK if args.quick else FULL)
@@ -720,13 +791,8 @@ def main(argv: list[str] | None = None) -> int:
     backend = os.environ.get("KERAS_BACKEND", "default")
     log(f"study: {len(work)} cells, {jobs} job(s), backend {backend}")
     os.chdir(tempfile.mkdtemp(prefix="lrdecay_study_"))
-    cells: list[dict[str, Any]] = []
-    if jobs == 1:
-        cells = [run_cell(*item) for item in work]
-    else:
-        context = multiprocessing.get_context("spawn")
-        with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context) as pool:
-            cells = list(pool.map(_run_cell_in_worker, work))
+    cells_dir = out / "study_cells"
+    cells = run_cells(work, jobs, cells_dir, resume=args.resume)
     summary = summarize(cells)
     payload: dict[str, Any] = {
         "benchmark": "study",
@@ -753,6 +819,7 @@ def main(argv: list[str] | None = None) -> int:
     payload["markdown"] = markdown(payload)
     _common.write_json(out / "study.json", payload)
     log(f"wrote {out / 'study.json'} in {payload['wall_time_s']:.0f} s")
+    shutil.rmtree(cells_dir, ignore_errors=True)  # all of it is in study.json
     errors = [
         method
         for cell in cells
