@@ -70,7 +70,14 @@ def run_script(script: Path, out: Path, quick: bool) -> dict[str, Any]:
     )
     _log(f"running {' '.join(Path(part).name for part in command[1:2])} ...")
     started = time.perf_counter()
-    log_path = out / f"{script.stem}.log"
+    # Logs stay out of the committed results.
+    log_dir = (
+        Path(tempfile.gettempdir()) / "lrdecay-benchmarks-logs"
+        if out == RESULTS_DIR
+        else out
+    )
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_dir / f"{script.stem}.log"
     with open(log_path, "w") as log_file:
         try:
             completed = subprocess.run(
