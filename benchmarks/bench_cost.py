@@ -708,7 +708,7 @@ def main(argv: list[str] | None = None) -> int:
 
     out = _common.out_dir(args.out)
     if args.quick:
-        plan = {
+        plan: dict[str, dict[str, Any]] = {
             "callbacks": {"epochs": 2, "repetitions": 1, "warmup": False},
             "search": {
                 "kinds": ["step", "plateau"],
@@ -757,7 +757,7 @@ def main(argv: list[str] | None = None) -> int:
             ("memory", bench_memory),
         ):
             log(f"{section}: start")
-            kwargs = dict(plan[section])
+            kwargs: dict[str, Any] = dict(plan[section])
             if section != "startup":
                 section_dir = workdir / section
                 section_dir.mkdir()

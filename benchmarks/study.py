@@ -84,7 +84,7 @@ METHODS = (
 SEARCHES = ("grid", "random", "bayesian", "hyperband")
 KINDS = ("step", "exponential", "plateau")
 
-FULL = {
+FULL: dict[str, Any] = {
     "datasets": ["digits", "breast_cancer"],
     "regimes": ["gentle", "aggressive"],
     "seeds": 3,
@@ -97,7 +97,7 @@ FULL = {
     "batch_size": 64,
     "textbook": {"step_every": 30, "exponential_k": 0.1, "plateau_patience": 10},
 }
-QUICK = {
+QUICK: dict[str, Any] = {
     "datasets": ["digits"],
     "regimes": ["aggressive"],
     "seeds": 1,
@@ -110,7 +110,7 @@ QUICK = {
     "batch_size": 64,
     "textbook": {"step_every": 2, "exponential_k": 0.1, "plateau_patience": 1},
 }
-REGIMES = {
+REGIMES: dict[str, dict[str, Any]] = {
     # optimizer, initial rate, searched initial-rate range (None: the model's)
     "gentle": {"optimizer": "adam", "learning_rate": 1e-3, "search_lr": None},
     "aggressive": {
@@ -198,7 +198,7 @@ def _recorder() -> Any:
         """Keep each fit's best-validation-loss epoch and score it on test."""
 
         def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
-            self.fit = {
+            self.fit: dict[str, Any] = {
                 "epochs": 0,
                 "val_loss": math.inf,
                 "val_accuracy": None,
@@ -326,7 +326,7 @@ def run_cell(dataset: str, regime: str, seed: int, plan: dict[str, Any]) -> dict
     searched_lr = (
         None
         if settings["search_lr"] is None
-        else Range(*settings["search_lr"], sampling="log")
+        else Range(settings["search_lr"][0], settings["search_lr"][1], sampling="log")
     )
 
     def baseline(method: str) -> dict[str, Any]:
@@ -781,10 +781,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.replot:
         path = _common.out_dir(args.out) / "study.json"
-        payload = json.loads(path.read_text())
-        plot(payload["cells"], payload["summary"], path.parent / "study.png")
-        payload["markdown"] = markdown(payload)
-        _common.write_json(path, payload)
+        saved = json.loads(path.read_text())
+        plot(saved["cells"], saved["summary"], path.parent / "study.png")
+        saved["markdown"] = markdown(saved)
+        _common.write_json(path, saved)
         return 0
 
     plan = dict(QUICK if args.quick else FULL)
