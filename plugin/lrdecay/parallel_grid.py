@@ -13,10 +13,16 @@ rely on the search space being known before the first trial, which is true of
 an lrdecay `DecayHyperModel` (it declares its space up front) and of any
 hypermodel whose hyperparameters `Tuner.__init__` discovers by building it.
 In a single process the order of the trials is exactly the stock order.
+
+It also resumes: the stock oracle (keras-tuner 1.4.8) saves neither its ordered
+list of trials nor its queue of trials to derive the next grid point from, so a
+reloaded grid search either stops early or fails with a `KeyError` in
+`LinkedList.next`. `set_state` rebuilds both from the reloaded trials.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import keras_tuner
@@ -45,6 +51,29 @@ class ParallelGridSearchOracle(gridsearch.GridSearchOracle):
             # can come of waiting, and a worker told IDLE re-asks in a loop.
             response = {"status": trial_module.TrialStatus.STOPPED, "values": None}
         return response
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        super().set_state(state)
+        # `Oracle.reload` loads the trials before the state, so both follow
+        # from them: the list is the trials in the oracle's own order, and
+        # every ended trial may still lead to an untried point (the oracle
+        # skips those already tried).
+        if not self.trials or self._ordered_ids._data_to_index:
+            return
+
+        def compare(first: str, second: str) -> int:
+            return int(
+                self._compare(
+                    self.trials[first].hyperparameters.values,
+                    self.trials[second].hyperparameters.values,
+                )
+            )
+
+        for trial_id in sorted(self.trials, key=functools.cmp_to_key(compare)):
+            self._ordered_ids.insert(trial_id)
+        self._populate_next = [
+            trial_id for trial_id in self.end_order if trial_id in self.trials
+        ]
 
 
 class GridSearch(keras_tuner.GridSearch):

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import functools
 import gc
 import inspect
 import json
@@ -31,7 +30,6 @@ from typing import Any
 import keras
 import keras_tuner
 from keras_tuner.src.engine import tuner_utils
-from keras_tuner.src.tuners import gridsearch
 
 from lrdecay import callbacks as decay_callbacks
 from lrdecay import distributed, parallel_grid
@@ -502,36 +500,6 @@ def _tuner_class(algorithm: str) -> type[Any]:
     return _TUNER_CLASSES[algorithm]
 
 
-def _restore_grid_order(oracle: Any) -> None:
-    """Rebuild what KerasTuner's grid oracle forgets on reload.
-
-    `GridSearchOracle` (keras-tuner 1.4.8) saves neither its ordered list of
-    trials nor its queue of trials to derive the next grid point from, so a
-    reloaded grid search either stops early or fails with a `KeyError` in
-    `LinkedList.next`. Both follow from the trials themselves: the list is
-    the trials sorted by the oracle's own order, and every ended trial may
-    still lead to an untried point (the oracle skips those already tried).
-    """
-    if not isinstance(oracle, gridsearch.GridSearchOracle) or not oracle.trials:
-        return
-    if oracle._ordered_ids._data_to_index:
-        return
-
-    def compare(first: str, second: str) -> int:
-        return int(
-            oracle._compare(
-                oracle.trials[first].hyperparameters.values,
-                oracle.trials[second].hyperparameters.values,
-            )
-        )
-
-    for trial_id in sorted(oracle.trials, key=functools.cmp_to_key(compare)):
-        oracle._ordered_ids.insert(trial_id)
-    oracle._populate_next = [
-        trial_id for trial_id in oracle.end_order if trial_id in oracle.trials
-    ]
-
-
 def grid_size(space: DecaySpace) -> int | None:
     """The number of grid-search trials of `space`, or `None` for ranges."""
     total = 0
@@ -736,8 +704,6 @@ def search(
         tuner_args["max_trials"] = max_trials if max_trials is not None else 10
     tuner_args.update(tuner_kwargs)
     tuner = _tuner_class(algorithm)(hypermodel, **tuner_args)
-    if resuming and not role.is_worker:
-        _restore_grid_order(tuner.oracle)
 
     runs = None
     if tracking and joined is not None:  # a worker logs under the chief's run
