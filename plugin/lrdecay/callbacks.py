@@ -398,18 +398,8 @@ class PlateauDecay(ReduceLROnPlateau):
                 "Argument `mode` must be one of 'auto', 'min', 'max'. "
                 f"Received: mode={mode!r}"
             )
-        schedules.check_number("min_delta", min_delta)
-        if not math.isfinite(min_delta) or min_delta < 0:
-            raise ValueError(
-                "Argument `min_delta` must be a finite number >= 0. "
-                f"Received: min_delta={min_delta!r}"
-            )
-        schedules.check_number("min_lr", min_lr)
-        if not math.isfinite(min_lr) or min_lr < 0:
-            raise ValueError(
-                "Argument `min_lr` must be a finite number >= 0. "
-                f"Received: min_lr={min_lr!r}"
-            )
+        schedules.check_non_negative_finite("min_delta", min_delta)
+        schedules.check_non_negative_finite("min_lr", min_lr)
         super().__init__(
             monitor=monitor,
             factor=factor,

@@ -41,6 +41,16 @@ def check_number(name: str, value: Any) -> None:
         )
 
 
+def check_non_negative_finite(name: str, value: Any) -> None:
+    """Raise unless `value` is a finite number >= 0."""
+    check_number(name, value)
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(
+            f"Argument `{name}` must be a finite number >= 0. "
+            f"Received: {name}={value!r}"
+        )
+
+
 def check_epoch_count(name: str, value: Any, *, allow_zero: bool) -> None:
     """Raise unless `value` is a whole number of epochs (>= 0 or > 0)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
@@ -89,12 +99,7 @@ class Schedule:
 
     def __post_init__(self) -> None:
         check_positive_finite("initial_lr", self.initial_lr)
-        check_number("min_lr", self.min_lr)
-        if not math.isfinite(self.min_lr) or self.min_lr < 0:
-            raise ValueError(
-                "Argument `min_lr` must be a finite number >= 0. "
-                f"Received: min_lr={self.min_lr!r}"
-            )
+        check_non_negative_finite("min_lr", self.min_lr)
         if self.min_lr > self.initial_lr:
             raise ValueError(
                 "Argument `min_lr` must not exceed `initial_lr`. "
@@ -216,11 +221,7 @@ class ExponentialSchedule(Schedule):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check_number("k", self.k)
-        if not math.isfinite(self.k) or self.k < 0:
-            raise ValueError(
-                f"Argument `k` must be a finite number >= 0. Received: k={self.k!r}"
-            )
+        check_non_negative_finite("k", self.k)
 
     def _decayed(self, epochs_since_warmup: int) -> float:
         return self.initial_lr * math.exp(-self.k * epochs_since_warmup)

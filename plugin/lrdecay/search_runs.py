@@ -23,7 +23,6 @@ Trial <-> run mapping:
 from __future__ import annotations
 
 import json
-import math
 import os
 import tempfile
 import warnings
@@ -571,11 +570,3 @@ def _now_ms() -> int:
     import time
 
     return int(time.time() * 1000)
-
-
-def finite_or_none(value: Any) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
