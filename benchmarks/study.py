@@ -293,7 +293,7 @@ def run_cell(dataset: str, regime: str, seed: int, plan: dict[str, Any]) -> dict
     import keras
 
     import lrdecay
-    from lrdecay.space import Range
+    from lrdecay.tuning.space import Range
 
     data = load_dataset(dataset, seed)
     _TEST["data"] = data["test"]

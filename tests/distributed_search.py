@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     tf.config.threading.set_inter_op_parallelism_threads(1)
 
     import lrdecay
-    from lrdecay import distributed
+    from lrdecay.tuning import distributed
 
     x, y = load_digits(return_X_y=True)
     x = (x / 16.0).astype("float32")

@@ -1,6 +1,6 @@
 """The `lrdecay` command: parser, config files, preview, bad input, search, report.
 
-Most tests call `lrdecay.cli.main(argv)` in-process; a few run the installed
+Most tests call `lrdecay.cli.main.main(argv)` in-process; a few run the installed
 command in a subprocess (marked slow) to check what a user sees: exit codes,
 one-line errors, no TensorFlow import where none is needed.
 """
@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
-from lrdecay import cli
+from lrdecay.cli import main as cli
 from lrdecay.schedules import ExponentialSchedule, MultiStepSchedule, StepSchedule
 
-LRDECAY = [sys.executable, "-m", "lrdecay.cli"]
+LRDECAY = [sys.executable, "-m", "lrdecay.cli.main"]
 
 
 def free_port() -> int:
@@ -112,7 +112,7 @@ def test_preview_half_life_and_every(capsys: pytest.CaptureFixture[str]) -> None
 
 
 def test_preview_curves_equal_the_schedules() -> None:
-    from lrdecay.preview import parse_decay
+    from lrdecay.cli.preview import parse_decay
 
     curve = parse_decay("step:epochs_drop=7,drop=0.3", {"initial_lr": 0.5})
     assert curve.schedule == StepSchedule(initial_lr=0.5, drop=0.3, epochs_drop=7)
@@ -178,7 +178,7 @@ def test_unreachable_server_from_the_environment(
 
 
 def test_search_flags_parse() -> None:
-    from lrdecay.space import Range
+    from lrdecay.tuning.space import Range
 
     parser = cli.build_parser()
     args = cli.parse_args(
@@ -268,7 +268,7 @@ def test_config_file_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
 def test_help_and_parser_do_not_import_heavy_modules(tmp_path: Path) -> None:
     code = (
         "import sys, contextlib, io\n"
-        "from lrdecay import cli\n"
+        "from lrdecay.cli import main as cli\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n"
         "    try:\n"
         "        cli.main(['search', '--help'])\n"

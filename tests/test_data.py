@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lrdecay import data
-from lrdecay.data import DataError
+from lrdecay.cli import data
+from lrdecay.cli.data import DataError
 
 
 def write_csv(path: Path, text: str) -> Path:

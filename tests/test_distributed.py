@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from lrdecay import distributed
+from lrdecay.tuning import distributed
 from mlflow_server import MlflowServer, free_port
 
 SCRIPT = Path(__file__).with_name("distributed_search.py")
@@ -103,7 +103,7 @@ def test_join_search_is_for_workers() -> None:
 def test_parallel_grid_oracle_hands_out_points_side_by_side() -> None:
     import keras_tuner
 
-    from lrdecay.parallel_grid import ParallelGridSearchOracle
+    from lrdecay.tuning.oracles import ParallelGridSearchOracle
 
     hps = keras_tuner.HyperParameters()
     hps.Choice("x", [1, 2, 3])

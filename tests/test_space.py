@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from lrdecay.space import DecaySpace, Range, relative_epochs
+from lrdecay.tuning.space import DecaySpace, Range, relative_epochs
 
 
 def _hp() -> Any:
@@ -187,7 +187,7 @@ def test_search_rejects_bad_spaces_before_training(tmp_path: Any) -> None:
 
 
 def test_grid_size_counts_conditional_combinations() -> None:
-    from lrdecay.tuning import grid_size
+    from lrdecay.tuning.runner import grid_size
 
     assert grid_size(DecaySpace()) == 12
     assert grid_size(DecaySpace(kinds=("step",), drop=[0.1, 0.5])) == 8

@@ -17,7 +17,7 @@ from mlflow import MlflowClient
 
 import lrdecay
 from lrdecay import ExponentialDecay, MlflowLogger, PlateauDecay, StepDecay
-from lrdecay.tracking import replay
+from lrdecay.tracking.logger import replay
 from mlflow_server import free_port
 
 EPOCHS = 5
@@ -339,7 +339,7 @@ def test_unreachable_server_writes_a_file_that_replays(
     decay = StepDecay(initial_lr=0.1, drop=0.5, epochs_drop=2)
     with (
         pytest.warns(UserWarning, match="could not start an MLflow run"),
-        pytest.warns(UserWarning, match="lrdecay.offline replay"),
+        pytest.warns(UserWarning, match="lrdecay.tracking.offline replay"),
     ):
         fit(make_model(), digits, [decay, logger])
     assert logger.run_id is None
@@ -370,7 +370,7 @@ def test_replay_command_reports_a_bad_file_in_one_line(tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text('{"format": "something else"}')
     done = subprocess.run(
-        [sys.executable, "-m", "lrdecay.offline", "replay", str(bad)],
+        [sys.executable, "-m", "lrdecay.tracking.offline", "replay", str(bad)],
         capture_output=True,
         text=True,
         timeout=120,

@@ -20,7 +20,7 @@ import pytest
 from mlflow import MlflowClient
 
 from lrdecay import MlflowLogger, PlateauDecay, StepDecay
-from lrdecay.offline import replay
+from lrdecay.tracking.offline import replay
 from mlflow_server import MlflowServer
 
 pytestmark = pytest.mark.slow
@@ -181,7 +181,9 @@ def test_server_never_returns_file_holds_every_point_and_replays(
         offline_dir=tmp_path,
     )
     try:
-        with pytest.warns(UserWarning, match="python -m lrdecay.offline replay"):
+        with pytest.warns(
+            UserWarning, match="python -m lrdecay.tracking.offline replay"
+        ):
             fit(make_model(), digits, [logger, AtEpochEnd(e1=server.stop)])
         assert logger.offline_file is not None
         saved = json.loads(logger.offline_file.read_text())

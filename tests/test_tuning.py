@@ -141,7 +141,7 @@ def test_grid_search_tracks_one_run_per_trial(
 
 def test_random_search_over_a_range(digits: Any, build: Callable[[], Any]) -> None:
     from lrdecay import search
-    from lrdecay.space import Range
+    from lrdecay.tuning.space import Range
 
     x, y, x_val, y_val = digits
     result = search(

@@ -23,10 +23,10 @@ _EXPORTS: dict[str, str] = {
     "StepSchedule": "lrdecay.schedules",
     "MultiStepSchedule": "lrdecay.schedules",
     "ExponentialSchedule": "lrdecay.schedules",
-    "MlflowLogger": "lrdecay.tracking",
-    "DecayHyperModel": "lrdecay.tuning",
-    "SearchResult": "lrdecay.tuning",
-    "search": "lrdecay.tuning",
+    "MlflowLogger": "lrdecay.tracking.logger",
+    "DecayHyperModel": "lrdecay.tuning.runner",
+    "SearchResult": "lrdecay.tuning.runner",
+    "search": "lrdecay.tuning.runner",
 }
 
 __all__ = [
@@ -56,8 +56,8 @@ if TYPE_CHECKING:
         StepDecay,
     )
     from lrdecay.schedules import ExponentialSchedule, MultiStepSchedule, StepSchedule
-    from lrdecay.tracking import MlflowLogger
-    from lrdecay.tuning import DecayHyperModel, SearchResult, search
+    from lrdecay.tracking.logger import MlflowLogger
+    from lrdecay.tuning.runner import DecayHyperModel, SearchResult, search
 
 
 def __getattr__(name: str) -> Any:

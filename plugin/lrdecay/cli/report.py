@@ -19,8 +19,9 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from lrdecay import cli, tracking_uri
-from lrdecay.cli import UsageError
+from lrdecay.cli import main as cli
+from lrdecay.cli.main import UsageError
+from lrdecay.tracking import uri as tracking_uri
 
 # Settings of the decay callbacks that are plumbing rather than the decay.
 _HIDDEN_SETTINGS = {
@@ -52,7 +53,7 @@ class TrialRun:
 
     @property
     def label(self) -> str:
-        from lrdecay.search_command import format_settings
+        from lrdecay.cli.search import format_settings
 
         return f"{self.trial_id} {self.kind} {format_settings(self.settings)}".strip()
 
@@ -216,7 +217,7 @@ def comparison_figure(
 
 def run_report(args: argparse.Namespace) -> int:
     """`lrdecay report`: print the ranked trials, write the comparison plot."""
-    from lrdecay.search_command import format_trials_table, ranked
+    from lrdecay.cli.search import format_trials_table, ranked
 
     uri = tracking_uri.resolve(args.tracking_uri)
     if uri is None and not os.path.exists("mlflow.db"):

@@ -19,8 +19,9 @@ import traceback
 from collections.abc import Sequence
 from typing import Any
 
-from lrdecay import cli, tracking_uri
-from lrdecay.cli import UsageError
+from lrdecay.cli import main as cli
+from lrdecay.cli.main import UsageError
+from lrdecay.tracking import uri as tracking_uri
 
 # Shared by the progress printer and the per-epoch callback. KerasTuner
 # deep-copies callbacks for every trial, so the callback keeps no state of
@@ -100,7 +101,7 @@ def default_project_name(args: argparse.Namespace, settings: dict[str, Any]) -> 
 
 def check_space(settings: dict[str, Any]) -> None:
     """Raise `UsageError` for a search space that cannot run (before training)."""
-    from lrdecay.space import DecaySpace
+    from lrdecay.tuning.space import DecaySpace
 
     try:
         space = DecaySpace(
@@ -125,7 +126,7 @@ def _say(verbosity: int, level: int, text: str = "") -> None:
 
 def run_search(args: argparse.Namespace) -> int:
     """`lrdecay search`: validate, search, print the ranked table."""
-    from lrdecay import data
+    from lrdecay.cli import data
 
     verbosity = args.verbosity
     settings = search_settings(args)
@@ -181,7 +182,8 @@ def run_search(args: argparse.Namespace) -> int:
     ):
         _say(verbosity, 1, "  resuming: finished trials are kept, not re-run")
 
-    from lrdecay import distributed, tuning
+    from lrdecay.tuning import distributed
+    from lrdecay.tuning import runner as tuning
 
     try:  # chief or worker of a distributed search: options, else KERASTUNER_*
         role = distributed.resolve_role(

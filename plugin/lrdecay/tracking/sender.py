@@ -30,7 +30,7 @@ from mlflow.utils.validation import (
     MAX_PARAMS_TAGS_PER_BATCH,
 )
 
-from lrdecay._store import is_permanent
+from lrdecay.tracking.store import is_permanent
 
 SPILL_FORMAT = "lrdecay.offline-run/1"
 
@@ -69,7 +69,7 @@ class Sink:
     """Sends a run's metrics, params and tags from a background thread.
 
     Args:
-        store: An MLflow tracking store (see `lrdecay._store.open_store`).
+        store: An MLflow tracking store (see `lrdecay.tracking.store.open_store`).
         run_id: The run to log into.
         flush_interval: Seconds between two sends while training.
     """

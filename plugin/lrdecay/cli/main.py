@@ -1,8 +1,8 @@
 """The `lrdecay` command: `search`, `preview`, `report` (and `replay`).
 
 This module builds the parser and dispatches; the work lives in
-`lrdecay.search_command`, `lrdecay.preview`, `lrdecay.report` and
-`lrdecay.data`. Building the parser imports neither TensorFlow nor MLflow, so
+`lrdecay.cli.search`, `lrdecay.cli.preview`, `lrdecay.cli.report` and
+`lrdecay.cli.data`. Building the parser imports neither TensorFlow nor MLflow, so
 `lrdecay --help` and `lrdecay preview` are instant, and bad input is reported
 before anything heavy loads.
 
@@ -121,7 +121,7 @@ def decay_epochs_spec(text: str) -> Any:
     """`10,20,30,50` (a grid), `10:50` or `10:50:5` (a range), fractions.
 
     Values in (0, 1) given with a decimal point are fractions of the epoch
-    budget (`0.25,0.5`). Returns a list (grid) or an `lrdecay.space.Range`.
+    budget (`0.25,0.5`). Returns a list (grid) or an `lrdecay.tuning.space.Range`.
     """
     spec = text.strip()
     try:
@@ -136,7 +136,7 @@ def decay_epochs_spec(text: str) -> Any:
                     f"empty or non-positive decay-epoch range {text!r}: write "
                     "LOW:HIGH or LOW:HIGH:STEP with 0 < LOW <= HIGH"
                 )
-            from lrdecay.space import Range
+            from lrdecay.tuning.space import Range
 
             return Range(low, high, step)
         values = [_number(part) for part in spec.split(",") if part.strip()]
@@ -492,7 +492,7 @@ def parse_args(
     config_path = getattr(args, "config", None)
     if not config_path:
         return args
-    from lrdecay.config import config_arguments, read_config
+    from lrdecay.cli.config import config_arguments, read_config
 
     subparser = _subparser(parser, args.command)
     settings = read_config(config_path, args.command)
@@ -544,9 +544,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def is_usage_error(error: BaseException) -> bool:
     """Whether `error` is bad input (exit 2) rather than a bug or a failure."""
-    from lrdecay.config import ConfigError
-    from lrdecay.data import DataError
-    from lrdecay.preview import PreviewError
+    from lrdecay.cli.config import ConfigError
+    from lrdecay.cli.data import DataError
+    from lrdecay.cli.preview import PreviewError
 
     return isinstance(error, (UsageError, ConfigError, DataError, PreviewError))
 
@@ -558,25 +558,25 @@ def one_line(error: BaseException | str) -> str:
 
 
 def _run_search(args: argparse.Namespace) -> int:
-    from lrdecay.search_command import run_search
+    from lrdecay.cli.search import run_search
 
     return run_search(args)
 
 
 def _run_preview(args: argparse.Namespace) -> int:
-    from lrdecay.preview import run_preview
+    from lrdecay.cli.preview import run_preview
 
     return run_preview(args)
 
 
 def _run_report(args: argparse.Namespace) -> int:
-    from lrdecay.report import run_report
+    from lrdecay.cli.report import run_report
 
     return run_report(args)
 
 
 def _run_replay(args: argparse.Namespace) -> int:
-    from lrdecay.tracking_uri import TrackingUnreachable, check_reachable
+    from lrdecay.tracking.uri import TrackingUnreachable, check_reachable
 
     path = args.file
     if not os.path.isfile(path):
@@ -585,7 +585,7 @@ def _run_replay(args: argparse.Namespace) -> int:
         check_reachable(args.tracking_uri)
     except TrackingUnreachable as error:
         raise UsageError(str(error)) from None
-    from lrdecay.offline import replay
+    from lrdecay.tracking.offline import replay
 
     try:
         run_id = replay(path, tracking_uri=args.tracking_uri)
@@ -599,8 +599,8 @@ def _run_replay(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    # `python -m lrdecay.cli`: run the importable module's `main`, so that
+    # `python -m lrdecay.cli.main`: run the importable module's `main`, so that
     # the modules it imports share its classes (e.g. `UsageError`).
-    from lrdecay.cli import main as package_main
+    from lrdecay.cli.main import main as package_main
 
     sys.exit(package_main())

@@ -32,8 +32,9 @@ import keras_tuner
 from keras_tuner.src.engine import tuner_utils
 
 from lrdecay import callbacks as decay_callbacks
-from lrdecay import distributed, parallel_grid
-from lrdecay.space import SEARCHABLE_KINDS, DecaySpace, ResolvedDecay
+from lrdecay.tuning import distributed
+from lrdecay.tuning import oracles as parallel_grid
+from lrdecay.tuning.space import SEARCHABLE_KINDS, DecaySpace, ResolvedDecay
 
 ALGORITHMS: dict[str, type[Any]] = {
     # Stock order in one process; side by side under KerasTuner's chief.
@@ -192,7 +193,7 @@ class DecayHyperModel(keras_tuner.HyperModel):
     Args:
         build_model: Callable. `build_model(hp)` or `build_model()`,
             returning a compiled Keras model.
-        space: `lrdecay.space.DecaySpace` or `None`. The decay space; when
+        space: `lrdecay.tuning.space.DecaySpace` or `None`. The decay space; when
             `None`, one is built from the keyword arguments below.
         kinds, decay_epochs, drop, k, factor, initial_lr, monitor,
             relative_to: The `DecaySpace` arguments (ignored when `space`
@@ -250,7 +251,7 @@ class DecayHyperModel(keras_tuner.HyperModel):
             )
         elif not isinstance(space, DecaySpace):
             raise TypeError(
-                "Argument `space` must be an lrdecay.space.DecaySpace. "
+                "Argument `space` must be an lrdecay.tuning.space.DecaySpace. "
                 f"Received: space={space!r}"
             )
         if max_epochs is not None:
@@ -435,7 +436,7 @@ class DecayHyperModel(keras_tuner.HyperModel):
     def _start_run(
         self, context: TrialContext, resolved: ResolvedDecay, epochs: int
     ) -> Any:
-        from lrdecay import search_runs
+        from lrdecay.tuning import runs as search_runs
 
         if self._search_runs is None:
             self._search_runs = search_runs.SearchRuns.for_hypermodel(
@@ -599,7 +600,7 @@ def search(
             Defaults to `"grid"`.
         kinds: Decay kinds to try. Defaults to all searchable kinds.
         decay_epochs: Epochs between decays: a grid, a `range`, a
-            `lrdecay.space.Range`, a fixed value; floats in (0, 1] are
+            `lrdecay.tuning.space.Range`, a fixed value; floats in (0, 1] are
             fractions of each trial's epoch budget. Defaults to
             `(10, 20, 30, 50)`.
         space: `DecaySpace` or `None`. Overrides `kinds`, `decay_epochs` and
@@ -707,7 +708,7 @@ def search(
 
     runs = None
     if tracking and joined is not None:  # a worker logs under the chief's run
-        from lrdecay import search_runs
+        from lrdecay.tuning import runs as search_runs
 
         runs = search_runs.SearchRuns(
             joined.tracking_uri or "",
@@ -718,7 +719,7 @@ def search(
         hypermodel.tracking = {}
         hypermodel.attach_search_runs(runs)
     elif tracking:
-        from lrdecay import search_runs
+        from lrdecay.tuning import runs as search_runs
 
         runs = search_runs.SearchRuns.for_search(
             tracking_uri=tracking_uri,

@@ -33,8 +33,8 @@ from typing import Any
 import mlflow
 from mlflow.entities import Metric, Param, RunTag
 
-from lrdecay import plots
-from lrdecay.space import DecaySpace, ResolvedDecay
+from lrdecay.tracking import plots
+from lrdecay.tuning.space import DecaySpace, ResolvedDecay
 
 MARKER_FILE = "lrdecay_search.json"
 ROLE_TAG = "lrdecay.role"
@@ -340,7 +340,7 @@ class SearchRuns:
 
     def trial_run(self, context: Any, resolved: ResolvedDecay, epochs: int) -> TrialRun:
         """A new `TrialRun` (an `MlflowLogger` child run) for one execution."""
-        from lrdecay.tracking import MlflowLogger
+        from lrdecay.tracking.logger import MlflowLogger
 
         trial_id = context.trial_id
         values = context.hyperparameters

@@ -1,13 +1,13 @@
 """MLflow tracking of a fit: one run with its lr curve, metrics, settings and plot.
 
 `MlflowLogger` is a Keras callback. Metrics are buffered in memory and sent in
-batches by a background thread (see `lrdecay._sink`), so the training loop
+batches by a background thread (see `lrdecay.tracking.sender`), so the training loop
 never waits on the network; a tracking server that goes away costs neither
 the training nor the data (points are retried, and written to a local file if
 the server does not come back). `replay(path)` re-imports such a file:
 
 ```
-python -m lrdecay.offline replay lrdecay-offline/run-....json [--tracking-uri URI]
+python -m lrdecay.tracking.offline replay lrdecay-offline/run-....json [--tracking-uri URI]
 ```
 """
 
@@ -51,8 +51,10 @@ except ImportError as error:  # pragma: no cover - mlflow is a dependency
         "lrdecay.MlflowLogger needs MLflow: `pip install mlflow`."
     ) from error
 
-from lrdecay import _sink, _store, plots
-from lrdecay.offline import replay
+from lrdecay.tracking import plots
+from lrdecay.tracking import sender as _sink
+from lrdecay.tracking import store as _store
+from lrdecay.tracking.offline import replay
 
 __all__ = ["MlflowLogger", "replay"]
 
@@ -141,8 +143,8 @@ class MlflowLogger(keras.callbacks.Callback):
     sending again). If the server is not back `give_up_after` seconds after
     the fit ends (or the run could not be created at all), everything unsent
     is written to a JSON file in `offline_dir`, and a warning gives its path
-    and the command that re-imports it: `python -m lrdecay.offline replay
-    FILE` (`lrdecay.tracking.replay(FILE)` in Python).
+    and the command that re-imports it: `python -m lrdecay.tracking.offline replay
+    FILE` (`lrdecay.tracking.logger.replay(FILE)` in Python).
 
     Values MLflow can't store as given: metric and param names with
     characters MLflow rejects have them replaced by `_` (a warning says so
@@ -885,7 +887,7 @@ class _TrackedRun:
             f"data of run {self.run_id or '(not created)'} ({reason}). Nothing is "
             f"lost: {len(left.metrics)} metric points, {len(left.params)} params "
             f"and {len(left.tags)} tags are saved in {path}. Re-import them with:\n"
-            f"    python -m lrdecay.offline replay {path}{uri}",
+            f"    python -m lrdecay.tracking.offline replay {path}{uri}",
             stacklevel=2,
         )
 
@@ -929,6 +931,6 @@ def _finish_open_runs() -> None:
 
 
 if __name__ == "__main__":
-    from lrdecay.offline import main
+    from lrdecay.tracking.offline import main
 
     sys.exit(main())

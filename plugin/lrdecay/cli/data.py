@@ -14,7 +14,7 @@ before TensorFlow loads.
 Example:
 
 ```python
-from lrdecay import data
+from lrdecay.cli import data
 
 dataset = data.load_dataset("houses.csv", target="price")
 dataset.task            # "regression"

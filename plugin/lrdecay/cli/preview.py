@@ -9,7 +9,7 @@ followed by bare numbers is a list).
 Example:
 
 ```python
-from lrdecay import preview
+from lrdecay.cli import preview
 
 curves = [preview.parse_decay("step:epochs_drop=30"),
           preview.parse_decay("exponential:k=0.05")]

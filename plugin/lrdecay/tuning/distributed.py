@@ -76,7 +76,7 @@ TRIAL_STATUS_TAG = "lrdecay.trial_status"
 
 _TERMINAL = ("FINISHED", "FAILED", "KILLED")
 
-logger = logging.getLogger("lrdecay.distributed")
+logger = logging.getLogger("lrdecay.tuning.distributed")
 
 
 class SearchEndedError(RuntimeError):
@@ -757,7 +757,7 @@ def watch_chief(
 
     A no-op unless `role` is the chief. Before serving, checks the oracle's
     port can be bound (gRPC would fail silently). While KerasTuner's chief
-    blocks, a thread logs (logger `lrdecay.distributed`) every
+    blocks, a thread logs (logger `lrdecay.tuning.distributed`) every
     `report_every` seconds which trials run on which worker and since when,
     and which workers it still waits for; the line is a WARNING once nothing
     has changed for `stall_after` seconds. Each trial that ends is logged and

@@ -1,10 +1,10 @@
 """Re-import a run that `MlflowLogger` saved to a local file when MLflow was away.
 
 ```
-python -m lrdecay.offline replay lrdecay-offline/run-....json [--tracking-uri URI]
+python -m lrdecay.tracking.offline replay lrdecay-offline/run-....json [--tracking-uri URI]
 ```
 
-or `lrdecay.offline.replay(path)` (also `lrdecay.tracking.replay`). This module
+or `lrdecay.tracking.offline.replay(path)` (also `lrdecay.tracking.logger.replay`). This module
 imports MLflow only, not Keras, so the command starts quickly.
 """
 
@@ -18,7 +18,8 @@ import mlflow
 from mlflow.entities import Param, RunTag
 from mlflow.exceptions import MlflowException
 
-from lrdecay import _sink, _store
+from lrdecay.tracking import sender as _sink
+from lrdecay.tracking import store as _store
 
 __all__ = ["main", "replay"]
 
@@ -35,7 +36,7 @@ def replay(path: str | Path, tracking_uri: str | None = None) -> str:
     Example:
 
     ```python
-    run_id = lrdecay.offline.replay("lrdecay-offline/run-3f2a-20250101-120000.json")
+    run_id = lrdecay.tracking.offline.replay("lrdecay-offline/run-3f2a-20250101-120000.json")
     ```
 
     Args:
@@ -109,9 +110,9 @@ def _experiment_missing(store: object, experiment_id: str) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m lrdecay.offline replay FILE [--tracking-uri URI]`."""
+    """`python -m lrdecay.tracking.offline replay FILE [--tracking-uri URI]`."""
     parser = argparse.ArgumentParser(
-        prog="python -m lrdecay.offline",
+        prog="python -m lrdecay.tracking.offline",
         description="Runs that lrdecay.MlflowLogger saved locally.",
     )
     commands = parser.add_subparsers(dest="command", required=True)

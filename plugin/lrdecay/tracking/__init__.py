@@ -1,0 +1,1 @@
+"""MLflow tracking of a fit: what it records, how it is sent, how a run ends."""
