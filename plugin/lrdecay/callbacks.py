@@ -24,7 +24,11 @@ from typing import Any, NamedTuple
 import keras
 from keras.callbacks import LearningRateScheduler, ReduceLROnPlateau
 
-from lrdecay import schedules
+from lrdecay._validation import (
+    check_epoch_count,
+    check_non_negative_finite,
+    check_number,
+)
 from lrdecay.schedules import (
     ExponentialSchedule,
     MultiStepSchedule,
@@ -386,20 +390,20 @@ class PlateauDecay(ReduceLROnPlateau):
                 "Argument `monitor` must be a metric name such as 'val_loss'. "
                 f"Received: monitor={monitor!r}"
             )
-        schedules.check_number("factor", factor)
+        check_number("factor", factor)
         if not 0 < factor < 1:
             raise ValueError(
                 f"Argument `factor` must be in (0, 1). Received: factor={factor!r}"
             )
-        schedules.check_epoch_count("patience", patience, allow_zero=True)
-        schedules.check_epoch_count("cooldown", cooldown, allow_zero=True)
+        check_epoch_count("patience", patience, allow_zero=True)
+        check_epoch_count("cooldown", cooldown, allow_zero=True)
         if mode not in ("auto", "min", "max"):
             raise ValueError(
                 "Argument `mode` must be one of 'auto', 'min', 'max'. "
                 f"Received: mode={mode!r}"
             )
-        schedules.check_non_negative_finite("min_delta", min_delta)
-        schedules.check_non_negative_finite("min_lr", min_lr)
+        check_non_negative_finite("min_delta", min_delta)
+        check_non_negative_finite("min_lr", min_lr)
         super().__init__(
             monitor=monitor,
             factor=factor,

@@ -21,49 +21,12 @@ import numbers
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-
-def check_positive_finite(name: str, value: float) -> None:
-    """Raise `ValueError` unless `value` is a finite number > 0."""
-    check_number(name, value)
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(
-            f"Argument `{name}` must be a positive, finite number. "
-            f"Received: {name}={value!r}"
-        )
-
-
-def check_number(name: str, value: Any) -> None:
-    """Raise `TypeError` unless `value` is a real number (bools excluded)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(
-            f"Argument `{name}` must be a number. "
-            f"Received: {name}={value!r} of type {type(value).__name__}"
-        )
-
-
-def check_non_negative_finite(name: str, value: Any) -> None:
-    """Raise unless `value` is a finite number >= 0."""
-    check_number(name, value)
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(
-            f"Argument `{name}` must be a finite number >= 0. "
-            f"Received: {name}={value!r}"
-        )
-
-
-def check_epoch_count(name: str, value: Any, *, allow_zero: bool) -> None:
-    """Raise unless `value` is a whole number of epochs (>= 0 or > 0)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(
-            f"Argument `{name}` must be a whole number of epochs. "
-            f"Received: {name}={value!r}"
-        )
-    if value < 0 or (value == 0 and not allow_zero):
-        kind = "a non-negative" if allow_zero else "a positive"
-        raise ValueError(
-            f"Argument `{name}` must be {kind} number of epochs. "
-            f"Received: {name}={value!r}"
-        )
+from lrdecay._validation import (
+    check_epoch_count,
+    check_non_negative_finite,
+    check_number,
+    check_positive_finite,
+)
 
 
 def _check_epoch(epoch: int) -> None:

@@ -1,0 +1,7 @@
+"""Every use of a Keras, KerasTuner or MLflow internal, one module per dependency.
+
+Each item says what it relies on and the versions it was verified with; the
+dependency's upper bound in `pyproject.toml` is the first version not verified.
+Nothing outside this package touches `keras.src`, `keras_tuner.src` or
+MLflow's private modules.
+"""
