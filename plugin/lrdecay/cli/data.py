@@ -186,24 +186,9 @@ def _load_csv(
             )
         labels.append(row[target_index].strip())
         for column, index in enumerate(feature_index):
-            cell = row[index].strip()
-            try:
-                value = float(cell)
-            except ValueError:
-                value = math.nan
-                if cell:
-                    raise DataError(
-                        f"Feature column {header[index]!r} of {file.name} is "
-                        f"not numeric: line {row_number} holds {cell!r}. Encode "
-                        "it as numbers, or drop the column."
-                    ) from None
-            if not math.isfinite(value):
-                raise DataError(
-                    f"Feature column {header[index]!r} of {file.name} has a "
-                    f"missing or non-finite value at line {row_number}: "
-                    f"{cell!r}."
-                )
-            features[row_number - 2, column] = value
+            features[row_number - 2, column] = _feature_value(
+                row[index], header[index], file.name, row_number
+            )
     if any(label == "" for label in labels):
         line = labels.index("") + 2
         raise DataError(
@@ -222,6 +207,27 @@ def _load_csv(
         label_source=f"target column {target!r}",
         standardize=True,
     )
+
+
+def _feature_value(text: str, column: str, file_name: str, line: int) -> float:
+    cell = text.strip()
+    try:
+        value = float(cell)
+    except ValueError:
+        value = math.nan
+        if cell:
+            raise DataError(
+                f"Feature column {column!r} of {file_name} is "
+                f"not numeric: line {line} holds {cell!r}. Encode "
+                "it as numbers, or drop the column."
+            ) from None
+    if not math.isfinite(value):
+        raise DataError(
+            f"Feature column {column!r} of {file_name} has a "
+            f"missing or non-finite value at line {line}: "
+            f"{cell!r}."
+        )
+    return value
 
 
 def _column_list(header: list[str]) -> str:

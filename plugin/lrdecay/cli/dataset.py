@@ -157,6 +157,26 @@ def split_indices(
     return train, val, test
 
 
+def _encode_target(
+    y: np.ndarray, task: str, source: str
+) -> tuple[np.ndarray, list[str]]:
+    """Classes as `0 .. n - 1` (and their labels), or a float regression target."""
+    if task == "classification":
+        classes, codes = np.unique(y, return_inverse=True)
+        if len(classes) < 2:
+            raise DataError(
+                f"{source} holds a single class "
+                f"({classes[0]!r}); classification needs at least two."
+            )
+        return codes.astype("int32"), [str(label) for label in classes]
+    if y.dtype.kind not in "biuf":
+        raise DataError(
+            f"{source} is not numeric (e.g. {y.flat[0]!r}), "
+            "so it cannot be a regression target; use --task classification."
+        )
+    return y.astype("float32"), []
+
+
 def make_dataset(
     name: str,
     x: np.ndarray,
@@ -189,23 +209,7 @@ def make_dataset(
     if len(x) == 0:
         raise DataError(f"{name} holds no samples.")
     task = task or detect_task(y)
-    class_names: list[str] = []
-    if task == "classification":
-        classes, y = np.unique(y, return_inverse=True)
-        if len(classes) < 2:
-            raise DataError(
-                f"{name}: {label_source} holds a single class "
-                f"({classes[0]!r}); classification needs at least two."
-            )
-        class_names = [str(label) for label in classes]
-        y = y.astype("int32")
-    else:
-        if y.dtype.kind not in "biuf":
-            raise DataError(
-                f"{name}: {label_source} is not numeric (e.g. {y.flat[0]!r}), "
-                "so it cannot be a regression target; use --task classification."
-            )
-        y = y.astype("float32")
+    y, class_names = _encode_target(y, task, f"{name}: {label_source}")
     x = x.astype("float32")
     if keep_split is None:
         train, val, test = split_indices(

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from lrdecay.cli.data import DataError, Dataset
+from lrdecay.cli.dataset import DataError, Dataset
 
 
 def default_model_builder(
