@@ -290,7 +290,7 @@ def _add_space(parser: argparse.ArgumentParser) -> None:
         type=arguments.kind_list,
         metavar="KINDS",
         help=f"comma-separated decay kinds: {', '.join(defaults.KINDS)} "
-        "(default: all three)",
+        f"(default: {','.join(defaults.KINDS)})",
     )
     space.add_argument(
         "--decay-epochs",
