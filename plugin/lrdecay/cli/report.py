@@ -19,6 +19,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
+from lrdecay import defaults
 from lrdecay.cli import arguments
 from lrdecay.cli.errors import EXIT_OK, UsageError
 from lrdecay.cli.output import format_settings, format_trials_table, ranked
@@ -246,7 +247,9 @@ def run_report(args: argparse.Namespace) -> int:
             "or check --search."
         )
     search_name = parent.data.tags.get("lrdecay.search", parent.info.run_name)
-    objective = args.objective or parent.data.params.get("objective") or "val_loss"
+    objective = (
+        args.objective or parent.data.params.get("objective") or defaults.OBJECTIVE
+    )
     trials = load_trials(
         client, experiment.experiment_id, parent.info.run_id, objective
     )
