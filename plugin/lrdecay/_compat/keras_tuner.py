@@ -16,8 +16,9 @@ from typing import Any
 # ---------------------------------------------------------------------------
 # Used by lrdecay.tuning.distributed.
 #
-# Everything is imported inside the functions: `lrdecay.tuning.distributed`
-# must not import TensorFlow (through KerasTuner) when it is imported.
+# keras_tuner.src.protos, .engine.oracle and .engine.trial are identical in
+# keras-tuner 1.4.7 and 1.4.8. Each item imports KerasTuner only when called:
+# importing lrdecay.tuning.distributed imports no TensorFlow.
 
 
 def request_trial(address: str, tuner_id: str | None, timeout: float) -> Any:
@@ -25,10 +26,11 @@ def request_trial(address: str, tuner_id: str | None, timeout: float) -> Any:
 
     The same call a worker's `Tuner.search` makes (`OracleClient.create_trial`),
     with our own timeout; returns a `keras_tuner.engine.trial.Trial`.
+
+    Relies on the raw gRPC service of `keras_tuner.src.protos` (`OracleStub`,
+    `CreateTrialRequest`) and `Trial.from_proto`. Verified: keras-tuner 1.4.7,
+    1.4.8.
     """
-    # Relies on keras_tuner.src.protos (OracleStub, CreateTrialRequest, the
-    # service of keras_tuner.src.distribute) and Trial.from_proto; verified
-    # with keras-tuner 1.4.7 and 1.4.8 (identical sources).
     from keras_tuner.src import protos
     from keras_tuner.src.engine import trial as trial_module
 
@@ -66,11 +68,13 @@ class OracleProgress:
 
 
 def oracle_progress(oracle: Any, lock_timeout: float) -> OracleProgress | None:
-    """The oracle's progress, or `None` if its lock stays taken `lock_timeout` s."""
-    # Relies on keras_tuner.src.engine.oracle.LOCKS (the per-oracle lock that
-    # `synchronized`, hence the chief's gRPC handlers, hold) and on the
-    # oracle's undocumented attributes ongoing_trials, tuner_ids, end_order,
-    # trials; verified with keras-tuner 1.4.7 and 1.4.8 (identical sources).
+    """The oracle's progress, or `None` if its lock stays taken `lock_timeout` s.
+
+    Relies on `keras_tuner.src.engine.oracle.LOCKS` (the per-oracle lock that
+    `synchronized`, hence the chief's gRPC handlers, hold) and the oracle's
+    undocumented `ongoing_trials`, `tuner_ids`, `end_order`, `trials`.
+    Verified: keras-tuner 1.4.7, 1.4.8.
+    """
     from keras_tuner.src.engine import oracle as oracle_module
 
     lock = oracle_module.LOCKS[oracle]
