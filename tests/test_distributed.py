@@ -8,10 +8,12 @@ SIGKILL mid-trial and restarted under the same `KERASTUNER_TUNER_ID`.
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -168,6 +170,39 @@ def test_oracle_progress_reads_the_chiefs_oracle(tmp_path: Path) -> None:
     assert progress.end_order == [first.trial_id]
     assert progress.trials == {first.trial_id: first, second.trial_id: second}
     assert progress.trials[first.trial_id].status == "COMPLETED"
+
+
+def test_watch_chief_hands_on_ended_trials_and_stops_its_thread_on_error(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import keras_tuner
+
+    from lrdecay.tuning.oracles import ParallelGridSearchOracle
+
+    hps = keras_tuner.HyperParameters()
+    hps.Choice("x", [1, 2])
+    oracle = ParallelGridSearchOracle(
+        objective=keras_tuner.Objective("score", "min"), hyperparameters=hps
+    )
+    oracle._set_project_dir(str(tmp_path), "watch")
+    first = oracle.create_trial("worker-1")
+    oracle.create_trial("worker-2")
+    ended: list[Any] = []
+    role = distributed.Role("chief", "127.0.0.1", free_port())
+    caplog.set_level(logging.INFO, logger="lrdecay.tuning.distributed")
+    with (
+        pytest.raises(KeyError, match="inside"),
+        distributed.watch_chief(oracle, role, on_trial_end=ended.append),
+    ):
+        oracle.update_trial(first.trial_id, {"score": 0.5})
+        first.status = "COMPLETED"
+        oracle.end_trial(first)
+        raise KeyError("inside")
+    assert ended == [first]
+    assert f"chief: trial {first.trial_id} ended COMPLETED (1 of 2 ended)" in (
+        caplog.text
+    )
+    assert "lrdecay-chief-watch" not in [t.name for t in threading.enumerate()]
 
 
 # -- real processes ---------------------------------------------------------------
