@@ -62,8 +62,8 @@ def watch_chief(
     Example:
 
     ```python
-    with watch_chief(tuner.oracle, role, parent_run_id=runs.parent_run_id,
-                     tracking_uri=runs.tracking_uri):
+    with watch_chief(tuner.oracle, role, parent_run_id=parent_run_id,
+                     tracking_uri=tracking_uri):
         tuner.search(x, y, epochs=10)   # the chief: serves until all is done
     ```
 
