@@ -436,7 +436,7 @@ class DecayHyperModel(keras_tuner.HyperModel):
     def _start_run(
         self, context: TrialContext, resolved: ResolvedDecay, epochs: int
     ) -> Any:
-        from lrdecay.tuning import runs as search_runs
+        from lrdecay.tuning import tracker as search_runs
 
         if self._search_runs is None:
             self._search_runs = search_runs.SearchRuns.for_hypermodel(
@@ -708,7 +708,7 @@ def search(
 
     runs = None
     if tracking and joined is not None:  # a worker logs under the chief's run
-        from lrdecay.tuning import runs as search_runs
+        from lrdecay.tuning import tracker as search_runs
 
         runs = search_runs.SearchRuns(
             joined.tracking_uri or "",
@@ -719,7 +719,7 @@ def search(
         hypermodel.tracking = {}
         hypermodel.attach_search_runs(runs)
     elif tracking:
-        from lrdecay.tuning import runs as search_runs
+        from lrdecay.tuning import tracker as search_runs
 
         runs = search_runs.SearchRuns.for_search(
             tracking_uri=tracking_uri,
