@@ -265,3 +265,53 @@ def end_stale_runs(
         client.set_terminated(run_id, "KILLED")
         ended.append(str(run_id))
     return ended
+
+
+# -- what `tracking=` may say ---------------------------------------------------
+
+# Where the runs go.
+TRACKING_TARGETS = ("tracking_uri", "experiment_name", "parent_run_id")
+# `lrdecay.MlflowLogger` options a `tracking=` dict may pass on to each trial.
+LOGGER_OPTIONS = (
+    "log_plots",
+    "log_every_n_steps",
+    "flush_interval",
+    "request_timeout",
+    "give_up_after",
+    "offline_dir",
+)
+
+
+def tracking_options(tracking: Any) -> dict[str, Any] | None:
+    """The `tracking=` argument of `search()` / `DecayHyperModel`, as a dict.
+
+    `False` -> `None` (no MLflow); `True` -> `{}` (`MLFLOW_TRACKING_URI` /
+    `MLFLOW_EXPERIMENT_NAME`, else the defaults); a string -> that MLflow
+    tracking URI; a dict -> its `TRACKING_TARGETS` and `LOGGER_OPTIONS`.
+
+    Raises:
+        TypeError: For another type.
+        ValueError: For an empty URI or a dict key not listed above.
+    """
+    if isinstance(tracking, bool):
+        return {} if tracking else None
+    if isinstance(tracking, str):
+        if not tracking:
+            raise ValueError(
+                "Argument `tracking` as a string is an MLflow tracking URI; "
+                "it cannot be empty. Received: tracking=''"
+            )
+        return {"tracking_uri": tracking}
+    if isinstance(tracking, Mapping):
+        unknown = sorted(set(tracking) - set(TRACKING_TARGETS) - set(LOGGER_OPTIONS))
+        if unknown:
+            raise ValueError(
+                f"Argument `tracking` has unknown keys {unknown}; it may hold "
+                f"{list(TRACKING_TARGETS + LOGGER_OPTIONS)}. "
+                f"Received: tracking={dict(tracking)!r}"
+            )
+        return dict(tracking)
+    raise TypeError(
+        "Argument `tracking` must be a bool, an MLflow tracking URI or a dict "
+        f"of options. Received: tracking={tracking!r}"
+    )

@@ -31,16 +31,6 @@ from lrdecay.tracking import plots
 from lrdecay.tuning import runs as layout
 from lrdecay.tuning.space import DecaySpace, ResolvedDecay
 
-# MlflowLogger options a `tracking=` dict may pass on.
-_LOGGER_OPTIONS = (
-    "log_plots",
-    "log_every_n_steps",
-    "flush_interval",
-    "request_timeout",
-    "give_up_after",
-    "offline_dir",
-)
-
 
 def _warn(what: str, error: BaseException) -> None:
     warnings.warn(
@@ -97,7 +87,7 @@ class SearchRuns:
         self.logger_options = {
             key: value
             for key, value in (logger_options or {}).items()
-            if key in _LOGGER_OPTIONS
+            if key in layout.LOGGER_OPTIONS
         }
         # trial id -> run ids of its current attempt (one per execution)
         self.trial_run_ids: dict[str, list[str]] = {}
@@ -127,18 +117,37 @@ class SearchRuns:
     def for_search(
         cls,
         *,
-        tracking_uri: str | None,
-        experiment_name: str | None,
+        options: Mapping[str, Any],
         project_name: str,
         project_path: str,
         resuming: bool,
         settings: Mapping[str, Any],
         space: DecaySpace,
     ) -> SearchRuns:
-        """The runs of a `search()`: find (resume) or create the parent run."""
-        uri, client, experiment_id = cls._resolve(tracking_uri, experiment_name)
+        """The runs of a `search()`: find (resume) or create the parent run.
+
+        Args:
+            options: Dict. `search()`'s `tracking` options: `tracking_uri`,
+                `experiment_name`, `parent_run_id` (an existing run to log
+                under) and `MlflowLogger` options.
+            project_name, project_path: The search's KerasTuner project.
+            resuming: Bool. Whether KerasTuner reloads the project; else
+                a new parent run is created (unless `parent_run_id`).
+            settings: The search's settings, logged as the parent's params.
+            space: The `DecaySpace`, logged as a param and an artifact.
+        """
+        uri, client, experiment_id = cls._resolve(
+            options.get("tracking_uri"), options.get("experiment_name")
+        )
         parent = None
-        if resuming:
+        if options.get("parent_run_id") is not None:
+            parent = layout.live_run(client, str(options["parent_run_id"]))
+            if parent is None:
+                raise ValueError(
+                    "No MLflow run to log the search under: "
+                    f"parent_run_id={options['parent_run_id']!r} at {uri}."
+                )
+        elif resuming:
             parent = cls._find_parent(client, experiment_id, project_name, project_path)
         if parent is None:
             parent_run_id = layout.create_parent_run(
@@ -151,7 +160,7 @@ class SearchRuns:
             resumes = int(parent.data.tags.get(layout.RESUMES_TAG, "0")) + 1
             client.set_tag(parent_run_id, layout.RESUMES_TAG, str(resumes))
         layout.write_marker(project_path, parent_run_id, uri)
-        runs = cls(uri, experiment_id, parent_run_id, project_name)
+        runs = cls(uri, experiment_id, parent_run_id, project_name, options)
         runs._log_search_settings(parent, settings, space)
         return runs
 
