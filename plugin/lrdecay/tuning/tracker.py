@@ -17,17 +17,15 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import warnings
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import mlflow
 from mlflow.entities import Metric, Param, RunTag
 
 from lrdecay._compat import keras_tuner as keras_tuner_compat
-from lrdecay.tracking import plots
+from lrdecay.tuning import comparison
 from lrdecay.tuning import runs as layout
 from lrdecay.tuning.space import DecaySpace, ResolvedDecay
 
@@ -383,7 +381,9 @@ class SearchRuns:
                         self.client.set_tag(run.info.run_id, layout.BEST_TAG, "true")
                     elif layout.BEST_TAG in run.data.tags:
                         self.client.delete_tag(run.info.run_id, layout.BEST_TAG)
-            self._log_comparison(by_trial, objective)
+            comparison.log_comparison(
+                self.client, self.parent_run_id, by_trial, objective
+            )
             summary = [
                 {
                     "trial_id": trial.trial_id,
@@ -429,50 +429,6 @@ class SearchRuns:
             )
             for trial in trials
         ]
-
-    def _log_comparison(
-        self, by_trial: Mapping[str, list[Any]], objective: str
-    ) -> None:
-        lr_curves: dict[str, tuple[list[int], list[float]]] = {}
-        val_curves: dict[str, tuple[list[int], list[float]]] = {}
-        for trial_id, runs in sorted(by_trial.items()):
-            run = runs[0]
-            kind = run.data.tags.get(layout.KIND_TAG, "")
-            label = f"{trial_id} {kind}".strip()
-            for metric, curves in (
-                ("learning_rate", lr_curves),
-                (objective, val_curves),
-            ):
-                history = sorted(
-                    self.client.get_metric_history(run.info.run_id, metric),
-                    key=lambda point: point.step,
-                )
-                if history:
-                    curves[label] = (
-                        [point.step for point in history],
-                        [point.value for point in history],
-                    )
-        with tempfile.TemporaryDirectory(prefix="lrdecay-search-") as folder:
-            paths = []
-            if lr_curves:
-                paths.append(
-                    plots.comparison_plot(
-                        lr_curves,
-                        Path(folder) / "lr_curves.png",
-                        title="learning rate of every trial",
-                    )
-                )
-            if val_curves:
-                paths.append(
-                    plots.comparison_plot(
-                        val_curves,
-                        Path(folder) / f"{objective}_curves.png",
-                        ylabel=objective,
-                        title=f"{objective} of every trial",
-                    )
-                )
-            for path in paths:
-                self.client.log_artifact(self.parent_run_id, str(path), "lrdecay")
 
 
 class _RecordingTrialRun(TrialRun):
