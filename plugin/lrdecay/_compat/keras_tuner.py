@@ -7,10 +7,90 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 # ---------------------------------------------------------------------------
 # Used by lrdecay.tuning (oracles, hypermodel, search).
+#
+# keras_tuner.src.engine.tuner_utils, .engine.oracle and .tuners.gridsearch
+# are identical in keras-tuner 1.4.7 and 1.4.8; every item below is verified
+# with both. Each imports KerasTuner only when called.
+
+
+def find_tuner_callback(callbacks: Sequence[Any]) -> Any | None:
+    """The `TunerCallback` that `Tuner.run_trial` adds to a trial's callbacks.
+
+    Relies on `keras_tuner.src.engine.tuner_utils.TunerCallback(tuner, trial)`
+    (attributes `.tuner`, `.trial`), appended once per execution by
+    `Tuner.run_trial`. Verified: keras-tuner 1.4.7, 1.4.8.
+    """
+    from keras_tuner.src.engine import tuner_utils
+
+    for callback in callbacks:
+        if isinstance(callback, tuner_utils.TunerCallback):
+            return callback
+    return None
+
+
+def retry_queue(oracle: Any) -> list[Any]:
+    """The ids of the trials the oracle will hand out again (to re-run).
+
+    Relies on the private `Oracle._retry_queue` (a list of trial ids, saved in
+    the oracle's state). Verified: keras-tuner 1.4.7, 1.4.8.
+    """
+    return list(getattr(oracle, "_retry_queue", ()))
+
+
+def grid_pending(oracle: Any) -> list[str]:
+    """The grid oracle's queue of trials to derive the next grid point from.
+
+    Relies on the private `GridSearchOracle._populate_next` (a list of trial
+    ids, mutated in place by the oracle; not saved in its state). The list
+    itself is returned, to be changed in place. Verified: keras-tuner 1.4.7,
+    1.4.8.
+    """
+    pending: list[str] = oracle._populate_next
+    return pending
+
+
+def set_grid_pending(oracle: Any, trial_ids: Sequence[str]) -> None:
+    """Replace the grid oracle's `_populate_next` queue (see `grid_pending`).
+
+    Verified: keras-tuner 1.4.7, 1.4.8.
+    """
+    oracle._populate_next = list(trial_ids)
+
+
+def grid_order_is_empty(oracle: Any) -> bool:
+    """Whether the grid oracle's ordered list of trials is empty.
+
+    Relies on the private `GridSearchOracle._ordered_ids` (a `LinkedList`
+    whose `_data_to_index` dict holds every inserted trial id; not saved in
+    the oracle's state). Verified: keras-tuner 1.4.7, 1.4.8.
+    """
+    return not oracle._ordered_ids._data_to_index
+
+
+def grid_order_append(oracle: Any, trial_id: str) -> None:
+    """Append `trial_id` to the grid oracle's ordered list of trials.
+
+    Relies on the private `LinkedList.insert(data)` of
+    `GridSearchOracle._ordered_ids` (no predecessor: at the end). Verified:
+    keras-tuner 1.4.7, 1.4.8.
+    """
+    oracle._ordered_ids.insert(trial_id)
+
+
+def grid_compare(
+    oracle: Any, first: Mapping[str, Any], second: Mapping[str, Any]
+) -> int:
+    """The grid oracle's order of two trials' hyperparameter values (-1, 0, 1).
+
+    Relies on the private `GridSearchOracle._compare(a, b)` over `hp.values`
+    dicts. Verified: keras-tuner 1.4.7, 1.4.8.
+    """
+    return int(oracle._compare(dict(first), dict(second)))
 
 
 # ---------------------------------------------------------------------------

@@ -32,7 +32,6 @@ modules log to the logger `lrdecay.tuning.distributed`.
 from __future__ import annotations
 
 from lrdecay.tuning.distributed.chief import REPORT_EVERY_ENV, watch_chief
-from lrdecay.tuning.distributed.parent_run import end_stale_trial_runs, find_parent_run
 from lrdecay.tuning.distributed.roles import (
     ORACLE_IP_ENV,
     ORACLE_PORT_ENV,
@@ -56,8 +55,6 @@ __all__ = [
     "JoinedSearch",
     "Role",
     "SearchEndedError",
-    "end_stale_trial_runs",
-    "find_parent_run",
     "join_search",
     "resolve_role",
     "watch_chief",

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from lrdecay.tuning.distributed import parent_run
+from lrdecay.tuning import runs
 from lrdecay.tuning.distributed.roles import (
     ORACLE_IP_ENV,
     ORACLE_PORT_ENV,
@@ -153,7 +153,7 @@ def _end_orphaned_runs(
 
         client = mlflow.MlflowClient(tracking_uri)
         experiment = experiment_id or client.get_run(parent_run_id).info.experiment_id
-        stale = parent_run.end_stale_trial_runs(
+        stale = runs.end_stale_runs(
             client,
             str(experiment),
             parent_run_id,

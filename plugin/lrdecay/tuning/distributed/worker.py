@@ -18,7 +18,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from lrdecay.tuning.distributed import parent_run
+from lrdecay.tuning import runs
 from lrdecay.tuning.distributed.roles import Role
 
 _TERMINAL = ("FINISHED", "FAILED", "KILLED")
@@ -235,11 +235,14 @@ class _Lookout:
             return
         try:
             if sighting.experiment_id is None:
-                sighting.experiment_id = parent_run.experiment_id(
-                    self.client, self.experiment_name, self.environ
+                sighting.experiment_id = runs.experiment_id(
+                    self.client,
+                    self.experiment_name,
+                    create=False,  # the chief creates it
+                    environ=self.environ,
                 )
             if sighting.experiment_id is not None:
-                sighting.parent = parent_run.find_parent_run(
+                sighting.parent = runs.find_parent_run(
                     self.client, sighting.experiment_id, self.project_name
                 )
         except Exception as error:  # the tracking server may be starting too
@@ -253,7 +256,7 @@ class _Lookout:
             found = (
                 f"its parent {_describe(parent)} is not RUNNING"
                 if parent is not None
-                else f"no parent run tagged {parent_run.SEARCH_TAG}="
+                else f"no parent run tagged {runs.SEARCH_TAG}="
                 f"{self.project_name!r} was found"
             )
             where = (
@@ -316,11 +319,11 @@ def _end_own_stale_runs(
 ) -> list[str]:
     """End KILLED the runs of `trial_id` a killed incarnation of `role` left."""
     try:
-        stale = parent_run.end_stale_trial_runs(
+        stale = runs.end_stale_runs(
             client,
             experiment_id,
             parent_run_id,
-            trial_id,
+            trial_id=trial_id,
             reason=(
                 f"Worker {role.tuner_id!r} stopped during this run (killed); "
                 f"it restarted and trial {trial_id} re-runs in a new run."
