@@ -10,7 +10,6 @@ A run MLflow could not take is saved to a local file; `lrdecay replay FILE`
 from __future__ import annotations
 
 import copy
-import math
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -18,6 +17,11 @@ from typing import Any
 import keras
 
 from lrdecay import callbacks as decay_callbacks
+from lrdecay._validation import (
+    check_non_negative_finite,
+    check_positive_finite,
+    check_positive_int,
+)
 from lrdecay.tracking.guard import guard
 from lrdecay.tracking.run import TrackedRun
 
@@ -183,7 +187,8 @@ class MlflowLogger(keras.callbacks.Callback):
     Raises:
         ValueError: If a numeric argument is out of range, or `run_id` is
             given with `parent_run_id` or `nested`.
-        TypeError: If an argument has the wrong type.
+        TypeError: If an argument has the wrong type (a number that is not
+            one, a string that is empty).
     """
 
     def __init__(
@@ -204,56 +209,19 @@ class MlflowLogger(keras.callbacks.Callback):
         offline_dir: str | Path | None = None,
     ) -> None:
         super().__init__()
-        for name, value in (
-            ("tracking_uri", tracking_uri),
-            ("experiment_name", experiment_name),
-            ("run_name", run_name),
-            ("run_id", run_id),
-            ("parent_run_id", parent_run_id),
-        ):
-            if value is not None and (not isinstance(value, str) or not value):
-                raise TypeError(
-                    f"Argument `{name}` must be a non-empty string or None. "
-                    f"Received: {name}={value!r}"
-                )
-        for name, mapping in (("tags", tags), ("params", params)):
-            if mapping is not None and not isinstance(mapping, dict):
-                raise TypeError(
-                    f"Argument `{name}` must be a dict or None. "
-                    f"Received: {name}={mapping!r}"
-                )
-        if run_id is not None and (parent_run_id is not None or nested):
-            raise ValueError(
-                "Argument `run_id` logs into an existing run and cannot be combined "
-                "with `parent_run_id` or `nested=True`. Received: "
-                f"run_id={run_id!r}, parent_run_id={parent_run_id!r}, nested={nested!r}"
-            )
-        if log_every_n_steps is not None and (
-            isinstance(log_every_n_steps, bool)
-            or not isinstance(log_every_n_steps, int)
-            or log_every_n_steps <= 0
-        ):
-            raise ValueError(
-                "Argument `log_every_n_steps` must be a positive int or None. "
-                f"Received: log_every_n_steps={log_every_n_steps!r}"
-            )
-        for name, number, allow_zero in (
-            ("flush_interval", flush_interval, False),
-            ("request_timeout", request_timeout, False),
-            ("give_up_after", give_up_after, True),
-        ):
-            if (
-                isinstance(number, bool)
-                or not isinstance(number, (int, float))
-                or not math.isfinite(number)
-                or number < 0
-                or (number == 0 and not allow_zero)
-            ):
-                kind = "a finite number >= 0" if allow_zero else "a positive number"
-                raise ValueError(
-                    f"Argument `{name}` must be {kind} of seconds. "
-                    f"Received: {name}={number!r}"
-                )
+        _check_arguments(
+            strings={
+                "tracking_uri": tracking_uri,
+                "experiment_name": experiment_name,
+                "run_name": run_name,
+                "run_id": run_id,
+                "parent_run_id": parent_run_id,
+            },
+            mappings={"tags": tags, "params": params},
+            nested=nested,
+            log_every_n_steps=log_every_n_steps,
+            seconds=(flush_interval, request_timeout, give_up_after),
+        )
         self.tracking_uri = tracking_uri
         self.experiment_name = experiment_name
         self.run_name = run_name
@@ -389,6 +357,40 @@ class MlflowLogger(keras.callbacks.Callback):
                 run.recorder.train_step, batch, logs or {}, steps, every,
                 what="on_train_batch_end",
             )  # fmt: skip
+
+
+def _check_arguments(
+    strings: dict[str, Any],
+    mappings: dict[str, Any],
+    nested: bool,
+    log_every_n_steps: Any,
+    seconds: tuple[Any, Any, Any],
+) -> None:
+    """The checks of `MlflowLogger.__init__`; the errors name the argument."""
+    for name, value in strings.items():
+        if value is not None and (not isinstance(value, str) or not value):
+            raise TypeError(
+                f"Argument `{name}` must be a non-empty string or None. "
+                f"Received: {name}={value!r}"
+            )
+    for name, mapping in mappings.items():
+        if mapping is not None and not isinstance(mapping, dict):
+            raise TypeError(
+                f"Argument `{name}` must be a dict or None. "
+                f"Received: {name}={mapping!r}"
+            )
+    run_id, parent_run_id = strings["run_id"], strings["parent_run_id"]
+    if run_id is not None and (parent_run_id is not None or nested):
+        raise ValueError(
+            "Argument `run_id` resumes an existing run and cannot be combined "
+            "with `parent_run_id` or `nested=True`. Received: "
+            f"run_id={run_id!r}, parent_run_id={parent_run_id!r}, nested={nested!r}"
+        )
+    check_positive_int("log_every_n_steps", log_every_n_steps, allow_none=True)
+    flush_interval, request_timeout, give_up_after = seconds
+    check_positive_finite("flush_interval", flush_interval)
+    check_positive_finite("request_timeout", request_timeout)
+    check_non_negative_finite("give_up_after", give_up_after)
 
 
 def _left_open_error() -> str:
