@@ -78,19 +78,20 @@ class MlflowLogger(keras.callbacks.Callback):
       (a chained `sys.excepthook` sees it);
     - the next `fit` with the same logger ends a run left open FAILED first.
 
-    What stays installed in the process: while a run the logger opened is
-    still open (from `on_train_begin` until it ends), a `sys.excepthook`
-    that records an uncaught error and passes it on to the previous hook,
-    and an `atexit` handler that ends the open runs (the exit-time backstop
-    above: without it, a fit that raises leaves its run RUNNING forever).
-    Both are removed when no run is open any more, so after a fit that ended
-    (or a `finish()`), `sys.excepthook` is the one from before (unless
-    another library replaced it meanwhile: then ours stays in its chain and
-    only passes errors on). Uploading the artifacts at the end of a run sets
-    `MLFLOW_HTTP_REQUEST_MAX_RETRIES`, `_BACKOFF_FACTOR` and `_TIMEOUT` in
-    `os.environ` for the duration of the upload (MLflow's artifact client
-    reads nothing else) and restores them, also on error. Nothing else in the
-    process (environment, MLflow's active run or experiment) is changed.
+    What stays installed in the process: while a fit's run is open (from
+    `on_train_begin` until the run ends), a `sys.excepthook` that records an
+    uncaught error and passes it on to the previous hook, and an `atexit`
+    handler that ends the open runs (the exit-time backstop above: without
+    it, a fit that raises leaves its run RUNNING forever and its last points
+    unsent). Both are removed when no run is open any more, so after a fit
+    that ended (or a `finish()`), `sys.excepthook` is the one from before
+    (unless another library replaced it meanwhile: then ours stays in its
+    chain and only passes errors on). Uploading the artifacts to an HTTP
+    tracking server sets `MLFLOW_HTTP_REQUEST_MAX_RETRIES`,
+    `_BACKOFF_FACTOR` and `_TIMEOUT` in `os.environ` for the duration of
+    the upload (MLflow's artifact client reads nothing else) and restores
+    them, also on error. Nothing else in the process (environment, MLflow's
+    active run or experiment) is changed.
 
     `finish()` does the same by hand (e.g. after a KerasTuner trial whose
     fit raised: the tuner catches the error and goes on).

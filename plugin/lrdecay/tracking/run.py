@@ -10,6 +10,7 @@ which ends them at process exit.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -217,8 +218,12 @@ class TrackedRun:
         try:
             if any(artifact_dir.iterdir()):
                 client = mlflow.MlflowClient(self.tracking_uri)
-                timeout = self.logger.request_timeout
-                with store.bounded_http_env(timeout, max_retries=1):
+                bounded = (
+                    store.bounded_http_env(self.logger.request_timeout, max_retries=1)
+                    if store.is_http(self.tracking_uri)
+                    else contextlib.nullcontext()
+                )
+                with bounded:
                     client.log_artifacts(self.run_id, str(artifact_dir))
             if self.owns_run:
                 self.store.update_run_info(
