@@ -69,10 +69,14 @@ class TrackedRun:
             )
             run.run_id = None
             run.sink = None
+        # From here on nothing raises: the run is open and must be ended.
         backstop.register(run)
-        recorder = run.recorder
-        recorder.add_params(recorder.fit_params(logger.params, logger.extra_params))
+        guard(run._log_fit_params, what="logging the fit's params")
         return run
+
+    def _log_fit_params(self) -> None:
+        recorder, logger = self.recorder, self.logger
+        recorder.add_params(recorder.fit_params(logger.params, logger.extra_params))
 
     def _start(self) -> None:
         logger = self.logger
