@@ -20,29 +20,37 @@ _EXPORTS: dict[str, str] = {
     "PlateauDecay": "lrdecay.callbacks",
     "ScheduledDecay": "lrdecay.callbacks",
     "DecayEvent": "lrdecay.callbacks",
+    "Schedule": "lrdecay.schedules",
     "StepSchedule": "lrdecay.schedules",
     "MultiStepSchedule": "lrdecay.schedules",
     "ExponentialSchedule": "lrdecay.schedules",
     "MlflowLogger": "lrdecay.tracking.logger",
-    "DecayHyperModel": "lrdecay.tuning.runner",
-    "SearchResult": "lrdecay.tuning.runner",
+    "replay": "lrdecay.tracking.offline",
+    "DecayHyperModel": "lrdecay.tuning.hypermodel",
+    "DecaySpace": "lrdecay.tuning.space",
+    "Range": "lrdecay.tuning.ranges",
+    "SearchResult": "lrdecay.tuning.result",
     "search": "lrdecay.tuning.runner",
 }
 
 __all__ = [
     "DecayEvent",
     "DecayHyperModel",
+    "DecaySpace",
     "ExponentialDecay",
     "ExponentialSchedule",
     "MlflowLogger",
     "MultiStepDecay",
     "MultiStepSchedule",
     "PlateauDecay",
+    "Range",
+    "Schedule",
     "ScheduledDecay",
     "SearchResult",
     "StepDecay",
     "StepSchedule",
     "__version__",
+    "replay",
     "search",
 ]
 
@@ -55,9 +63,19 @@ if TYPE_CHECKING:
         ScheduledDecay,
         StepDecay,
     )
-    from lrdecay.schedules import ExponentialSchedule, MultiStepSchedule, StepSchedule
+    from lrdecay.schedules import (
+        ExponentialSchedule,
+        MultiStepSchedule,
+        Schedule,
+        StepSchedule,
+    )
     from lrdecay.tracking.logger import MlflowLogger
-    from lrdecay.tuning.runner import DecayHyperModel, SearchResult, search
+    from lrdecay.tracking.offline import replay
+    from lrdecay.tuning.hypermodel import DecayHyperModel
+    from lrdecay.tuning.ranges import Range
+    from lrdecay.tuning.result import SearchResult
+    from lrdecay.tuning.runner import search
+    from lrdecay.tuning.space import DecaySpace
 
 
 def __getattr__(name: str) -> Any:
