@@ -181,9 +181,7 @@ def test_server_never_returns_file_holds_every_point_and_replays(
         offline_dir=tmp_path,
     )
     try:
-        with pytest.warns(
-            UserWarning, match="    lrdecay replay "
-        ):
+        with pytest.warns(UserWarning, match="    lrdecay replay "):
             fit(make_model(), digits, [logger, AtEpochEnd(e1=server.stop)])
         assert logger.offline_file is not None
         saved = json.loads(logger.offline_file.read_text())
