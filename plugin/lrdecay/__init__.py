@@ -17,19 +17,28 @@ _EXPORTS: dict[str, str] = {
     "StepDecay": "lrdecay.callbacks",
     "MultiStepDecay": "lrdecay.callbacks",
     "ExponentialDecay": "lrdecay.callbacks",
+    "CosineDecay": "lrdecay.callbacks",
+    "CosineDecayRestarts": "lrdecay.callbacks",
     "PlateauDecay": "lrdecay.callbacks",
     "ScheduledDecay": "lrdecay.callbacks",
     "DecayEvent": "lrdecay.callbacks",
     "StepSchedule": "lrdecay.schedules",
     "MultiStepSchedule": "lrdecay.schedules",
     "ExponentialSchedule": "lrdecay.schedules",
+    "CosineSchedule": "lrdecay.schedules",
+    "CosineRestartsSchedule": "lrdecay.schedules",
     "MlflowLogger": "lrdecay.tracking.logger",
     "DecayHyperModel": "lrdecay.tuning.runner",
     "SearchResult": "lrdecay.tuning.runner",
     "search": "lrdecay.tuning.runner",
+    "find_lr": "lrdecay.tuning.lr_range",
 }
 
 __all__ = [
+    "CosineDecay",
+    "CosineDecayRestarts",
+    "CosineRestartsSchedule",
+    "CosineSchedule",
     "DecayEvent",
     "DecayHyperModel",
     "ExponentialDecay",
@@ -43,11 +52,14 @@ __all__ = [
     "StepDecay",
     "StepSchedule",
     "__version__",
+    "find_lr",
     "search",
 ]
 
 if TYPE_CHECKING:
     from lrdecay.callbacks import (
+        CosineDecay,
+        CosineDecayRestarts,
         DecayEvent,
         ExponentialDecay,
         MultiStepDecay,
@@ -55,8 +67,15 @@ if TYPE_CHECKING:
         ScheduledDecay,
         StepDecay,
     )
-    from lrdecay.schedules import ExponentialSchedule, MultiStepSchedule, StepSchedule
+    from lrdecay.schedules import (
+        CosineRestartsSchedule,
+        CosineSchedule,
+        ExponentialSchedule,
+        MultiStepSchedule,
+        StepSchedule,
+    )
     from lrdecay.tracking.logger import MlflowLogger
+    from lrdecay.tuning.lr_range import find_lr
     from lrdecay.tuning.runner import DecayHyperModel, SearchResult, search
 
 
