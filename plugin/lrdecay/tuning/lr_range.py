@@ -106,7 +106,8 @@ class LRFinderResult:
         axes.set_xlabel("learning rate (log scale)")
         axes.set_ylabel("training loss")
         # Keep the explosion from squashing the useful part of the curve.
-        low, high = min(self.losses), self.losses[0]
+        low = min(*self.losses, *self.raw_losses)
+        high = self.losses[0]
         axes.set_ylim(low - 0.1 * (high - low), high + 0.5 * (high - low))
         axes.set_title("LR range test")
         axes.grid(True, which="both", alpha=0.3)
