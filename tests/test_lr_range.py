@@ -49,8 +49,17 @@ def test_a_fit_after_the_test_equals_a_fit_without_it(make_model, digits):
         if run_range_test:
             find_lr(model, x, y, num_steps=30)
         keras.utils.set_random_seed(11)
+        # Unshuffled: on JAX a model's first fit draws one more NumPy
+        # permutation than later fits (for its symbolic build), a difference
+        # of Keras' RNG use, not of the model's state.
         history = model.fit(
-            x, y, validation_data=(x_val, y_val), epochs=2, batch_size=64, verbose=0
+            x,
+            y,
+            validation_data=(x_val, y_val),
+            epochs=2,
+            batch_size=64,
+            shuffle=False,
+            verbose=0,
         )
         histories.append(history.history)
     assert histories[1] == histories[0]

@@ -191,8 +191,8 @@ def find_lr(
     loss is not finite. Afterwards every variable of the model (weights,
     non-trainable state, seeds, metrics) and of its optimizer (slots,
     iteration count, learning rate) is restored exactly, and so is
-    `model.history`; the optimizer is left built, as the first `fit` would
-    have built it. Batches are shuffled with the global random state, as
+    `model.history`; the optimizer, compiled loss and metrics are left
+    built, as the first `fit` would have built them. Batches are shuffled with the global random state, as
     `fit` does: seed it (`keras.utils.set_random_seed`) for a repeatable test.
 
     The suggestion is `min_loss_lr / 10`: the rate at the minimum of the
