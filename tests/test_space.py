@@ -224,3 +224,117 @@ def test_hypermodel_accepts_build_functions_with_or_without_hp() -> None:
     }
     with pytest.raises(ValueError, match="epochs=5"):
         DecayHyperModel(without_hp, decay_epochs=[10], max_epochs=5)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"low": "1", "high": 5}, TypeError, "low='1'"),
+        ({"low": 1, "high": math.inf}, ValueError, "high=inf"),
+        ({"low": 1, "high": 5, "step": "2"}, TypeError, "step='2'"),
+        ({"low": 1, "high": 5, "step": True}, TypeError, "step=True"),
+        ({"low": 1, "high": 5, "step": 0}, ValueError, "step=0"),
+        ({"low": 1, "high": 5, "sampling": 2}, TypeError, "sampling=2"),
+        ({"low": 1, "high": 5, "sampling": "exp"}, ValueError, "sampling='exp'"),
+    ],
+)
+def test_range_raises_type_error_for_types_value_error_for_values(
+    kwargs: dict[str, Any], error: type[Exception], match: str
+) -> None:
+    with pytest.raises(error, match=match):
+        Range(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"kinds": 3}, TypeError, "kinds=3"),
+        ({"kinds": ("step", 3)}, TypeError, "holding 3"),
+        ({"monitor": 3}, TypeError, "monitor=3"),
+        ({"monitor": ""}, ValueError, "monitor=''"),
+        ({"relative_to": 1}, TypeError, "relative_to=1"),
+    ],
+)
+def test_space_raises_type_error_for_types(
+    kwargs: dict[str, Any], error: type[Exception], match: str
+) -> None:
+    with pytest.raises(error, match=match):
+        DecaySpace(**kwargs)
+
+
+def test_tracking_takes_the_same_values_in_search_and_the_hypermodel(
+    tmp_path: Any,
+) -> None:
+    from lrdecay import DecayHyperModel, search
+
+    def build() -> Any:
+        raise AssertionError("nothing is built for bad arguments")
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    for tracking, expected in [
+        (False, None),
+        (True, {}),
+        (uri, {"tracking_uri": uri}),
+        ({"experiment_name": "e", "log_plots": False},
+         {"experiment_name": "e", "log_plots": False}),
+    ]:  # fmt: skip
+        assert DecayHyperModel(build, tracking=tracking).tracking == expected
+    for tracking, error, match in [
+        (3, TypeError, "tracking=3"),
+        ("", ValueError, "tracking=''"),
+        ({"uri": uri}, ValueError, r"unknown keys \['uri'\]"),
+    ]:
+        with pytest.raises(error, match=match):
+            DecayHyperModel(build, tracking=tracking)
+        with pytest.raises(error, match=match):
+            search(build, None, None, validation_split=0.2, tracking=tracking)
+    with pytest.raises(ValueError, match="tracking_uri"):
+        search(
+            build, None, None, validation_split=0.2,
+            tracking={"tracking_uri": uri}, tracking_uri="sqlite:///other.db",
+        )  # fmt: skip
+
+
+def test_decay_code_is_the_callback_to_paste() -> None:
+    from lrdecay.tuning.result import decay_code
+
+    assert (
+        decay_code("step", {"epochs_drop": 30, "drop": 0.5}, 0.1)
+        == "StepDecay(initial_lr=0.1, drop=0.5, epochs_drop=30)"
+    )
+    assert (
+        decay_code(
+            "plateau", {"patience": 10, "factor": 0.5, "monitor": "val_loss"}, 0.1
+        )
+        == "PlateauDecay(monitor='val_loss', factor=0.5, patience=10)"
+    )
+    import inspect
+
+    from lrdecay import ExponentialDecay
+
+    code = decay_code("exponential", {"k": math.log(2) / 20}, 0.1, half_life=20)
+    if "half_life" in inspect.signature(ExponentialDecay).parameters:
+        assert code == "ExponentialDecay(initial_lr=0.1, half_life=20)"
+    else:
+        assert code == f"ExponentialDecay(initial_lr=0.1, k={math.log(2) / 20!r})"
+
+
+def test_the_default_project_name_is_the_command_lines() -> None:
+    from lrdecay import defaults
+    from lrdecay.tuning.plan import make_plan
+
+    plan = make_plan(
+        algorithm="grid", kinds=defaults.KINDS, decay_epochs=defaults.DECAY_EPOCHS,
+        space=None, initial_lr=None, tracking=False, tracking_uri=None,
+        experiment_name=None, project_name=None, project_dir=defaults.PROJECT_DIR,
+        epochs=defaults.EPOCHS, max_trials=None, objective=defaults.OBJECTIVE,
+        batch_size=defaults.BATCH_SIZE, seed=defaults.SEED, overwrite=False,
+        executions_per_trial=1, tuner_kwargs={},
+    )  # fmt: skip
+    settings = {
+        "algorithm": "grid", "kinds": ["step", "exponential", "plateau"],
+        "decay_epochs": [5, 10, 20, 30], "initial_lr": None, "epochs": 40,
+        "batch_size": 32, "objective": "val_loss", "seed": None,
+    }  # fmt: skip
+    assert plan.project_name == defaults.project_name(settings)
+    assert plan.experiment_name == "lrdecay"

@@ -34,6 +34,10 @@ def _decay_state(tuner: Any, trial_id: str) -> dict[str, Any]:
         return json.load(file)
 
 
+def _state_initial_lr(tuner: Any, trial_id: str) -> float:
+    return float(_decay_state(tuner, trial_id)["initial_lr"])
+
+
 def _check_lr_curve(tuner: Any, trial_id: str, first_epoch: int, epochs: int) -> None:
     state = _decay_state(tuner, trial_id)
     history = state["lr_history"]
@@ -57,8 +61,10 @@ def _client(tmp_path: Any) -> Any:
 
 
 def _runs(client: Any, role: str) -> list[Any]:
+    # `search()`'s default experiment, as the command line's.
+    experiment = client.get_experiment_by_name("lrdecay")
     return client.search_runs(
-        ["0"],
+        [experiment.experiment_id],
         filter_string=f"tags.`lrdecay.role` = '{role}'",
         order_by=["attributes.start_time ASC"],
     )
@@ -97,6 +103,15 @@ def test_grid_search_tracks_one_run_per_trial(
     assert result.best_score == pytest.approx(best.score)
     assert result.best_hyperparameters.values["decay_kind"] == best.kind
     assert result.best_decay == {"kind": best.kind, **best.settings}
+    if best.kind == "step":
+        expected_code = (
+            f"StepDecay(initial_lr=0.1, drop=0.5, "
+            f"epochs_drop={best.settings['epochs_drop']})"
+        )
+    else:
+        expected_code = f"ExponentialDecay(initial_lr=0.1, k={best.settings['k']!r})"
+    assert result.best_decay_code == expected_code
+    assert str(result).endswith(expected_code)
     assert result.best_model.evaluate(x_val, y_val, verbose=0)[0] == pytest.approx(
         best.score, rel=1e-4
     )
@@ -109,7 +124,19 @@ def test_grid_search_tracks_one_run_per_trial(
     (parent,) = _runs(client, "search")
     assert parent.info.run_id == result.parent_run_id
     assert parent.info.status == "FINISHED"
-    assert parent.data.tags["lrdecay.search"] == "lrdecay_grid"
+    # The default project name is the command line's for the same settings.
+    from lrdecay import defaults
+
+    project_name = defaults.project_name(
+        {
+            "algorithm": "grid", "kinds": ("step", "exponential"),
+            "decay_epochs": [1, 2], "initial_lr": None, "epochs": 3,
+            "batch_size": BATCH, "objective": "val_loss", "seed": None,
+        }
+    )  # fmt: skip
+    assert project_name.startswith("grid-digits-")
+    assert parent.data.tags["lrdecay.search"] == project_name
+    assert result.tuner.project_name == project_name
     assert parent.data.tags["lrdecay.best_trial_id"] == best.trial_id
     assert parent.data.metrics["best_score"] == pytest.approx(best.score)
     assert parent.data.params["algorithm"] == "grid"
@@ -129,6 +156,8 @@ def test_grid_search_tracks_one_run_per_trial(
         assert (tags.get("lrdecay.best") == "true") == (trial.trial_id == best.trial_id)
         values = oracle_trials[trial.trial_id].hyperparameters.values
         assert {k: params[k] for k in values} == {k: str(v) for k, v in values.items()}
+        # The model's float32 rate, as the user wrote it.
+        assert _state_initial_lr(result.tuner, trial.trial_id) == 0.1
         state = _decay_state(result.tuner, trial.trial_id)
         expected = [
             (epoch, _formula(trial.kind, state["settings"], 0.1, epoch))
@@ -380,3 +409,27 @@ def test_resume_after_kill_9_reuses_the_parent_and_reruns_the_killed_trial(
     }
     # The re-run trial logged its whole curve again.
     assert [e for e, _ in _lr_metric(client, after[2].info.run_id)] == [0, 1, 2]
+
+
+def test_search_leaves_the_heap_unfrozen_when_it_fails(
+    digits: Any, build: Callable[[], Any]
+) -> None:
+    import gc
+
+    import keras
+
+    from lrdecay import search
+
+    class Interrupt(keras.callbacks.Callback):
+        def on_train_begin(self, logs: Any = None) -> None:
+            raise KeyboardInterrupt
+
+    x, y, x_val, y_val = digits
+    assert gc.get_freeze_count() == 0
+    with pytest.raises(KeyboardInterrupt):
+        search(
+            build, x, y, validation_data=(x_val, y_val), kinds=("step",),
+            decay_epochs=[1], epochs=1, batch_size=BATCH, tracking=False,
+            callbacks=[Interrupt()],
+        )  # fmt: skip
+    assert gc.get_freeze_count() == 0

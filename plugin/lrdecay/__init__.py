@@ -22,14 +22,18 @@ _EXPORTS: dict[str, str] = {
     "PlateauDecay": "lrdecay.callbacks",
     "ScheduledDecay": "lrdecay.callbacks",
     "DecayEvent": "lrdecay.callbacks",
+    "Schedule": "lrdecay.schedules",
     "StepSchedule": "lrdecay.schedules",
     "MultiStepSchedule": "lrdecay.schedules",
     "ExponentialSchedule": "lrdecay.schedules",
     "CosineSchedule": "lrdecay.schedules",
     "CosineRestartsSchedule": "lrdecay.schedules",
     "MlflowLogger": "lrdecay.tracking.logger",
-    "DecayHyperModel": "lrdecay.tuning.runner",
-    "SearchResult": "lrdecay.tuning.runner",
+    "replay": "lrdecay.tracking.offline",
+    "DecayHyperModel": "lrdecay.tuning.hypermodel",
+    "DecaySpace": "lrdecay.tuning.space",
+    "Range": "lrdecay.tuning.ranges",
+    "SearchResult": "lrdecay.tuning.result",
     "search": "lrdecay.tuning.runner",
     "find_lr": "lrdecay.tuning.lr_range",
 }
@@ -41,18 +45,22 @@ __all__ = [
     "CosineSchedule",
     "DecayEvent",
     "DecayHyperModel",
+    "DecaySpace",
     "ExponentialDecay",
     "ExponentialSchedule",
     "MlflowLogger",
     "MultiStepDecay",
     "MultiStepSchedule",
     "PlateauDecay",
+    "Range",
+    "Schedule",
     "ScheduledDecay",
     "SearchResult",
     "StepDecay",
     "StepSchedule",
     "__version__",
     "find_lr",
+    "replay",
     "search",
 ]
 
@@ -72,11 +80,17 @@ if TYPE_CHECKING:
         CosineSchedule,
         ExponentialSchedule,
         MultiStepSchedule,
+        Schedule,
         StepSchedule,
     )
     from lrdecay.tracking.logger import MlflowLogger
+    from lrdecay.tracking.offline import replay
+    from lrdecay.tuning.hypermodel import DecayHyperModel
     from lrdecay.tuning.lr_range import find_lr
-    from lrdecay.tuning.runner import DecayHyperModel, SearchResult, search
+    from lrdecay.tuning.ranges import Range
+    from lrdecay.tuning.result import SearchResult
+    from lrdecay.tuning.runner import search
+    from lrdecay.tuning.space import DecaySpace
 
 
 def __getattr__(name: str) -> Any:

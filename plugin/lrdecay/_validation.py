@@ -80,3 +80,17 @@ def check_fraction(name: str, value: Any, *, allow_zero: bool = False) -> None:
             f"Argument `{name}` must be a fraction in {interval}. "
             f"Received: {name}={value!r}"
         )
+
+
+def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
+    """Raise unless `value` is one of the strings `choices`."""
+    if not isinstance(value, str):
+        raise TypeError(
+            f"Argument `{name}` must be one of {list(choices)}. "
+            f"Received: {name}={value!r} of type {type(value).__name__}"
+        )
+    if value not in choices:
+        raise ValueError(
+            f"Argument `{name}` must be one of {list(choices)}. "
+            f"Received: {name}={value!r}"
+        )

@@ -5,13 +5,173 @@ Every item says what it relies on and the versions it was verified with.
 
 from __future__ import annotations
 
+import dataclasses
+import importlib
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 # ---------------------------------------------------------------------------
 # Used by lrdecay.tuning (oracles, hypermodel, search).
+#
+# keras_tuner.src.engine.tuner_utils, .engine.oracle and .tuners.gridsearch
+# are identical in keras-tuner 1.4.7 and 1.4.8; every item below is verified
+# with both. Each imports KerasTuner only when called.
+
+
+def find_tuner_callback(callbacks: Sequence[Any]) -> Any | None:
+    """The `TunerCallback` that `Tuner.run_trial` adds to a trial's callbacks.
+
+    Relies on `keras_tuner.src.engine.tuner_utils.TunerCallback(tuner, trial)`
+    (attributes `.tuner`, `.trial`), appended once per execution by
+    `Tuner.run_trial`. Verified: keras-tuner 1.4.7, 1.4.8.
+    """
+    from keras_tuner.src.engine import tuner_utils
+
+    for callback in callbacks:
+        if isinstance(callback, tuner_utils.TunerCallback):
+            return callback
+    return None
+
+
+def retry_queue(oracle: Any) -> list[Any]:
+    """The ids of the trials the oracle will hand out again (to re-run).
+
+    Relies on the private `Oracle._retry_queue` (a list of trial ids, saved in
+    the oracle's state). Verified: keras-tuner 1.4.7, 1.4.8.
+    """
+    return list(getattr(oracle, "_retry_queue", ()))
+
+
+def grid_pending(oracle: Any) -> list[str]:
+    """The grid oracle's queue of trials to derive the next grid point from.
+
+    Relies on the private `GridSearchOracle._populate_next` (a list of trial
+    ids, mutated in place by the oracle; not saved in its state). The list
+    itself is returned, to be changed in place. Verified: keras-tuner 1.4.7,
+    1.4.8.
+    """
+    pending: list[str] = oracle._populate_next
+    return pending
+
+
+def set_grid_pending(oracle: Any, trial_ids: Sequence[str]) -> None:
+    """Replace the grid oracle's `_populate_next` queue (see `grid_pending`).
+
+    Verified: keras-tuner 1.4.7, 1.4.8.
+    """
+    oracle._populate_next = list(trial_ids)
+
+
+def grid_order_is_empty(oracle: Any) -> bool:
+    """Whether the grid oracle's ordered list of trials is empty.
+
+    Relies on the private `GridSearchOracle._ordered_ids` (a `LinkedList`
+    whose `_data_to_index` dict holds every inserted trial id; not saved in
+    the oracle's state). Verified: keras-tuner 1.4.7, 1.4.8.
+    """
+    return not oracle._ordered_ids._data_to_index
+
+
+def grid_order_append(oracle: Any, trial_id: str) -> None:
+    """Append `trial_id` to the grid oracle's ordered list of trials.
+
+    Relies on the private `LinkedList.insert(data)` of
+    `GridSearchOracle._ordered_ids` (no predecessor: at the end). Verified:
+    keras-tuner 1.4.7, 1.4.8.
+    """
+    oracle._ordered_ids.insert(trial_id)
+
+
+def grid_compare(
+    oracle: Any, first: Mapping[str, Any], second: Mapping[str, Any]
+) -> int:
+    """The grid oracle's order of two trials' hyperparameter values (-1, 0, 1).
+
+    Relies on the private `GridSearchOracle._compare(a, b)` over `hp.values`
+    dicts. Verified: keras-tuner 1.4.7, 1.4.8.
+    """
+    return int(oracle._compare(dict(first), dict(second)))
 
 
 # ---------------------------------------------------------------------------
 # Used by lrdecay.tuning.distributed.
+#
+# keras_tuner.src.protos, .engine.oracle and .engine.trial are identical in
+# keras-tuner 1.4.7 and 1.4.8. Each item imports KerasTuner only when called:
+# importing lrdecay.tuning.distributed imports no TensorFlow.
+
+
+def request_trial(address: str, tuner_id: str | None, timeout: float) -> Any:
+    """Ask the chief's oracle at `address` for `tuner_id`'s trial over gRPC.
+
+    The same call a worker's `Tuner.search` makes (`OracleClient.create_trial`),
+    with our own timeout; returns a `keras_tuner.engine.trial.Trial`.
+
+    Relies on the raw gRPC service of `keras_tuner.src.protos` (`OracleStub`,
+    `CreateTrialRequest`) and `Trial.from_proto`. Verified: keras-tuner 1.4.7,
+    1.4.8.
+    """
+    from keras_tuner.src import protos
+    from keras_tuner.src.engine import trial as trial_module
+
+    # grpcio (a KerasTuner dependency) ships no type stubs.
+    grpc: Any = importlib.import_module("grpc")
+    channel = grpc.insecure_channel(address)
+    try:
+        stub = protos.get_service_grpc().OracleStub(channel)
+        response = stub.CreateTrial(
+            protos.get_service().CreateTrialRequest(tuner_id=tuner_id),
+            wait_for_ready=True,
+            timeout=timeout,
+        )
+        return trial_module.Trial.from_proto(response.trial)
+    finally:
+        channel.close()
+
+
+@dataclasses.dataclass(frozen=True)
+class OracleProgress:
+    """Where a chief's oracle stands, read in one go under its lock.
+
+    Attributes:
+        ongoing: Dict. Tuner id -> id of the trial it is running.
+        tuner_ids: Set. The tuners that asked for a trial and did not stop.
+        end_order: List. Ids of the ended trials, in the order they ended.
+        trials: Dict. Trial id -> `keras_tuner` trial (a copy of the dict; the
+            trials themselves are the oracle's).
+    """
+
+    ongoing: dict[str, str]
+    tuner_ids: set[str]
+    end_order: list[str]
+    trials: dict[str, Any]
+
+
+def oracle_progress(oracle: Any, lock_timeout: float) -> OracleProgress | None:
+    """The oracle's progress, or `None` if its lock stays taken `lock_timeout` s.
+
+    Relies on `keras_tuner.src.engine.oracle.LOCKS` (the per-oracle lock that
+    `synchronized`, hence the chief's gRPC handlers, hold) and the oracle's
+    undocumented `ongoing_trials`, `tuner_ids`, `end_order`, `trials`.
+    Verified: keras-tuner 1.4.7, 1.4.8.
+    """
+    from keras_tuner.src.engine import oracle as oracle_module
+
+    lock = oracle_module.LOCKS[oracle]
+    if not lock.acquire(timeout=lock_timeout):
+        return None
+    try:
+        return OracleProgress(
+            ongoing={
+                str(tuner_id): str(trial.trial_id)
+                for tuner_id, trial in oracle.ongoing_trials.items()
+            },
+            tuner_ids={str(tuner_id) for tuner_id in oracle.tuner_ids},
+            end_order=[str(trial_id) for trial_id in oracle.end_order],
+            trials={str(trial_id): trial for trial_id, trial in oracle.trials.items()},
+        )
+    finally:
+        lock.release()
 
 
 # ---------------------------------------------------------------------------

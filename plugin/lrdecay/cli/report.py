@@ -22,6 +22,7 @@ from typing import Any
 from lrdecay.cli import main as cli
 from lrdecay.cli.main import UsageError
 from lrdecay.tracking import uri as tracking_uri
+from lrdecay.tuning import runs as runs_layout
 
 # Settings of the decay callbacks that are plumbing rather than the decay.
 _HIDDEN_SETTINGS = {
@@ -76,13 +77,7 @@ def find_search_run(
     client: Any, experiment_id: str, search_name: str | None
 ) -> Any | None:
     """The latest parent run of `search_name` (or of any search)."""
-    query = "tags.`lrdecay.role` = 'search'"
-    if search_name:
-        query += f" and tags.`lrdecay.search` = '{search_name}'"
-    runs = client.search_runs(
-        [experiment_id], query, order_by=["attributes.start_time DESC"], max_results=1
-    )
-    return runs[0] if runs else None
+    return runs_layout.find_parent_run(client, experiment_id, search_name)
 
 
 def _trial_settings(params: dict[str, str], kind: str) -> dict[str, Any]:
@@ -125,33 +120,29 @@ def load_trials(
     default_objective: str | None = None,
 ) -> list[TrialRun]:
     """Every trial run under `parent_run_id`, with its curves."""
-    runs = client.search_runs(
-        [experiment_id],
-        f"tags.`mlflow.parentRunId` = '{parent_run_id}'",
-        max_results=5000,
-    )
+    runs = runs_layout.trial_runs(client, experiment_id, parent_run_id)
     direction = metric_direction(objective)
     trials = []
     for run in runs:
         tags, params = run.data.tags, run.data.params
-        kind = tags.get("lrdecay.kind") or params.get("decay_kind") or "?"
+        kind = tags.get(runs_layout.KIND_TAG) or params.get("decay_kind") or "?"
         curve = _history(client, run.info.run_id, objective)
         finite = [value for _, value in curve if math.isfinite(value)]
         score = (max(finite) if direction == "max" else min(finite)) if finite else None
-        if "lrdecay.score" in tags and objective == default_objective:
+        if runs_layout.SCORE_TAG in tags and objective == default_objective:
             # The tuner's own score of the trial, as the search ranked it.
-            score = _number(tags["lrdecay.score"])
+            score = _number(tags[runs_layout.SCORE_TAG])
             score = score if isinstance(score, float) and math.isfinite(score) else None
         trials.append(
             TrialRun(
                 run_id=run.info.run_id,
-                trial_id=tags.get("lrdecay.trial_id", run.info.run_name or "?"),
+                trial_id=tags.get(runs_layout.TRIAL_TAG, run.info.run_name or "?"),
                 kind=kind,
                 settings=_trial_settings(params, kind),
                 # The tuner's word (COMPLETED, FAILED), as the search printed
                 # it; the run's own status where the search wrote none.
                 status=(
-                    tags.get("lrdecay.trial_status", run.info.status)
+                    tags.get(runs_layout.STATUS_TAG, run.info.status)
                     if run.info.status == "FINISHED"
                     else run.info.status
                 ),

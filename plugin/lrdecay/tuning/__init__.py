@@ -1,5 +1,16 @@
-"""The KerasTuner search of the decay: space, hypermodel, `search()`, run layout.
+"""The KerasTuner search of the decay.
 
 Named `tuning` rather than `search` so that `lrdecay.search`, the function,
 is never shadowed by a subpackage of the same name.
+
+- `space`, `ranges`: the search space (`DecaySpace`, `Range`); pure Python.
+- `hypermodel`: `DecayHyperModel`, for any stock KerasTuner tuner.
+- `runner`: `search()`, in steps; `plan` checks its arguments and fills in
+  the defaults (`lrdecay.defaults`), `tuners` builds the KerasTuner tuner.
+- `result`: `SearchResult`, `TrialSummary`, `TrialEvent`.
+- `runs`: THE MLflow run layout of a search (tag names, parent lookup, stale
+  runs, experiment); `tracker` writes a search's runs by it, `comparison`
+  its plots.
+- `oracles`: a grid search whose workers run side by side; `distributed`:
+  KerasTuner's chief and workers.
 """

@@ -26,13 +26,14 @@ import functools
 from typing import Any
 
 import keras_tuner
-from keras_tuner.src.engine import trial as trial_module
-from keras_tuner.src.tuners import gridsearch
+from keras_tuner.engine.trial import TrialStatus
+
+from lrdecay._compat import keras_tuner as keras_tuner_compat
 
 __all__ = ["GridSearch", "ParallelGridSearchOracle"]
 
 
-class ParallelGridSearchOracle(gridsearch.GridSearchOracle):
+class ParallelGridSearchOracle(keras_tuner.oracles.GridSearchOracle):
     """`GridSearchOracle` that never makes a worker wait for another's trial.
 
     Args: as `keras_tuner.oracles.GridSearchOracle`.
@@ -41,15 +42,16 @@ class ParallelGridSearchOracle(gridsearch.GridSearchOracle):
     def populate_space(self, trial_id: str) -> dict[str, Any]:
         response: dict[str, Any] = super().populate_space(trial_id)
         status = response["status"]
-        if status == trial_module.TrialStatus.RUNNING:
+        if status == TrialStatus.RUNNING:
             # The stock oracle queues a trial for its successor only when it
             # ends; queue it now so a second worker need not wait for it.
-            if trial_id not in self._populate_next:
-                self._populate_next.append(trial_id)
-        elif status == trial_module.TrialStatus.IDLE:
+            pending = keras_tuner_compat.grid_pending(self)
+            if trial_id not in pending:
+                pending.append(trial_id)
+        elif status == TrialStatus.IDLE:
             # Every grid point is handed out and the space is fixed: nothing
             # can come of waiting, and a worker told IDLE re-asks in a loop.
-            response = {"status": trial_module.TrialStatus.STOPPED, "values": None}
+            response = {"status": TrialStatus.STOPPED, "values": None}
         return response
 
     def set_state(self, state: dict[str, Any]) -> None:
@@ -58,22 +60,21 @@ class ParallelGridSearchOracle(gridsearch.GridSearchOracle):
         # from them: the list is the trials in the oracle's own order, and
         # every ended trial may still lead to an untried point (the oracle
         # skips those already tried).
-        if not self.trials or self._ordered_ids._data_to_index:
+        if not self.trials or not keras_tuner_compat.grid_order_is_empty(self):
             return
 
         def compare(first: str, second: str) -> int:
-            return int(
-                self._compare(
-                    self.trials[first].hyperparameters.values,
-                    self.trials[second].hyperparameters.values,
-                )
+            return keras_tuner_compat.grid_compare(
+                self,
+                self.trials[first].hyperparameters.values,
+                self.trials[second].hyperparameters.values,
             )
 
         for trial_id in sorted(self.trials, key=functools.cmp_to_key(compare)):
-            self._ordered_ids.insert(trial_id)
-        self._populate_next = [
-            trial_id for trial_id in self.end_order if trial_id in self.trials
-        ]
+            keras_tuner_compat.grid_order_append(self, trial_id)
+        keras_tuner_compat.set_grid_pending(
+            self, [trial_id for trial_id in self.end_order if trial_id in self.trials]
+        )
 
 
 class GridSearch(keras_tuner.GridSearch):

@@ -1,52 +1,278 @@
-"""The MLflow side of a search: one parent run, one child run per trial execution.
+"""The MLflow run layout of a search: its tag names and the lookups built on them.
 
-Trial <-> run mapping:
+This module is the one place that says how a search looks in MLflow; the
+search (`lrdecay.tuning.tracker`), distributed workers and `lrdecay report`
+call it rather than writing a tag name or a query of their own.
 
 - The search is one parent run tagged `lrdecay.role=search` and
-  `lrdecay.search=<project_name>`. Its id is written to
-  `<project_dir>/<project_name>/lrdecay_search.json`, so a resumed search (or
-  a stock tuner reloading the project) logs under the same parent; without the
-  file, the newest run with those tags in the experiment is used; with none,
-  a new parent is created. A search that starts afresh (no KerasTuner state,
-  or `overwrite=True`) always gets a new parent.
-- Each trial execution is one child run (`mlflow.parentRunId`) written by an
-  `lrdecay.MlflowLogger`, tagged `lrdecay.role=trial`, `lrdecay.trial_id`,
-  `lrdecay.execution`, `lrdecay.trial_status` (KerasTuner's status, kept up
-  to date at the trial's end) and, for a Hyperband trial continuing another,
-  `lrdecay.bracket`, `lrdecay.round`, `lrdecay.continued_from` (trial id) and
-  `lrdecay.continued_from_run` (that trial's run). Its params are the trial's
-  hyperparameters. The best trial's runs are tagged `lrdecay.best=true`.
-- Resuming closes the runs a killed search left RUNNING as KILLED (tag
-  `lrdecay.stale=true`); the interrupted trial then re-runs in a new run.
+  `lrdecay.search=<project_name>` (`ROLE_TAG`, `SEARCH_TAG`). Its id is kept
+  in `<project_dir>/<project_name>/lrdecay_search.json` (`MARKER_FILE`), so a
+  resumed search logs under the same parent; without the file, the newest
+  parent with those tags in the experiment is used (`find_parent_run`).
+- Each trial execution is one child run (`mlflow.parentRunId`, `PARENT_TAG`)
+  tagged `lrdecay.role=trial`, `lrdecay.trial_id` (`TRIAL_TAG`),
+  `lrdecay.execution` (`EXECUTION_TAG`) and `lrdecay.trial_status`
+  (`STATUS_TAG`, KerasTuner's status of the trial); a completed trial's runs
+  carry its score (`SCORE_TAG`), the best trial's runs `lrdecay.best=true`
+  (`BEST_TAG`).
+- A run that no process can still write (its process was killed) is ended
+  KILLED with `lrdecay.stale=true` (`STALE_TAG`) and the reason in
+  `lrdecay.error` (`ERROR_TAG`): `end_stale_runs`.
+
+Pure lookups on an `mlflow.MlflowClient` passed in: importing this module
+imports neither MLflow, Keras nor KerasTuner.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
-import warnings
-from collections.abc import Mapping, Sequence
-from pathlib import Path
+from collections.abc import Collection, Mapping
 from typing import Any
 
-import mlflow
-from mlflow.entities import Metric, Param, RunTag
-
-from lrdecay.tracking import plots
-from lrdecay.tuning.space import DecaySpace, ResolvedDecay
-
 MARKER_FILE = "lrdecay_search.json"
+
+PARENT_TAG = "mlflow.parentRunId"
+RUN_NAME_TAG = "mlflow.runName"
 ROLE_TAG = "lrdecay.role"
+SEARCH_ROLE = "search"
+TRIAL_ROLE = "trial"
 SEARCH_TAG = "lrdecay.search"
+PROJECT_DIR_TAG = "lrdecay.project_dir"
+RESUMES_TAG = "lrdecay.resumes"
 TRIAL_TAG = "lrdecay.trial_id"
 EXECUTION_TAG = "lrdecay.execution"
 STATUS_TAG = "lrdecay.trial_status"
+SCORE_TAG = "lrdecay.score"
+KIND_TAG = "lrdecay.kind"
 BEST_TAG = "lrdecay.best"
+BEST_TRIAL_TAG = "lrdecay.best_trial_id"
+BEST_RUN_TAG = "lrdecay.best_run_id"
+BEST_VALUE_PREFIX = "lrdecay.best."
 STALE_TAG = "lrdecay.stale"
+ERROR_TAG = "lrdecay.error"
+CONTINUED_FROM_TAG = "lrdecay.continued_from"
+CONTINUED_FROM_RUN_TAG = "lrdecay.continued_from_run"
+# Hyperband's place of a trial: `tuner/<key>` hyperparameter -> `lrdecay.<key>`.
+HYPERBAND_KEYS = ("bracket", "round", "initial_epoch", "epochs")
 
-# MlflowLogger options a `tracking=` dict may pass on.
-_LOGGER_OPTIONS = (
+# The most child runs one lookup reads (a search of more trials than this is
+# read in part).
+MAX_CHILD_RUNS = 5000
+
+
+def experiment_id(
+    client: Any,
+    experiment_name: str | None = None,
+    *,
+    create: bool = True,
+    environ: Mapping[str, str] | None = None,
+) -> str | None:
+    """The id of the search's experiment, created if missing.
+
+    The name is `experiment_name`, else `MLFLOW_EXPERIMENT_NAME`; with
+    neither, `MLFLOW_EXPERIMENT_ID`, else MLflow's default experiment `"0"`.
+
+    Args:
+        client: `mlflow.MlflowClient` (or a tracking store: the same two
+            methods are used).
+        experiment_name: String or `None`.
+        create: Bool. Create a missing experiment; `False` returns `None`
+            for it instead (a worker waiting for the chief to create it).
+            Defaults to `True`.
+        environ: Mapping. Defaults to `os.environ`.
+
+    Returns:
+        The experiment id, or `None` when it is missing and `create=False`.
+    """
+    environ = os.environ if environ is None else environ
+    name = experiment_name or environ.get("MLFLOW_EXPERIMENT_NAME")
+    if not name:
+        return environ.get("MLFLOW_EXPERIMENT_ID") or "0"
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        return str(experiment.experiment_id)
+    if not create:
+        return None
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return str(client.create_experiment(name))
+    except MlflowException:
+        # Another process (a worker, a second search) created it first.
+        experiment = client.get_experiment_by_name(name)
+        if experiment is None:
+            raise
+        return str(experiment.experiment_id)
+
+
+def find_parent_run(
+    client: Any, experiment_id: str, project_name: str | None = None
+) -> Any | None:
+    """The newest parent run of the search `project_name` (or of any search).
+
+    Args:
+        client: `mlflow.MlflowClient`.
+        experiment_id: String.
+        project_name: String or `None`. The search's name (tag
+            `lrdecay.search`); `None`: the newest search of the experiment.
+
+    Returns:
+        An `mlflow.entities.Run`, or `None`.
+    """
+    query = f"tags.`{ROLE_TAG}` = '{SEARCH_ROLE}'"
+    if project_name:
+        query += f" and tags.`{SEARCH_TAG}` = '{project_name}'"
+    runs = client.search_runs(
+        [experiment_id],
+        filter_string=query,
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    return runs[0] if runs else None
+
+
+def live_run(client: Any, run_id: str | None) -> Any | None:
+    """Run `run_id` unless it is missing or deleted, else `None`."""
+    if run_id is None:
+        return None
+    try:
+        run = client.get_run(run_id)
+    except Exception:
+        return None
+    return None if run.info.lifecycle_stage == "deleted" else run
+
+
+def create_parent_run(
+    client: Any, experiment_id: str, project_name: str, project_path: str | None
+) -> str:
+    """Create the parent run of the search `project_name`; return its id."""
+    tags = {
+        ROLE_TAG: SEARCH_ROLE,
+        SEARCH_TAG: project_name,
+        RUN_NAME_TAG: project_name,
+    }
+    if project_path is not None:
+        tags[PROJECT_DIR_TAG] = os.path.abspath(project_path)
+    run = client.create_run(experiment_id, tags=tags, run_name=project_name)
+    return str(run.info.run_id)
+
+
+def read_marker(project_path: str | None) -> str | None:
+    """The parent run id kept in the project directory, or `None`."""
+    if project_path is None:
+        return None
+    try:
+        with open(os.path.join(project_path, MARKER_FILE)) as file:
+            return str(json.load(file)["parent_run_id"])
+    except (OSError, KeyError, ValueError, TypeError):
+        return None
+
+
+def write_marker(project_path: str, parent_run_id: str, tracking_uri: str) -> None:
+    """Keep the parent run's id in the project directory, for a resume."""
+    os.makedirs(project_path, exist_ok=True)
+    with open(os.path.join(project_path, MARKER_FILE), "w") as file:
+        json.dump({"parent_run_id": parent_run_id, "tracking_uri": tracking_uri}, file)
+
+
+def trial_runs(
+    client: Any,
+    experiment_id: str,
+    parent_run_id: str,
+    *,
+    status: str | None = None,
+    trial_id: str | None = None,
+) -> list[Any]:
+    """The child runs of a search's parent run (its trial executions).
+
+    Args:
+        client: `mlflow.MlflowClient`.
+        experiment_id: String. The parent's experiment.
+        parent_run_id: String.
+        status: String or `None`. Only runs in this MLflow status
+            (e.g. `"RUNNING"`).
+        trial_id: String or `None`. Only this trial's runs.
+
+    Returns:
+        A list of `mlflow.entities.Run`, in MLflow's order.
+    """
+    filters = [f"tags.`{PARENT_TAG}` = '{parent_run_id}'"]
+    if status is not None:
+        filters.append(f"attributes.status = '{status}'")
+    if trial_id is not None:
+        filters.append(f"tags.`{TRIAL_TAG}` = '{trial_id}'")
+    return list(
+        client.search_runs(
+            [experiment_id],
+            filter_string=" and ".join(filters),
+            max_results=MAX_CHILD_RUNS,
+        )
+    )
+
+
+def end_stale_runs(
+    client: Any,
+    experiment_id: str,
+    parent_run_id: str,
+    *,
+    reason: str,
+    trial_id: str | None = None,
+    superseded: Collection[str] = (),
+) -> list[str]:
+    """End as KILLED the child runs no process can still write; return their ids.
+
+    A run still RUNNING belongs to a process that died (a `kill -9`, a
+    crash). A FINISHED run of a trial in `superseded` (one KerasTuner had
+    not ended when its process died, and re-runs) is replaced by the re-run.
+    Each ends KILLED, tagged `lrdecay.stale=true`,
+    `lrdecay.trial_status=KILLED` and `lrdecay.error=<reason>`.
+
+    Call it only when no live process writes those runs: a search resuming,
+    a restarted worker for the trial the oracle hands back to it, the chief
+    once every trial ended.
+
+    Args:
+        client: `mlflow.MlflowClient`.
+        experiment_id: String. The parent's experiment.
+        parent_run_id: String.
+        reason: String, written to the run's `lrdecay.error` tag.
+        trial_id: String or `None`. Only this trial's runs; `None`: all.
+        superseded: Trial ids whose FINISHED runs are stale too.
+
+    Returns:
+        The ids of the runs ended.
+    """
+    superseded = set(superseded)
+    if superseded:
+        candidates = trial_runs(client, experiment_id, parent_run_id, trial_id=trial_id)
+    else:
+        candidates = trial_runs(
+            client, experiment_id, parent_run_id, status="RUNNING", trial_id=trial_id
+        )
+    ended = []
+    for run in candidates:
+        status = run.info.status
+        stale = status == "RUNNING" or (
+            status == "FINISHED" and run.data.tags.get(TRIAL_TAG) in superseded
+        )
+        if not stale:
+            continue
+        run_id = run.info.run_id
+        client.set_tag(run_id, STALE_TAG, "true")
+        client.set_tag(run_id, STATUS_TAG, "KILLED")
+        client.set_tag(run_id, ERROR_TAG, reason)
+        client.set_terminated(run_id, "KILLED")
+        ended.append(str(run_id))
+    return ended
+
+
+# -- what `tracking=` may say ---------------------------------------------------
+
+# Where the runs go.
+TRACKING_TARGETS = ("tracking_uri", "experiment_name", "parent_run_id")
+# `lrdecay.MlflowLogger` options a `tracking=` dict may pass on to each trial.
+LOGGER_OPTIONS = (
     "log_plots",
     "log_every_n_steps",
     "flush_interval",
@@ -56,517 +282,36 @@ _LOGGER_OPTIONS = (
 )
 
 
-def _warn(what: str, error: BaseException) -> None:
-    warnings.warn(
-        f"lrdecay: {what} failed ({type(error).__name__}: {error}); the search "
-        "goes on.",
-        stacklevel=3,
+def tracking_options(tracking: Any) -> dict[str, Any] | None:
+    """The `tracking=` argument of `search()` / `DecayHyperModel`, as a dict.
+
+    `False` -> `None` (no MLflow); `True` -> `{}` (`MLFLOW_TRACKING_URI` /
+    `MLFLOW_EXPERIMENT_NAME`, else the defaults); a string -> that MLflow
+    tracking URI; a dict -> its `TRACKING_TARGETS` and `LOGGER_OPTIONS`.
+
+    Raises:
+        TypeError: For another type.
+        ValueError: For an empty URI or a dict key not listed above.
+    """
+    if isinstance(tracking, bool):
+        return {} if tracking else None
+    if isinstance(tracking, str):
+        if not tracking:
+            raise ValueError(
+                "Argument `tracking` as a string is an MLflow tracking URI; "
+                "it cannot be empty. Received: tracking=''"
+            )
+        return {"tracking_uri": tracking}
+    if isinstance(tracking, Mapping):
+        unknown = sorted(set(tracking) - set(TRACKING_TARGETS) - set(LOGGER_OPTIONS))
+        if unknown:
+            raise ValueError(
+                f"Argument `tracking` has unknown keys {unknown}; it may hold "
+                f"{list(TRACKING_TARGETS + LOGGER_OPTIONS)}. "
+                f"Received: tracking={dict(tracking)!r}"
+            )
+        return dict(tracking)
+    raise TypeError(
+        "Argument `tracking` must be a bool, an MLflow tracking URI or a dict "
+        f"of options. Received: tracking={tracking!r}"
     )
-
-
-def _is_distributed() -> bool:
-    return "KERASTUNER_ORACLE_IP" in os.environ
-
-
-class TrialRun:
-    """The child run of one trial execution, and how it ends."""
-
-    def __init__(self, owner: SearchRuns, logger: Any, trial_id: str | None) -> None:
-        self.owner = owner
-        self.logger = logger
-        self.trial_id = trial_id
-
-    def end(
-        self,
-        status: str,
-        error: BaseException | str | None,
-        trial_status: str | None = None,
-    ) -> None:
-        self.logger.finish(status, error)
-        run_id = self.logger.run_id
-        if run_id is None or trial_status is None:
-            return
-        try:
-            self.owner.client.set_tag(run_id, STATUS_TAG, trial_status)
-        except Exception as failure:
-            _warn("tagging the trial's run", failure)
-
-
-class SearchRuns:
-    """The parent run of a search and the child runs of its trials."""
-
-    def __init__(
-        self,
-        tracking_uri: str,
-        experiment_id: str,
-        parent_run_id: str | None,
-        project_name: str | None,
-        logger_options: Mapping[str, Any] | None = None,
-    ) -> None:
-        self.tracking_uri = tracking_uri
-        self.client = mlflow.MlflowClient(tracking_uri)
-        self.experiment_id = experiment_id
-        self.parent_run_id = parent_run_id
-        self.project_name = project_name
-        self.logger_options = {
-            key: value
-            for key, value in (logger_options or {}).items()
-            if key in _LOGGER_OPTIONS
-        }
-        # trial id -> run ids of its current attempt (one per execution)
-        self.trial_run_ids: dict[str, list[str]] = {}
-
-    # -- finding the parent -----------------------------------------------------
-
-    @staticmethod
-    def _resolve(
-        tracking_uri: str | None, experiment_name: str | None
-    ) -> tuple[str, Any, str]:
-        uri = tracking_uri or mlflow.get_tracking_uri()
-        client = mlflow.MlflowClient(uri)
-        name = experiment_name or os.environ.get("MLFLOW_EXPERIMENT_NAME")
-        if name:
-            experiment = client.get_experiment_by_name(name)
-            experiment_id = (
-                experiment.experiment_id
-                if experiment is not None
-                else client.create_experiment(name)
-            )
-        else:
-            experiment_id = os.environ.get("MLFLOW_EXPERIMENT_ID") or "0"
-        return uri, client, str(experiment_id)
-
-    @staticmethod
-    def _read_marker(project_path: str | None) -> str | None:
-        if project_path is None:
-            return None
-        try:
-            with open(os.path.join(project_path, MARKER_FILE)) as file:
-                return str(json.load(file)["parent_run_id"])
-        except (OSError, KeyError, ValueError, TypeError):
-            return None
-
-    @staticmethod
-    def _write_marker(project_path: str, parent_run_id: str, uri: str) -> None:
-        os.makedirs(project_path, exist_ok=True)
-        with open(os.path.join(project_path, MARKER_FILE), "w") as file:
-            json.dump({"parent_run_id": parent_run_id, "tracking_uri": uri}, file)
-
-    @staticmethod
-    def _live_run(client: Any, run_id: str | None) -> Any | None:
-        if run_id is None:
-            return None
-        try:
-            run = client.get_run(run_id)
-        except Exception:
-            return None
-        return None if run.info.lifecycle_stage == "deleted" else run
-
-    @staticmethod
-    def _find_by_tag(client: Any, experiment_id: str, project_name: str) -> Any | None:
-        runs = client.search_runs(
-            [experiment_id],
-            filter_string=(
-                f"tags.`{ROLE_TAG}` = 'search' and "
-                f"tags.`{SEARCH_TAG}` = '{project_name}'"
-            ),
-            order_by=["attributes.start_time DESC"],
-            max_results=1,
-        )
-        return runs[0] if runs else None
-
-    @staticmethod
-    def _create_parent(
-        client: Any, experiment_id: str, project_name: str, project_path: str | None
-    ) -> str:
-        tags = {
-            ROLE_TAG: "search",
-            SEARCH_TAG: project_name,
-            "mlflow.runName": project_name,
-        }
-        if project_path is not None:
-            tags["lrdecay.project_dir"] = os.path.abspath(project_path)
-        run = client.create_run(experiment_id, tags=tags, run_name=project_name)
-        return str(run.info.run_id)
-
-    @classmethod
-    def for_search(
-        cls,
-        *,
-        tracking_uri: str | None,
-        experiment_name: str | None,
-        project_name: str,
-        project_path: str,
-        resuming: bool,
-        settings: Mapping[str, Any],
-        space: DecaySpace,
-    ) -> SearchRuns:
-        """The runs of a `search()`: find (resume) or create the parent run."""
-        uri, client, experiment_id = cls._resolve(tracking_uri, experiment_name)
-        parent = None
-        if resuming:
-            parent = cls._live_run(client, cls._read_marker(project_path))
-            if parent is None:
-                parent = cls._find_by_tag(client, experiment_id, project_name)
-        if parent is None:
-            parent_run_id = cls._create_parent(
-                client, experiment_id, project_name, project_path
-            )
-        else:
-            parent_run_id = parent.info.run_id
-            experiment_id = parent.info.experiment_id
-            client.update_run(parent_run_id, status="RUNNING")
-            resumes = int(parent.data.tags.get("lrdecay.resumes", "0")) + 1
-            client.set_tag(parent_run_id, "lrdecay.resumes", str(resumes))
-        cls._write_marker(project_path, parent_run_id, uri)
-        runs = cls(uri, experiment_id, parent_run_id, project_name)
-        runs._log_search_settings(parent, settings, space)
-        return runs
-
-    @classmethod
-    def for_hypermodel(cls, options: Mapping[str, Any], tuner: Any) -> SearchRuns:
-        """The runs of a `DecayHyperModel` under a stock tuner (lazily)."""
-        uri, client, experiment_id = cls._resolve(
-            options.get("tracking_uri"), options.get("experiment_name")
-        )
-        parent_run_id = options.get("parent_run_id")
-        project_name = getattr(tuner, "project_name", None)
-        if parent_run_id is None and tuner is not None:
-            project_path = os.path.join(str(tuner.directory), str(project_name))
-            parent = cls._live_run(client, cls._read_marker(project_path))
-            if parent is None:
-                parent = cls._find_by_tag(client, experiment_id, str(project_name))
-            if parent is None:
-                parent_run_id = cls._create_parent(
-                    client, experiment_id, str(project_name), project_path
-                )
-            else:
-                parent_run_id = parent.info.run_id
-                experiment_id = parent.info.experiment_id
-            cls._write_marker(project_path, parent_run_id, uri)
-        return cls(uri, experiment_id, parent_run_id, project_name, options)
-
-    def _log_search_settings(
-        self, parent: Any | None, settings: Mapping[str, Any], space: DecaySpace
-    ) -> None:
-        assert self.parent_run_id is not None
-        params = {
-            key: str(value)
-            for key, value in {
-                **settings,
-                "space": json.dumps(space.get_config()),
-            }.items()
-        }
-        logged = dict(parent.data.params) if parent is not None else {}
-        changed = {k: v for k, v in params.items() if k in logged and logged[k] != v}
-        if changed:
-            warnings.warn(
-                "lrdecay: resuming the search with settings that differ from its "
-                f"MLflow run; the run keeps the first ones. Changed: {changed}",
-                stacklevel=3,
-            )
-        new = [Param(k, v[:6000]) for k, v in params.items() if k not in logged]
-        if new:
-            self.client.log_batch(self.parent_run_id, params=new)
-        self.client.log_dict(
-            self.parent_run_id, space.get_config(), "lrdecay/search_space.json"
-        )
-
-    # -- trials -----------------------------------------------------------------
-
-    def _children(self) -> list[Any]:
-        if self.parent_run_id is None:
-            return []
-        return list(
-            self.client.search_runs(
-                [self.experiment_id],
-                filter_string=f"tags.`mlflow.parentRunId` = '{self.parent_run_id}'",
-                max_results=5000,
-            )
-        )
-
-    def close_stale_runs(self, tuner: Any) -> int:
-        """Close the runs a killed search left open; returns how many.
-
-        Runs still RUNNING under the parent are from a process that died (a
-        `kill -9`, a crash): they become KILLED. A FINISHED run of a trial
-        KerasTuner had not ended when the process died (it re-runs) is
-        superseded by the re-run, so it becomes KILLED too.
-        """
-        if self.parent_run_id is None or _is_distributed():
-            return 0
-        rerun = {
-            str(trial_id) for trial_id in getattr(tuner.oracle, "_retry_queue", ())
-        }
-        rerun = {
-            trial_id
-            for trial_id in rerun
-            if tuner.oracle.trials[trial_id].status != "INVALID"
-        } | {
-            trial_id
-            for trial_id, trial in tuner.oracle.trials.items()
-            if trial.status == "RUNNING"
-        }
-        closed = 0
-        for run in self._children():
-            status = run.info.status
-            trial_id = run.data.tags.get(TRIAL_TAG)
-            stale = status == "RUNNING" or (status == "FINISHED" and trial_id in rerun)
-            if not stale:
-                continue
-            self.client.set_tag(run.info.run_id, STALE_TAG, "true")
-            self.client.set_tag(run.info.run_id, STATUS_TAG, "KILLED")
-            self.client.set_tag(
-                run.info.run_id,
-                "lrdecay.error",
-                "The search process ended without closing this run (killed); "
-                "the trial re-runs when the search resumes.",
-            )
-            self.client.set_terminated(run.info.run_id, "KILLED")
-            closed += 1
-        return closed
-
-    def _run_id_of(self, trial_id: str) -> str | None:
-        run_ids = self.trial_run_ids.get(trial_id)
-        if run_ids:
-            return run_ids[0]
-        runs = [
-            run
-            for run in self._children()
-            if run.data.tags.get(TRIAL_TAG) == trial_id and run.info.status != "KILLED"
-        ]
-        runs.sort(key=lambda run: run.info.start_time, reverse=True)
-        return runs[0].info.run_id if runs else None
-
-    def trial_run(self, context: Any, resolved: ResolvedDecay, epochs: int) -> TrialRun:
-        """A new `TrialRun` (an `MlflowLogger` child run) for one execution."""
-        from lrdecay.tracking.logger import MlflowLogger
-
-        trial_id = context.trial_id
-        values = context.hyperparameters
-        tags = {ROLE_TAG: "trial", STATUS_TAG: "RUNNING"}
-        if self.project_name is not None:
-            tags[SEARCH_TAG] = str(self.project_name)
-        run_name = "trial"
-        if trial_id is not None:
-            tags[TRIAL_TAG] = trial_id
-            tags[EXECUTION_TAG] = str(context.execution)
-            run_name = f"trial-{trial_id}"
-            if context.execution:
-                run_name += f"-execution-{context.execution}"
-        for key in ("bracket", "round", "initial_epoch", "epochs"):
-            if f"tuner/{key}" in values:
-                tags[f"lrdecay.{key}"] = str(values[f"tuner/{key}"])
-        if context.continued_from is not None:
-            tags["lrdecay.continued_from"] = context.continued_from
-            try:
-                continued_run = self._run_id_of(context.continued_from)
-            except Exception as error:
-                _warn("finding the continued trial's run", error)
-                continued_run = None
-            if continued_run is not None:
-                tags["lrdecay.continued_from_run"] = continued_run
-        params: dict[str, Any] = dict(values)
-        params["epoch_budget"] = epochs
-        logger = MlflowLogger(
-            tracking_uri=self.tracking_uri,
-            run_name=run_name,
-            parent_run_id=self.parent_run_id,
-            tags=tags,
-            params=params,
-            **self.logger_options,
-        )
-        if trial_id is not None:
-            attempt = self.trial_run_ids.setdefault(trial_id, [])
-            if context.execution == 0:
-                attempt.clear()
-        return _RecordingTrialRun(self, logger, trial_id)
-
-    def trial_ended(self, trial: Any) -> None:
-        """Write KerasTuner's final status (and score) onto the trial's runs."""
-        trial_id = str(trial.trial_id)
-        status = str(trial.status)
-        for run_id in self.trial_run_ids.get(trial_id, []):
-            try:
-                self.client.set_tag(run_id, STATUS_TAG, status)
-                score = trial.score
-                if score is not None and status == "COMPLETED":
-                    self.client.set_tag(run_id, "lrdecay.score", repr(float(score)))
-                if status == "FAILED":
-                    run = self.client.get_run(run_id)
-                    if run.info.status == "FINISHED":
-                        # e.g. a NaN objective the oracle scored INVALID.
-                        self.client.set_tag(
-                            run_id, "lrdecay.error", trial.message or "trial FAILED"
-                        )
-                        self.client.set_terminated(run_id, "FAILED")
-            except Exception as error:
-                _warn("updating the trial's run", error)
-
-    # -- the end ----------------------------------------------------------------
-
-    def search_interrupted(self, error: BaseException) -> None:
-        if self.parent_run_id is None:
-            return
-        status = "KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED"
-        try:
-            self.client.set_tag(
-                self.parent_run_id, "lrdecay.error", f"{type(error).__name__}: {error}"
-            )
-            self.client.set_terminated(self.parent_run_id, status)
-        except Exception as failure:
-            _warn("ending the search's run", failure)
-
-    def search_ended(
-        self, tuner: Any, trials: Sequence[Any], best: Any | None, end: bool = True
-    ) -> list[Any]:
-        """Tag the best trial, plot every trial, end the parent run.
-
-        Returns `trials` (`TrialSummary`s) with their `run_id` filled in.
-        """
-        import dataclasses
-
-        if self.parent_run_id is None:
-            return list(trials)
-        try:
-            children = self._children()
-        except Exception as error:
-            _warn("reading the trials' runs", error)
-            return list(trials)
-        by_trial: dict[str, list[Any]] = {}
-        for run in children:
-            trial_id = run.data.tags.get(TRIAL_TAG)
-            if trial_id is not None and run.info.status != "KILLED":
-                by_trial.setdefault(trial_id, []).append(run)
-        for runs in by_trial.values():
-            runs.sort(key=lambda run: run.info.start_time)
-        best_id = None if best is None else str(best.trial_id)
-        objective = _objective_name(tuner)
-        try:
-            for trial_id, runs in by_trial.items():
-                oracle_trial = tuner.oracle.trials.get(trial_id)
-                for run in runs:
-                    if oracle_trial is not None:
-                        status = str(oracle_trial.status)
-                        if run.data.tags.get(STATUS_TAG) != status:
-                            self.client.set_tag(run.info.run_id, STATUS_TAG, status)
-                    if trial_id == best_id:
-                        self.client.set_tag(run.info.run_id, BEST_TAG, "true")
-                    elif BEST_TAG in run.data.tags:
-                        self.client.delete_tag(run.info.run_id, BEST_TAG)
-            self._log_comparison(by_trial, objective)
-            summary = [
-                {
-                    "trial_id": trial.trial_id,
-                    "status": trial.status,
-                    "kind": trial.kind,
-                    "settings": trial.settings,
-                    "score": trial.score,
-                    "run_ids": [
-                        run.info.run_id for run in by_trial.get(trial.trial_id, [])
-                    ],
-                }
-                for trial in trials
-            ]
-            self.client.log_dict(self.parent_run_id, summary, "lrdecay/trials.json")
-            completed = sum(1 for trial in trials if trial.status == "COMPLETED")
-            failed = sum(1 for trial in trials if trial.status == "FAILED")
-            metrics = [
-                Metric("trials_completed", completed, _now_ms(), 0),
-                Metric("trials_failed", failed, _now_ms(), 0),
-            ]
-            tags = []
-            if best is not None:
-                metrics.append(Metric("best_score", float(best.score), _now_ms(), 0))
-                tags.append(RunTag("lrdecay.best_trial_id", best_id or ""))
-                best_runs = by_trial.get(best_id or "", [])
-                if best_runs:
-                    tags.append(RunTag("lrdecay.best_run_id", best_runs[0].info.run_id))
-                for key, value in best.hyperparameters.values.items():
-                    tags.append(RunTag(f"lrdecay.best.{key}", str(value)))
-            self.client.log_batch(self.parent_run_id, metrics=metrics, tags=tags)
-            if end:
-                self.client.set_terminated(self.parent_run_id, "FINISHED")
-        except Exception as error:
-            _warn("summarizing the search in MLflow", error)
-        return [
-            dataclasses.replace(
-                trial,
-                run_id=(
-                    by_trial[trial.trial_id][0].info.run_id
-                    if trial.trial_id in by_trial
-                    else None
-                ),
-            )
-            for trial in trials
-        ]
-
-    def _log_comparison(
-        self, by_trial: Mapping[str, list[Any]], objective: str
-    ) -> None:
-        lr_curves: dict[str, tuple[list[int], list[float]]] = {}
-        val_curves: dict[str, tuple[list[int], list[float]]] = {}
-        for trial_id, runs in sorted(by_trial.items()):
-            run = runs[0]
-            kind = run.data.tags.get("lrdecay.kind", "")
-            label = f"{trial_id} {kind}".strip()
-            for metric, curves in (
-                ("learning_rate", lr_curves),
-                (objective, val_curves),
-            ):
-                history = sorted(
-                    self.client.get_metric_history(run.info.run_id, metric),
-                    key=lambda point: point.step,
-                )
-                if history:
-                    curves[label] = (
-                        [point.step for point in history],
-                        [point.value for point in history],
-                    )
-        with tempfile.TemporaryDirectory(prefix="lrdecay-search-") as folder:
-            paths = []
-            if lr_curves:
-                paths.append(
-                    plots.comparison_plot(
-                        lr_curves,
-                        Path(folder) / "lr_curves.png",
-                        title="learning rate of every trial",
-                    )
-                )
-            if val_curves:
-                paths.append(
-                    plots.comparison_plot(
-                        val_curves,
-                        Path(folder) / f"{objective}_curves.png",
-                        ylabel=objective,
-                        title=f"{objective} of every trial",
-                    )
-                )
-            for path in paths:
-                self.client.log_artifact(self.parent_run_id, str(path), "lrdecay")
-
-
-class _RecordingTrialRun(TrialRun):
-    """Records the run id once the logger has opened it."""
-
-    def end(
-        self,
-        status: str,
-        error: BaseException | str | None,
-        trial_status: str | None = None,
-    ) -> None:
-        run_id = self.logger.run_id
-        if self.trial_id is not None and run_id is not None:
-            self.owner.trial_run_ids.setdefault(self.trial_id, []).append(run_id)
-        super().end(status, error, trial_status)
-
-
-def _objective_name(tuner: Any) -> str:
-    name = getattr(getattr(tuner.oracle, "objective", None), "name", None)
-    return name if isinstance(name, str) else "val_loss"
-
-
-def _now_ms() -> int:
-    import time
-
-    return int(time.time() * 1000)

@@ -38,6 +38,27 @@ import numbers
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from lrdecay._validation import check_choice, check_epoch_count
+from lrdecay.tuning.ranges import (
+    Range,
+    Setting,
+    all_values,
+    check_between,
+    parse_setting,
+)
+
+__all__ = [
+    "SEARCHABLE_KINDS",
+    "DecayEpochs",
+    "DecaySpace",
+    "Range",
+    "ResolvedDecay",
+    "Setting",
+    "parse_decay_epochs",
+    "parse_setting",
+    "relative_epochs",
+]
+
 SEARCHABLE_KINDS: tuple[str, ...] = ("step", "exponential", "plateau")
 
 KIND_HP = "decay_kind"
@@ -59,198 +80,6 @@ FACTOR_HP = "plateau/factor"
 
 
 @dataclasses.dataclass(frozen=True)
-class Range:
-    """A range of values to search, for any setting of a `DecaySpace`.
-
-    Whole-number bounds make an integer range (KerasTuner's `hp.Int`), others
-    a float range (`hp.Float`). Both bounds are included.
-
-    Example:
-
-    ```python
-    DecaySpace(decay_epochs=Range(10, 50))             # randint(10, 50)
-    DecaySpace(decay_epochs=Range(0.1, 0.5))           # fractions of the budget
-    DecaySpace(initial_lr=Range(1e-3, 1e-1, sampling="log"))
-    ```
-
-    Args:
-        low: Number. The smallest value.
-        high: Number. The largest value.
-        step: Number or `None`. The distance between two values; `None` for
-            every integer (integer ranges) or a continuous range (floats).
-            Defaults to `None`.
-        sampling: String. `"linear"`, `"log"` or `"reverse_log"`. Defaults
-            to `"linear"`.
-    """
-
-    low: float
-    high: float
-    step: float | None = None
-    sampling: str = "linear"
-
-    def __post_init__(self) -> None:
-        for name in ("low", "high"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, numbers.Real):
-                raise TypeError(
-                    f"Argument `{name}` of Range must be a number. "
-                    f"Received: {name}={value!r}"
-                )
-            if not math.isfinite(value):
-                raise ValueError(
-                    f"Argument `{name}` of Range must be finite. "
-                    f"Received: {name}={value!r}"
-                )
-        if self.low > self.high:
-            raise ValueError(
-                "Range is empty: `low` is above `high`. "
-                f"Received: low={self.low!r}, high={self.high!r}"
-            )
-        if self.step is not None and (
-            isinstance(self.step, bool)
-            or not isinstance(self.step, numbers.Real)
-            or not self.step > 0
-        ):
-            raise ValueError(
-                f"Argument `step` of Range must be a positive number. "
-                f"Received: step={self.step!r}"
-            )
-        if self.sampling not in ("linear", "log", "reverse_log"):
-            raise ValueError(
-                "Argument `sampling` of Range must be 'linear', 'log' or "
-                f"'reverse_log'. Received: sampling={self.sampling!r}"
-            )
-        if self.sampling != "linear" and self.low <= 0:
-            raise ValueError(
-                "A log-sampled Range needs `low` > 0. "
-                f"Received: low={self.low!r}, sampling={self.sampling!r}"
-            )
-
-    @property
-    def is_int(self) -> bool:
-        return all(
-            isinstance(value, numbers.Integral)
-            for value in (self.low, self.high, self.step)
-            if value is not None
-        )
-
-
-@dataclasses.dataclass(frozen=True)
-class Setting:
-    """One searched setting after parsing: a fixed value, a grid or a range."""
-
-    values: tuple[Any, ...] = ()
-    range: Range | None = None
-
-    @property
-    def low(self) -> float:
-        return self.range.low if self.range is not None else min(self.values)
-
-    @property
-    def high(self) -> float:
-        return self.range.high if self.range is not None else max(self.values)
-
-    def declare(self, hp: Any, name: str) -> Any:
-        """Register this setting as hyperparameter `name` of `hp`."""
-        if self.range is not None:
-            r = self.range
-            if r.is_int:
-                return hp.Int(
-                    name,
-                    int(r.low),
-                    int(r.high),
-                    step=None if r.step is None else int(r.step),
-                    sampling=r.sampling,
-                )
-            return hp.Float(
-                name, float(r.low), float(r.high), step=r.step, sampling=r.sampling
-            )
-        if len(self.values) == 1:
-            return hp.Fixed(name, self.values[0])
-        return hp.Choice(name, list(self.values))
-
-    def describe(self) -> Any:
-        """A JSON-friendly description, for the search's MLflow run."""
-        if self.range is not None:
-            return {"range": dataclasses.asdict(self.range)}
-        return self.values[0] if len(self.values) == 1 else list(self.values)
-
-
-def _is_number(value: Any) -> bool:
-    return not isinstance(value, bool) and isinstance(value, numbers.Real)
-
-
-def parse_setting(name: str, spec: Any) -> Setting:
-    """Parse a number, a sequence (grid), a `range` or a `Range`.
-
-    Raises:
-        ValueError: For an empty grid or range (the message names `name`).
-        TypeError: For anything that is not numbers.
-    """
-    if isinstance(spec, Range):
-        return Setting(range=spec)
-    if isinstance(spec, range):
-        if len(spec) == 0:
-            raise ValueError(
-                f"Argument `{name}` is an empty range. Received: {name}={spec!r}"
-            )
-        if spec.step < 0:
-            spec = spec[::-1]
-        return Setting(range=Range(spec.start, spec[-1], spec.step))
-    if _is_number(spec):
-        return Setting(values=(spec,))
-    if isinstance(spec, Sequence) and not isinstance(spec, (str, bytes)):
-        if len(spec) == 0:
-            raise ValueError(
-                f"Argument `{name}` is an empty grid: give at least one value. "
-                f"Received: {name}={spec!r}"
-            )
-        for value in spec:
-            if not _is_number(value):
-                raise TypeError(
-                    f"Argument `{name}` must hold numbers. "
-                    f"Received: {name}={spec!r} (holding {value!r})"
-                )
-        if len(set(spec)) != len(spec):
-            raise ValueError(
-                f"Argument `{name}` repeats a value. Received: {name}={spec!r}"
-            )
-        return Setting(values=tuple(spec))
-    raise TypeError(
-        f"Argument `{name}` must be a number, a sequence of numbers (a grid), "
-        f"a `range` or an `lrdecay.tuning.space.Range`. Received: {name}={spec!r}"
-    )
-
-
-def _all_values(setting: Setting) -> tuple[Any, ...]:
-    if setting.range is not None:
-        return (setting.range.low, setting.range.high)
-    return setting.values
-
-
-def _check_between(
-    name: str,
-    spec: Any,
-    setting: Setting,
-    low: float,
-    high: float,
-    *,
-    low_open: bool,
-    high_open: bool,
-) -> None:
-    for value in _all_values(setting):
-        too_low = value <= low if low_open else value < low
-        too_high = value >= high if high_open else value > high
-        if too_low or too_high or not math.isfinite(value):
-            lo = "(" if low_open else "["
-            hi = ")" if high_open else "]"
-            raise ValueError(
-                f"Argument `{name}` must lie in {lo}{low}, {high}{hi}. "
-                f"Received: {name}={spec!r} (holding {value!r})"
-            )
-
-
-@dataclasses.dataclass(frozen=True)
 class DecayEpochs:
     """The parsed decay-epochs setting of one kind: epochs or budget fractions."""
 
@@ -265,7 +94,7 @@ class DecayEpochs:
 def parse_decay_epochs(name: str, spec: Any) -> DecayEpochs:
     """Whole numbers are epochs (>= 1); floats are fractions in (0, 1]."""
     setting = parse_setting(name, spec)
-    values = _all_values(setting)
+    values = all_values(setting)
     integral = [isinstance(value, numbers.Integral) for value in values]
     if setting.range is not None:
         integral = [setting.range.is_int]
@@ -284,7 +113,7 @@ def parse_decay_epochs(name: str, spec: Any) -> DecayEpochs:
             "budget; give only ints (epochs) or only floats in (0, 1] "
             f"(fractions). Received: {name}={spec!r}"
         )
-    _check_between(name, spec, setting, 0.0, 1.0, low_open=True, high_open=False)
+    check_between(name, spec, setting, 0.0, 1.0, low_open=True, high_open=False)
     return DecayEpochs(setting, relative=True)
 
 
@@ -300,6 +129,8 @@ class ResolvedDecay:
     kind: str
     settings: dict[str, Any]
     initial_lr: float | None
+    # The exponential decay's half-life in epochs, when `k` derives from it.
+    half_life: int | None = None
 
 
 class DecaySpace:
@@ -345,6 +176,8 @@ class DecaySpace:
             are taken of. Defaults to `"trial"`.
 
     Raises:
+        TypeError: For an argument of the wrong type (a kind that is not a
+            string, a grid holding something other than numbers).
         ValueError: For an unknown kind, an empty grid or range, or a value
             out of range; the message names the argument and the value.
     """
@@ -363,12 +196,22 @@ class DecaySpace:
     ) -> None:
         if isinstance(kinds, str):
             kinds = (kinds,)
-        if not isinstance(kinds, Sequence) or len(kinds) == 0:
+        if not isinstance(kinds, Sequence):
+            raise TypeError(
+                "Argument `kinds` must be a sequence of decay kinds of "
+                f"{list(SEARCHABLE_KINDS)}. Received: kinds={kinds!r}"
+            )
+        if len(kinds) == 0:
             raise ValueError(
                 "Argument `kinds` must name at least one decay kind of "
                 f"{list(SEARCHABLE_KINDS)}. Received: kinds={kinds!r}"
             )
         for kind in kinds:
+            if not isinstance(kind, str):
+                raise TypeError(
+                    f"Argument `kinds` must hold decay kind names. "
+                    f"Received: kinds={kinds!r} (holding {kind!r})"
+                )
             if kind not in SEARCHABLE_KINDS:
                 raise ValueError(
                     f"Unknown decay kind {kind!r} in argument `kinds`; "
@@ -399,19 +242,19 @@ class DecaySpace:
             self.decay_epochs = dict.fromkeys(self.kinds, parsed)
 
         self.drop = parse_setting("drop", drop)
-        _check_between("drop", drop, self.drop, 0, 1, low_open=True, high_open=False)
+        check_between("drop", drop, self.drop, 0, 1, low_open=True, high_open=False)
         self.k = None if k is None else parse_setting("k", k)
         if self.k is not None:
-            _check_between("k", k, self.k, 0, math.inf, low_open=False, high_open=True)
+            check_between("k", k, self.k, 0, math.inf, low_open=False, high_open=True)
         self.factor = parse_setting("factor", factor)
-        _check_between(
+        check_between(
             "factor", factor, self.factor, 0, 1, low_open=True, high_open=True
         )
         self.initial_lr = (
             None if initial_lr is None else parse_setting("initial_lr", initial_lr)
         )
         if self.initial_lr is not None:
-            _check_between(
+            check_between(
                 "initial_lr",
                 initial_lr,
                 self.initial_lr,
@@ -420,17 +263,18 @@ class DecaySpace:
                 low_open=True,
                 high_open=True,
             )
-        if not isinstance(monitor, str) or not monitor:
+        if not isinstance(monitor, str):
+            raise TypeError(
+                "Argument `monitor` must be a metric name such as 'val_loss'. "
+                f"Received: monitor={monitor!r}"
+            )
+        if not monitor:
             raise ValueError(
                 "Argument `monitor` must be a metric name such as 'val_loss'. "
                 f"Received: monitor={monitor!r}"
             )
         self.monitor = monitor
-        if relative_to not in ("trial", "search"):
-            raise ValueError(
-                "Argument `relative_to` must be 'trial' or 'search'. "
-                f"Received: relative_to={relative_to!r}"
-            )
+        check_choice("relative_to", relative_to, ("trial", "search"))
         self.relative_to = relative_to
 
     def check_budget(self, epochs: int) -> None:
@@ -439,16 +283,7 @@ class DecaySpace:
         Args:
             epochs: Int. The search's epoch budget (Hyperband's `max_epochs`).
         """
-        if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral):
-            raise TypeError(
-                f"Argument `epochs` must be a whole number of epochs. "
-                f"Received: epochs={epochs!r}"
-            )
-        if epochs < 1:
-            raise ValueError(
-                f"Argument `epochs` must be a positive number of epochs. "
-                f"Received: epochs={epochs!r}"
-            )
+        check_epoch_count("epochs", epochs, allow_zero=False)
         for kind in self.kinds:
             decay_epochs = self.decay_epochs[kind]
             if not decay_epochs.relative and decay_epochs.setting.high > epochs:
@@ -524,7 +359,10 @@ class DecaySpace:
             }
         initial_lr = values.get(INITIAL_LR_HP) if self.initial_lr else None
         return ResolvedDecay(
-            kind, settings, None if initial_lr is None else float(initial_lr)
+            kind,
+            settings,
+            None if initial_lr is None else float(initial_lr),
+            half_life=epochs if kind == "exponential" and self.k is None else None,
         )
 
     def get_config(self) -> dict[str, Any]:

@@ -1,0 +1,68 @@
+"""The search's comparison plots: every trial's learning rate and objective.
+
+Logged to the parent run under `lrdecay/` (`lr_curves.png`,
+`<objective>_curves.png`), from the curves the trial runs logged.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from lrdecay.tracking import plots
+from lrdecay.tuning import runs as layout
+
+
+def log_comparison(
+    client: Any, parent_run_id: str, by_trial: Mapping[str, list[Any]], objective: str
+) -> None:
+    """Log two plots to the parent run: every trial's rate, and its objective.
+
+    Args:
+        client: `mlflow.MlflowClient`.
+        parent_run_id: String. The search's run.
+        by_trial: Trial id -> its runs (the first one is plotted).
+        objective: String. The metric of the second plot.
+    """
+    lr_curves: dict[str, tuple[list[int], list[float]]] = {}
+    val_curves: dict[str, tuple[list[int], list[float]]] = {}
+    for trial_id, runs in sorted(by_trial.items()):
+        run = runs[0]
+        kind = run.data.tags.get(layout.KIND_TAG, "")
+        label = f"{trial_id} {kind}".strip()
+        for metric, curves in (
+            ("learning_rate", lr_curves),
+            (objective, val_curves),
+        ):
+            history = sorted(
+                client.get_metric_history(run.info.run_id, metric),
+                key=lambda point: point.step,
+            )
+            if history:
+                curves[label] = (
+                    [point.step for point in history],
+                    [point.value for point in history],
+                )
+    with tempfile.TemporaryDirectory(prefix="lrdecay-search-") as folder:
+        paths = []
+        if lr_curves:
+            paths.append(
+                plots.comparison_plot(
+                    lr_curves,
+                    Path(folder) / "lr_curves.png",
+                    title="learning rate of every trial",
+                )
+            )
+        if val_curves:
+            paths.append(
+                plots.comparison_plot(
+                    val_curves,
+                    Path(folder) / f"{objective}_curves.png",
+                    ylabel=objective,
+                    title=f"{objective} of every trial",
+                )
+            )
+        for path in paths:
+            client.log_artifact(parent_run_id, str(path), "lrdecay")

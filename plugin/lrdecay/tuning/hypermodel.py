@@ -1,0 +1,419 @@
+"""`DecayHyperModel`: a KerasTuner hypermodel that searches the learning-rate decay.
+
+It wraps the user's model-building function and adds the decay chosen for
+each trial to `fit`, so any stock KerasTuner tuner searches it (`GridSearch`,
+`RandomSearch`, `Hyperband`, `BayesianOptimization`).
+
+How a trial is found without subclassing the tuner: `keras_tuner.Tuner.run_trial`
+appends a `TunerCallback(tuner, trial)` to the callbacks it passes to
+`HyperModel.fit`, once per execution (found through `lrdecay._compat`). `fit`
+reads the trial (its id, Hyperband's bracket and round) and the tuner (its
+project) from that callback. Without one (a custom tuner, or `fit` called by
+hand) the trial id is unknown and the run is still tracked, without a trial
+tag.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import json
+import math
+import os
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import keras
+import keras_tuner
+import numpy as np
+
+from lrdecay import callbacks as decay_callbacks
+from lrdecay._compat import keras_tuner as keras_tuner_compat
+from lrdecay.tuning import runs as layout
+from lrdecay.tuning.result import TrialSummary, best_trial, summarize
+from lrdecay.tuning.space import SEARCHABLE_KINDS, DecaySpace, ResolvedDecay
+
+# A trial's decay, written next to its checkpoint, so that a Hyperband trial
+# continuing it can start a plateau decay from the rate it had reached.
+DECAY_STATE_FILE = "lrdecay_decay.json"
+
+
+class NonFiniteLossError(keras_tuner.errors.FailedTrialError):
+    """A trial's loss or metric became NaN or infinite: the trial FAILED."""
+
+
+class _FiniteGuard(keras.callbacks.Callback):
+    """Stop a fit whose epoch logs hold NaN or inf, by raising.
+
+    KerasTuner marks a trial FAILED (not retried, never "best") only on
+    `FailedTrialError`; Keras' `TerminateOnNaN` would end the fit normally
+    and the trial would count as COMPLETED.
+    """
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        for key, value in (logs or {}).items():
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                continue
+            if not math.isfinite(number):
+                raise NonFiniteLossError(
+                    f"`{key}` became {number} at epoch {epoch}: the trial "
+                    "diverged (try a lower initial learning rate)."
+                )
+
+
+@dataclasses.dataclass(frozen=True)
+class TrialContext:
+    """What `DecayHyperModel.fit` knows about the trial it trains."""
+
+    trial_id: str | None
+    execution: int
+    tuner: Any | None
+    hyperparameters: dict[str, Any]
+
+    @property
+    def continued_from(self) -> str | None:
+        value = self.hyperparameters.get("tuner/trial_id")
+        return None if value is None else str(value)
+
+
+def _takes_hp(build_model: Callable[..., Any]) -> bool:
+    """Whether `build_model` takes an argument (the hyperparameters)."""
+    try:
+        signature = inspect.signature(build_model)
+    except (TypeError, ValueError):
+        return True
+    for parameter in signature.parameters.values():
+        if parameter.kind in (parameter.VAR_POSITIONAL,):
+            return True
+        if parameter.kind in (
+            parameter.POSITIONAL_ONLY,
+            parameter.POSITIONAL_OR_KEYWORD,
+        ):
+            return True
+    return False
+
+
+def _as_given(rate: float) -> float:
+    """The shortest float that is the same float32 as `rate`.
+
+    An optimizer holds its rate as float32: `0.1` reads back as
+    `0.10000000149011612`. The decay and its MLflow params should say `0.1`,
+    as the user wrote it; both are the same float32, so training is unchanged.
+    """
+    return float(str(np.float32(rate)))
+
+
+def model_initial_lr(model: Any) -> float:
+    """The rate `model`'s optimizer holds now, as the user wrote it (`0.1`)."""
+    return _as_given(decay_callbacks.current_learning_rate(model.optimizer))
+
+
+class DecayHyperModel(keras_tuner.HyperModel):
+    """A `keras_tuner.HyperModel` that searches the learning-rate decay.
+
+    `build(hp)` declares the decay hyperparameters and calls the user's
+    `build_model(hp)` (or `build_model()` if it takes no argument), which
+    must return a compiled model whose optimizer has a float learning rate.
+    `fit(hp, model, ...)` adds the decay chosen for the trial, a guard that
+    fails the trial when its loss goes NaN or inf (`FailedTrialError`:
+    FAILED in KerasTuner, never "best"), and, when tracking, an
+    `lrdecay.MlflowLogger` writing one child run per trial execution.
+
+    Example:
+
+    ```python
+    hypermodel = DecayHyperModel(build_model, decay_epochs=[10, 20, 30, 50])
+    tuner = keras_tuner.GridSearch(hypermodel, objective="val_loss")
+    tuner.search(x, y, epochs=50, validation_data=(x_val, y_val))
+    ```
+
+    Args:
+        build_model: Callable. `build_model(hp)` or `build_model()`,
+            returning a compiled Keras model.
+        space: `lrdecay.tuning.space.DecaySpace` or `None`. The decay space; when
+            `None`, one is built from the keyword arguments below.
+        kinds, decay_epochs, drop, k, factor, initial_lr, monitor,
+            relative_to: The `DecaySpace` arguments (ignored when `space`
+            is given).
+        max_epochs: Int or `None`. The search's epoch budget, to check the
+            decay epochs against before any training. Defaults to the
+            tuner's `max_epochs` (Hyperband) or the fit's `epochs`.
+        tracking: Bool, string or dict; the same values as `search()`'s.
+            `False`: no MLflow. `True`: track with `MLFLOW_TRACKING_URI` /
+            `MLFLOW_EXPERIMENT_NAME`, else MLflow's defaults. A string: the
+            MLflow tracking URI. A dict may hold `tracking_uri`,
+            `experiment_name`, `parent_run_id` and the `MlflowLogger` options
+            `log_plots`, `log_every_n_steps`, `flush_interval`,
+            `request_timeout`, `give_up_after`, `offline_dir`. Without a
+            `parent_run_id`, the search's parent run is found by the tag
+            `lrdecay.search=<project_name>` (or created). Defaults to
+            `True`.
+        name: String or `None`. KerasTuner's hypermodel name.
+        tunable: Bool. KerasTuner's `tunable`. Defaults to `True`.
+
+    Raises:
+        TypeError: For an argument of the wrong type.
+        ValueError: For a bad space or `tracking` (the message names the
+            value).
+    """
+
+    def __init__(
+        self,
+        build_model: Callable[..., Any],
+        space: DecaySpace | None = None,
+        *,
+        kinds: Sequence[str] = SEARCHABLE_KINDS,
+        decay_epochs: Any = (10, 20, 30, 50),
+        drop: Any = 0.5,
+        k: Any = None,
+        factor: Any = 0.5,
+        initial_lr: Any = None,
+        monitor: str = "val_loss",
+        relative_to: str = "trial",
+        max_epochs: int | None = None,
+        tracking: bool | str | Mapping[str, Any] = True,
+        name: str | None = None,
+        tunable: bool = True,
+    ) -> None:
+        if not callable(build_model):
+            raise TypeError(
+                "Argument `build_model` must be a callable returning a compiled "
+                f"Keras model. Received: build_model={build_model!r}"
+            )
+        if space is None:
+            space = DecaySpace(
+                kinds,
+                decay_epochs,
+                drop=drop,
+                k=k,
+                factor=factor,
+                initial_lr=initial_lr,
+                monitor=monitor,
+                relative_to=relative_to,
+            )
+        elif not isinstance(space, DecaySpace):
+            raise TypeError(
+                "Argument `space` must be an lrdecay.tuning.space.DecaySpace. "
+                f"Received: space={space!r}"
+            )
+        if max_epochs is not None:
+            space.check_budget(max_epochs)
+        tracking_options = layout.tracking_options(tracking)
+        super().__init__(name=name, tunable=tunable)
+        self.build_model = build_model
+        self.space = space
+        self.max_epochs = max_epochs
+        self.tracking: dict[str, Any] | None = tracking_options
+        self._build_takes_hp = _takes_hp(build_model)
+        # trial id -> (identity of the trial object, executions started)
+        self._executions: dict[str, tuple[int, int]] = {}
+        # Set by `search()`; else found or created on first tracked fit.
+        self._search_runs: Any | None = None
+        self.last_decay: Any | None = None
+        self._last_epochs: int | None = None
+
+    # -- KerasTuner's HyperModel interface ---------------------------------
+
+    def declare_hyperparameters(self, hp: Any) -> None:
+        self.space.declare(hp)
+
+    def build(self, hp: Any) -> Any:
+        self.space.declare(hp)
+        model = self.build_model(hp) if self._build_takes_hp else self.build_model()
+        if not isinstance(model, keras.Model):
+            raise TypeError(
+                f"`build_model` must return a Keras model. Received: {model!r}"
+            )
+        return model
+
+    def fit(self, hp: Any, model: Any, *args: Any, **kwargs: Any) -> Any:
+        callbacks = list(kwargs.pop("callbacks", None) or [])
+        context = self._trial_context(hp, callbacks)
+        epochs = int(kwargs.get("epochs", 1))
+        self._last_epochs = epochs
+        self._check_budget(context, epochs)
+        if getattr(model, "optimizer", None) is None:
+            raise keras_tuner.errors.FatalTypeError(
+                "`build_model` must return a compiled model: the decay needs "
+                "its optimizer. Call `model.compile(optimizer=...)` in it."
+            )
+        decay, resolved = self._make_decay(context, model, epochs)
+        self.last_decay = decay
+        run = (
+            self._start_run(context, resolved, epochs)
+            if self.tracking is not None
+            else None
+        )
+        fit_callbacks = [*callbacks, decay]
+        if run is not None:
+            fit_callbacks.append(run.logger)
+        # Last, so the logger has recorded the diverged epoch before it fails.
+        fit_callbacks.append(_FiniteGuard())
+        try:
+            history = model.fit(*args, callbacks=fit_callbacks, **kwargs)
+        except KeyboardInterrupt:
+            if run is not None:
+                run.end("KILLED", "interrupted (KeyboardInterrupt)")
+            raise
+        except keras_tuner.errors.FailedTrialError as error:
+            if run is not None:
+                run.end("FAILED", error, trial_status="FAILED")
+            raise
+        except Exception as error:
+            if run is not None:
+                # KerasTuner makes any other error INVALID (retried, then FAILED).
+                run.end("FAILED", error, trial_status="INVALID")
+            raise
+        if run is not None:
+            run.end("FINISHED", None, trial_status="COMPLETED")
+        self._save_decay_state(context, model, decay, resolved)
+        return history
+
+    # -- helpers ---------------------------------------------------------------
+
+    def _trial_context(self, hp: Any, callbacks: Sequence[Any]) -> TrialContext:
+        tuner_callback = keras_tuner_compat.find_tuner_callback(callbacks)
+        # Over gRPC (distributed workers) the values of inactive conditional
+        # hyperparameters come along too; a trial's params are its active ones.
+        values = {
+            name: value for name, value in hp.values.items() if hp.is_active(name)
+        }
+        if tuner_callback is None:
+            return TrialContext(None, 0, None, values)
+        trial = tuner_callback.trial
+        trial_id = str(trial.trial_id)
+        identity, count = self._executions.get(trial_id, (id(trial), 0))
+        if identity != id(trial):
+            # A new run of the same trial (a retry, or a resumed search).
+            count = 0
+        self._executions[trial_id] = (id(trial), count + 1)
+        return TrialContext(trial_id, count, tuner_callback.tuner, values)
+
+    def _search_budget(self, context: TrialContext, epochs: int) -> int:
+        if self.max_epochs is not None:
+            return self.max_epochs
+        oracle_epochs = getattr(
+            getattr(context.tuner, "oracle", None), "max_epochs", None
+        )
+        return int(oracle_epochs) if oracle_epochs else epochs
+
+    def _check_budget(self, context: TrialContext, epochs: int) -> None:
+        try:
+            self.space.check_budget(self._search_budget(context, epochs))
+        except ValueError as error:
+            # Fatal: every trial would fail the same way; stop the search.
+            raise keras_tuner.errors.FatalValueError(str(error)) from error
+
+    def _make_decay(
+        self, context: TrialContext, model: Any, epochs: int
+    ) -> tuple[Any, ResolvedDecay]:
+        budget = (
+            epochs
+            if self.space.relative_to == "trial"
+            else self._search_budget(context, epochs)
+        )
+        resolved = self.space.resolve(context.hyperparameters, budget)
+        optimizer = model.optimizer
+        initial_lr = resolved.initial_lr
+        if initial_lr is None:
+            initial_lr = _as_given(decay_callbacks.current_learning_rate(optimizer))
+            resolved = dataclasses.replace(resolved, initial_lr=initial_lr)
+        decay_class: Any = decay_callbacks.DECAYS[resolved.kind]
+        if resolved.kind == "plateau":
+            start_lr = self._continued_lr(context) or initial_lr
+            optimizer.learning_rate = start_lr
+            return decay_class(**resolved.settings), resolved
+        return decay_class(initial_lr=initial_lr, **resolved.settings), resolved
+
+    def _decay_state_path(self, tuner: Any, trial_id: str) -> str | None:
+        get_trial_dir = getattr(tuner, "get_trial_dir", None)
+        if get_trial_dir is None:
+            return None
+        return os.path.join(get_trial_dir(trial_id), DECAY_STATE_FILE)
+
+    def _continued_lr(self, context: TrialContext) -> float | None:
+        """The rate a continued Hyperband trial's plateau decay had reached."""
+        if context.continued_from is None or context.tuner is None:
+            return None
+        path = self._decay_state_path(context.tuner, context.continued_from)
+        try:
+            with open(path) as file:  # type: ignore[arg-type]
+                return float(json.load(file)["final_lr"])
+        except (OSError, TypeError, KeyError, ValueError):
+            return None
+
+    def _save_decay_state(
+        self, context: TrialContext, model: Any, decay: Any, resolved: ResolvedDecay
+    ) -> None:
+        if context.tuner is None or context.trial_id is None:
+            return
+        path = self._decay_state_path(context.tuner, context.trial_id)
+        if path is None:
+            return
+        state = {
+            "kind": resolved.kind,
+            "settings": resolved.settings,
+            "initial_lr": resolved.initial_lr,
+            "lr_history": [list(point) for point in decay.lr_history],
+            "final_lr": decay_callbacks.current_learning_rate(model.optimizer),
+        }
+        try:
+            with open(path, "w") as file:
+                json.dump(state, file)
+        except OSError as error:
+            warnings.warn(
+                f"Could not save the decay state of trial {context.trial_id} "
+                f"to {path}: {error}",
+                stacklevel=2,
+            )
+
+    def _start_run(
+        self, context: TrialContext, resolved: ResolvedDecay, epochs: int
+    ) -> Any:
+        from lrdecay.tuning import tracker
+
+        if self._search_runs is None:
+            self._search_runs = tracker.SearchRuns.for_hypermodel(
+                self.tracking or {}, context.tuner
+            )
+        return self._search_runs.trial_run(context, resolved, epochs)
+
+    def end_search(self, tuner: Any) -> list[TrialSummary]:
+        """Summarize a search run by a stock tuner, and end its MLflow run.
+
+        `search()` does this itself. After `tuner.search(...)` with a
+        tracked `DecayHyperModel`, call it to tag each trial's run with its
+        final KerasTuner status, tag the best trial, log the comparison
+        plots and end the parent run FINISHED.
+
+        Returns:
+            The `TrialSummary` of every trial, in trial-id order.
+        """
+        epochs = self.max_epochs or self._last_epochs or 1
+        trials = [
+            summarize(trial, self.space, epochs)
+            for _, trial in sorted(tuner.oracle.trials.items())
+        ]
+        runs = self._search_runs
+        if runs is None:
+            return trials
+        for trial in tuner.oracle.trials.values():
+            runs.trial_ended(trial)
+        return list(runs.search_ended(tuner, trials, best_trial(tuner.oracle)))
+
+    def attach_search_runs(self, search_runs: Any) -> None:
+        """Log the trials' runs under `search_runs` (set by `search()`)."""
+        self._search_runs = search_runs
+
+    def trial_initial_lr(self, tuner: Any, trial_id: str) -> float | None:
+        """The rate of epoch 0 a finished trial used, from its decay state."""
+        path = self._decay_state_path(tuner, trial_id)
+        try:
+            with open(path) as file:  # type: ignore[arg-type]
+                value = json.load(file)["initial_lr"]
+        except (OSError, TypeError, KeyError, ValueError):
+            return None
+        return None if value is None else float(value)

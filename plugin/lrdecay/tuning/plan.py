@@ -1,0 +1,184 @@
+"""The checked settings of a `search()`, with the defaults filled in.
+
+`make_plan` checks every argument before anything trains or any MLflow run
+exists, and fills in what depends on other arguments: the experiment, and
+the project name `lrdecay.defaults.project_name` gives the search's settings
+(the same as the command line's, so either resumes the other's search).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from lrdecay import defaults
+from lrdecay._validation import check_choice, check_positive_int
+from lrdecay.tuning import runs as layout
+from lrdecay.tuning.space import DecaySpace
+
+
+@dataclasses.dataclass
+class SearchPlan:
+    """A search's checked settings, shared by its steps."""
+
+    algorithm: str
+    space: DecaySpace
+    epochs: int
+    max_trials: int | None
+    objective: Any
+    batch_size: int | None
+    seed: int | None
+    project_dir: str
+    project_name: str
+    overwrite: bool
+    tracking: dict[str, Any] | None
+    experiment_name: str
+    executions_per_trial: int
+    tuner_kwargs: dict[str, Any]
+
+    @property
+    def project_path(self) -> str:
+        return os.path.join(self.project_dir, self.project_name)
+
+    @property
+    def tracking_uri(self) -> str | None:
+        return None if self.tracking is None else self.tracking.get("tracking_uri")
+
+    def settings(self) -> dict[str, Any]:
+        """The settings the parent run records."""
+        return {
+            "algorithm": self.algorithm,
+            "epochs": self.epochs,
+            "max_trials": self.max_trials,
+            "objective": str(self.objective),
+            "batch_size": self.batch_size,
+            "seed": self.seed,
+            "executions_per_trial": self.executions_per_trial,
+            "project_name": self.project_name,
+            **{f"tuner.{key}": value for key, value in self.tuner_kwargs.items()},
+        }
+
+
+def make_plan(
+    *,
+    algorithm: Any,
+    kinds: Any,
+    decay_epochs: Any,
+    space: DecaySpace | None,
+    initial_lr: Any,
+    tracking: Any,
+    tracking_uri: str | None,
+    experiment_name: str | None,
+    project_name: str | None,
+    project_dir: Any,
+    **settings: Any,
+) -> SearchPlan:
+    """Check the arguments; fill in the defaults that depend on others."""
+    check_choice("algorithm", algorithm, defaults.ALGORITHMS)
+    check_positive_int("epochs", settings["epochs"])
+    check_positive_int("max_trials", settings["max_trials"], allow_none=True)
+    check_positive_int("executions_per_trial", settings["executions_per_trial"])
+    given_space = space
+    if space is None:
+        space = DecaySpace(kinds, decay_epochs, initial_lr=initial_lr)
+    elif not isinstance(space, DecaySpace):
+        raise TypeError(
+            "Argument `space` must be an lrdecay.tuning.space.DecaySpace. "
+            f"Received: space={space!r}"
+        )
+    space.check_budget(settings["epochs"])
+    if algorithm == "hyperband" and settings["max_trials"] is not None:
+        raise ValueError(
+            "Hyperband sets its own number of trials from `epochs` and "
+            "`factor`; leave `max_trials` unset. "
+            f"Received: max_trials={settings['max_trials']!r}"
+        )
+    options = layout.tracking_options(tracking)
+    if options is not None:
+        for name, value in (
+            ("tracking_uri", tracking_uri),
+            ("experiment_name", experiment_name),
+        ):
+            if value is not None and options.get(name, value) != value:
+                raise ValueError(
+                    f"Arguments `{name}` and `tracking` name different "
+                    f"values. Received: {name}={value!r}, tracking={tracking!r}"
+                )
+            if value is not None:
+                options[name] = value
+        experiment_name = options.get("experiment_name")
+    experiment_name = (
+        experiment_name
+        or os.environ.get("MLFLOW_EXPERIMENT_NAME")
+        or defaults.EXPERIMENT
+    )
+    if options is not None:
+        options["experiment_name"] = experiment_name
+    if project_name is None:
+        project_name = defaults.project_name(
+            _identity(algorithm, given_space, settings, kinds, decay_epochs, initial_lr)
+        )
+    return SearchPlan(
+        algorithm=algorithm,
+        space=space,
+        project_dir=os.fspath(project_dir),
+        project_name=project_name,
+        tracking=options,
+        experiment_name=experiment_name,
+        **settings,
+    )
+
+
+def _identity(
+    algorithm: str,
+    space: DecaySpace | None,
+    settings: Mapping[str, Any],
+    kinds: Any,
+    decay_epochs: Any,
+    initial_lr: Any,
+) -> dict[str, Any]:
+    """The settings `defaults.project_name` hashes, as the command line has them.
+
+    A `space` of the caller's own (`space`, else `None`) stands for the
+    kinds, decay epochs and initial rate it overrides.
+    """
+    if space is not None:
+        config = space.get_config()
+        kinds, decay_epochs, initial_lr = config["kinds"], config, config["initial_lr"]
+    return {
+        "algorithm": algorithm,
+        "kinds": tuple(kinds),
+        "decay_epochs": decay_epochs,
+        "initial_lr": initial_lr,
+        "epochs": settings["epochs"],
+        "batch_size": settings["batch_size"],
+        "objective": settings["objective"],
+        "seed": settings["seed"],
+    }
+
+
+def check_data(
+    plan: SearchPlan,
+    validation_data: Any,
+    validation_split: float | None,
+    progress: Any,
+) -> None:
+    objective = plan.objective
+    if (
+        isinstance(objective, str)
+        and objective.startswith("val_")
+        and validation_data is None
+        and not validation_split
+    ):
+        raise ValueError(
+            f"The objective {objective!r} needs validation data: pass "
+            "`validation_data=` or `validation_split=`, or choose an objective "
+            "without 'val_'. Received: validation_data=None, "
+            f"validation_split={validation_split!r}"
+        )
+    if progress is not None and not callable(progress):
+        raise TypeError(
+            f"Argument `progress` must be callable. Received: progress={progress!r}"
+        )

@@ -1,0 +1,457 @@
+"""The MLflow runs of a search: one parent run, one child run per trial execution.
+
+`SearchRuns` finds (on a resume) or creates the search's parent run, opens an
+`lrdecay.MlflowLogger` child run for each trial execution, writes KerasTuner's
+final status onto it, and at the end tags the best trial, logs the comparison
+plots and closes the parent. Every tag name and lookup comes from
+`lrdecay.tuning.runs`, which documents the layout.
+
+A Hyperband trial continuing another is tagged `lrdecay.bracket`,
+`lrdecay.round`, `lrdecay.continued_from` (trial id) and
+`lrdecay.continued_from_run` (that trial's run). A resumed search re-uses
+the parent and closes the runs a killed search left RUNNING as KILLED; the
+interrupted trial then re-runs in a new run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import mlflow
+from mlflow.entities import Metric, Param, RunTag
+
+from lrdecay._compat import keras_tuner as keras_tuner_compat
+from lrdecay.tuning import comparison
+from lrdecay.tuning import runs as layout
+from lrdecay.tuning.space import DecaySpace, ResolvedDecay
+
+
+def _warn(what: str, error: BaseException) -> None:
+    warnings.warn(
+        f"lrdecay: {what} failed ({type(error).__name__}: {error}); the search "
+        "goes on.",
+        stacklevel=3,
+    )
+
+
+def _is_distributed() -> bool:
+    return "KERASTUNER_ORACLE_IP" in os.environ
+
+
+class TrialRun:
+    """The child run of one trial execution, and how it ends."""
+
+    def __init__(self, owner: SearchRuns, logger: Any, trial_id: str | None) -> None:
+        self.owner = owner
+        self.logger = logger
+        self.trial_id = trial_id
+
+    def end(
+        self,
+        status: str,
+        error: BaseException | str | None,
+        trial_status: str | None = None,
+    ) -> None:
+        self.logger.finish(status, error)
+        run_id = self.logger.run_id
+        if run_id is None or trial_status is None:
+            return
+        try:
+            self.owner.client.set_tag(run_id, layout.STATUS_TAG, trial_status)
+        except Exception as failure:
+            _warn("tagging the trial's run", failure)
+
+
+class SearchRuns:
+    """The parent run of a search and the child runs of its trials."""
+
+    def __init__(
+        self,
+        tracking_uri: str,
+        experiment_id: str,
+        parent_run_id: str | None,
+        project_name: str | None,
+        logger_options: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.tracking_uri = tracking_uri
+        self.client = mlflow.MlflowClient(tracking_uri)
+        self.experiment_id = experiment_id
+        self.parent_run_id = parent_run_id
+        self.project_name = project_name
+        self.logger_options = {
+            key: value
+            for key, value in (logger_options or {}).items()
+            if key in layout.LOGGER_OPTIONS
+        }
+        # trial id -> run ids of its current attempt (one per execution)
+        self.trial_run_ids: dict[str, list[str]] = {}
+
+    # -- finding the parent -----------------------------------------------------
+
+    @staticmethod
+    def _resolve(
+        tracking_uri: str | None, experiment_name: str | None
+    ) -> tuple[str, Any, str]:
+        uri = tracking_uri or mlflow.get_tracking_uri()
+        client = mlflow.MlflowClient(uri)
+        experiment_id = layout.experiment_id(client, experiment_name)
+        assert experiment_id is not None  # created when missing
+        return uri, client, experiment_id
+
+    @staticmethod
+    def _find_parent(
+        client: Any, experiment_id: str, project_name: str, project_path: str
+    ) -> Any | None:
+        parent = layout.live_run(client, layout.read_marker(project_path))
+        if parent is None:
+            parent = layout.find_parent_run(client, experiment_id, project_name)
+        return parent
+
+    @classmethod
+    def for_search(
+        cls,
+        *,
+        options: Mapping[str, Any],
+        project_name: str,
+        project_path: str,
+        resuming: bool,
+        settings: Mapping[str, Any],
+        space: DecaySpace,
+    ) -> SearchRuns:
+        """The runs of a `search()`: find (resume) or create the parent run.
+
+        Args:
+            options: Dict. `search()`'s `tracking` options: `tracking_uri`,
+                `experiment_name`, `parent_run_id` (an existing run to log
+                under) and `MlflowLogger` options.
+            project_name, project_path: The search's KerasTuner project.
+            resuming: Bool. Whether KerasTuner reloads the project; else
+                a new parent run is created (unless `parent_run_id`).
+            settings: The search's settings, logged as the parent's params.
+            space: The `DecaySpace`, logged as a param and an artifact.
+        """
+        uri, client, experiment_id = cls._resolve(
+            options.get("tracking_uri"), options.get("experiment_name")
+        )
+        parent = None
+        if options.get("parent_run_id") is not None:
+            parent = layout.live_run(client, str(options["parent_run_id"]))
+            if parent is None:
+                raise ValueError(
+                    "No MLflow run to log the search under: "
+                    f"parent_run_id={options['parent_run_id']!r} at {uri}."
+                )
+        elif resuming:
+            parent = cls._find_parent(client, experiment_id, project_name, project_path)
+        if parent is None:
+            parent_run_id = layout.create_parent_run(
+                client, experiment_id, project_name, project_path
+            )
+        else:
+            parent_run_id = parent.info.run_id
+            experiment_id = parent.info.experiment_id
+            client.update_run(parent_run_id, status="RUNNING")
+            resumes = int(parent.data.tags.get(layout.RESUMES_TAG, "0")) + 1
+            client.set_tag(parent_run_id, layout.RESUMES_TAG, str(resumes))
+        layout.write_marker(project_path, parent_run_id, uri)
+        runs = cls(uri, experiment_id, parent_run_id, project_name, options)
+        runs._log_search_settings(parent, settings, space)
+        return runs
+
+    @classmethod
+    def for_hypermodel(cls, options: Mapping[str, Any], tuner: Any) -> SearchRuns:
+        """The runs of a `DecayHyperModel` under a stock tuner (lazily)."""
+        uri, client, experiment_id = cls._resolve(
+            options.get("tracking_uri"), options.get("experiment_name")
+        )
+        parent_run_id = options.get("parent_run_id")
+        project_name = getattr(tuner, "project_name", None)
+        if parent_run_id is None and tuner is not None:
+            project_path = os.path.join(str(tuner.directory), str(project_name))
+            parent = cls._find_parent(
+                client, experiment_id, str(project_name), project_path
+            )
+            if parent is None:
+                parent_run_id = layout.create_parent_run(
+                    client, experiment_id, str(project_name), project_path
+                )
+            else:
+                parent_run_id = parent.info.run_id
+                experiment_id = parent.info.experiment_id
+            layout.write_marker(project_path, parent_run_id, uri)
+        return cls(uri, experiment_id, parent_run_id, project_name, options)
+
+    def _log_search_settings(
+        self, parent: Any | None, settings: Mapping[str, Any], space: DecaySpace
+    ) -> None:
+        assert self.parent_run_id is not None
+        params = {
+            key: str(value)
+            for key, value in {
+                **settings,
+                "space": json.dumps(space.get_config()),
+            }.items()
+        }
+        logged = dict(parent.data.params) if parent is not None else {}
+        changed = {k: v for k, v in params.items() if k in logged and logged[k] != v}
+        if changed:
+            warnings.warn(
+                "lrdecay: resuming the search with settings that differ from its "
+                f"MLflow run; the run keeps the first ones. Changed: {changed}",
+                stacklevel=3,
+            )
+        new = [Param(k, v[:6000]) for k, v in params.items() if k not in logged]
+        if new:
+            self.client.log_batch(self.parent_run_id, params=new)
+        self.client.log_dict(
+            self.parent_run_id, space.get_config(), "lrdecay/search_space.json"
+        )
+
+    # -- trials -----------------------------------------------------------------
+
+    def _children(self) -> list[Any]:
+        if self.parent_run_id is None:
+            return []
+        return layout.trial_runs(self.client, self.experiment_id, self.parent_run_id)
+
+    def close_stale_runs(self, tuner: Any) -> int:
+        """Close the runs a killed search left open; returns how many.
+
+        Runs still RUNNING under the parent are from a process that died (a
+        `kill -9`, a crash): they become KILLED. A FINISHED run of a trial
+        KerasTuner had not ended when the process died (it re-runs) is
+        superseded by the re-run, so it becomes KILLED too.
+        """
+        if self.parent_run_id is None or _is_distributed():
+            return 0
+        oracle = tuner.oracle
+        rerun = {
+            trial_id
+            for trial_id in map(str, keras_tuner_compat.retry_queue(oracle))
+            if oracle.trials[trial_id].status != "INVALID"
+        } | {
+            trial_id
+            for trial_id, trial in oracle.trials.items()
+            if trial.status == "RUNNING"
+        }
+        ended = layout.end_stale_runs(
+            self.client,
+            self.experiment_id,
+            self.parent_run_id,
+            reason=(
+                "The search process ended without closing this run (killed); "
+                "the trial re-runs when the search resumes."
+            ),
+            superseded=rerun,
+        )
+        return len(ended)
+
+    def _run_id_of(self, trial_id: str) -> str | None:
+        run_ids = self.trial_run_ids.get(trial_id)
+        if run_ids:
+            return run_ids[0]
+        runs = [
+            run
+            for run in self._children()
+            if run.data.tags.get(layout.TRIAL_TAG) == trial_id
+            and run.info.status != "KILLED"
+        ]
+        runs.sort(key=lambda run: run.info.start_time, reverse=True)
+        return runs[0].info.run_id if runs else None
+
+    def trial_run(self, context: Any, resolved: ResolvedDecay, epochs: int) -> TrialRun:
+        """A new `TrialRun` (an `MlflowLogger` child run) for one execution."""
+        from lrdecay.tracking.logger import MlflowLogger
+
+        trial_id = context.trial_id
+        values = context.hyperparameters
+        tags = {layout.ROLE_TAG: layout.TRIAL_ROLE, layout.STATUS_TAG: "RUNNING"}
+        if self.project_name is not None:
+            tags[layout.SEARCH_TAG] = str(self.project_name)
+        run_name = "trial"
+        if trial_id is not None:
+            tags[layout.TRIAL_TAG] = trial_id
+            tags[layout.EXECUTION_TAG] = str(context.execution)
+            run_name = f"trial-{trial_id}"
+            if context.execution:
+                run_name += f"-execution-{context.execution}"
+        for key in layout.HYPERBAND_KEYS:
+            if f"tuner/{key}" in values:
+                tags[f"lrdecay.{key}"] = str(values[f"tuner/{key}"])
+        if context.continued_from is not None:
+            tags[layout.CONTINUED_FROM_TAG] = context.continued_from
+            try:
+                continued_run = self._run_id_of(context.continued_from)
+            except Exception as error:
+                _warn("finding the continued trial's run", error)
+                continued_run = None
+            if continued_run is not None:
+                tags[layout.CONTINUED_FROM_RUN_TAG] = continued_run
+        params: dict[str, Any] = dict(values)
+        params["epoch_budget"] = epochs
+        logger = MlflowLogger(
+            tracking_uri=self.tracking_uri,
+            run_name=run_name,
+            parent_run_id=self.parent_run_id,
+            tags=tags,
+            params=params,
+            **self.logger_options,
+        )
+        if trial_id is not None:
+            attempt = self.trial_run_ids.setdefault(trial_id, [])
+            if context.execution == 0:
+                attempt.clear()
+        return _RecordingTrialRun(self, logger, trial_id)
+
+    def trial_ended(self, trial: Any) -> None:
+        """Write KerasTuner's final status (and score) onto the trial's runs."""
+        trial_id = str(trial.trial_id)
+        status = str(trial.status)
+        for run_id in self.trial_run_ids.get(trial_id, []):
+            try:
+                self.client.set_tag(run_id, layout.STATUS_TAG, status)
+                score = trial.score
+                if score is not None and status == "COMPLETED":
+                    self.client.set_tag(run_id, layout.SCORE_TAG, repr(float(score)))
+                if status == "FAILED":
+                    run = self.client.get_run(run_id)
+                    if run.info.status == "FINISHED":
+                        # e.g. a NaN objective the oracle scored INVALID.
+                        self.client.set_tag(
+                            run_id, layout.ERROR_TAG, trial.message or "trial FAILED"
+                        )
+                        self.client.set_terminated(run_id, "FAILED")
+            except Exception as error:
+                _warn("updating the trial's run", error)
+
+    # -- the end ----------------------------------------------------------------
+
+    def search_interrupted(self, error: BaseException) -> None:
+        if self.parent_run_id is None:
+            return
+        status = "KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED"
+        try:
+            self.client.set_tag(
+                self.parent_run_id, layout.ERROR_TAG, f"{type(error).__name__}: {error}"
+            )
+            self.client.set_terminated(self.parent_run_id, status)
+        except Exception as failure:
+            _warn("ending the search's run", failure)
+
+    def search_ended(
+        self, tuner: Any, trials: Sequence[Any], best: Any | None, end: bool = True
+    ) -> list[Any]:
+        """Tag the best trial, plot every trial, end the parent run.
+
+        Returns `trials` (`TrialSummary`s) with their `run_id` filled in.
+        """
+        import dataclasses
+
+        if self.parent_run_id is None:
+            return list(trials)
+        try:
+            children = self._children()
+        except Exception as error:
+            _warn("reading the trials' runs", error)
+            return list(trials)
+        by_trial: dict[str, list[Any]] = {}
+        for run in children:
+            trial_id = run.data.tags.get(layout.TRIAL_TAG)
+            if trial_id is not None and run.info.status != "KILLED":
+                by_trial.setdefault(trial_id, []).append(run)
+        for runs in by_trial.values():
+            runs.sort(key=lambda run: run.info.start_time)
+        best_id = None if best is None else str(best.trial_id)
+        objective = _objective_name(tuner)
+        try:
+            for trial_id, runs in by_trial.items():
+                oracle_trial = tuner.oracle.trials.get(trial_id)
+                for run in runs:
+                    if oracle_trial is not None:
+                        status = str(oracle_trial.status)
+                        if run.data.tags.get(layout.STATUS_TAG) != status:
+                            self.client.set_tag(
+                                run.info.run_id, layout.STATUS_TAG, status
+                            )
+                    if trial_id == best_id:
+                        self.client.set_tag(run.info.run_id, layout.BEST_TAG, "true")
+                    elif layout.BEST_TAG in run.data.tags:
+                        self.client.delete_tag(run.info.run_id, layout.BEST_TAG)
+            comparison.log_comparison(
+                self.client, self.parent_run_id, by_trial, objective
+            )
+            summary = [
+                {
+                    "trial_id": trial.trial_id,
+                    "status": trial.status,
+                    "kind": trial.kind,
+                    "settings": trial.settings,
+                    "score": trial.score,
+                    "run_ids": [
+                        run.info.run_id for run in by_trial.get(trial.trial_id, [])
+                    ],
+                }
+                for trial in trials
+            ]
+            self.client.log_dict(self.parent_run_id, summary, "lrdecay/trials.json")
+            completed = sum(1 for trial in trials if trial.status == "COMPLETED")
+            failed = sum(1 for trial in trials if trial.status == "FAILED")
+            metrics = [
+                Metric("trials_completed", completed, _now_ms(), 0),
+                Metric("trials_failed", failed, _now_ms(), 0),
+            ]
+            tags = []
+            if best is not None:
+                metrics.append(Metric("best_score", float(best.score), _now_ms(), 0))
+                tags.append(RunTag(layout.BEST_TRIAL_TAG, best_id or ""))
+                best_runs = by_trial.get(best_id or "", [])
+                if best_runs:
+                    tags.append(RunTag(layout.BEST_RUN_TAG, best_runs[0].info.run_id))
+                for key, value in best.hyperparameters.values.items():
+                    tags.append(RunTag(f"{layout.BEST_VALUE_PREFIX}{key}", str(value)))
+            self.client.log_batch(self.parent_run_id, metrics=metrics, tags=tags)
+            if end:
+                self.client.set_terminated(self.parent_run_id, "FINISHED")
+        except Exception as error:
+            _warn("summarizing the search in MLflow", error)
+        return [
+            dataclasses.replace(
+                trial,
+                run_id=(
+                    by_trial[trial.trial_id][0].info.run_id
+                    if trial.trial_id in by_trial
+                    else None
+                ),
+            )
+            for trial in trials
+        ]
+
+
+class _RecordingTrialRun(TrialRun):
+    """Records the run id once the logger has opened it."""
+
+    def end(
+        self,
+        status: str,
+        error: BaseException | str | None,
+        trial_status: str | None = None,
+    ) -> None:
+        run_id = self.logger.run_id
+        if self.trial_id is not None and run_id is not None:
+            self.owner.trial_run_ids.setdefault(self.trial_id, []).append(run_id)
+        super().end(status, error, trial_status)
+
+
+def _objective_name(tuner: Any) -> str:
+    name = getattr(getattr(tuner.oracle, "objective", None), "name", None)
+    return name if isinstance(name, str) else "val_loss"
+
+
+def _now_ms() -> int:
+    import time
+
+    return int(time.time() * 1000)
