@@ -192,8 +192,9 @@ def find_lr(
     non-trainable state, seeds, metrics) and of its optimizer (slots,
     iteration count, learning rate) is restored exactly, and so is
     `model.history`; the optimizer, compiled loss and metrics are left
-    built, as the first `fit` would have built them. Batches are shuffled with the global random state, as
-    `fit` does: seed it (`keras.utils.set_random_seed`) for a repeatable test.
+    built, as the first `fit` would have built them. Batches are shuffled
+    with the global random state, as `fit` does: seed it
+    (`keras.utils.set_random_seed`) for a repeatable test.
 
     The suggestion is `min_loss_lr / 10`: the rate at the minimum of the
     smoothed loss is the largest the model tolerated for a few batches, one
