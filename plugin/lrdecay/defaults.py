@@ -15,6 +15,11 @@ from typing import Any
 ALGORITHMS: tuple[str, ...] = ("grid", "random", "hyperband", "bayesian")
 ALGORITHM = "grid"
 KINDS: tuple[str, ...] = ("step", "exponential", "plateau")
+# Every kind a search can try (`search(kinds=)`, `lrdecay search --kinds`);
+# `KINDS` is the subset searched by default. The decay epochs of a cosine
+# decay are its period (`CosineDecay(decay_epochs=)`), of a cosine decay with
+# warm restarts its first period (SGDR's T_0, `first_decay_epochs=`).
+SEARCHABLE_KINDS: tuple[str, ...] = (*KINDS, "cosine", "cosine_restarts")
 
 # The default search: 3 kinds x 4 decay-epoch values = 12 trials of EPOCHS
 # epochs on the digits. 40 x (5, 10, 20, 30) rather than 50 x (10, 20, 30, 50):
@@ -22,6 +27,11 @@ KINDS: tuple[str, ...] = ("step", "exponential", "plateau")
 EPOCHS = 40
 DECAY_EPOCHS: tuple[int, ...] = (5, 10, 20, 30)
 BATCH_SIZE = 32
+# `initial_lr="auto"` / `--initial-lr auto`: run the LR range test on the
+# training data first, then search the initial rates its suggestion times
+# these factors (half a decade either side: see `lrdecay.tuning.auto_lr`).
+AUTO_INITIAL_LR = "auto"
+AUTO_LR_FACTORS: tuple[float, ...] = (0.3, 1.0, 3.0)
 OBJECTIVE = "val_loss"
 # `None`: no seed (issue: the search will pick and record one).
 SEED: int | None = None

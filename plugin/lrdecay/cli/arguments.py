@@ -52,12 +52,14 @@ def kind_list(text: str) -> tuple[str, ...]:
     kinds = tuple(part.strip().lower() for part in text.split(",") if part.strip())
     if not kinds:
         raise argparse.ArgumentTypeError(
-            f"expected one or more of {','.join(defaults.KINDS)}, got {text!r}"
+            f"expected one or more of {','.join(defaults.SEARCHABLE_KINDS)}, "
+            f"got {text!r}"
         )
     for kind in kinds:
-        if kind not in defaults.KINDS:
+        if kind not in defaults.SEARCHABLE_KINDS:
             raise argparse.ArgumentTypeError(
-                f"unknown decay kind {kind!r}; choose from {', '.join(defaults.KINDS)}"
+                f"unknown decay kind {kind!r}; choose from "
+                f"{', '.join(defaults.SEARCHABLE_KINDS)}"
             )
     if len(set(kinds)) != len(kinds):
         raise argparse.ArgumentTypeError(f"a decay kind is repeated in {text!r}")
@@ -129,6 +131,13 @@ def _decay_epochs_range(spec: str, text: str) -> Any:
     from lrdecay.tuning.space import Range
 
     return Range(low, high, step)
+
+
+def initial_lr_spec(text: str) -> list[float] | str:
+    """`auto`, a rate `0.1`, or a grid of rates `0.01,0.1`."""
+    if text.strip().lower() == defaults.AUTO_INITIAL_LR:
+        return defaults.AUTO_INITIAL_LR
+    return float_list(text)
 
 
 def float_list(text: str) -> list[float]:

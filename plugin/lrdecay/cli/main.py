@@ -1,7 +1,8 @@
-"""The `lrdecay` command: `search`, `preview`, `report` and `replay`.
+"""The `lrdecay` command: `search`, `find-lr`, `preview`, `report` and `replay`.
 
 This module assembles the parser from the commands' own modules and
-dispatches; the work lives in `lrdecay.cli.search`, `lrdecay.cli.preview`,
+dispatches; the work lives in `lrdecay.cli.search`, `lrdecay.cli.find_lr`,
+`lrdecay.cli.preview`,
 `lrdecay.cli.report` and `lrdecay.cli.replay`. Building the parser imports
 neither TensorFlow, MLflow nor matplotlib, so `lrdecay --help` and
 `lrdecay preview` are instant, and bad input is reported before anything
@@ -19,7 +20,7 @@ from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from lrdecay import __version__
-from lrdecay.cli import preview, replay, report, search
+from lrdecay.cli import find_lr, preview, replay, report, search
 from lrdecay.cli.errors import EXIT_INTERRUPTED, EXIT_USAGE, UsageError, one_line
 
 
@@ -43,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(
         dest="command", metavar="COMMAND", parser_class=_Parser
     )
-    for command in (search, preview, report, replay):
+    for command in (search, find_lr, preview, report, replay):
         command.add_parser(commands)
     return parser
 

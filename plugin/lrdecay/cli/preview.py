@@ -34,6 +34,10 @@ from lrdecay.schedules import SCHEDULES, Schedule
 from lrdecay.tracking import plots
 
 PREVIEW_KINDS = tuple(SCHEDULES)
+# `--kind`: every previewable decay (plateau has no curve before training).
+_KIND_CHOICES = ("step", "multistep", "exponential", "cosine", "cosine_restarts")
+# `--decay-epochs N` is the period of each cosine kind.
+_PERIOD = {"cosine": "decay_epochs", "cosine_restarts": "first_decay_epochs"}
 
 
 class PreviewError(UsageError, ValueError):
@@ -265,7 +269,18 @@ def curves_from_args(args: Any) -> list[Curve]:
         "k": args.k,
         "half_life": args.half_life,
         "milestones": args.milestones,
+        "alpha": args.alpha,
     }
+    if args.decay_epochs is not None:
+        own[_PERIOD.get(args.kind, "decay_epochs")] = args.decay_epochs
+    elif args.kind == "cosine":
+        # Usually a cosine decays over the whole run.
+        own["decay_epochs"] = args.epochs or 100
+    elif args.kind == "cosine_restarts":
+        raise PreviewError(
+            "--kind cosine_restarts needs --decay-epochs N, its first period "
+            "(each next one twice as long)."
+        )
     given = {name: value for name, value in own.items() if value is not None}
     curves = []
     if args.kind is not None:
@@ -277,11 +292,11 @@ def curves_from_args(args: Any) -> list[Curve]:
         curves.append(parse_decay(spec, shared))
     elif given:
         flags = ", ".join("--" + name.replace("_", "-") for name in given)
-        raise PreviewError(f"{flags} need --kind (step, multistep or exponential).")
+        raise PreviewError(f"{flags} need --kind ({', '.join(_KIND_CHOICES)}).")
     curves += [parse_decay(spec, shared) for spec in args.decay or ()]
     if not curves:
         raise PreviewError(
-            "Nothing to preview: give --kind step|multistep|exponential with its "
+            f"Nothing to preview: give --kind {'|'.join(_KIND_CHOICES)} with its "
             "settings, or one or more --decay KIND:NAME=VALUE,..."
         )
     return curves
@@ -321,7 +336,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument(
         "--kind",
-        choices=("step", "multistep", "exponential"),
+        choices=_KIND_CHOICES,
         help="one decay, set by the flags below",
     )
     parser.add_argument(
@@ -351,6 +366,18 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument(
         "--milestones", metavar="E1,E2,...", help="multistep decay epochs"
+    )
+    parser.add_argument(
+        "--decay-epochs",
+        type=arguments.positive_int,
+        metavar="N",
+        help="cosine: the period (default: --epochs); cosine_restarts: the "
+        "first period (SGDR's T_0), required",
+    )
+    parser.add_argument(
+        "--alpha",
+        type=float,
+        help="cosine kinds: the floor, a fraction of the initial rate (default: 0)",
     )
     parser.add_argument("--min-lr", type=float, metavar="LR", help="a floor")
     parser.add_argument(

@@ -87,10 +87,12 @@ def check_space(settings: dict[str, Any]) -> None:
     from lrdecay.tuning.space import DecaySpace
 
     try:
+        initial_lr = settings["initial_lr"]
         space = DecaySpace(
             settings["kinds"],
             settings["decay_epochs"],
-            initial_lr=settings["initial_lr"],
+            # `auto` is a grid the range test makes once the search starts.
+            initial_lr=None if initial_lr == defaults.AUTO_INITIAL_LR else initial_lr,
         )
         space.check_budget(settings["epochs"])
     except (TypeError, ValueError) as error:
@@ -145,8 +147,32 @@ def run_search(args: argparse.Namespace) -> int:
             "prints the ranked trials and the best one."
         )
         return EXIT_OK
+    _print_range_test(outcome, args.verbosity)
     print_result(outcome, dataset, settings, project_name, args.verbosity)
+    _print_rate_warning(outcome)
     return EXIT_OK
+
+
+def _print_range_test(result: Any, verbosity: int) -> None:
+    """`--initial-lr auto`: what the LR range test found, and what was searched."""
+    lr_range = getattr(result, "lr_range", None)
+    if lr_range is None or verbosity < 1:
+        return
+    space = result.tuner.hypermodel.space
+    rates = ", ".join(f"{rate:g}" for rate in space.initial_lr.values)
+    print()
+    print(
+        f"LR range test: suggested initial rate {lr_range.suggested_lr:.3g} (a "
+        f"tenth of the loss minimum at {lr_range.min_loss_lr:.3g}); searched "
+        f"initial rates {rates}."
+    )
+
+
+def _print_rate_warning(result: Any) -> None:
+    warning = getattr(result, "rate_warning", None)
+    if warning:
+        print()
+        print(f"Warning: {warning}")
 
 
 def _load_dataset(args: argparse.Namespace, settings: dict[str, Any]) -> Any:
@@ -289,7 +315,7 @@ def _add_space(parser: argparse.ArgumentParser) -> None:
         "--kinds",
         type=arguments.kind_list,
         metavar="KINDS",
-        help=f"comma-separated decay kinds: {', '.join(defaults.KINDS)} "
+        help=f"comma-separated decay kinds: {', '.join(defaults.SEARCHABLE_KINDS)} "
         f"(default: {','.join(defaults.KINDS)})",
     )
     space.add_argument(
@@ -297,17 +323,20 @@ def _add_space(parser: argparse.ArgumentParser) -> None:
         type=arguments.decay_epochs_spec,
         metavar="SPEC",
         help="when the decay acts: epochs between drops (step), half-life "
-        "(exponential), patience (plateau). A grid 10,20,30,50; a range "
+        "(exponential), patience (plateau), period (cosine; the first period "
+        "for cosine_restarts). A grid 10,20,30,50; a range "
         "10:50 (random/bayesian sample it, grid walks it) or 10:50:10; or "
         "fractions of the epoch budget 0.25,0.5 (default: "
         f"{','.join(str(value) for value in defaults.DECAY_EPOCHS)})",
     )
     space.add_argument(
         "--initial-lr",
-        type=arguments.float_list,
+        type=arguments.initial_lr_spec,
         metavar="LR",
-        help="initial learning rate, or a comma-separated grid to search "
-        "(default: the model's own, 0.1 for the bundled model)",
+        help="initial learning rate, or a comma-separated grid to search, or "
+        "'auto': run the LR range test (`lrdecay find-lr`) on the training "
+        "data first and search the suggestion x0.3, x1 and x3 (default: the "
+        "model's own, 0.1 for the bundled model)",
     )
 
 

@@ -29,10 +29,11 @@ import keras_tuner
 import numpy as np
 
 from lrdecay import callbacks as decay_callbacks
+from lrdecay import defaults
 from lrdecay._compat import keras_tuner as keras_tuner_compat
 from lrdecay.tuning import runs as layout
 from lrdecay.tuning.result import TrialSummary, best_trial, summarize
-from lrdecay.tuning.space import SEARCHABLE_KINDS, DecaySpace, ResolvedDecay
+from lrdecay.tuning.space import DecaySpace, ResolvedDecay
 
 # A trial's decay, written next to its checkpoint, so that a Hyperband trial
 # continuing it can start a plateau decay from the rate it had reached.
@@ -165,7 +166,7 @@ class DecayHyperModel(keras_tuner.HyperModel):
         build_model: Callable[..., Any],
         space: DecaySpace | None = None,
         *,
-        kinds: Sequence[str] = SEARCHABLE_KINDS,
+        kinds: Sequence[str] = defaults.KINDS,
         decay_epochs: Any = (10, 20, 30, 50),
         drop: Any = 0.5,
         k: Any = None,

@@ -37,6 +37,8 @@ class SearchPlan:
     experiment_name: str
     executions_per_trial: int
     tuner_kwargs: dict[str, Any]
+    # `initial_lr="auto"`: the LR range test sets the space's initial rates.
+    auto_initial_lr: bool = False
 
     @property
     def project_path(self) -> str:
@@ -81,12 +83,23 @@ def make_plan(
     check_positive_int("max_trials", settings["max_trials"], allow_none=True)
     check_positive_int("executions_per_trial", settings["executions_per_trial"])
     given_space = space
+    auto_initial_lr = (
+        isinstance(initial_lr, str) and initial_lr == defaults.AUTO_INITIAL_LR
+    )
     if space is None:
-        space = DecaySpace(kinds, decay_epochs, initial_lr=initial_lr)
+        space = DecaySpace(
+            kinds, decay_epochs, initial_lr=None if auto_initial_lr else initial_lr
+        )
     elif not isinstance(space, DecaySpace):
         raise TypeError(
             "Argument `space` must be an lrdecay.tuning.space.DecaySpace. "
             f"Received: space={space!r}"
+        )
+    elif auto_initial_lr and space.initial_lr is not None:
+        raise ValueError(
+            'Argument `initial_lr="auto"` searches the rates the LR range test '
+            "suggests, but `space` already searches `initial_lr`. Received: "
+            f"space.initial_lr={space.initial_lr.describe()!r}"
         )
     space.check_budget(settings["epochs"])
     if algorithm == "hyperband" and settings["max_trials"] is not None:
@@ -127,6 +140,7 @@ def make_plan(
         project_name=project_name,
         tracking=options,
         experiment_name=experiment_name,
+        auto_initial_lr=auto_initial_lr,
         **settings,
     )
 
@@ -146,7 +160,9 @@ def _identity(
     """
     if space is not None:
         config = space.get_config()
-        kinds, decay_epochs, initial_lr = config["kinds"], config, config["initial_lr"]
+        kinds, decay_epochs = config["kinds"], config
+        if initial_lr != defaults.AUTO_INITIAL_LR:
+            initial_lr = config["initial_lr"]
     return {
         "algorithm": algorithm,
         "kinds": tuple(kinds),

@@ -72,6 +72,12 @@ class SearchResult:
         experiment_id: String or `None`.
         tracking_uri: String or `None`.
         tuner: The KerasTuner tuner (to reload or continue the search).
+        lr_range: `lrdecay.tuning.lr_range.LRFinderResult` or `None`. The LR
+            range test of `initial_lr="auto"`.
+        rate_warning: String or `None`. Set when the initial rate, not the
+            decay, looks like the problem (`rate_warning()`'s rule): every
+            trial, or the constant-rate control, diverged or stayed near
+            chance. Says so and suggests `initial_lr="auto"`.
     """
 
     best_hyperparameters: Any
@@ -85,6 +91,8 @@ class SearchResult:
     tracking_uri: str | None
     tuner: Any
     best_decay_code: str = ""
+    lr_range: Any | None = None
+    rate_warning: str | None = None
 
     def __str__(self) -> str:
         if not self.best_decay_code:
@@ -93,6 +101,116 @@ class SearchResult:
             f"Best trial {self.best_trial_id} (score {self.best_score:.6g}): "
             f"{self.best_decay_code}"
         )
+
+
+class DivergedSearchError(RuntimeError):
+    """Every trial of a search diverged: the initial rate is too high."""
+
+
+# The error a diverged trial FAILED with (`hypermodel.NonFiniteLossError`),
+# as its name appears in KerasTuner's `trial.message` (the traceback).
+DIVERGED_ERROR = "NonFiniteLossError"
+# The decay kind of the constant-rate control.
+CONTROL_KIND = "constant"
+# "Near chance": a classifier whose best validation accuracy is at most this
+# multiple of chance (1 / classes) learned next to nothing.
+CHANCE_FACTOR = 1.5
+_ACCURACY_METRICS = (
+    "val_accuracy",
+    "val_acc",
+    "val_sparse_categorical_accuracy",
+    "val_categorical_accuracy",
+    "val_binary_accuracy",
+)
+
+
+def diverged(trial: Any) -> bool:
+    """Whether a KerasTuner trial FAILED because its loss became NaN or inf."""
+    return str(trial.status) == "FAILED" and DIVERGED_ERROR in (trial.message or "")
+
+
+def best_accuracy(trial: Any) -> float | None:
+    """A trial's best validation accuracy over its epochs, if it records one."""
+    for name in _ACCURACY_METRICS:
+        if trial.metrics.exists(name):
+            values = [
+                float(sum(obs.value) / len(obs.value))
+                for obs in trial.metrics.get_history(name)
+                if obs.value
+            ]
+            finite = [value for value in values if math.isfinite(value)]
+            return max(finite) if finite else None
+    return None
+
+
+def rate_warning(
+    trials: Any,
+    num_classes: int | None = None,
+    initial_lr: float | None = None,
+    *,
+    every_trial_only: bool = False,
+) -> str | None:
+    """The warning that the initial rate, not the decay, is the problem.
+
+    The rule: among the trials that ended (COMPLETED or FAILED), every one
+    diverged (FAILED with a NaN or infinite loss or metric) or stayed near
+    chance, or the constant-rate control did. Near chance means a best
+    validation accuracy <= `CHANCE_FACTOR / num_classes` (1.5x chance:
+    0.15 for 10 classes, 0.75 for 2); it needs an accuracy metric and
+    `num_classes`, so a regression search is judged by divergence alone.
+
+    Args:
+        trials: The KerasTuner trials (`tuner.oracle.trials.values()`).
+        num_classes: Int or `None`. Classes of a classifier.
+        initial_lr: Float or `None`. The rate the trials started at, named
+            in the warning when known.
+        every_trial_only: Bool. Ignore the control alone. Defaults to
+            `False`.
+
+    Returns:
+        The warning, or `None`.
+    """
+    ended = [t for t in trials if str(t.status) in ("COMPLETED", "FAILED")]
+    if not ended:
+        return None
+    chance = CHANCE_FACTOR / num_classes if num_classes else None
+
+    def problem(trial: Any) -> str | None:
+        if diverged(trial):
+            return "diverged"
+        if chance is not None and str(trial.status) == "COMPLETED":
+            accuracy = best_accuracy(trial)
+            if accuracy is not None and accuracy <= chance:
+                return "near chance"
+        return None
+
+    problems = [problem(trial) for trial in ended]
+    if all(problems):
+        who, found = f"Every trial ({len(ended)})", set(problems)
+    else:
+        control = [
+            problem(trial)
+            for trial in ended
+            if trial.hyperparameters.values.get("decay_kind") == CONTROL_KIND
+        ]
+        if every_trial_only or not control or not control[0]:
+            return None
+        who, found = "The constant-rate control", {control[0]}
+    what = []
+    if "diverged" in found:
+        what.append("diverged (its loss became NaN or infinite)")
+    if "near chance" in found:
+        what.append(
+            f"stayed near chance (best validation accuracy <= {chance:.3g}, "
+            f"{CHANCE_FACTOR:g}x chance for {num_classes} classes)"
+        )
+    rate = "" if initial_lr is None else f" at the initial learning rate {initial_lr:g}"
+    return (
+        f"{who} {' or '.join(what)}{rate}: the initial rate looks like the "
+        "problem, and no decay fixes a rate that is far off. Run the LR range "
+        'test first and search around its suggestion: initial_lr="auto" '
+        "(lrdecay search --initial-lr auto; lrdecay find-lr shows the test)."
+    )
 
 
 def best_trial(oracle: Any) -> Any | None:

@@ -18,16 +18,19 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from lrdecay import defaults
-from lrdecay.tuning import distributed
+from lrdecay.tuning import auto_lr, distributed
 from lrdecay.tuning.hypermodel import DecayHyperModel, model_initial_lr
+from lrdecay.tuning.lr_range import LRFinderResult
 from lrdecay.tuning.plan import SearchPlan, check_data, make_plan
 from lrdecay.tuning.result import (
+    DivergedSearchError,
     SearchResult,
     TrialEvent,
     TrialSummary,
     best_trial,
     decay_code,
     last_line,
+    rate_warning,
     summarize,
 )
 from lrdecay.tuning.space import DecaySpace
@@ -132,7 +135,14 @@ def search(
         batch_size: Int. Defaults to `32`.
         seed: Int or `None`. The tuner's seed. Defaults to `None`.
         initial_lr: `None` (keep the model's rate), a float, a grid or a
-            `Range` to search.
+            `Range` to search, or `"auto"`: run the LR range test
+            (`lrdecay.find_lr`) on a model from `build_model` and the
+            training data first (`SearchResult.lr_range`, and the parent
+            run's params `lr_range/suggested_lr`, `lr_range/min_loss_lr`
+            and its plot), then search the initial rates
+            `suggested_lr * (0.3, 1, 3)` (`lrdecay.tuning.auto_lr`); the
+            best decay's code names its rate. A resumed search reads the
+            recorded test instead of testing again.
         project_dir: Where KerasTuner keeps its projects. Defaults to
             `"lrdecay_project"`.
         project_name: String or `None`. The search's KerasTuner project and
@@ -169,6 +179,10 @@ def search(
         TypeError: For an argument of the wrong type, before any training.
         ValueError: For a bad argument or space, before any training.
         RuntimeError: If no trial completed.
+        lrdecay.tuning.result.DivergedSearchError: A `RuntimeError` raised
+            instead when every trial diverged; its message suggests
+            `initial_lr="auto"`. When trials completed but the rate still
+            looks wrong, `SearchResult.rate_warning` says so.
     """
     plan = make_plan(
         algorithm=algorithm,
@@ -192,11 +206,20 @@ def search(
     )
     check_data(plan, validation_data, validation_split, progress)
     role, joined = _join(plan)
+    lr_range = (
+        _range_test(plan, build_model, x, y, validation_split)
+        if plan.auto_initial_lr
+        else None
+    )
     hypermodel = DecayHyperModel(
         build_model, plan.space, max_epochs=plan.epochs, tracking=False
     )
     tuner = build_tuner(plan, hypermodel)
     runs = _track(plan, tuner, hypermodel, joined)
+    if lr_range is not None and lr_range[1] and not role.is_worker:
+        auto_lr.write(plan.project_path, lr_range[0])
+        if runs is not None:
+            runs.log_range_test(lr_range[0])
     fit_kwargs: dict[str, Any] = {
         "epochs": plan.epochs,
         "batch_size": plan.batch_size,
@@ -208,7 +231,42 @@ def search(
     if validation_split:
         fit_kwargs["validation_split"] = validation_split
     _run(plan, tuner, runs, role, progress, x, y, fit_kwargs)
-    return _result(plan, tuner, hypermodel, runs, role)
+    result = _result(plan, tuner, hypermodel, runs, role)
+    result.lr_range = None if lr_range is None else lr_range[0]
+    return result
+
+
+def _range_test(
+    plan: SearchPlan,
+    build_model: Callable[..., Any],
+    x: Any,
+    y: Any,
+    validation_split: float | None,
+) -> tuple[LRFinderResult, bool]:
+    """`initial_lr="auto"`: the range test, and the space of its rates.
+
+    Returns the `LRFinderResult` and whether it ran now (else it was read
+    from the project of the search being resumed); `plan.space` then
+    searches `auto_lr.auto_initial_lrs` of its suggestion.
+    """
+    resuming = not plan.overwrite and os.path.exists(
+        os.path.join(plan.project_path, "oracle.json")
+    )
+    probe = DecayHyperModel(build_model, plan.space, tracking=False)
+    result, ran_now = auto_lr.range_test(
+        probe,
+        x,
+        y,
+        batch_size=plan.batch_size,
+        seed=plan.seed,
+        validation_split=validation_split,
+        project_path=plan.project_path,
+        resuming=resuming,
+    )
+    plan.space = plan.space.with_initial_lr(
+        auto_lr.auto_initial_lrs(result.suggested_lr)
+    )
+    return result, ran_now
 
 
 def _join(plan: SearchPlan) -> tuple[distributed.Role, Any | None]:
@@ -327,6 +385,15 @@ def _run(
     except BaseException as error:
         if runs is not None:
             runs.search_interrupted(error)
+        # KerasTuner ends a search after 3 failed trials in a row: when they
+        # all diverged, say that the rate is the problem.
+        warning = (
+            None
+            if role.is_worker or not isinstance(error, RuntimeError)
+            else rate_warning(tuner.oracle.trials.values(), every_trial_only=True)
+        )
+        if warning is not None:
+            raise DivergedSearchError(warning) from error
         raise
 
 
@@ -363,12 +430,20 @@ def _result(
     if runs is not None:
         trials = runs.search_ended(tuner, trials, best)
     if best is None:
+        warning = rate_warning(tuner.oracle.trials.values(), every_trial_only=True)
+        if warning is not None:
+            raise DivergedSearchError(warning)
         raise RuntimeError(
             f"No trial of the search {plan.project_name!r} completed with a "
             "finite score; see each trial's message (`tuner.oracle.trials`)."
         )
     best_model = _best_model(tuner, role)
     summary = next(t for t in trials if t.trial_id == best.trial_id)
+    warning = rate_warning(
+        tuner.oracle.trials.values(),
+        _num_classes(best_model),
+        None if plan.space.initial_lr is not None else _compiled_lr(best_model),
+    )
     return SearchResult(
         best_hyperparameters=best.hyperparameters,
         best_model=best_model,
@@ -381,7 +456,23 @@ def _result(
         tracking_uri=tracking_uri,
         tuner=tuner,
         best_decay_code=_best_code(summary, tuner, hypermodel, best_model),
+        rate_warning=warning,
     )
+
+
+def _num_classes(model: Any) -> int | None:
+    """The classes of a classifier: its output width (2 for one unit)."""
+    try:
+        width = int(model.outputs[0].shape[-1])
+    except Exception:
+        return None
+    return 2 if width == 1 else width
+
+
+def _compiled_lr(model: Any) -> float | None:
+    if getattr(model, "optimizer", None) is None:
+        return None
+    return model_initial_lr(model)
 
 
 def _best_model(tuner: Any, role: distributed.Role) -> Any | None:

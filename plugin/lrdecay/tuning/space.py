@@ -18,6 +18,9 @@ Hyperparameter names (what trials and MLflow runs show):
 | `exponential/k`                  | `k` given            | the rate `k` itself        |
 | `plateau/patience`               | kind == "plateau"    | epochs without improvement |
 | `plateau/factor`                 | kind == "plateau"    | factor applied at a drop   |
+| `cosine/decay_epochs`            | kind == "cosine"     | the cosine's period        |
+| `cosine_restarts/`               | kind ==              | the first period (SGDR's   |
+| `first_decay_epochs`             | "cosine_restarts"    | T_0)                       |
 
 Relative decay points: a decay-epochs value given as a float in (0, 1] is a
 fraction of the trial's epoch budget, and the hyperparameter is named with a
@@ -32,12 +35,14 @@ same schedule a full one runs.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import numbers
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from lrdecay import defaults
 from lrdecay._validation import check_choice, check_epoch_count
 from lrdecay.tuning.ranges import (
     Range,
@@ -59,7 +64,8 @@ __all__ = [
     "relative_epochs",
 ]
 
-SEARCHABLE_KINDS: tuple[str, ...] = ("step", "exponential", "plateau")
+# Every kind `kinds` may name; `lrdecay.defaults.KINDS` are the default ones.
+SEARCHABLE_KINDS: tuple[str, ...] = defaults.SEARCHABLE_KINDS
 
 KIND_HP = "decay_kind"
 INITIAL_LR_HP = "initial_lr"
@@ -73,6 +79,12 @@ _DECAY_EPOCHS_HP: dict[str, tuple[str, str, str]] = {
         "half_life",
     ),
     "plateau": ("plateau/patience", "plateau/patience_fraction", "patience"),
+    "cosine": ("cosine/decay_epochs", "cosine/decay_epochs_fraction", "decay_epochs"),
+    "cosine_restarts": (
+        "cosine_restarts/first_decay_epochs",
+        "cosine_restarts/first_decay_epochs_fraction",
+        "first_decay_epochs",
+    ),
 }
 DROP_HP = "step/drop"
 K_HP = "exponential/k"
@@ -140,7 +152,10 @@ class DecaySpace:
     `range` or a `Range`. The decay epochs (`decay_epochs`) mean, per kind,
     the epochs between two drops of a step decay (`epochs_drop`), the
     half-life of an exponential decay (`k = ln 2 / half_life`, unless `k`
-    is given) and the patience of a plateau decay. Ints are epochs; floats
+    is given), the patience of a plateau decay, the period of a cosine
+    decay and the first period of a cosine decay with warm restarts (SGDR's
+    T_0; each next period twice as long, Keras' `t_mul=2.0`; both decay to
+    0, Keras' `alpha=0.0`). Ints are epochs; floats
     in (0, 1] are fractions of the trial's epoch budget (see the module
     docstring for the exact rule). By default each kind halves the rate per
     decay (`drop=0.5`, `factor=0.5`, half-lives), so the kinds compare on
@@ -158,8 +173,9 @@ class DecaySpace:
 
     Args:
         kinds: Sequence of str. Decay kinds to try, from
-            `SEARCHABLE_KINDS`. Defaults to `("step", "exponential",
-            "plateau")`.
+            `SEARCHABLE_KINDS` (`"step"`, `"exponential"`, `"plateau"`,
+            `"cosine"`, `"cosine_restarts"`). Defaults to
+            `lrdecay.defaults.KINDS`, `("step", "exponential", "plateau")`.
         decay_epochs: Setting, or a dict kind -> setting for different
             epochs per kind. Defaults to `(10, 20, 30, 50)`.
         drop: Setting in (0, 1]. Step decay's factor per drop. Defaults to
@@ -184,7 +200,7 @@ class DecaySpace:
 
     def __init__(
         self,
-        kinds: Sequence[str] = SEARCHABLE_KINDS,
+        kinds: Sequence[str] = defaults.KINDS,
         decay_epochs: Any = (10, 20, 30, 50),
         *,
         drop: Any = 0.5,
@@ -277,6 +293,25 @@ class DecaySpace:
         check_choice("relative_to", relative_to, ("trial", "search"))
         self.relative_to = relative_to
 
+    def with_initial_lr(self, initial_lr: Any) -> DecaySpace:
+        """A copy of this space searching `initial_lr` (a setting, as `__init__`'s).
+
+        `search(initial_lr="auto")` uses it to search the rates the LR range
+        test suggested.
+        """
+        space = copy.copy(self)
+        space.initial_lr = parse_setting("initial_lr", initial_lr)
+        check_between(
+            "initial_lr",
+            initial_lr,
+            space.initial_lr,
+            0,
+            math.inf,
+            low_open=True,
+            high_open=True,
+        )
+        return space
+
     def check_budget(self, epochs: int) -> None:
         """Raise `ValueError` if a decay-epochs value exceeds `epochs`.
 
@@ -351,12 +386,14 @@ class DecaySpace:
                 else math.log(2.0) / float(epochs)  # type: ignore[arg-type]
             )
             settings = {"k": k}
-        else:
+        elif kind == "plateau":
             settings = {
                 "patience": epochs,
                 "factor": float(values[FACTOR_HP]),
                 "monitor": self.monitor,
             }
+        else:  # the cosine kinds: the decay epochs are the (first) period
+            settings = {_DECAY_EPOCHS_HP[kind][2]: epochs}
         initial_lr = values.get(INITIAL_LR_HP) if self.initial_lr else None
         return ResolvedDecay(
             kind,

@@ -211,6 +211,15 @@ class SearchRuns:
             self.parent_run_id, space.get_config(), "lrdecay/search_space.json"
         )
 
+    def log_range_test(self, result: Any) -> None:
+        """Record `initial_lr="auto"`'s LR range test in the parent run."""
+        if self.parent_run_id is None:
+            return
+        try:
+            log_range_test(self.client, self.parent_run_id, result)
+        except Exception as error:
+            _warn("recording the LR range test", error)
+
     # -- trials -----------------------------------------------------------------
 
     def _children(self) -> list[Any]:
@@ -444,6 +453,47 @@ class _RecordingTrialRun(TrialRun):
         if self.trial_id is not None and run_id is not None:
             self.owner.trial_run_ids.setdefault(self.trial_id, []).append(run_id)
         super().end(status, error, trial_status)
+
+
+# Where an LR range test goes in a run: params under this prefix, the curve
+# as the metrics `lr_range/lr` and `lr_range/loss` (step = batch), the plot.
+RANGE_TEST_PREFIX = "lr_range/"
+RANGE_TEST_PLOT = "lr_range.png"
+
+
+def log_range_test(client: Any, run_id: str, result: Any) -> None:
+    """Log an `LRFinderResult` to a run: params, the curve, the plot.
+
+    Params `lr_range/suggested_lr`, `lr_range/min_loss_lr`,
+    `lr_range/steepest_lr`, `lr_range/stopped_early`; per recorded batch
+    (step) the metrics `lr_range/lr`, `lr_range/loss` (smoothed) and
+    `lr_range/raw_loss`; the plot as the artifact `lr_range.png`. Used by
+    `search(initial_lr="auto")` (the parent run) and `lrdecay find-lr`.
+    """
+    import tempfile
+
+    now = _now_ms()
+    params = [
+        Param(f"{RANGE_TEST_PREFIX}suggested_lr", repr(result.suggested_lr)),
+        Param(f"{RANGE_TEST_PREFIX}min_loss_lr", repr(result.min_loss_lr)),
+        Param(f"{RANGE_TEST_PREFIX}steepest_lr", repr(result.steepest_lr)),
+        Param(f"{RANGE_TEST_PREFIX}stopped_early", str(result.stopped_early)),
+    ]
+    metrics = [
+        Metric(f"{RANGE_TEST_PREFIX}{name}", float(value), now, step)
+        for step, point in enumerate(
+            zip(result.lrs, result.losses, result.raw_losses, strict=True)
+        )
+        for name, value in zip(("lr", "loss", "raw_loss"), point, strict=True)
+    ]
+    client.log_batch(run_id, params=params)
+    # MLflow takes at most 1000 metrics per batch.
+    for start in range(0, len(metrics), 999):
+        client.log_batch(run_id, metrics=metrics[start : start + 999])
+    with tempfile.TemporaryDirectory() as folder:
+        client.log_artifact(
+            run_id, str(result.plot(os.path.join(folder, RANGE_TEST_PLOT)))
+        )
 
 
 def _objective_name(tuner: Any) -> str:
