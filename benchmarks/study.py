@@ -5,10 +5,16 @@ inside scikit-learn), each regime and each seed, every method trains the same
 small dense network with the same per-fit epoch budget:
 
 - `constant`: no decay;
+- `schedule-free`: a second control without any schedule, Keras'
+  `ScheduleFreeAdamW` at its default rate (0.0025) in place of the regime's
+  optimizer (Defazio et al. 2024: matches cosine and linear decay without
+  knowing the stopping time);
 - the textbook defaults: `step` (halve every 30 epochs), `exponential`
-  (`exp(-0.1 * epoch)`), `plateau` (x0.1 after 10 epochs without progress);
-- `grid`: `lrdecay.search(algorithm="grid")` over kinds x decay epochs
-  `[10, 20, 30, 50]` (12 trials);
+  (`exp(-0.1 * epoch)`), `plateau` (x0.1 after 10 epochs without progress),
+  `cosine` (to 0 over the whole budget);
+- `grid`: `lrdecay.search(algorithm="grid")` over kinds (step, exponential,
+  plateau, cosine: the decay epochs are the cosine's period) x decay epochs
+  `[10, 20, 30, 50]` (16 trials);
 - `random`, `bayesian`: `lrdecay.search` with as many trials as half the grid,
   over decay epochs 10..50 (and the initial rate in the aggressive regime);
 - `hyperband`: `lrdecay.search(algorithm="hyperband")`, `max_epochs` = the
@@ -73,16 +79,18 @@ from _common import log
 
 METHODS = (
     "constant",
+    "schedule-free",
     "textbook step",
     "textbook exponential",
     "textbook plateau",
+    "textbook cosine",
     "grid",
     "random",
     "bayesian",
     "hyperband",
 )
 SEARCHES = ("grid", "random", "bayesian", "hyperband")
-KINDS = ("step", "exponential", "plateau")
+KINDS = ("step", "exponential", "plateau", "cosine")
 
 FULL: dict[str, Any] = {
     "datasets": ["digits", "breast_cancer"],
@@ -152,7 +160,9 @@ def load_dataset(name: str, seed: int) -> dict[str, Any]:
     }
 
 
-def model_builder(data: dict[str, Any], regime: str, seed: int) -> Callable[[], Any]:
+def model_builder(
+    data: dict[str, Any], regime: str, seed: int, schedule_free: bool = False
+) -> Callable[[], Any]:
     settings = REGIMES[regime]
 
     def build_model() -> Any:
@@ -168,7 +178,10 @@ def model_builder(data: dict[str, Any], regime: str, seed: int) -> Callable[[], 
                 keras.layers.Dense(data["classes"], activation="softmax"),
             ]
         )
-        if settings["optimizer"] == "adam":
+        if schedule_free:
+            # Keras' default rate, the one its authors recommend for AdamW.
+            optimizer: Any = keras.optimizers.ScheduleFreeAdamW()
+        elif settings["optimizer"] == "adam":
             optimizer = keras.optimizers.Adam(learning_rate=settings["learning_rate"])
         else:
             optimizer = keras.optimizers.SGD(
@@ -284,6 +297,10 @@ def _textbook(kind: str, plan: dict[str, Any], learning_rate: float) -> Any:
         return lrdecay.ExponentialDecay(
             initial_lr=learning_rate, k=textbook["exponential_k"]
         )
+    if kind == "cosine":
+        return lrdecay.CosineDecay(
+            initial_lr=learning_rate, decay_epochs=plan["epochs"]
+        )
     return lrdecay.PlateauDecay(
         monitor="val_loss", factor=0.1, patience=textbook["plateau_patience"]
     )
@@ -330,9 +347,12 @@ def run_cell(dataset: str, regime: str, seed: int, plan: dict[str, Any]) -> dict
     )
 
     def baseline(method: str) -> dict[str, Any]:
-        model = build_model()
+        if method == "schedule-free":
+            model = model_builder(data, regime, seed, schedule_free=True)()
+        else:
+            model = build_model()
         callbacks = [_recorder()]
-        if method != "constant":
+        if method.startswith("textbook"):
             kind = method.split()[-1]
             callbacks.insert(0, _textbook(kind, plan, settings["learning_rate"]))
         model.fit(x, y, callbacks=callbacks, **fit_kwargs)
@@ -585,7 +605,7 @@ def plot(
         squeeze=False,
     )
     colors = {method: f"C{index}" for index, method in enumerate(METHODS)}
-    markers = dict(zip(METHODS, "osD^vP*X", strict=True))
+    markers = dict(zip(METHODS, "osD^vP*Xhp", strict=True))
     for axis, (dataset, regime) in zip(axes.flat, groups, strict=False):
         for cell in cells:
             if (cell["dataset"], cell["regime"]) != (dataset, regime):
@@ -608,7 +628,8 @@ def plot(
             if math.isnan(row["test_accuracy_mean"]):
                 continue
             # A small sideways shift per method, so equal points stay visible.
-            shift = 1 + 0.05 * (METHODS.index(row["method"]) - 3.5) / 3.5
+            middle = (len(METHODS) - 1) / 2
+            shift = 1 + 0.05 * (METHODS.index(row["method"]) - middle) / middle
             axis.errorbar(
                 row["epochs_mean"] * shift,
                 row["test_accuracy_mean"],
@@ -655,6 +676,7 @@ def _chosen_text(chosen: list[Any]) -> str:
             "step": lambda d: f"every {d.get('epochs_drop')}",
             "exponential": lambda d: f"k={d.get('k', 0):.3g}",
             "plateau": lambda d: f"patience {d.get('patience')}",
+            "cosine": lambda d: f"period {d.get('decay_epochs')}",
         }.get(kind, lambda d: "")(decay)
         if decay.get("initial_lr") is not None and "initial_lr" in decay:
             detail += f", lr {decay['initial_lr']:.2g}"
@@ -671,7 +693,8 @@ def markdown(payload: dict[str, Any]) -> str:
         f"(scikit-learn; stratified 60/20/20 train/validation/test) x regimes "
         f"{', '.join(plan['regimes'])}. Every fit has the same budget of "
         f"{plan['epochs']} epochs (batch {plan['batch_size']}, a 32-unit dense "
-        f"network); backend {payload.get('backend')}. Grid: 3 kinds x decay "
+        f"network); backend {payload.get('backend')}. Grid: {len(KINDS)} kinds "
+        f"({', '.join(KINDS)}) x decay "
         f"epochs {plan['grid_decay_epochs']}; random and Bayesian: "
         f"{plan['random_trials']} trials (Bayesian: the first "
         f"{plan['bayesian_initial_points']} random) over decay epochs "
