@@ -124,7 +124,7 @@ def test_fractions_are_relative_to_the_trial_budget() -> None:
     [
         ({"decay_epochs": []}, ValueError, r"empty grid.*decay_epochs=\[\]"),
         ({"decay_epochs": range(5, 5)}, ValueError, "empty range"),
-        ({"kinds": ("step", "cosine")}, ValueError, "Unknown decay kind 'cosine'"),
+        ({"kinds": ("step", "linear")}, ValueError, "Unknown decay kind 'linear'"),
         ({"kinds": ()}, ValueError, "kinds=()"),
         ({"kinds": ("multistep",)}, ValueError, "'multistep'"),
         ({"decay_epochs": [0, 10]}, ValueError, "holding 0"),
