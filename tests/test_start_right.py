@@ -140,6 +140,45 @@ def test_preview_cosine_kinds(
     assert "needs --decay-epochs" in capsys.readouterr().err
 
 
+@pytest.mark.slow
+def test_a_tracked_search_of_the_cosine_kinds(
+    tmp_path: Path, make_model: Any, digits: Any
+) -> None:
+    import mlflow
+
+    from lrdecay.tuning.runner import search
+
+    x, y, xv, yv = digits
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    result = search(
+        lambda: make_model(),
+        x[:300],
+        y[:300],
+        validation_data=(xv[:100], yv[:100]),
+        kinds=("cosine", "cosine_restarts"),
+        decay_epochs=[2],
+        epochs=3,
+        project_dir=tmp_path / "project",
+        tracking_uri=uri,
+    )
+    assert [(t.kind, t.settings, t.status) for t in result.trials] == [
+        ("cosine", {"decay_epochs": 2}, "COMPLETED"),
+        ("cosine_restarts", {"first_decay_epochs": 2}, "COMPLETED"),
+    ]
+    client = mlflow.MlflowClient(uri)
+    cosine = client.get_run(result.trials[0].run_id)
+    assert cosine.data.params["decay_kind"] == "cosine"
+    assert cosine.data.params["cosine/decay_epochs"] == "2"
+    rates = [
+        m.value for m in client.get_metric_history(cosine.info.run_id, "learning_rate")
+    ]
+    assert rates == pytest.approx(CosineSchedule(0.1, decay_epochs=2).curve(3))
+    assert result.best_decay_code in (
+        "CosineDecay(initial_lr=0.1, decay_epochs=2)",
+        "CosineDecayRestarts(initial_lr=0.1, first_decay_epochs=2)",
+    )
+
+
 # --------------------------------------------------------------------------
 # lrdecay find-lr: bad input
 
