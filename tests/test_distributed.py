@@ -8,10 +8,12 @@ SIGKILL mid-trial and restarted under the same `KERASTUNER_TUNER_ID`.
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -55,6 +57,23 @@ def test_options_override_environment_and_export() -> None:
         "KERASTUNER_ORACLE_IP": "10.0.0.5",
         "KERASTUNER_ORACLE_PORT": "9000",
     }
+
+
+def test_exported_role_restores_the_environment_also_on_error() -> None:
+    environ = {"KERASTUNER_TUNER_ID": "old", "KERASTUNER_ORACLE_PORT": "7000"}
+    role = distributed.Role("worker-1", "10.0.0.5", 8000)
+    with role.exported(environ) as exported:
+        assert exported is role
+        assert environ == {
+            "KERASTUNER_TUNER_ID": "worker-1",
+            "KERASTUNER_ORACLE_IP": "10.0.0.5",
+            "KERASTUNER_ORACLE_PORT": "8000",
+        }
+    assert environ == {"KERASTUNER_TUNER_ID": "old", "KERASTUNER_ORACLE_PORT": "7000"}
+    with pytest.raises(KeyError, match="inside"), distributed.Role().exported(environ):
+        assert environ == {}
+        raise KeyError("inside")
+    assert environ == {"KERASTUNER_TUNER_ID": "old", "KERASTUNER_ORACLE_PORT": "7000"}
 
 
 def test_single_process_role() -> None:
@@ -125,6 +144,65 @@ def test_parallel_grid_oracle_hands_out_points_side_by_side() -> None:
     assert oracle.create_trial("b").trial_id == second.trial_id
     # Every point handed out: a fourth worker stops instead of spinning on IDLE.
     assert oracle.create_trial("d").status == "STOPPED"
+
+
+def test_oracle_progress_reads_the_chiefs_oracle(tmp_path: Path) -> None:
+    import keras_tuner
+
+    from lrdecay._compat import keras_tuner as keras_tuner_compat
+    from lrdecay.tuning.oracles import ParallelGridSearchOracle
+
+    hps = keras_tuner.HyperParameters()
+    hps.Choice("x", [1, 2])
+    oracle = ParallelGridSearchOracle(
+        objective=keras_tuner.Objective("score", "min"), hyperparameters=hps
+    )
+    oracle._set_project_dir(str(tmp_path), "progress")
+    first = oracle.create_trial("a")
+    second = oracle.create_trial("b")
+    oracle.update_trial(first.trial_id, {"score": 0.5})
+    first.status = "COMPLETED"  # as the tuner sets it before `end_trial`
+    oracle.end_trial(first)
+    progress = keras_tuner_compat.oracle_progress(oracle, lock_timeout=1)
+    assert progress is not None
+    assert progress.ongoing == {"b": second.trial_id}
+    assert progress.tuner_ids == {"a", "b"}
+    assert progress.end_order == [first.trial_id]
+    assert progress.trials == {first.trial_id: first, second.trial_id: second}
+    assert progress.trials[first.trial_id].status == "COMPLETED"
+
+
+def test_watch_chief_hands_on_ended_trials_and_stops_its_thread_on_error(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import keras_tuner
+
+    from lrdecay.tuning.oracles import ParallelGridSearchOracle
+
+    hps = keras_tuner.HyperParameters()
+    hps.Choice("x", [1, 2])
+    oracle = ParallelGridSearchOracle(
+        objective=keras_tuner.Objective("score", "min"), hyperparameters=hps
+    )
+    oracle._set_project_dir(str(tmp_path), "watch")
+    first = oracle.create_trial("worker-1")
+    oracle.create_trial("worker-2")
+    ended: list[Any] = []
+    role = distributed.Role("chief", "127.0.0.1", free_port())
+    caplog.set_level(logging.INFO, logger="lrdecay.tuning.distributed")
+    with (
+        pytest.raises(KeyError, match="inside"),
+        distributed.watch_chief(oracle, role, on_trial_end=ended.append),
+    ):
+        oracle.update_trial(first.trial_id, {"score": 0.5})
+        first.status = "COMPLETED"
+        oracle.end_trial(first)
+        raise KeyError("inside")
+    assert ended == [first]
+    assert f"chief: trial {first.trial_id} ended COMPLETED (1 of 2 ended)" in (
+        caplog.text
+    )
+    assert "lrdecay-chief-watch" not in [t.name for t in threading.enumerate()]
 
 
 # -- real processes ---------------------------------------------------------------

@@ -1,0 +1,61 @@
+"""A decay search across processes and machines, on KerasTuner's distributed mode.
+
+KerasTuner runs a search on many machines with no scheduler of its own: every
+process runs the same script; the one whose `KERASTUNER_TUNER_ID` contains
+`"chief"` serves the oracle over gRPC on `KERASTUNER_ORACLE_IP` :
+`KERASTUNER_ORACLE_PORT` and blocks until the search is over; every other
+process (a worker, with a unique id) asks it for trials and runs them. This
+package adds what an lrdecay search needs around that, one module each:
+
+- `roles`: `resolve_role()`, chief, worker or a single process, from those
+  variables or the matching options (`--tuner-id`, `--oracle-ip`,
+  `--oracle-port`), checked.
+- `worker`: `join_search()`, a worker finding the chief's MLflow parent run and
+  asking the oracle for its trial (`SearchEndedError` when the search is over).
+- `chief`: `watch_chief()`, the chief's status lines about its workers while it
+  serves, and the runs of dead workers ended KILLED at the end.
+
+Which process does what:
+
+```
+every process: KERASTUNER_ORACLE_IP=10.0.0.5 KERASTUNER_ORACLE_PORT=8000,
+               the same search arguments (so the same project name), the
+               same MLFLOW_TRACKING_URI and experiment
+the chief:     KERASTUNER_TUNER_ID=chief
+worker i:      KERASTUNER_TUNER_ID=worker-i   (unique, without "chief")
+```
+
+This package imports neither TensorFlow nor MLflow at import time. All its
+modules log to the logger `lrdecay.tuning.distributed`.
+"""
+
+from __future__ import annotations
+
+from lrdecay.tuning.distributed.chief import REPORT_EVERY_ENV, watch_chief
+from lrdecay.tuning.distributed.roles import (
+    ORACLE_IP_ENV,
+    ORACLE_PORT_ENV,
+    TUNER_ID_ENV,
+    Role,
+    resolve_role,
+)
+from lrdecay.tuning.distributed.worker import (
+    ChiefUnreachableError,
+    JoinedSearch,
+    SearchEndedError,
+    join_search,
+)
+
+__all__ = [
+    "ORACLE_IP_ENV",
+    "ORACLE_PORT_ENV",
+    "REPORT_EVERY_ENV",
+    "TUNER_ID_ENV",
+    "ChiefUnreachableError",
+    "JoinedSearch",
+    "Role",
+    "SearchEndedError",
+    "join_search",
+    "resolve_role",
+    "watch_chief",
+]
