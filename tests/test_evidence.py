@@ -409,6 +409,16 @@ def test_verdicts_say_when_the_evidence_shows_nothing() -> None:
         "evidence (use repeats=3)."
     )
 
+    tied = {"0000": _trial("0000", [0.35]), "0001": _trial("0001", [0.35])}
+    summaries = [
+        _summary(tied["0000"], "constant", {}),
+        _summary(tied["0001"], "plateau", {"patience": 5, "factor": 0.5}),
+    ]
+    assert verdict(rank(tied, summaries, 1, "min", "0000"), "val_loss", "min", 1) == (
+        "The best decay, plateau patience=5 factor=0.5, scored the same as the "
+        "constant rate (val_loss 0.35): decaying did not change the result."
+    )
+
     accuracy = {
         "0000": _trial("0000", [0.90, 0.91]),
         "0001": _trial("0001", [0.80, 0.81]),

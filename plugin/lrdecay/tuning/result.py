@@ -426,7 +426,13 @@ def verdict(
             f"{_spread(control)}): no decay to compare it with."
         )
     if repeats < 2 or p_value is None:
-        if margin <= 0:
+        if margin == 0:
+            return (
+                f"The best decay, {best_decay.description}, scored the same as "
+                f"the constant rate ({objective} {control.mean:.4g}): decaying "
+                "did not change the result."
+            )
+        if margin < 0:
             return (
                 f"The constant rate scored best ({objective} {control.mean:.4g}; "
                 f"best decay, {best_decay.description}: {best_decay.mean:.4g}) "
