@@ -164,7 +164,11 @@ class DecayHyperModel(keras_tuner.HyperModel):
         kinds, decay_epochs, drop, k, factor, initial_lr, monitor,
             relative_to, control: The `DecaySpace` arguments (ignored when
             `space` is given); `decay_epochs` defaults to
-            `lrdecay.defaults.DECAY_EPOCHS`.
+            `lrdecay.defaults.DECAY_EPOCHS`. With `control=True` the
+            constant-rate control is one more `decay_kind` value; a grid
+            search runs it first, and for a stock random, Bayesian or
+            Hyperband tuner `lrdecay.tuning.tuners.start_with_control(
+            tuner.oracle, hypermodel.space)` makes it their first trial.
         max_epochs: Int or `None`. The search's epoch budget, to check the
             decay epochs against before any training. Defaults to the
             tuner's `max_epochs` (Hyperband) or the fit's `epochs`.
