@@ -271,8 +271,17 @@ def train_independent(
     keras.utils.set_random_seed(seed)
     model = build_model()
     recorder = _Recorder()
-    _fit(model, x, y, validation_data, seed, batch_size, 0, epochs,
-         [decay, *callbacks, recorder])  # fmt: skip
+    _fit(
+        model,
+        x,
+        y,
+        validation_data,
+        seed,
+        batch_size,
+        0,
+        epochs,
+        [decay, *callbacks, recorder],
+    )
     return recorder.history
 
 
@@ -341,8 +350,17 @@ def train_shared_prefix(
     trunk = _Trunk(decays, modes, epochs, trunk_lr)
     trained = 0
     if trunk.length() > 0:
-        _fit(trunk_model, x, y, validation_data, seed, batch_size, 0, epochs,
-             [StepDecay(initial_lr=trunk_lr, drop=1.0, epochs_drop=1), trunk])  # fmt: skip
+        _fit(
+            trunk_model,
+            x,
+            y,
+            validation_data,
+            seed,
+            batch_size,
+            0,
+            epochs,
+            [StepDecay(initial_lr=trunk_lr, drop=1.0, epochs_drop=1), trunk],
+        )
         trained = len(trunk.history)
     del trunk_model
 
@@ -353,15 +371,31 @@ def train_shared_prefix(
             history = trunk.history[:epochs]
         elif departure == 0:
             history = train_independent(
-                build_model, decay, x, y, validation_data=validation_data,
-                epochs=epochs, seed=seed, batch_size=batch_size,
+                build_model,
+                decay,
+                x,
+                y,
+                validation_data=validation_data,
+                epochs=epochs,
+                seed=seed,
+                batch_size=batch_size,
                 callbacks=callbacks,
-            )  # fmt: skip
+            )
         else:
             history = _branch(
-                build_model, decay, mode, trunk, departure, x, y,
-                validation_data, seed, batch_size, epochs, callbacks,
-            )  # fmt: skip
+                build_model,
+                decay,
+                mode,
+                trunk,
+                departure,
+                x,
+                y,
+                validation_data,
+                seed,
+                batch_size,
+                epochs,
+                callbacks,
+            )
         epochs_trained = epochs - (departure if departure is not None else epochs)
         trained += epochs_trained
         branches.append(Branch(decay, departure, history, epochs_trained))
@@ -411,8 +445,17 @@ def _branch(
             float(trunk.history[departure - 1].get(decay.monitor, np.nan)),
         )
     recorder = _Recorder()
-    _fit(model, x, y, validation_data, seed, batch_size, departure, epochs,
-         [decay, resume, *callbacks, recorder])  # fmt: skip
+    _fit(
+        model,
+        x,
+        y,
+        validation_data,
+        seed,
+        batch_size,
+        departure,
+        epochs,
+        [decay, resume, *callbacks, recorder],
+    )
     return trunk.history[:departure] + recorder.history
 
 
@@ -546,7 +589,9 @@ class _Resume(keras.callbacks.Callback):
             self.decay.lr_history = trunk_rates
         elif isinstance(self.decay, PlateauDecay):
             self.decay.lr_history = trunk_rates
-            self.decay.decay_events = [self.decay_event]
+            self.decay.decay_events = (
+                [] if self.decay_event is None else [self.decay_event]
+            )
             self.decay.best = self.plateau_best
             self.decay.wait = 0
             self.decay.cooldown_counter = self.decay.cooldown
