@@ -268,21 +268,8 @@ def train_independent(
     for `epochs` on `EpochOrderedData(x, y, batch_size, seed)`. Returns the
     per-epoch logs.
     """
-    keras.utils.set_random_seed(seed)
-    model = build_model()
-    recorder = _Recorder()
-    _fit(
-        model,
-        x,
-        y,
-        validation_data,
-        seed,
-        batch_size,
-        0,
-        epochs,
-        [decay, *callbacks, recorder],
-    )
-    return recorder.history
+    spec = _FitSpec(x, y, validation_data, epochs, seed, batch_size, callbacks)
+    return _run_whole(build_model, decay, spec)
 
 
 def train_shared_prefix(
@@ -303,8 +290,9 @@ def train_shared_prefix(
     with; it runs until the last epoch some decay still follows it, and its
     state is kept at each decay's departure epoch (`departure_epoch`). Each
     decay then continues from its own departure on a fresh model with that
-    state; decays that depart at 0 run whole. Every decay's history equals
-    its `train_independent` run's.
+    state; decays that depart at 0 run whole; a decay that never departs
+    (the constant-rate control) trains nothing of its own: its history is
+    the trunk's. Every decay's history equals its `train_independent` run's.
 
     `build_model` is called after `keras.utils.set_random_seed(seed)` and
     must return a compiled model, the same every time. Each decay is copied
@@ -337,74 +325,85 @@ def train_shared_prefix(
     """
     check_epoch_count("epochs", epochs, allow_zero=False)
     check_positive_int("batch_size", batch_size)
+    spec = _FitSpec(x, y, validation_data, epochs, seed, batch_size, callbacks)
     decays = [copy.deepcopy(decay) for decay in decays]
-    keras.utils.set_random_seed(seed)
-    trunk_model = build_model()
-    trunk_lr = current_learning_rate(trunk_model.optimizer)
-    modes = [
-        monitor_direction(decay, trunk_model)
-        if isinstance(decay, PlateauDecay)
-        else None
-        for decay in decays
-    ]
-    trunk = _Trunk(decays, modes, epochs, trunk_lr)
-    trained = 0
-    if trunk.length() > 0:
-        _fit(
-            trunk_model,
-            x,
-            y,
-            validation_data,
-            seed,
-            batch_size,
-            0,
-            epochs,
-            [StepDecay(initial_lr=trunk_lr, drop=1.0, epochs_drop=1), trunk],
-        )
-        trained = len(trunk.history)
-    del trunk_model
-
+    trunk = _train_trunk(build_model, decays, spec)
     branches = []
-    for decay, mode in zip(decays, modes, strict=True):
-        departure = departure_epoch(decay, epochs, trunk_lr, trunk.history, mode)
+    for decay, mode in zip(decays, trunk.modes, strict=True):
+        departure = departure_epoch(decay, epochs, trunk.lr, trunk.history, mode)
         if departure is None:
             history = trunk.history[:epochs]
         elif departure == 0:
-            history = train_independent(
-                build_model,
-                decay,
-                x,
-                y,
-                validation_data=validation_data,
-                epochs=epochs,
-                seed=seed,
-                batch_size=batch_size,
-                callbacks=callbacks,
-            )
+            history = _run_whole(build_model, decay, spec)
         else:
-            history = _branch(
-                build_model,
-                decay,
-                mode,
-                trunk,
-                departure,
-                x,
-                y,
-                validation_data,
-                seed,
-                batch_size,
-                epochs,
-                callbacks,
-            )
-        epochs_trained = epochs - (departure if departure is not None else epochs)
-        trained += epochs_trained
-        branches.append(Branch(decay, departure, history, epochs_trained))
+            history = _branch(build_model, decay, mode, trunk, departure, spec)
+        trained = 0 if departure is None else epochs - departure
+        branches.append(Branch(decay, departure, history, trained))
     return SharedPrefixResult(
         branches=branches,
         trunk_history=trunk.history,
-        epochs_trained=trained,
+        epochs_trained=len(trunk.history)
+        + sum(branch.epochs_trained for branch in branches),
         epochs_independent=epochs * len(decays),
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class _FitSpec:
+    """What every fit of one grid shares."""
+
+    x: Any
+    y: Any
+    validation_data: Any
+    epochs: int
+    seed: int
+    batch_size: int
+    callbacks: Sequence[Any]
+
+    def fit(self, model: Any, initial_epoch: int, callbacks: list[Any]) -> None:
+        from lrdecay.tuning.epoch_order import EpochOrderedData
+
+        data = EpochOrderedData(
+            self.x, self.y, self.batch_size, self.seed, initial_epoch
+        )
+        model.fit(
+            data,
+            steps_per_epoch=data.steps_per_epoch,
+            validation_data=self.validation_data,
+            initial_epoch=initial_epoch,
+            epochs=self.epochs,
+            callbacks=callbacks,
+            verbose=0,
+            shuffle=False,  # the order is the data's own
+        )
+
+
+def _run_whole(
+    build_model: Callable[[], Any], decay: Any, spec: _FitSpec
+) -> list[Logs]:
+    keras.utils.set_random_seed(spec.seed)
+    model = build_model()
+    recorder = _Recorder()
+    spec.fit(model, 0, [decay, *spec.callbacks, recorder])
+    return recorder.history
+
+
+def _train_trunk(
+    build_model: Callable[[], Any], decays: list[Any], spec: _FitSpec
+) -> _Trunk:
+    """The constant-rate run, as long as some decay follows it."""
+    keras.utils.set_random_seed(spec.seed)
+    model = build_model()
+    lr = current_learning_rate(model.optimizer)
+    modes = [
+        monitor_direction(decay, model) if isinstance(decay, PlateauDecay) else None
+        for decay in decays
+    ]
+    trunk = _Trunk(decays, modes, spec.epochs, lr)
+    if trunk.length() > 0:
+        constant = StepDecay(initial_lr=lr, drop=1.0, epochs_drop=1)
+        spec.fit(model, 0, [constant, trunk])
+    return trunk
 
 
 def _branch(
@@ -413,18 +412,12 @@ def _branch(
     mode: str | None,
     trunk: _Trunk,
     departure: int,
-    x: Any,
-    y: Any,
-    validation_data: Any,
-    seed: int,
-    batch_size: int,
-    epochs: int,
-    callbacks: Sequence[Any],
+    spec: _FitSpec,
 ) -> list[Logs]:
-    state = trunk.snapshots[departure]
-    keras.utils.set_random_seed(seed)
+    """Continue `decay` from the trunk's state at `departure`."""
+    keras.utils.set_random_seed(spec.seed)
     model = build_model()
-    _restore(model, state)
+    _restore(model, trunk.snapshots[departure])
     resume = _Resume(decay, trunk.lr, departure)
     if isinstance(decay, PlateauDecay):
         reduction = _first_reduction(
@@ -445,44 +438,8 @@ def _branch(
             float(trunk.history[departure - 1].get(decay.monitor, np.nan)),
         )
     recorder = _Recorder()
-    _fit(
-        model,
-        x,
-        y,
-        validation_data,
-        seed,
-        batch_size,
-        departure,
-        epochs,
-        [decay, resume, *callbacks, recorder],
-    )
+    spec.fit(model, departure, [decay, resume, *spec.callbacks, recorder])
     return trunk.history[:departure] + recorder.history
-
-
-def _fit(
-    model: Any,
-    x: Any,
-    y: Any,
-    validation_data: Any,
-    seed: int,
-    batch_size: int,
-    initial_epoch: int,
-    epochs: int,
-    callbacks: list[Any],
-) -> None:
-    from lrdecay.tuning.epoch_order import EpochOrderedData
-
-    data = EpochOrderedData(x, y, batch_size, seed, initial_epoch)
-    model.fit(
-        data,
-        steps_per_epoch=data.steps_per_epoch,
-        validation_data=validation_data,
-        initial_epoch=initial_epoch,
-        epochs=epochs,
-        callbacks=callbacks,
-        verbose=0,
-        shuffle=False,  # the order is the data's own
-    )
 
 
 def _capture(model: Any, epoch: int) -> TrunkState:
