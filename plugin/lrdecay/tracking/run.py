@@ -39,7 +39,9 @@ class TrackedRun:
 
     def __init__(self, logger: Any) -> None:
         self.logger = logger
-        self.tracking_uri = logger.tracking_uri or mlflow.get_tracking_uri()
+        self.tracking_uri = store.absolute_uri(
+            logger.tracking_uri or mlflow.get_tracking_uri()
+        )
         self.store: Any = None
         self.sink: sender.Sink | None = None
         self.offline = sender.Pending()  # the data, when there is no run to send to
@@ -254,7 +256,8 @@ class TrackedRun:
         )  # fmt: skip
         sender.write_spill(path, header, left)
         self.offline_file = path
-        uri = "" if self.tracking_uri == mlflow.get_tracking_uri() else (
+        default = store.absolute_uri(mlflow.get_tracking_uri())
+        uri = "" if self.tracking_uri == default else (
             f" --tracking-uri {self.tracking_uri}"
         )  # fmt: skip
         warnings.warn(

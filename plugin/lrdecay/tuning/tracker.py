@@ -25,6 +25,7 @@ import mlflow
 from mlflow.entities import Metric, Param, RunTag
 
 from lrdecay._compat import keras_tuner as keras_tuner_compat
+from lrdecay.tracking import store
 from lrdecay.tuning import comparison
 from lrdecay.tuning import runs as layout
 from lrdecay.tuning.space import DecaySpace, ResolvedDecay
@@ -96,7 +97,7 @@ class SearchRuns:
     def _resolve(
         tracking_uri: str | None, experiment_name: str | None
     ) -> tuple[str, Any, str]:
-        uri = tracking_uri or mlflow.get_tracking_uri()
+        uri = store.absolute_uri(tracking_uri or mlflow.get_tracking_uri())
         client = mlflow.MlflowClient(uri)
         experiment_id = layout.experiment_id(client, experiment_name)
         assert experiment_id is not None  # created when missing
