@@ -19,6 +19,7 @@ from typing import Any
 
 from lrdecay import defaults
 from lrdecay.tuning import distributed
+from lrdecay.tuning.termination import sigterm_as_interrupt
 from lrdecay.tuning.hypermodel import DecayHyperModel, model_initial_lr
 from lrdecay.tuning.plan import SearchPlan, check_data, make_plan
 from lrdecay.tuning.result import (
@@ -93,8 +94,14 @@ def search(
     alive before it are frozen (`gc.freeze()`), so that KerasTuner's full
     garbage collection before every trial does not walk them; they are
     unfrozen when the search ends, also on error or interrupt (a caller who
-    froze the heap already keeps it frozen, untouched). Nothing else
-    process-wide is changed.
+    froze the heap already keeps it frozen, untouched). In the main thread,
+    SIGTERM (Kubernetes, Slurm, `docker stop`) raises
+    `lrdecay.tuning.termination.Terminated`, a `KeyboardInterrupt`, for the
+    same duration, unless the program set its own SIGTERM handler: the
+    search then ends as on Ctrl-C (the trial's run and the parent KILLED,
+    KerasTuner's state saved; the same call resumes), and SIGTERM's default
+    action is restored when the search ends. Nothing else process-wide is
+    changed.
 
     Example:
 
@@ -314,6 +321,7 @@ def _run(
     tuner.lrdecay_on_trial_end = on_trial_end
     try:
         with (
+            sigterm_as_interrupt(),
             _frozen_heap(),
             distributed.watch_chief(
                 tuner.oracle,
@@ -327,7 +335,22 @@ def _run(
     except BaseException as error:
         if runs is not None:
             runs.search_interrupted(error)
+        if isinstance(error, KeyboardInterrupt) and not role.is_worker:
+            # Rewrite KerasTuner's state in full: the interrupt may have
+            # landed while it was being written.
+            _save_state(tuner)
         raise
+
+
+def _save_state(tuner: Any) -> None:
+    try:
+        tuner.save()
+    except Exception as error:
+        warnings.warn(
+            f"lrdecay: saving KerasTuner's state after the interrupt failed "
+            f"({type(error).__name__}: {error}); the search may not resume.",
+            stacklevel=3,
+        )
 
 
 def _result(
