@@ -18,7 +18,7 @@ from lrdecay.tuning.termination import Terminated, sigterm_as_interrupt
 # The first trial's first training step marks `ready` and waits there while
 # `hold` exists: the signal lands mid-trial, after its run was created
 # (KerasTuner writes the trial's folder when it creates the trial).
-_HOLD_MODEL = '''
+_HOLD_MODEL = """
 import glob, os, time
 import keras
 
@@ -45,17 +45,17 @@ def build(input_shape, num_outputs):
     model.compile(keras.optimizers.SGD(0.1), "sparse_categorical_crossentropy",
                   run_eagerly=True)  # so that Hold.call runs at every step
     return model
-'''
+"""
 
 SEARCH = [
-    sys.executable, "-m", "lrdecay.cli.main", "search",
+    sys.executable, "-m", "lrdecay", "search",
     "--decay-epochs", "1", "--epochs", "2", "--batch-size", "128",
     "--model", "hold_model:build",
 ]  # fmt: skip
 
 
 def _env() -> dict[str, str]:
-    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env = dict(os.environ, MLFLOW_DISABLE_TELEMETRY="true", TF_CPP_MIN_LOG_LEVEL="3")
     env.pop("MLFLOW_TRACKING_URI", None)
     env.pop("MLFLOW_EXPERIMENT_NAME", None)
     return env
@@ -94,7 +94,7 @@ def test_sigterm_kills_the_runs_exits_143_and_the_same_command_resumes(
             time.sleep(0.2)
         signalled = time.monotonic()
         process.send_signal(signal.SIGTERM)
-        stdout, stderr = process.communicate(timeout=60)
+        _, stderr = process.communicate(timeout=60)
     finally:
         if process.poll() is None:
             process.kill()

@@ -23,6 +23,7 @@ from lrdecay.cli.errors import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
+    EXIT_TERMINATED,
     UsageError,
     one_line,
 )
@@ -193,6 +194,7 @@ def _search(
     from lrdecay._compat.keras_tuner import debug_tracebacks
     from lrdecay.tuning import distributed
     from lrdecay.tuning import runner as tuning
+    from lrdecay.tuning.termination import Terminated
 
     verbosity = args.verbosity
     progress.start(verbosity)
@@ -226,13 +228,16 @@ def _search(
                 progress=progress.trial_printer(verbosity),
                 verbose=2 if verbosity >= 2 else 0,
             )
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as error:
+        # SIGTERM (Kubernetes, Slurm, `docker stop`) ends it the same way.
         progress.end_line()
+        terminated = isinstance(error, Terminated)
         print(
-            "lrdecay: interrupted; run the same command again to resume the search.",
+            f"lrdecay: {'terminated (SIGTERM)' if terminated else 'interrupted'}; "
+            "run the same command again to resume the search.",
             file=sys.stderr,
         )
-        return EXIT_INTERRUPTED
+        return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
     except distributed.SearchEndedError as error:
         progress.end_line()
         print(f"lrdecay: {error}", file=sys.stderr)

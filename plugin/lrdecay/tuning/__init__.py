@@ -13,4 +13,5 @@ is never shadowed by a subpackage of the same name.
   its plots.
 - `oracles`: a grid search whose workers run side by side; `distributed`:
   KerasTuner's chief and workers.
+- `termination`: SIGTERM during a search ends it as Ctrl-C does.
 """

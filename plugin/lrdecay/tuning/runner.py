@@ -19,7 +19,6 @@ from typing import Any
 
 from lrdecay import defaults
 from lrdecay.tuning import distributed
-from lrdecay.tuning.termination import sigterm_as_interrupt
 from lrdecay.tuning.hypermodel import DecayHyperModel, model_initial_lr
 from lrdecay.tuning.plan import SearchPlan, check_data, make_plan
 from lrdecay.tuning.result import (
@@ -32,6 +31,7 @@ from lrdecay.tuning.result import (
     summarize,
 )
 from lrdecay.tuning.space import DecaySpace
+from lrdecay.tuning.termination import sigterm_as_interrupt
 from lrdecay.tuning.tuners import ALGORITHMS, build_tuner, grid_size, trial_total
 
 __all__ = [
