@@ -97,8 +97,9 @@ class FitWatch:
     metrics, building the validation iterator before `on_test_begin`,
     finalizing the optimizer's variables after the last epoch), in an
     `on_train_end`, and a `KeyboardInterrupt` that lands there; with the
-    torch backend (and JAX before keras 3.6), whose batch loop has no
-    `catch_stop_iteration()`, an error in a training step or batch hook.
+    torch backend (and JAX in keras 3.5.0; 3.15.1 has it), whose batch loop
+    has no `catch_stop_iteration()`, an error in a training step or batch
+    hook.
 
     `stop()` removes every wrapper (also called once `on_error` has run).
     The wrapped objects are local to the `fit` call, except a

@@ -69,7 +69,21 @@ class MlflowLogger(keras.callbacks.Callback):
     experiment) at `tracking_uri` (else `MLFLOW_TRACKING_URI`, or MLflow's
     default, `sqlite:///mlflow.db` in the working directory).
     Only a run the logger created is ended by it: FINISHED at
-    `on_train_end`. Keras does not call `on_train_end` when `fit` raises, so:
+    `on_train_end`. Keras does not call `on_train_end` when `fit` raises, and
+    has no hook for it; so, from `on_train_begin` until the fit ends, the
+    logger watches the fit's own objects (see
+    `lrdecay._compat.keras.FitWatch`): an error in a training or validation
+    step, in any callback's batch or epoch hook, or a `KeyboardInterrupt`
+    while they run, ends the run at once, before `fit` raises it: FAILED
+    with the error in the tag `lrdecay.error`, KILLED for a
+    `KeyboardInterrupt`. The wrappers are set on those objects' instances
+    (never on a Keras class) and removed when the run ends. Not seen that
+    way: an error in another callback's `on_train_begin` listed after the
+    logger or in an `on_train_end` listed before it, in the few lines of
+    `fit` between the watched parts (resetting metrics, reading the epoch's
+    metrics, building the validation iterator, finalizing the optimizer's
+    variables), a `KeyboardInterrupt` landing there, and, with the torch
+    backend, an error inside the batch loop. For those:
 
     - use the logger as a context manager: leaving the block with an
       exception ends the run FAILED (the error is recorded in the tag
@@ -135,7 +149,7 @@ class MlflowLogger(keras.callbacks.Callback):
         x, y, validation_split=0.2, epochs=30,
         callbacks=[lrdecay.StepDecay(epochs_drop=10), lrdecay.MlflowLogger()],
     )
-    # or, so that a fit that raises ends its run FAILED right away:
+    # or, so that every error (also those the logger cannot see) ends it:
     with lrdecay.MlflowLogger(experiment_name="digits") as logger:
         model.fit(x, y, epochs=30, callbacks=[logger])
     print(logger.fit_run_id)
