@@ -633,10 +633,17 @@ def test_a_fit_leaves_the_process_as_it_found_it(
     assert not backstop.hooks_installed()
     assert dict(os.environ) == environment
 
-    # A fit that raises leaves its run open, and the backstop with it, until
-    # the run ends.
+    # A fit that raises in an epoch ends its run at once: nothing stays.
     with pytest.raises(RuntimeError):
         fit(make_model(), digits, [logger, Raise(0, RuntimeError("x"))])
+    assert sys.excepthook is hook
+    assert not backstop.hooks_installed()
+    assert dict(os.environ) == environment
+
+    # An error the logger cannot see leaves its run open, and the backstop
+    # with it, until the run ends.
+    with pytest.raises(RuntimeError):
+        fit(make_model(), digits, [logger, RaiseAtTrainBegin()])
     assert backstop.hooks_installed()
     logger.finish("FAILED", "gave up")
     assert sys.excepthook is hook
