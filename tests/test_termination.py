@@ -130,6 +130,7 @@ def test_sigterm_kills_the_runs_exits_143_and_the_same_command_resumes(
         ("0000", "FINISHED"),  # its re-run
         ("0001", "FINISHED"),
         ("0002", "FINISHED"),
+        ("0003", "FINISHED"),  # three decays and the constant-rate control
     ]
     assert after[0].info.run_id == trials[0].info.run_id
 
