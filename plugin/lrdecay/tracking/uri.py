@@ -34,7 +34,7 @@ MLFLOW_DEFAULT_URI = "sqlite:///mlflow.db"
 
 REACHABILITY_TIMEOUT = 5.0
 # The whole preflight of an HTTP server (several requests) stays under this.
-PREFLIGHT_BUDGET = 8.0
+PREFLIGHT_BUDGET = 9.0
 
 # MLflow's variables for a tracking server's credentials (mlflow.environment_variables).
 USERNAME_ENV = "MLFLOW_TRACKING_USERNAME"
@@ -341,11 +341,8 @@ def _check_server(
             ) as reply:
                 text = reply.read()
         except urllib.error.HTTPError as error:
-            return int(error.code), None
-        try:
-            return 200, json.loads(text or b"null")
-        except ValueError:
-            return 200, None
+            return int(error.code), _json(error.read())
+        return 200, _json(text)
 
     try:
         call("/health", auth=False)  # any HTTP status: the server answered
@@ -358,9 +355,10 @@ def _check_server(
             "--tracking-uri."
         ) from None
     try:
-        status, _ = call("/api/2.0/mlflow/experiments/search?max_results=1")
-        if status == 200 and experiment_name:
+        if experiment_name:
             status = _check_write(call, experiment_name)
+        else:
+            status, _ = call("/api/2.0/mlflow/experiments/search?max_results=1")
     except (urllib.error.URLError, OSError, ValueError) as error:
         reason = getattr(error, "reason", error)
         raise TrackingUnreachable(
@@ -371,17 +369,31 @@ def _check_server(
     _raise_for(status, shown, login, experiment_name)
 
 
+def _json(text: bytes) -> Any:
+    try:
+        return json.loads(text or b"null")
+    except ValueError:
+        return None
+
+
+def _error_code(answer: Any) -> str | None:
+    return answer.get("error_code") if isinstance(answer, dict) else None
+
+
 def _check_write(call: Any, experiment_name: str) -> int:
-    """The status of a harmless write: 403 when creating runs is not allowed.
+    """An authenticated read of the experiment, then a harmless write in it.
 
     MLflow's basic-auth app checks the permission to create a run first; then
     MLflow rejects the malformed `start_time` (400): nothing is created. A
-    missing experiment is created by this user, who then owns it.
+    missing experiment (404) is created by this user, who then owns it.
+    Returns the status that decides: 200 (fine), 401, 403, ...
     """
     query = urllib.parse.urlencode({"experiment_name": experiment_name})
     status, found = call(f"/api/2.0/mlflow/experiments/get-by-name?{query}")
-    if status != 200 or not isinstance(found, dict):
+    if status == 404 and _error_code(found) == "RESOURCE_DOES_NOT_EXIST":
         return 200
+    if status != 200 or not isinstance(found, dict):
+        return status
     experiment_id = found.get("experiment", {}).get("experiment_id")
     if experiment_id is None:
         return 200
@@ -389,7 +401,7 @@ def _check_write(call: Any, experiment_name: str) -> int:
         "/api/2.0/mlflow/runs/create",
         {"experiment_id": str(experiment_id), "start_time": "not-a-time"},
     )
-    return 403 if status in (401, 403) else 200
+    return status if status in (401, 403) else 200
 
 
 def _raise_for(
@@ -420,8 +432,8 @@ def _raise_for(
         )
     if status == 404:
         raise TrackingUnreachable(
-            f"404 from {shown}/api/2.0/mlflow/experiments/search: no MLflow "
-            "tracking server there; check --tracking-uri."
+            f"404 from {shown}: no MLflow tracking API there (/api/2.0/mlflow); "
+            "check --tracking-uri."
         )
     raise TrackingUnreachable(
         f"{status} from {shown}: the MLflow tracking server failed a read; "
