@@ -512,28 +512,28 @@ def test_report_ranks_runs_read_from_mlflow(
         client.set_terminated(run_id, status)
 
     older = search_run("older")
-    trial_run(older, "0000", "step", {"step.epochs_drop": 5}, [0.01])
+    trial_run(older, "0000", "step", {"step/epochs_drop": 5}, [0.01])
     latest = search_run("latest")
     trial_run(
         latest, "0000", "step",
-        {"step.epochs_drop": 10, "step.drop": 0.5, "step.initial_lr": 0.1,
-         "step.min_lr": 0.0, "decay_kind": "step"},
+        {"step/epochs_drop": 10, "step/drop": 0.5, "step/initial_lr": 0.1,
+         "step/min_lr": 0.0, "decay_kind": "step"},
         [0.9, 0.5, 0.6], score="0.5",
     )  # fmt: skip
     trial_run(
-        latest, "0001", "exponential", {"exponential.k": math.log(2) / 20},
+        latest, "0001", "exponential", {"exponential/k": math.log(2) / 20},
         [0.8, 0.3, 0.4],
     )  # fmt: skip
     trial_run(
         latest, "0002", "plateau",
-        {"plateau.patience": 3, "plateau.factor": 0.1, "plateau.monitor": "val_loss"},
+        {"plateau/patience": 3, "plateau/factor": 0.1, "plateau/monitor": "val_loss"},
         [0.7, 0.2], status="KILLED",
     )  # fmt: skip
     trial_run(
-        latest, "0002", "plateau", {"plateau.patience": 3, "plateau.factor": 0.1},
+        latest, "0002", "plateau", {"plateau/patience": 3, "plateau/factor": 0.1},
         [0.7, 0.4],
     )  # fmt: skip
-    trial_run(latest, "0003", "plateau", {"plateau.patience": 9}, [], status="FAILED")
+    trial_run(latest, "0003", "plateau", {"plateau/patience": 9}, [], status="FAILED")
 
     assert cli.main(["report", "--tracking-uri", uri, "-q"]) == 0
     rows = table_rows(capsys.readouterr().out)

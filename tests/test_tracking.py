@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import subprocess
 import sys
 import textwrap
@@ -17,7 +18,9 @@ from mlflow import MlflowClient
 
 import lrdecay
 from lrdecay import ExponentialDecay, MlflowLogger, PlateauDecay, StepDecay
-from lrdecay.tracking.logger import replay
+from lrdecay.tracking import backstop
+from lrdecay.tracking.offline import replay
+from lrdecay.tracking.params import float_text, param_text
 from mlflow_server import free_port
 
 EPOCHS = 5
@@ -107,7 +110,8 @@ def test_logs_the_rate_of_every_epoch_params_and_artifacts(
     assert run.data.tags["lrdecay.kind"] == decay.kind
     for name in decay.get_config():
         if name != "verbose":
-            assert f"{decay.kind}.{name}" in params, name
+            assert f"{decay.kind}/{name}" in params, name
+    assert not [name for name in params if name.startswith(f"{decay.kind}.")]
     assert params["epochs"] == str(EPOCHS)
     assert params["batch_size"] == "64"
     assert params["steps_per_epoch"] == str(math.ceil(len(digits[0]) / 64))
@@ -167,7 +171,7 @@ def test_optimizer_with_learning_rate_schedule(
     assert logged[0] > logged[-1]  # it really decays
     params = client.get_run(logger.run_id).data.params
     assert params["lr_schedule"] == "ExponentialDecay"
-    assert params["lr_schedule.decay_steps"] == "10"
+    assert params["lr_schedule/decay_steps"] == "10"
     assert params["decay_kind"] == "none"
 
 
@@ -209,8 +213,9 @@ def test_parent_run_id_and_run_id_resume(
     assert child_run.data.tags["team"] == "a"
 
     resumed = MlflowLogger(tracking_uri=uri, run_id=parent.info.run_id)
+    assert (resumed.resume_run_id, resumed.fit_run_id) == (parent.info.run_id, None)
     fit(make_model(), digits, [resumed], epochs=2)
-    assert resumed.run_id == parent.info.run_id
+    assert resumed.fit_run_id == resumed.run_id == parent.info.run_id
     assert len(values(client, parent.info.run_id, "loss")) == 2
     assert client.get_run(parent.info.run_id).info.status == "RUNNING"  # not ours
 
@@ -339,7 +344,7 @@ def test_unreachable_server_writes_a_file_that_replays(
     decay = StepDecay(initial_lr=0.1, drop=0.5, epochs_drop=2)
     with (
         pytest.warns(UserWarning, match="could not start an MLflow run"),
-        pytest.warns(UserWarning, match="lrdecay.tracking.offline replay"),
+        pytest.warns(UserWarning, match="lrdecay replay"),
     ):
         fit(make_model(), digits, [decay, logger])
     assert logger.run_id is None
@@ -354,7 +359,7 @@ def test_unreachable_server_writes_a_file_that_replays(
     assert values(client, run_id, "learning_rate") == pytest.approx(
         [rate for _, rate in decay.lr_history]
     )
-    assert run.data.params["step.epochs_drop"] == "2"
+    assert run.data.params["step/epochs_drop"] == "2"
     assert {a.path for a in client.list_artifacts(run_id, "lrdecay")} >= {
         "lrdecay/lr_curve.png"
     }
@@ -370,7 +375,7 @@ def test_replay_command_reports_a_bad_file_in_one_line(tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text('{"format": "something else"}')
     done = subprocess.run(
-        [sys.executable, "-m", "lrdecay.tracking.offline", "replay", str(bad)],
+        [sys.executable, "-m", "lrdecay.cli.main", "replay", str(bad)],
         capture_output=True,
         text=True,
         timeout=120,
@@ -453,3 +458,97 @@ def test_finish_rejects_an_unknown_status() -> None:
 
 def test_lazy_export() -> None:
     assert lrdecay.MlflowLogger is MlflowLogger
+
+
+def test_params_use_the_search_names_and_the_values_as_given(
+    uri: str, digits: Any, make_model: Any
+) -> None:
+    model = make_model(learning_rate=0.1)
+    # What a search passes on: the rate read back from the optimizer (a float32).
+    rate = float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+    assert rate == 0.10000000149011612
+    decay = StepDecay(initial_lr=rate, drop=0.5, epochs_drop=2)
+    # A trial's hyperparameters carry the same names: each setting is one param.
+    logger = MlflowLogger(
+        tracking_uri=uri, params={"decay_kind": "step", "step/epochs_drop": 2}
+    )
+    fit(model, digits, [decay, logger], epochs=1)
+    params = MlflowClient(uri).get_run(logger.run_id).data.params
+    assert params["step/initial_lr"] == "0.1"
+    assert (params["step/drop"], params["step/epochs_drop"]) == ("0.5", "2")
+    assert [name for name in params if "." in name] == []  # one scheme
+    assert params["decay_kind"] == "step"
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (0.10000000149011612, "0.1"),  # float32(0.1)
+        (0.1, "0.1"),
+        (0.0010000000474974513, "0.001"),  # float32(0.001)
+        (0.3, "0.3"),
+        (2.0, "2.0"),
+        (1e-05, "1e-05"),
+        (1e300, "1e+300"),
+        (math.nan, "NaN"),
+        (-math.inf, "-Infinity"),
+    ],
+)
+def test_float_text_is_the_shortest_float32_form(value: float, text: str) -> None:
+    assert float_text(value) == text
+
+
+def test_param_text_of_other_values() -> None:
+    assert [param_text(v) for v in (3, True, None, "a b", [1, 2])] == [
+        "3",
+        "true",
+        "None",
+        "a b",
+        "[1, 2]",
+    ]
+
+
+def test_a_fit_leaves_the_process_as_it_found_it(
+    uri: str, digits: Any, make_model: Any
+) -> None:
+    hook, environment = sys.excepthook, dict(os.environ)
+    seen: list[bool] = []
+
+    class Probe(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+            seen.append(sys.excepthook is not hook and backstop.hooks_installed())
+
+    logger = MlflowLogger(tracking_uri=uri)
+    fit(make_model(), digits, [logger, Probe()], epochs=2)
+    assert seen == [True, True]  # the exit-time backstop, while the run is open
+    assert sys.excepthook is hook
+    assert not backstop.hooks_installed()
+    assert dict(os.environ) == environment
+
+    # A fit that raises leaves its run open, and the backstop with it, until
+    # the run ends.
+    with pytest.raises(RuntimeError):
+        fit(make_model(), digits, [logger, Raise(0, RuntimeError("x"))])
+    assert backstop.hooks_installed()
+    logger.finish("FAILED", "gave up")
+    assert sys.excepthook is hook
+    assert not backstop.hooks_installed()
+    assert dict(os.environ) == environment
+    assert MlflowClient(uri).get_run(logger.run_id).info.status == "FAILED"
+
+
+def test_tracking_package_exports_load_lazily() -> None:
+    code = (
+        "import sys, lrdecay.tracking, lrdecay.tracking.params, lrdecay.tracking.uri\n"
+        "print(sorted({'keras', 'mlflow'} & set(sys.modules)))\n"
+        "from lrdecay.tracking import MlflowLogger, replay\n"
+        "import lrdecay\n"
+        "assert MlflowLogger is lrdecay.MlflowLogger\n"
+        "from lrdecay.tracking.offline import replay as offline_replay\n"
+        "assert replay is offline_replay\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

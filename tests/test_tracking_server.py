@@ -91,8 +91,8 @@ def test_fit_over_http(
     assert learning_rates == pytest.approx(lr_probe.rates, rel=1e-7)
     assert_every_epoch_once(client, logger.run_id)
     assert run.data.params["decay_kind"] == "step+plateau"
-    assert run.data.params["step.epochs_drop"] == "2"
-    assert run.data.params["plateau.patience"] == "1"
+    assert run.data.params["step/epochs_drop"] == "2"
+    assert run.data.params["plateau/patience"] == "1"
     assert steps_of(client, logger.run_id, "plateau_reduction") == [
         e.epoch for e in plateau.decay_events
     ]
@@ -181,9 +181,7 @@ def test_server_never_returns_file_holds_every_point_and_replays(
         offline_dir=tmp_path,
     )
     try:
-        with pytest.warns(
-            UserWarning, match="python -m lrdecay.tracking.offline replay"
-        ):
+        with pytest.warns(UserWarning, match="    lrdecay replay "):
             fit(make_model(), digits, [logger, AtEpochEnd(e1=server.stop)])
         assert logger.offline_file is not None
         saved = json.loads(logger.offline_file.read_text())

@@ -24,6 +24,7 @@ from typing import Any, NamedTuple
 import keras
 from keras.callbacks import LearningRateScheduler, ReduceLROnPlateau
 
+from lrdecay._compat.keras import learning_rate_schedule
 from lrdecay._validation import (
     check_epoch_count,
     check_non_negative_finite,
@@ -72,8 +73,8 @@ def check_settable_learning_rate(optimizer: Any, owner: str) -> None:
     `keras.optimizers.schedules.LearningRateSchedule`; it would fail later with
     a `TypeError` that does not mention the callback.
     """
-    learning_rate = getattr(optimizer, "_learning_rate", None)
-    if isinstance(learning_rate, keras.optimizers.schedules.LearningRateSchedule):
+    learning_rate = learning_rate_schedule(optimizer)
+    if learning_rate is not None:
         raise TypeError(
             f"{owner} sets the optimizer's learning rate at every epoch, but "
             f"this optimizer was built with a `{type(learning_rate).__name__}` "

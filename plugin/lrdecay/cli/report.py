@@ -81,18 +81,19 @@ def find_search_run(
 
 
 def _trial_settings(params: dict[str, str], kind: str) -> dict[str, Any]:
-    # The decay callback's params ("step.epochs_drop") are what the trial
-    # ran, also when the search gave fractions of the budget; an
+    # A trial's decay callback and its hyperparameters share one scheme,
+    # `<kind>/<setting>`: the callback's value is what the trial ran, also
+    # when the search gave a fraction of the budget (`..._fraction`); an
     # `initial_lr` hyperparameter means the rate itself was searched.
     settings: dict[str, Any] = {}
     for key, value in params.items():
-        name = key.split(".", 1)[1] if key.startswith(f"{kind}.") else None
-        if name and name not in _HIDDEN_SETTINGS and name != "initial_lr":
+        prefix, _, name = key.partition("/")
+        if prefix != kind or name in _HIDDEN_SETTINGS or name == "initial_lr":
+            continue
+        if not name.endswith("_fraction"):
             settings[name] = _number(value)
-    if not settings:
-        for key, value in params.items():
-            if key.startswith(f"{kind}/"):
-                settings[key.split("/", 1)[1]] = _number(value)
+    if "half_life" in settings:
+        settings.pop("k", None)  # the callback's k = ln 2 / half_life
     if "initial_lr" in params:
         settings["initial_lr"] = _number(params["initial_lr"])
     return settings

@@ -1,27 +1,24 @@
 """Re-import a run that `MlflowLogger` saved to a local file when MLflow was away.
 
 ```
-python -m lrdecay.tracking.offline replay lrdecay-offline/run-....json [--tracking-uri URI]
+lrdecay replay lrdecay-offline/run-....json [--tracking-uri URI]
 ```
 
-or `lrdecay.tracking.offline.replay(path)` (also `lrdecay.tracking.logger.replay`). This module
-imports MLflow only, not Keras, so the command starts quickly.
+or `lrdecay.tracking.offline.replay(path)` in Python. This module imports
+MLflow only, not Keras, so the command starts quickly.
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
 from pathlib import Path
 
 import mlflow
 from mlflow.entities import Param, RunTag
 from mlflow.exceptions import MlflowException
 
-from lrdecay.tracking import sender as _sink
-from lrdecay.tracking import store as _store
+from lrdecay.tracking import sender, store
 
-__all__ = ["main", "replay"]
+__all__ = ["replay"]
 
 
 def replay(path: str | Path, tracking_uri: str | None = None) -> str:
@@ -36,7 +33,9 @@ def replay(path: str | Path, tracking_uri: str | None = None) -> str:
     Example:
 
     ```python
-    run_id = lrdecay.tracking.offline.replay("lrdecay-offline/run-3f2a-20250101-120000.json")
+    from lrdecay.tracking.offline import replay
+
+    run_id = replay("lrdecay-offline/run-3f2a-20250101-120000.json")
     ```
 
     Args:
@@ -53,22 +52,22 @@ def replay(path: str | Path, tracking_uri: str | None = None) -> str:
         mlflow.exceptions.MlflowException: If MLflow refuses the data.
     """
     path = Path(path)
-    header, pending = _sink.read_spill(path)
+    header, pending = sender.read_spill(path)
     uri = tracking_uri or header.get("tracking_uri") or mlflow.get_tracking_uri()
     client = mlflow.MlflowClient(uri)
-    store = _store.open_store(uri, timeout=30.0, max_retries=3)
+    run_store = store.open_store(uri, timeout=30.0, max_retries=3)
     run_id = header.get("run_id")
     held: dict[str, str] = {}
-    if run_id and _run_exists(store, run_id):
-        held = dict(store.get_run(run_id).data.params)
-        metrics = _sink.unsent(store, run_id, pending.metrics)
+    if run_id and _run_exists(run_store, run_id):
+        held = dict(run_store.get_run(run_id).data.params)
+        metrics = sender.unsent(run_store, run_id, pending.metrics)
     else:
         name = header.get("experiment_name")
         if name:
-            experiment_id = _store.experiment_by_name(store, name)
+            experiment_id = store.experiment_by_name(run_store, name)
         else:
             experiment_id = str(header.get("experiment_id") or "0")
-            if _experiment_missing(store, experiment_id):
+            if _experiment_missing(run_store, experiment_id):
                 experiment_id = "0"
         created = client.create_run(
             experiment_id,
@@ -107,30 +106,3 @@ def _experiment_missing(store: object, experiment_id: str) -> bool:
         return store.get_experiment(experiment_id) is None  # type: ignore[attr-defined]
     except MlflowException:
         return True
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m lrdecay.tracking.offline replay FILE [--tracking-uri URI]`."""
-    parser = argparse.ArgumentParser(
-        prog="python -m lrdecay.tracking.offline",
-        description="Runs that lrdecay.MlflowLogger saved locally.",
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
-    replay_parser = commands.add_parser(
-        "replay", help="send a run saved in a local file (MLflow was away) to MLflow"
-    )
-    replay_parser.add_argument("file", type=Path)
-    replay_parser.add_argument("--tracking-uri", default=None)
-    arguments = parser.parse_args(argv)
-    try:
-        run_id = replay(arguments.file, arguments.tracking_uri)
-    except (OSError, ValueError, KeyError, MlflowException) as error:
-        message = str(error).splitlines()[0] if str(error) else ""
-        print(f"error: {type(error).__name__}: {message}", file=sys.stderr)
-        return 2
-    print(run_id)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -25,11 +25,8 @@ from typing import Any
 
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
-from mlflow.utils.validation import (
-    MAX_METRICS_PER_BATCH,
-    MAX_PARAMS_TAGS_PER_BATCH,
-)
 
+from lrdecay._compat.mlflow import MAX_METRICS_PER_BATCH, MAX_PARAMS_TAGS_PER_BATCH
 from lrdecay.tracking.store import is_permanent
 
 SPILL_FORMAT = "lrdecay.offline-run/1"

@@ -5,74 +5,22 @@ times (7 by default) with exponential back-off, each try waiting up to
 `MLFLOW_HTTP_REQUEST_TIMEOUT` (120 s): one request to an unreachable server
 can block for minutes. Those settings are process-wide environment variables,
 read at every request, so changing them would change the user's own MLflow
-calls too. The logger instead talks to HTTP servers through `BoundedRestStore`,
-a `RestStore` that passes explicit retry and timeout arguments to MLflow's
-`http_request`; the logger does its own retrying, without blocking training.
+calls too. The logger instead talks to HTTP servers through
+`lrdecay._compat.mlflow.BoundedRestStore`, a `RestStore` that passes explicit
+retry and timeout arguments to MLflow's `http_request`; the logger does its own
+retrying, without blocking training.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from collections.abc import Iterator
 from typing import Any
 
 from mlflow.exceptions import MlflowException
-from mlflow.store.tracking.rest_store import RestStore
-from mlflow.tracking._tracking_service.utils import _get_store, get_default_host_creds
-from mlflow.utils.proto_json_utils import parse_dict
-from mlflow.utils.rest_utils import http_request, verify_rest_response
 
-
-class BoundedRestStore(RestStore):
-    """A `RestStore` whose every request ends within about `timeout * (retries + 1)`.
-
-    Args:
-        tracking_uri: `http(s)://` URI of the tracking server.
-        timeout: Seconds to wait for one response (connect and read).
-        max_retries: Retries of a transient failure inside one call.
-    """
-
-    def __init__(self, tracking_uri: str, timeout: float, max_retries: int) -> None:
-        super().__init__(lambda: get_default_host_creds(tracking_uri))
-        self.timeout = timeout
-        self.max_retries = max_retries
-
-    # Same contract as RestStore._call_endpoint (mlflow 3.x), minus the
-    # environment-driven retry policy.
-    def _call_endpoint(
-        self,
-        api: Any,
-        json_body: str | None = None,
-        endpoint: str | None = None,
-        retry_timeout_seconds: float | None = None,
-        response_proto: Any = None,
-    ) -> Any:
-        method_to_info = (
-            self._V3_METHOD_TO_INFO if api in self._V3_APIS else self._METHOD_TO_INFO
-        )
-        default_endpoint, method = method_to_info[api]
-        endpoint = endpoint or default_endpoint
-        response_proto = response_proto or api.Response()
-        body = json.loads(json_body) if json_body is not None else None
-        payload = {"params": body} if method == "GET" else {"json": body}
-        response = http_request(
-            self.get_host_creds(),
-            endpoint,
-            method,
-            max_retries=self.max_retries,
-            backoff_factor=0 if self.max_retries == 0 else 1,
-            backoff_jitter=0.0,
-            timeout=self.timeout,
-            retry_timeout_seconds=self.timeout,
-            **payload,
-        )
-        response = verify_rest_response(response, endpoint)
-        if response.status_code == 204 or not response.text.strip():
-            return response_proto
-        parse_dict(js_dict=json.loads(response.text), message=response_proto)
-        return response_proto
+from lrdecay._compat.mlflow import BoundedRestStore, tracking_store
 
 
 def is_http(tracking_uri: str) -> bool:
@@ -83,7 +31,7 @@ def open_store(tracking_uri: str, timeout: float, max_retries: int) -> Any:
     """The tracking store of `tracking_uri`; bounded when it is an HTTP server."""
     if is_http(tracking_uri):
         return BoundedRestStore(tracking_uri, timeout, max_retries)
-    return _get_store(tracking_uri)
+    return tracking_store(tracking_uri)
 
 
 def is_permanent(error: BaseException) -> bool:
