@@ -158,6 +158,16 @@ def split_credentials(uri: str) -> tuple[str, str | None, str | None]:
     )
 
 
+def without_credentials(uri: str) -> str:
+    """`uri` without its userinfo, token-like parameters masked: for a file.
+
+    Unlike `redact`, the result still works as a URI (with the credentials in
+    MLflow's variables), e.g. for `lrdecay replay` from an offline file.
+    """
+    clean, _, _ = split_credentials(uri)
+    return redact(clean) or clean
+
+
 @contextlib.contextmanager
 def credentials_in_environment(
     tracking_uri: str | None, environ: MutableMapping[str, str] | None = None

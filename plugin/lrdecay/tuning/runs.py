@@ -179,12 +179,11 @@ def read_marker(project_path: str | None) -> str | None:
 def write_marker(project_path: str, parent_run_id: str, tracking_uri: str) -> None:
     """Keep the parent run's id in the project directory, for a resume.
 
-    The URI is kept without credentials (`tracking.uri.split_credentials`),
+    The URI is kept without credentials (`tracking.uri.without_credentials`),
     and the file replaced atomically: a reader never sees half of it.
     """
     from lrdecay.tracking import uri as tracking_uri_module
 
-    clean, _, _ = tracking_uri_module.split_credentials(tracking_uri)
     os.makedirs(project_path, exist_ok=True)
     path = os.path.join(project_path, MARKER_FILE)
     partial = f"{path}.{os.getpid()}.tmp"
@@ -192,7 +191,7 @@ def write_marker(project_path: str, parent_run_id: str, tracking_uri: str) -> No
         json.dump(
             {
                 "parent_run_id": parent_run_id,
-                "tracking_uri": tracking_uri_module.redact(clean),
+                "tracking_uri": tracking_uri_module.without_credentials(tracking_uri),
             },
             file,
         )
