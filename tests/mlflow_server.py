@@ -118,6 +118,8 @@ class MlflowServer:
             f"admin_password = {self.admin[1]}\n"
             "authorization_function = "
             "mlflow.server.auth:authenticate_request_basic_auth\n"
+            # A password hash per request is seconds on a busy test machine.
+            "auth_cache_ttl_seconds = 600\n"
         )
         return {
             "MLFLOW_AUTH_CONFIG_PATH": str(config),

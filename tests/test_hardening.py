@@ -26,6 +26,8 @@ from lrdecay.tuning import runs
 from mlflow_server import MlflowServer, free_port
 
 ADMIN = ("admin", "Adm1n-s3cret-pw")
+# The preflight's own tests give a busy machine time; the CLI's keep 9 s.
+BUDGET = 60.0
 READER = ("reader", "Read3r-s3cret-pw")
 
 
@@ -116,7 +118,7 @@ def unwritable_folder(root: Path) -> Iterator[Path]:
 
 def _message(uri: str, **kwargs: Any) -> str:
     with pytest.raises(tracking_uri.TrackingUnreachable) as caught:
-        tracking_uri.check_reachable(uri, **kwargs)
+        tracking_uri.check_reachable(uri, budget=BUDGET, **kwargs)
     message = str(caught.value)
     assert "\n" not in message
     return message
@@ -241,8 +243,15 @@ def test_a_held_lock_times_out_naming_the_file(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
-    with MlflowServer(tmp_path_factory.mktemp("auth"), admin=ADMIN) as server:
+    with MlflowServer(
+        tmp_path_factory.mktemp("auth"), admin=ADMIN, start_timeout=240
+    ) as server:
         _add_user(server, *READER)
+        # Both logins are checked once here, then cached by the server.
+        for user in (ADMIN, READER):
+            tracking_uri.check_reachable(
+                _with_userinfo(server.uri, *user), environ={}, budget=BUDGET
+            )
         yield server
 
 
@@ -287,18 +296,20 @@ def test_preflight_of_a_basic_auth_server(auth_server: MlflowServer) -> None:
         uri, environ=environ
     )
     # Right credentials, in the URI or in MLflow's variables.
-    tracking_uri.check_reachable(_with_userinfo(uri, *ADMIN), environ={})
+    tracking_uri.check_reachable(_with_userinfo(uri, *ADMIN), environ={}, budget=BUDGET)
     admin_env = {
         "MLFLOW_TRACKING_USERNAME": ADMIN[0],
         "MLFLOW_TRACKING_PASSWORD": ADMIN[1],
     }
-    tracking_uri.check_reachable(uri, experiment_name="Default", environ=admin_env)
+    tracking_uri.check_reachable(
+        uri, experiment_name="Default", environ=admin_env, budget=BUDGET
+    )
     # A user who may read but not create runs in the admin's experiment.
     reader_env = {
         "MLFLOW_TRACKING_USERNAME": READER[0],
         "MLFLOW_TRACKING_PASSWORD": READER[1],
     }
-    tracking_uri.check_reachable(uri, environ=reader_env)
+    tracking_uri.check_reachable(uri, environ=reader_env, budget=BUDGET)
     assert _message(uri, experiment_name="Default", environ=reader_env) == (
         f"403 from {uri}: user 'reader' may not create runs in experiment "
         "'Default'; ask the server's admin for the permission, or pass another "
@@ -323,3 +334,176 @@ def test_preflight_of_a_server_that_is_down() -> None:
         f"{_with_userinfo(uri, 'admin', '***')} ("
     )
     assert "pw-in-uri" not in message
+
+
+# -- the command line: each bad store is one line, exit 2, nothing created --------
+
+LRDECAY = [sys.executable, "-m", "lrdecay"]
+
+
+def _lrdecay(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
+    environ = {
+        **os.environ,
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+    }
+    for name in (
+        "MLFLOW_TRACKING_URI",
+        "MLFLOW_EXPERIMENT_NAME",
+        "MLFLOW_TRACKING_USERNAME",
+        "MLFLOW_TRACKING_PASSWORD",
+        "MLFLOW_TRACKING_TOKEN",
+    ):
+        environ.pop(name, None)
+    environ.update(env or {})
+    return subprocess.run(
+        [*LRDECAY, *args],
+        cwd=cwd,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.mark.slow
+def test_bad_stores_stop_the_command_at_once(
+    tmp_path: Path, auth_server: MlflowServer
+) -> None:
+    server = auth_server.uri
+    down = f"http://127.0.0.1:{free_port()}"
+    secret = "Wr0ng-pw-in-uri"
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    (tmp_path / "plain").mkdir()
+    wrong_env = {
+        "MLFLOW_TRACKING_USERNAME": "admin",
+        "MLFLOW_TRACKING_PASSWORD": secret,
+    }
+    with unwritable_folder(tmp_path) as readonly:
+        cases = [
+            # (what, --tracking-uri, environment, the line on stderr)
+            (
+                "server down",
+                down,
+                {},
+                f"lrdecay: error: Cannot reach the MLflow tracking server at {down} (",
+            ),
+            (
+                "401 without credentials",
+                server,
+                {},
+                f"lrdecay: error: 401 from {server}: set MLFLOW_TRACKING_USERNAME "
+                "and MLFLOW_TRACKING_PASSWORD (the server requires a login).",
+            ),
+            (
+                "wrong password",
+                server,
+                wrong_env,
+                f"lrdecay: error: 401 from {server}: the server rejected the login "
+                "of user 'admin' (from MLFLOW_TRACKING_USERNAME/"
+                "MLFLOW_TRACKING_PASSWORD); check the user name and password.",
+            ),
+            (
+                "wrong password in the URI",
+                _with_userinfo(server, "admin", secret),
+                {},
+                "lrdecay: error: 401 from "
+                f"{_with_userinfo(server, 'admin', '***')}: the server rejected "
+                "the login of user 'admin' (from the URI); check the user name "
+                "and password.",
+            ),
+            (
+                "user without permission",
+                server,
+                {
+                    "MLFLOW_TRACKING_USERNAME": READER[0],
+                    "MLFLOW_TRACKING_PASSWORD": READER[1],
+                },
+                f"lrdecay: error: 403 from {server}: user 'reader' may not create "
+                "runs in experiment 'Default'; ask the server's admin for the "
+                "permission, or pass another --experiment.",
+            ),
+            (
+                "read-only SQLite folder",
+                f"sqlite:///{readonly}/mlflow.db",
+                {},
+                f"lrdecay: error: Tracking URI 'sqlite:///{readonly}/mlflow.db': "
+                f"cannot write in '{readonly}' (",
+            ),
+            (
+                "SQLite folder missing",
+                f"sqlite:///{tmp_path}/missing/mlflow.db",
+                {},
+                f"lrdecay: error: Tracking URI 'sqlite:///{tmp_path}/missing/"
+                f"mlflow.db': directory '{tmp_path}/missing' does not exist;",
+            ),
+            (
+                "plain folder",
+                str(tmp_path / "plain"),
+                {},
+                f"lrdecay: error: Tracking URI '{tmp_path}/plain' is a folder "
+                "(MLflow's file store, which MLflow 3 refuses unless "
+                "MLFLOW_ALLOW_FILE_STORE=true); use a SQLite file: --tracking-uri "
+                f"sqlite:///{tmp_path}/plain/mlflow.db",
+            ),
+        ]
+        for what, uri, env, line in cases:
+            experiment = ["--experiment", "Default"] if uri == server else []
+            started = time.monotonic()
+            result = _lrdecay(
+                "search", "--tracking-uri", uri, *experiment, cwd=cwd, env=env
+            )
+            took = time.monotonic() - started
+            assert result.returncode == 2, (what, result.stderr)
+            assert result.stderr.count("\n") == 1, (what, result.stderr)
+            assert result.stderr.startswith(line), (what, result.stderr)
+            assert result.stdout == "", what
+            assert took < 10, (what, took)
+            assert secret not in result.stderr
+            assert list(cwd.iterdir()) == [], what  # no mlflow.db, no project
+    # The server holds no run either (the write check created none).
+    import mlflow
+
+    with tracking_uri.credentials_in_environment(_with_userinfo(server, *ADMIN)):
+        assert mlflow.MlflowClient(server).search_runs(["0"]) == []
+
+
+@pytest.mark.slow
+def test_a_password_in_the_uri_works_and_is_never_shown(
+    tmp_path: Path, auth_server: MlflowServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mlflow
+
+    uri = _with_userinfo(auth_server.uri, *ADMIN)
+    search = _lrdecay(
+        "search", "--decay-epochs", "1", "--epochs", "2", "--batch-size", "128",
+        "--kinds", "step", "--experiment", "secret-test", "--tracking-uri", uri,
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert search.returncode == 0, search.stderr[-3000:]
+    report = _lrdecay(
+        "report", "--experiment", "secret-test", "--tracking-uri", uri,
+        "--out", "report.png", cwd=tmp_path,
+    )  # fmt: skip
+    assert report.returncode == 0, report.stderr[-3000:]
+    assert "Open the MLflow UI at " + auth_server.uri + "/#/experiments/" in (
+        report.stdout
+    )
+    for output in (search.stdout, search.stderr, report.stdout, report.stderr):
+        assert ADMIN[1] not in output
+    written = [path for path in tmp_path.rglob("*") if path.is_file()]
+    assert any(path.name == runs.MARKER_FILE for path in written)
+    for path in written:
+        assert ADMIN[1].encode() not in path.read_bytes(), path
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", ADMIN[0])
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", ADMIN[1])
+    client = mlflow.MlflowClient(auth_server.uri)
+    experiment = client.get_experiment_by_name("secret-test")
+    logged = client.search_runs([experiment.experiment_id])
+    assert len(logged) == 2  # the parent and the one trial
+    for run in logged:
+        values = [*run.data.params.values(), *run.data.tags.values()]
+        assert not [value for value in values if ADMIN[1] in value], run.info.run_id

@@ -168,6 +168,31 @@ def without_credentials(uri: str) -> str:
     return redact(clean) or clean
 
 
+def hand_credentials_to_mlflow(
+    tracking_uri: str | None, environ: MutableMapping[str, str] | None = None
+) -> str | None:
+    """Move an `http(s)://` URI's credentials into MLflow's variables, for good.
+
+    For a command-line process, which owns its environment until it exits:
+    `MLFLOW_TRACKING_USERNAME` / `MLFLOW_TRACKING_PASSWORD` take the URI's
+    user and password, and the URI without them is returned (MLflow never
+    sees, hence never prints, the password). A library call uses
+    `credentials_in_environment`, which restores the variables.
+    """
+    environ = os.environ if environ is None else environ
+    if not tracking_uri or not _is_http(tracking_uri):
+        return tracking_uri
+    clean, user, password = split_credentials(tracking_uri)
+    if user is None:
+        return tracking_uri
+    environ[USERNAME_ENV] = user
+    if password is None:
+        environ.pop(PASSWORD_ENV, None)
+    else:
+        environ[PASSWORD_ENV] = password
+    return clean
+
+
 @contextlib.contextmanager
 def credentials_in_environment(
     tracking_uri: str | None, environ: MutableMapping[str, str] | None = None
@@ -273,6 +298,7 @@ def check_reachable(
     *,
     experiment_name: str | None = None,
     environ: Mapping[str, str] | None = None,
+    budget: float = PREFLIGHT_BUDGET,
 ) -> None:
     """Raise `TrackingUnreachable` unless the tracking store can be used.
 
@@ -301,6 +327,8 @@ def check_reachable(
         timeout: Float. Seconds for the server's first answer. Defaults to `5`.
         experiment_name: String or `None`. The experiment the runs go to.
         environ: Mapping. Defaults to `os.environ`.
+        budget: Float. Seconds for all the requests to a server. Defaults to
+            `PREFLIGHT_BUDGET` (9).
 
     Raises:
         TrackingUnreachable: The store cannot be used.
@@ -309,7 +337,7 @@ def check_reachable(
     uri = tracking_uri or MLFLOW_DEFAULT_URI
     scheme = urllib.parse.urlsplit(uri).scheme.lower()
     if scheme in ("http", "https"):
-        _check_server(uri, timeout, experiment_name, environ)
+        _check_server(uri, timeout, budget, experiment_name, environ)
     elif scheme == "sqlite":
         _check_sqlite(uri)
     elif scheme in ("", "file"):
@@ -322,6 +350,7 @@ preflight = check_reachable
 def _check_server(
     tracking_uri: str,
     timeout: float,
+    budget: float,
     experiment_name: str | None,
     environ: Mapping[str, str],
 ) -> None:
@@ -332,7 +361,7 @@ def _check_server(
         raise TrackingUnreachable(f"Tracking URI {shown!r} names no host.")
     login = _Login(tracking_uri, environ)
     base = clean.rstrip("/")
-    deadline = time.monotonic() + PREFLIGHT_BUDGET
+    deadline = time.monotonic() + budget
     context = _ssl_context(environ) if parts.scheme.lower() == "https" else None
 
     def call(
@@ -344,7 +373,11 @@ def _check_server(
         if auth:
             headers.update(login.header())
         request = urllib.request.Request(base + path, data=data, headers=headers)
-        left = max(0.5, min(timeout, deadline - time.monotonic()))
+        # The first answer within `timeout`; the login checks (a password
+        # hash on the server) within what is left of the budget.
+        left = max(0.5, deadline - time.monotonic())
+        if not auth:
+            left = min(timeout, left)
         try:
             with urllib.request.urlopen(
                 request, timeout=left, context=context
@@ -372,9 +405,10 @@ def _check_server(
     except (urllib.error.URLError, OSError, ValueError) as error:
         reason = getattr(error, "reason", error)
         raise TrackingUnreachable(
-            f"The MLflow tracking server at {shown} stopped answering "
-            f"({redact_text(str(reason), environ)}); check it, or pass another "
-            "--tracking-uri."
+            f"The MLflow tracking server at {shown} answers /health but not an "
+            f"API request within {budget:g} s "
+            f"({redact_text(str(reason), environ)}); check its log, or pass "
+            "another --tracking-uri."
         ) from None
     _raise_for(status, shown, login, experiment_name)
 
