@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["comparison_plot", "lr_curve_plot", "warm_up"]
+__all__ = ["comparison_plot", "distinct_colors", "lr_curve_plot", "warm_up"]
 
 _SIZE = (7.0, 2.8)  # inches; with _DPI a 560 x 224 PNG of a few tens of kB
 _DPI = 80
@@ -119,34 +119,116 @@ def lr_curve_plot(
     return _save(figure, path)
 
 
+def distinct_colors(count: int) -> list[Any]:
+    """`count` colours, none repeated: tab10, tab20, then a sampled rainbow.
+
+    Qualitative palettes keep neighbouring curves apart while they last;
+    beyond 20 curves, evenly spaced hues of `turbo` stay distinct (if closer).
+    """
+    from matplotlib import colormaps
+
+    if count <= 10:
+        return [colormaps["tab10"](index) for index in range(count)]
+    if count <= 20:
+        # tab20 pairs a dark and a light shade; the darks first, then the
+        # lights, so the first ten curves get the ten strongest colours.
+        order = [*range(0, 20, 2), *range(1, 20, 2)]
+        return [colormaps["tab20"](index) for index in order[:count]]
+    return [colormaps["turbo"](index / (count - 1)) for index in range(count)]
+
+
 def comparison_plot(
     curves: Mapping[str, tuple[Sequence[int], Sequence[float]]],
     path: str | os.PathLike[str],
     ylabel: str = "learning rate",
     title: str | None = None,
-    max_legend: int = 12,
+    max_legend: int = 40,
+    log_scale: bool = False,
+    groups: Mapping[str, str] | None = None,
+    steps: bool = True,
 ) -> Path:
     """Plot several named curves on one axis (e.g. every trial's lr curve).
+
+    Each curve (or group of curves) gets its own colour, never repeated
+    (`distinct_colors`), and the legend sits right of the axis, off the
+    curves; the PNG widens to hold it.
 
     Args:
         curves: Mapping of label -> `(epochs, values)`.
         path: Path of the PNG to write.
         ylabel: String. Label of the y axis. Defaults to `"learning rate"`.
         title: String or `None`. Figure title.
-        max_legend: Int. Show a legend only up to this many curves. Defaults
-            to `12`.
+        max_legend: Int. Show a legend only up to this many entries.
+            Defaults to `40`.
+        log_scale: Bool. A logarithmic y axis (for a loss, or a rate that
+            decays by factors). Defaults to `False`.
+        groups: Mapping of label -> group name, or `None`. Curves of one
+            group (e.g. the repeats of one setting) share a colour and one
+            legend entry, the group's name. Defaults to `None` (each curve
+            its own).
+        steps: Bool. Draw each value as a step held over its epoch (a
+            learning rate), else a line through the points (a metric).
+            Defaults to `True`.
 
     Returns:
         The `Path` of the written PNG.
     """
+    group_of = {label: (groups or {}).get(label, label) for label in curves}
+    names = list(dict.fromkeys(group_of.values()))
+    colors = dict(zip(names, distinct_colors(len(names)), strict=True))
     figure, (axis,) = _figure(1)
+    labelled: set[str] = set()
     for label, (epochs, values) in curves.items():
-        axis.step(list(epochs), _finite(values), where="post", label=str(label))
+        group = group_of[label]
+        axis.plot(
+            list(epochs),
+            _finite(values),
+            drawstyle="steps-post" if steps else "default",
+            color=colors[group],
+            linewidth=1.2,
+            label=None if group in labelled else str(group),
+        )
+        labelled.add(group)
+    if log_scale:
+        _log_y(axis, [value for _, values in curves.values() for value in values])
     axis.set_xlabel("epoch")
     axis.set_ylabel(ylabel)
-    axis.grid(alpha=0.3)
-    if 0 < len(curves) <= max_legend:
-        axis.legend(fontsize="x-small", loc="best")
+    axis.grid(alpha=0.3, which="both")
+    if 0 < len(names) <= max_legend:
+        axis.legend(
+            fontsize="x-small",
+            loc="upper left",
+            bbox_to_anchor=(1.01, 1.0),
+            borderaxespad=0.0,
+            ncols=1 + (len(names) - 1) // 20,
+            frameon=False,
+        )
     if title:
         figure.suptitle(title, fontsize="medium")
-    return _save(figure, path)
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # The legend lies right of the axis: the PNG widens to hold it.
+    figure.savefig(target, format="png", bbox_inches="tight")
+    return target
+
+
+def _log_y(axis: Any, values: Sequence[float]) -> None:
+    """A log y axis with plain tick labels (`0.2`, not `2x10^-1`).
+
+    Ticks at 1-2-3-4-5-6-8, 1-2-5 or 1 per decade, by how many decades the values
+    span, so a loss that moves within one decade still gets labels.
+    """
+    from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
+
+    axis.set_yscale("log")
+    positive = [value for value in _finite(values) if value > 0]
+    decades = math.log10(max(positive) / min(positive)) if positive else 0.0
+    if decades <= 1:
+        subs: tuple[float, ...] = (1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0)
+    elif decades <= 3:
+        subs = (1.0, 2.0, 5.0)
+    else:
+        subs = (1.0,)
+    axis.yaxis.set_major_locator(LogLocator(base=10, subs=subs))
+    axis.yaxis.set_major_formatter(FormatStrFormatter("%g"))
+    axis.yaxis.set_minor_formatter(NullFormatter())
