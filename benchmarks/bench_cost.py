@@ -317,7 +317,7 @@ def _lrdecay_command() -> list[str]:
     found = shutil.which("lrdecay")
     if found:
         return [found, "--help"]
-    return [sys.executable, "-m", "lrdecay.cli.main", "--help"]
+    return [sys.executable, "-m", "lrdecay", "--help"]
 
 
 def bench_startup(repetitions: int, keras_reference: bool = True) -> dict[str, Any]:

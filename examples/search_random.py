@@ -1,15 +1,14 @@
 """Random search of the decay epochs over randint(10, 50), per decay kind.
 
 KerasTuner's random search draws the decay epochs from the integer range
-10..50 (`lrdecay.tuning.space.Range(10, 50)`); each trial is one MLflow run. The
+10..50 (`lrdecay.Range(10, 50)`); each trial is one MLflow run. The
 flags shrink it for a quick demo: `--epochs 4 --low 1 --high 3 --max-trials 2`.
 """
 
 import argparse
 
 from _common import digits, small_model
-from lrdecay import search
-from lrdecay.tuning.space import Range
+from lrdecay import Range, search
 
 parser = argparse.ArgumentParser(description=__doc__)
 parser.add_argument("--epochs", type=int, default=50)

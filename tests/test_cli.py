@@ -1,7 +1,7 @@
 """The `lrdecay` command: parser, config files, preview, bad input, search, report.
 
-Most tests call `lrdecay.cli.main.main(argv)` in-process; a few run the installed
-command in a subprocess (marked slow) to check what a user sees: exit codes,
+Most tests call `lrdecay.cli.main.main(argv)` in-process; a few run the command
+(`python -m lrdecay`) in a subprocess to check what a user sees: exit codes,
 one-line errors, no TensorFlow import where none is needed.
 """
 
@@ -19,7 +19,7 @@ import pytest
 from lrdecay.cli import main as cli
 from lrdecay.schedules import ExponentialSchedule, MultiStepSchedule, StepSchedule
 
-LRDECAY = [sys.executable, "-m", "lrdecay.cli.main"]
+LRDECAY = [sys.executable, "-m", "lrdecay"]
 
 
 def free_port() -> int:
@@ -269,20 +269,89 @@ def test_help_and_parser_do_not_import_heavy_modules(tmp_path: Path) -> None:
     code = (
         "import sys, contextlib, io\n"
         "from lrdecay.cli import main as cli\n"
+        "heavy = {'tensorflow', 'keras', 'mlflow', 'keras_tuner', 'matplotlib'}\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n"
-        "    try:\n"
-        "        cli.main(['search', '--help'])\n"
-        "    except SystemExit:\n"
-        "        pass\n"
+        "    for argv in (['--help'], ['search', '--help'], ['report', '--help']):\n"
+        "        try:\n"
+        "            cli.main(argv)\n"
+        "        except SystemExit:\n"
+        "            pass\n"
+        "    print(sorted(heavy & set(sys.modules)), file=sys.stderr)\n"
         "    cli.main(['preview', '--kind', 'step', '--epochs', '5'])\n"
-        "heavy = {'tensorflow', 'keras', 'mlflow', 'keras_tuner'} & set(sys.modules)\n"
-        "print(sorted(heavy))\n"
+        "print(sorted(heavy & set(sys.modules)))\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "[]"
+    assert result.stderr.strip() == "[]"  # --help: not even matplotlib
+    assert result.stdout.strip() == "['matplotlib']"  # preview draws, no Keras
+
+
+def test_python_m_lrdecay_runs_the_command(tmp_path: Path) -> None:
+    from lrdecay import __version__
+
+    result = run_lrdecay("--version", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"lrdecay {__version__}"
+    result = run_lrdecay("replay", "missing.json", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "lrdecay: error: offline run file not found: 'missing.json'"
+    )
+
+
+def test_search_defaults_are_lrdecay_defaults(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from lrdecay import defaults
+    from lrdecay.cli.search import data_identity, search_settings
+
+    parser = cli.build_parser()
+    args = cli.parse_args(parser, ["search"])
+    settings = search_settings(args)
+    assert settings == {
+        "algorithm": defaults.ALGORITHM,
+        "kinds": defaults.KINDS,
+        "decay_epochs": list(defaults.DECAY_EPOCHS),
+        "initial_lr": None,
+        "epochs": defaults.EPOCHS,
+        "max_trials": None,
+        "batch_size": defaults.BATCH_SIZE,
+        "objective": defaults.OBJECTIVE,
+        "seed": defaults.SEED,
+        "project_dir": defaults.PROJECT_DIR,
+        "experiment_name": defaults.EXPERIMENT,
+        "tracking_uri": None,
+    }
+    # The bundled digits and the default model: the project `lrdecay.search()`
+    # names for the same settings.
+    assert data_identity(args) is None
+    for flags in (["--val-split", "0.2"], ["--model", "m:f"]):
+        assert data_identity(cli.parse_args(parser, ["search", *flags])) is not None
+    own = cli.parse_args(
+        parser, ["search", "--data", "sub/houses.csv", "--target", "y"]
+    )
+    identity = data_identity(own)
+    assert identity is not None
+    assert (identity["name"], identity["target"]) == ("houses", "y")
+    assert defaults.project_name(search_settings(own), identity).startswith(
+        "grid-houses-"
+    )
+    monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "from-env")
+    assert search_settings(args)["experiment_name"] == "from-env"
+
+
+def test_keras_tuner_debug_flag_is_restored_on_error() -> None:
+    from keras_tuner.src import config
+
+    from lrdecay._compat.keras_tuner import debug_tracebacks
+
+    before = config.DEBUG
+    with pytest.raises(KeyboardInterrupt), debug_tracebacks(not before):
+        assert config.DEBUG is (not before)
+        raise KeyboardInterrupt
+    assert config.DEBUG is before
 
 
 # --------------------------------------------------------------------------
@@ -417,12 +486,16 @@ def test_failed_search_exits_1_and_leaves_no_run_running(
         "    model.compile(optimizer='sgd', loss='mean_squared_error')\n"
         "    return model\n"
     )
+    from keras_tuner.src import config
+
+    debug = config.DEBUG
     code = cli.main(
         [*TINY_SEARCH, "--model", "broken_model:build",
          "--tracking-uri", f"sqlite:///{tmp_path}/mlflow.db"]
     )  # fmt: skip
     captured = capsys.readouterr()
     assert code == 1
+    assert config.DEBUG is debug  # KerasTuner's flag, as the search found it
     last_line = captured.err.strip().splitlines()[-1]
     assert last_line.startswith("lrdecay: search failed: ")
     assert "Incompatible shapes" in last_line
@@ -551,3 +624,67 @@ def test_report_ranks_runs_read_from_mlflow(
     assert "No search 'nope'" in capsys.readouterr().err
     assert cli.main(["report", "--tracking-uri", uri, "--experiment", "x"]) == 2
     assert "No MLflow experiment 'x'" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("started_from", ["python", "command line"])
+def test_python_and_command_line_searches_resume_each_other(
+    tmp_path: Path, started_from: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The same search, all defaults but a small space, from either side."""
+    from keras_tuner.src import config
+
+    import lrdecay
+    from lrdecay import defaults
+    from lrdecay.cli import data, models
+
+    ended: list[Any] = []
+
+    def from_python() -> None:
+        dataset = data.load_dataset()  # the command's digits and split
+        lrdecay.search(
+            models.default_model_builder(dataset),  # the command's model
+            dataset.x_train,
+            dataset.y_train,
+            validation_data=(dataset.x_val, dataset.y_val),
+            kinds=("step",),
+            decay_epochs=[2],
+            epochs=4,
+            progress=ended.append,
+        )
+
+    def from_command_line() -> str:
+        code = cli.main(["search", "--epochs", "4", "--decay-epochs", "2",
+                         "--kinds", "step"])  # fmt: skip
+        assert code == 0
+        return capsys.readouterr().out
+
+    def trial_dirs() -> list[str]:
+        project_dir = tmp_path / defaults.PROJECT_DIR
+        return sorted(str(p.relative_to(project_dir)) for p in
+                      project_dir.glob("*/trial_*"))  # fmt: skip
+
+    debug = config.DEBUG
+    if started_from == "python":
+        from_python()
+    else:
+        from_command_line()
+    trials = trial_dirs()
+    _, parents, runs = store_runs(tmp_path)
+    assert len(trials) >= 1 and len(runs) == len(trials) and len(parents) == 1
+
+    if started_from == "python":
+        out = from_command_line()
+        assert "resuming" in out
+        assert "] trial" not in out  # no trial ran
+    else:
+        ended.clear()
+        from_python()
+        assert ended == []  # no trial ran
+    assert trial_dirs() == trials  # one KerasTuner project, no new trial
+    _, parents_again, runs_again = store_runs(tmp_path)
+    assert [p.info.run_id for p in parents_again] == [parents[0].info.run_id]
+    assert sorted(r.info.run_id for r in runs_again) == sorted(
+        r.info.run_id for r in runs
+    )
+    assert config.DEBUG is debug

@@ -1,4 +1,4 @@
-"""The bundled digits, user CSV / .npz data, and `module:function` models."""
+"""The bundled digits, user CSV / .npz data, default and `module:function` models."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lrdecay.cli import data
+from lrdecay.cli import data, models
 from lrdecay.cli.data import DataError
+from lrdecay.cli.dataset import detect_task
 
 
 def write_csv(path: Path, text: str) -> Path:
@@ -89,7 +90,7 @@ def test_task_can_be_forced(tmp_path: Path) -> None:
     ],
 )
 def test_detect_task(values: np.ndarray, task: str) -> None:
-    assert data.detect_task(values) == task
+    assert detect_task(values) == task
 
 
 def test_missing_file_names_the_path(tmp_path: Path) -> None:
@@ -184,15 +185,15 @@ def test_model_builder_spec_errors(tmp_path: Path) -> None:
         "WIDTH = 3\ndef needs_other(units):\n    return None\n"
     )
     with pytest.raises(DataError, match="module:function"):
-        data.load_model_builder("my_models", dataset)
+        models.load_model_builder("my_models", dataset)
     with pytest.raises(DataError, match="'no_such_module_xyz'"):
-        data.load_model_builder("no_such_module_xyz:build", dataset)
+        models.load_model_builder("no_such_module_xyz:build", dataset)
     with pytest.raises(DataError, match="no attribute 'build'"):
-        data.load_model_builder("my_models:build", dataset)
+        models.load_model_builder("my_models:build", dataset)
     with pytest.raises(DataError, match="not a function"):
-        data.load_model_builder("my_models:WIDTH", dataset)
+        models.load_model_builder("my_models:WIDTH", dataset)
     with pytest.raises(DataError, match="takes 'units'"):
-        data.load_model_builder("my_models:needs_other", dataset)
+        models.load_model_builder("my_models:needs_other", dataset)
 
 
 def test_model_builder_gets_the_arguments_it_names(tmp_path: Path) -> None:
@@ -202,17 +203,17 @@ def test_model_builder_gets_the_arguments_it_names(tmp_path: Path) -> None:
         "    return (input_shape, num_outputs, hp)\n"
         "def bare():\n    return 'model'\n"
     )
-    build = data.load_model_builder("shapes:build", dataset)
+    build = models.load_model_builder("shapes:build", dataset)
     assert build("HP") == ((64,), 10, "HP")
     assert (
-        data.load_model_builder(str(tmp_path / "shapes.py") + ":bare", dataset)(None)
+        models.load_model_builder(str(tmp_path / "shapes.py") + ":bare", dataset)(None)
         == "model"
     )
 
 
 def test_default_model_fits_each_task(tmp_path: Path) -> None:
     dataset = data.load_dataset()
-    model = data.default_model_builder(dataset)()
+    model = models.default_model_builder(dataset)()
     assert model.output_shape == (None, 10)
     assert model.loss == "sparse_categorical_crossentropy"
     history = model.fit(dataset.x_train[:64], dataset.y_train[:64], epochs=1, verbose=0)
@@ -221,6 +222,6 @@ def test_default_model_fits_each_task(tmp_path: Path) -> None:
     rows = "\n".join(f"{i},{i % 5},{i * 0.3 + 0.1}" for i in range(40))
     path = write_csv(tmp_path / "r.csv", f"a,b,y\n{rows}")
     regression = data.load_dataset(path, target="y")
-    model = data.default_model_builder(regression)()
+    model = models.default_model_builder(regression)()
     assert model.output_shape == (None, 1)
     assert model.loss == "mean_squared_error"

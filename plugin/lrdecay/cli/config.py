@@ -30,10 +30,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from lrdecay.cli.errors import UsageError
+
 COMMANDS = ("search", "preview", "report", "replay")
 
 
-class ConfigError(ValueError):
+class ConfigError(UsageError, ValueError):
     """A config file that cannot be used; the message names the bad value."""
 
 

@@ -2,14 +2,12 @@
 
 The default is scikit-learn's digits (1,797 8x8 images, 10 classes, shipped
 inside scikit-learn, so nothing is downloaded), split into train, validation
-and test sets with a fixed seed, and a small dense model for it. A user's own
-data is a CSV file with a target column or an `.npz` file holding `x` and `y`;
-whether it is a classification or a regression problem is detected from the
-target (or given). A user's own model is named as `module:function`.
+and test sets with a fixed seed. A user's own data is a CSV file with a
+target column or an `.npz` file holding `x` and `y`. Each becomes a
+`lrdecay.cli.dataset.Dataset`; `lrdecay.cli.models` builds a model for it.
 
 Everything here imports numpy and the standard library only (scikit-learn for
-the digits); Keras is imported when a model is built, so bad input is reported
-before TensorFlow loads.
+the digits), so bad input is reported before TensorFlow loads.
 
 Example:
 
@@ -18,236 +16,28 @@ from lrdecay.cli import data
 
 dataset = data.load_dataset("houses.csv", target="price")
 dataset.task            # "regression"
-build = data.default_model_builder(dataset)
-model = build()         # a compiled keras.Model
+dataset.describe()      # "houses.csv: regression, 3 features, 64 train / 16 val"
 ```
 """
 
 from __future__ import annotations
 
 import csv
-import dataclasses
-import importlib
-import importlib.util
-import inspect
 import math
 import os
-import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-TASKS = ("classification", "regression")
+from lrdecay.cli.dataset import (
+    DEFAULT_SPLIT_SEED,
+    DataError,
+    Dataset,
+    check_task,
+    make_dataset,
+)
 
-# An integer-valued target with at most this many distinct values is taken as
-# class labels; more distinct values (or any fractional value) is regression.
-MAX_DETECTED_CLASSES = 50
-
-DEFAULT_SPLIT_SEED = 0
-
-
-@dataclasses.dataclass
-class Dataset:
-    """Features and targets split for a search.
-
-    Attributes:
-        name: String. What the data is (`"digits"` or the file name).
-        task: String. `"classification"` or `"regression"`.
-        x_train, y_train: Arrays. The data the trials train on.
-        x_val, y_val: Arrays. The data the trials are scored on.
-        x_test, y_test: Arrays or `None`. Held out; only the best model sees
-            it, once, at the end.
-        class_names: List of strings. For classification, the original label
-            of each class index `0 .. n - 1`; empty for regression.
-        feature_names: List of strings. One per feature column (flat data).
-    """
-
-    name: str
-    task: str
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_val: np.ndarray
-    y_val: np.ndarray
-    x_test: np.ndarray | None = None
-    y_test: np.ndarray | None = None
-    class_names: list[str] = dataclasses.field(default_factory=list)
-    feature_names: list[str] = dataclasses.field(default_factory=list)
-
-    @property
-    def input_shape(self) -> tuple[int, ...]:
-        """The shape of one sample, e.g. `(64,)`."""
-        return tuple(int(dim) for dim in self.x_train.shape[1:])
-
-    @property
-    def num_outputs(self) -> int:
-        """Number of classes, or 1 for regression."""
-        return len(self.class_names) if self.task == "classification" else 1
-
-    def describe(self) -> str:
-        """One line: name, task, sizes."""
-        sizes = f"{len(self.x_train)} train / {len(self.x_val)} val"
-        if self.x_test is not None:
-            sizes += f" / {len(self.x_test)} test"
-        what = (
-            f"{self.num_outputs} classes"
-            if self.task == "classification"
-            else "regression"
-        )
-        shape = "x".join(str(dim) for dim in self.input_shape)
-        return f"{self.name}: {what}, {shape} features, {sizes}"
-
-
-class DataError(ValueError):
-    """Input data that cannot be used; the message names the bad value."""
-
-
-# --------------------------------------------------------------------------
-# Splitting and task detection
-
-
-def detect_task(y: np.ndarray) -> str:
-    """`"classification"` or `"regression"`, guessed from the target values.
-
-    Non-numeric labels are classes; integer-valued targets with at most 50
-    distinct values are classes; anything else is a regression target.
-    """
-    if y.dtype.kind not in "biuf":
-        return "classification"
-    if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
-        return "regression"
-    if y.dtype.kind == "f" and not np.all(np.equal(np.mod(y, 1), 0)):
-        return "regression"
-    return (
-        "classification" if len(np.unique(y)) <= MAX_DETECTED_CLASSES else "regression"
-    )
-
-
-def check_task(task: str | None) -> None:
-    if task is not None and task not in TASKS:
-        raise DataError(
-            f"Unknown task {task!r}: use one of {', '.join(TASKS)} "
-            "(or leave it out to detect it from the target)."
-        )
-
-
-def check_fraction(name: str, value: float) -> None:
-    if not isinstance(value, (int, float)) or not 0 <= value < 1:
-        raise DataError(f"{name} must be a fraction in [0, 1). Received: {value!r}")
-
-
-def split_indices(
-    n_samples: int,
-    val_split: float,
-    test_split: float,
-    seed: int,
-    stratify: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Shuffled (train, val, test) index arrays, stratified when asked."""
-    check_fraction("--val-split", val_split)
-    check_fraction("--test-split", test_split)
-    if val_split + test_split >= 1:
-        raise DataError(
-            "--val-split plus --test-split must leave data to train on. "
-            f"Received: {val_split} + {test_split}"
-        )
-    n_val = max(1, round(n_samples * val_split)) if val_split > 0 else 0
-    n_test = max(1, round(n_samples * test_split)) if test_split > 0 else 0
-    if n_samples - n_val - n_test < 1 or n_val < 1:
-        raise DataError(
-            f"Too few samples ({n_samples}) to split into train and validation "
-            f"sets with --val-split {val_split}."
-        )
-    rng = np.random.default_rng(seed)
-    if stratify is None:
-        order = rng.permutation(n_samples)
-    else:
-        # Interleave the classes so every contiguous slice of `order` holds
-        # them in about their overall proportions.
-        keys = np.empty(n_samples)
-        for label in np.unique(stratify):
-            members = np.flatnonzero(stratify == label)
-            members = rng.permutation(members)
-            keys[members] = (np.arange(len(members)) + rng.random()) / len(members)
-        order = np.lexsort((rng.random(n_samples), keys))
-    test = np.sort(order[:n_test])
-    val = np.sort(order[n_test : n_test + n_val])
-    train = np.sort(order[n_test + n_val :])
-    return train, val, test
-
-
-def _make_dataset(
-    name: str,
-    x: np.ndarray,
-    y: np.ndarray,
-    task: str | None,
-    val_split: float,
-    test_split: float,
-    seed: int,
-    feature_names: list[str],
-    label_source: str,
-    standardize: bool,
-    keep_split: int | None = None,
-) -> Dataset:
-    check_task(task)
-    if len(x) != len(y):
-        raise DataError(
-            f"{name}: x has {len(x)} samples but y has {len(y)}; they must match."
-        )
-    if len(x) == 0:
-        raise DataError(f"{name} holds no samples.")
-    task = task or detect_task(y)
-    class_names: list[str] = []
-    if task == "classification":
-        classes, y = np.unique(y, return_inverse=True)
-        if len(classes) < 2:
-            raise DataError(
-                f"{name}: {label_source} holds a single class "
-                f"({classes[0]!r}); classification needs at least two."
-            )
-        class_names = [str(label) for label in classes]
-        y = y.astype("int32")
-    else:
-        if y.dtype.kind not in "biuf":
-            raise DataError(
-                f"{name}: {label_source} is not numeric (e.g. {y.flat[0]!r}), "
-                "so it cannot be a regression target; use --task classification."
-            )
-        y = y.astype("float32")
-    x = x.astype("float32")
-    if keep_split is None:
-        train, val, test = split_indices(
-            len(x),
-            val_split,
-            test_split,
-            seed,
-            stratify=y if task == "classification" else None,
-        )
-    else:
-        # The file's own split: the first `keep_split` samples train.
-        train = np.arange(keep_split)
-        val = np.arange(keep_split, len(x))
-        test = np.arange(0)
-    if standardize:
-        # Statistics of the training split only, so validation and test
-        # scores stay honest.
-        mean = x[train].mean(axis=0)
-        std = x[train].std(axis=0)
-        std[std == 0] = 1.0
-        x = (x - mean) / std
-    return Dataset(
-        name=name,
-        task=task,
-        x_train=x[train],
-        y_train=y[train],
-        x_val=x[val],
-        y_val=y[val],
-        x_test=x[test] if len(test) else None,
-        y_test=y[test] if len(test) else None,
-        class_names=class_names,
-        feature_names=feature_names,
-    )
+__all__ = ["DEFAULT_SPLIT_SEED", "DataError", "Dataset", "load_dataset", "load_digits"]
 
 
 # --------------------------------------------------------------------------
@@ -268,7 +58,7 @@ def load_digits(
     from sklearn.datasets import load_digits as sklearn_digits
 
     x, y = sklearn_digits(return_X_y=True)
-    return _make_dataset(
+    return make_dataset(
         "digits",
         x / 16.0,
         y,
@@ -396,31 +186,16 @@ def _load_csv(
             )
         labels.append(row[target_index].strip())
         for column, index in enumerate(feature_index):
-            cell = row[index].strip()
-            try:
-                value = float(cell)
-            except ValueError:
-                value = math.nan
-                if cell:
-                    raise DataError(
-                        f"Feature column {header[index]!r} of {file.name} is "
-                        f"not numeric: line {row_number} holds {cell!r}. Encode "
-                        "it as numbers, or drop the column."
-                    ) from None
-            if not math.isfinite(value):
-                raise DataError(
-                    f"Feature column {header[index]!r} of {file.name} has a "
-                    f"missing or non-finite value at line {row_number}: "
-                    f"{cell!r}."
-                )
-            features[row_number - 2, column] = value
+            features[row_number - 2, column] = _feature_value(
+                row[index], header[index], file.name, row_number
+            )
     if any(label == "" for label in labels):
         line = labels.index("") + 2
         raise DataError(
             f"Target column {target!r} of {file.name} is empty at line {line}."
         )
     y = _numeric_or_text(labels)
-    return _make_dataset(
+    return make_dataset(
         file.name,
         features,
         y,
@@ -432,6 +207,27 @@ def _load_csv(
         label_source=f"target column {target!r}",
         standardize=True,
     )
+
+
+def _feature_value(text: str, column: str, file_name: str, line: int) -> float:
+    cell = text.strip()
+    try:
+        value = float(cell)
+    except ValueError:
+        value = math.nan
+        if cell:
+            raise DataError(
+                f"Feature column {column!r} of {file_name} is "
+                f"not numeric: line {line} holds {cell!r}. Encode "
+                "it as numbers, or drop the column."
+            ) from None
+    if not math.isfinite(value):
+        raise DataError(
+            f"Feature column {column!r} of {file_name} has a "
+            f"missing or non-finite value at line {line}: "
+            f"{cell!r}."
+        )
+    return value
 
 
 def _column_list(header: list[str]) -> str:
@@ -484,7 +280,7 @@ def _load_npz(
             f"Received shape {y.shape}."
         )
     n_train = len(arrays["x_train"]) if presplit <= arrays.keys() else None
-    dataset = _make_dataset(
+    dataset = make_dataset(
         file.name,
         x,
         y,
@@ -498,166 +294,3 @@ def _load_npz(
         keep_split=n_train,
     )
     return dataset
-
-
-# --------------------------------------------------------------------------
-# Models
-
-
-def default_model_builder(
-    dataset: Dataset, units: int = 32, learning_rate: float = 0.1
-) -> Callable[[], Any]:
-    """A builder of a small dense Keras model for `dataset`.
-
-    One hidden `Dense(units, relu)` layer; softmax output and sparse
-    categorical cross-entropy (plus accuracy) for classification, a linear
-    output and mean squared error (plus mean absolute error) for regression;
-    SGD at `learning_rate`, which the decay then changes.
-
-    Args:
-        dataset: `Dataset`. Gives the input shape, task and output count.
-        units: Int. Width of the hidden layer. Defaults to `32`.
-        learning_rate: Float. The SGD rate the model is compiled with.
-            Defaults to `0.1`.
-    """
-    input_shape = dataset.input_shape
-    task = dataset.task
-    num_outputs = dataset.num_outputs
-
-    def build_model() -> Any:
-        import keras
-
-        layers: list[Any] = [keras.Input(input_shape)]
-        if len(input_shape) > 1:
-            layers.append(keras.layers.Flatten())
-        layers.append(keras.layers.Dense(units, activation="relu"))
-        if task == "classification":
-            layers.append(keras.layers.Dense(num_outputs, activation="softmax"))
-            loss, metrics = "sparse_categorical_crossentropy", ["accuracy"]
-        else:
-            layers.append(keras.layers.Dense(1))
-            loss, metrics = "mean_squared_error", ["mean_absolute_error"]
-        model = keras.Sequential(layers)
-        model.compile(
-            optimizer=keras.optimizers.SGD(learning_rate=learning_rate),
-            loss=loss,
-            metrics=metrics,
-        )
-        return model
-
-    return build_model
-
-
-# Keyword arguments a user's `module:function` model builder may declare.
-MODEL_BUILDER_ARGUMENTS = ("hp", "input_shape", "num_outputs", "task")
-
-
-def load_model_builder(spec: str, dataset: Dataset) -> Callable[[Any], Any]:
-    """Resolve `module:function` (or `path/to/file.py:function`) to a builder.
-
-    The function returns a compiled Keras model. It may take any of the
-    keyword arguments `hp` (KerasTuner's HyperParameters, to search more than
-    the decay), `input_shape`, `num_outputs` (classes, or 1) and `task`;
-    it gets the ones it names. The current directory is importable, as
-    for `python -m`.
-
-    Raises:
-        DataError: The spec is malformed, the module cannot be imported, the
-            function is missing or not callable, or it asks for an argument
-            not in the list above.
-    """
-    module_name, sep, function_name = spec.rpartition(":")
-    if not sep or not module_name or not function_name:
-        raise DataError(
-            f"--model must look like module:function or path/file.py:function. "
-            f"Received: {spec!r}"
-        )
-    module = _import_user_module(module_name, spec)
-    function = getattr(module, function_name, None)
-    if function is None:
-        raise DataError(
-            f"--model {spec!r}: module {module_name!r} has no attribute "
-            f"{function_name!r}."
-        )
-    if not callable(function):
-        raise DataError(
-            f"--model {spec!r}: {function_name!r} is not a function "
-            f"(it is a {type(function).__name__})."
-        )
-    try:
-        parameters = inspect.signature(function).parameters
-    except (TypeError, ValueError):
-        parameters = {}  # type: ignore[assignment]
-    takes_kwargs = any(
-        parameter.kind is inspect.Parameter.VAR_KEYWORD
-        for parameter in parameters.values()
-    )
-    unknown = [
-        name
-        for name, parameter in parameters.items()
-        if name not in MODEL_BUILDER_ARGUMENTS
-        and parameter.default is inspect.Parameter.empty
-        and parameter.kind
-        not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
-    ]
-    if unknown:
-        raise DataError(
-            f"--model {spec!r}: the function takes {unknown[0]!r}, but lrdecay "
-            f"can only pass {', '.join(MODEL_BUILDER_ARGUMENTS)}."
-        )
-    available = {
-        "input_shape": dataset.input_shape,
-        "num_outputs": dataset.num_outputs,
-        "task": dataset.task,
-    }
-    wanted = [
-        name for name in MODEL_BUILDER_ARGUMENTS if takes_kwargs or name in parameters
-    ]
-
-    def build_model(hp: Any) -> Any:
-        kwargs = {name: available.get(name, hp) for name in wanted}
-        return function(**kwargs)
-
-    build_model.__name__ = getattr(function, "__name__", "build_model")
-    build_model.__qualname__ = build_model.__name__
-    return build_model
-
-
-def _import_user_module(module_name: str, spec: str) -> Any:
-    if module_name.endswith(".py") or os.sep in module_name or "/" in module_name:
-        path = Path(module_name)
-        if not path.is_file():
-            raise DataError(f"--model {spec!r}: file {module_name!r} not found.")
-        import_spec = importlib.util.spec_from_file_location(path.stem, path)
-        if import_spec is None or import_spec.loader is None:
-            raise DataError(f"--model {spec!r}: cannot import {module_name!r}.")
-        module = importlib.util.module_from_spec(import_spec)
-        sys.modules[path.stem] = module
-        try:
-            import_spec.loader.exec_module(module)
-        except Exception as error:
-            del sys.modules[path.stem]
-            raise DataError(
-                f"--model {spec!r}: importing {module_name!r} failed: "
-                f"{type(error).__name__}: {error}"
-            ) from None
-        return module
-    cwd = os.getcwd()
-    added = cwd not in sys.path
-    if added:
-        sys.path.insert(0, cwd)
-    try:
-        return importlib.import_module(module_name)
-    except ModuleNotFoundError as error:
-        raise DataError(
-            f"--model {spec!r}: cannot import module {module_name!r} ({error}); "
-            "run from the directory that holds it, or give a path to the file."
-        ) from None
-    except Exception as error:
-        raise DataError(
-            f"--model {spec!r}: importing {module_name!r} failed: "
-            f"{type(error).__name__}: {error}"
-        ) from None
-    finally:
-        if added and cwd in sys.path:
-            sys.path.remove(cwd)

@@ -1,10 +1,11 @@
 """`lrdecay preview`: learning-rate curves before training, as a table and a PNG.
 
-Pure schedule math (`lrdecay.schedules`) and matplotlib; no Keras, so a
-preview is instant. A decay is given as a spec string,
-`kind[:name=value,name=value,...]`, e.g. `step:epochs_drop=30,drop=0.5`,
-`exponential:k=0.05` or `multistep:milestones=30,60,drop=0.1` (a value
-followed by bare numbers is a list).
+Pure schedule math (`lrdecay.schedules`) and matplotlib (through
+`lrdecay.tracking.plots`); no Keras, so a preview is instant. A decay is
+given as a spec string, `kind[:name=value,name=value,...]`, e.g.
+`step:epochs_drop=30,drop=0.5`, `exponential:k=0.05` or
+`multistep:milestones=30,60,drop=0.1` (a value followed by bare numbers is
+a list).
 
 Example:
 
@@ -20,18 +21,22 @@ preview.plot_curves(curves, epochs=100, path="decay.png")
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import math
 import os
 from collections.abc import Sequence
 from typing import Any
 
+from lrdecay.cli import arguments
+from lrdecay.cli.errors import EXIT_OK, UsageError
 from lrdecay.schedules import SCHEDULES, Schedule
+from lrdecay.tracking import plots
 
 PREVIEW_KINDS = tuple(SCHEDULES)
 
 
-class PreviewError(ValueError):
+class PreviewError(UsageError, ValueError):
     """A decay spec that cannot be drawn; the message names the bad value."""
 
 
@@ -228,13 +233,7 @@ def plot_curves(
     title: str | None = None,
 ) -> None:
     """Draw the curves over `epochs` epochs to a PNG at `path`."""
-    # matplotlib's object API on the Agg canvas: no pyplot global state.
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(8, 4.5), dpi=100, layout="constrained")
-    FigureCanvasAgg(figure)
-    axes = figure.add_subplot(1, 1, 1)
+    figure, (axes,) = plots.new_figure(1, purpose="preview")
     epoch_axis = list(range(epochs))
     for curve in curves:
         axes.plot(
@@ -250,7 +249,7 @@ def plot_curves(
     axes.set_title(title or "Learning-rate decay preview")
     axes.grid(True, alpha=0.3)
     axes.legend(fontsize="small")
-    figure.savefig(path, format="png")
+    plots.save(figure, path)
 
 
 def curves_from_args(args: Any) -> list[Curve]:
@@ -289,7 +288,7 @@ def curves_from_args(args: Any) -> list[Curve]:
 
 
 def run_preview(args: Any) -> int:
-    """`lrdecay preview`: print the table, write the PNG; returns exit code 0."""
+    """`lrdecay preview`: print the table, write the PNG."""
     curves = curves_from_args(args)
     epochs = args.epochs or 100
     out = args.out or "lrdecay_preview.png"
@@ -304,4 +303,81 @@ def run_preview(args: Any) -> int:
         print(f"\nPlot written to {out}")
     else:
         print(out)
-    return 0
+    return EXIT_OK
+
+
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `preview` and its flags to the `lrdecay` subcommands."""
+    parser = commands.add_parser(
+        "preview",
+        help="draw learning-rate curves before training (PNG + table)",
+        description="Draw the learning-rate curve of decay settings over N "
+        "epochs, without training: a PNG and a table on the terminal. Give one "
+        "decay with --kind and its flags, or several with repeated --decay "
+        "KIND:NAME=VALUE,...",
+        epilog="Examples:  lrdecay preview --kind step --initial-lr 0.1 --drop "
+        "0.5 --epochs-drop 30 --epochs 100   |   lrdecay preview --decay "
+        "step:epochs_drop=30 --decay exponential:k=0.05 --epochs 100",
+    )
+    parser.add_argument(
+        "--kind",
+        choices=("step", "multistep", "exponential"),
+        help="one decay, set by the flags below",
+    )
+    parser.add_argument(
+        "--decay",
+        action="append",
+        metavar="KIND:NAME=VALUE,...",
+        help="a decay to draw, e.g. step:epochs_drop=30,drop=0.5 or "
+        "exponential:k=0.05 or multistep:milestones=30,60; repeat for several",
+    )
+    parser.add_argument(
+        "--initial-lr", type=arguments.positive_float, metavar="LR", help="default: 0.1"
+    )
+    parser.add_argument(
+        "--drop",
+        type=arguments.positive_float,
+        help="step/multistep factor (default: 0.5)",
+    )
+    parser.add_argument(
+        "--epochs-drop", type=arguments.positive_int, metavar="N", help="step period"
+    )
+    parser.add_argument("--k", type=float, help="exponential rate per epoch")
+    parser.add_argument(
+        "--half-life",
+        type=arguments.positive_int,
+        metavar="N",
+        help="exponential: epochs to halve the rate (k = ln 2 / N)",
+    )
+    parser.add_argument(
+        "--milestones", metavar="E1,E2,...", help="multistep decay epochs"
+    )
+    parser.add_argument("--min-lr", type=float, metavar="LR", help="a floor")
+    parser.add_argument(
+        "--warmup-epochs", type=int, metavar="N", help="linear warm-up epochs"
+    )
+    _add_output(parser)
+    arguments.add_common(parser)
+    parser.set_defaults(handler=run_preview)
+
+
+def _add_output(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--epochs",
+        type=arguments.positive_int,
+        metavar="N",
+        help="epochs to draw (default: 100)",
+    )
+    parser.add_argument(
+        "--out",
+        metavar="FILE.png",
+        help="where the plot goes (default: lrdecay_preview.png)",
+    )
+    parser.add_argument(
+        "--every",
+        type=arguments.positive_int,
+        metavar="N",
+        help="table rows every N epochs, plus every step change (default: "
+        "about 20 rows)",
+    )
+    parser.add_argument("--log-scale", action="store_true", help="log y axis")

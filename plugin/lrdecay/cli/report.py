@@ -19,8 +19,11 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from lrdecay.cli import main as cli
-from lrdecay.cli.main import UsageError
+from lrdecay import defaults
+from lrdecay.cli import arguments
+from lrdecay.cli.errors import EXIT_OK, UsageError
+from lrdecay.cli.output import format_settings, format_trials_table, ranked
+from lrdecay.tracking import plots
 from lrdecay.tracking import uri as tracking_uri
 from lrdecay.tuning import runs as runs_layout
 
@@ -54,8 +57,6 @@ class TrialRun:
 
     @property
     def label(self) -> str:
-        from lrdecay.cli.search import format_settings
-
         return f"{self.trial_id} {self.kind} {format_settings(self.settings)}".strip()
 
 
@@ -169,14 +170,9 @@ def comparison_figure(
     trials: Sequence[TrialRun], objective: str, path: str | os.PathLike[str]
 ) -> None:
     """Two panels: every trial's learning rate, and its `objective`, per epoch."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(11, 4.5), dpi=100, layout="constrained")
-    FigureCanvasAgg(figure)
     from matplotlib import colormaps
 
-    lr_axis, metric_axis = figure.subplots(1, 2)
+    figure, (lr_axis, metric_axis) = plots.new_figure(2, purpose="report")
     palette = colormaps["tab20"]
     styles = {"step": "-", "exponential": "--", "plateau": ":"}
     positive = True
@@ -204,12 +200,11 @@ def comparison_figure(
         axis.grid(alpha=0.3)
     if 0 < len(trials) <= 16:
         metric_axis.legend(fontsize="x-small", loc="best")
-    figure.savefig(path, format="png")
+    plots.save(figure, path)
 
 
 def run_report(args: argparse.Namespace) -> int:
     """`lrdecay report`: print the ranked trials, write the comparison plot."""
-    from lrdecay.cli.search import format_trials_table, ranked
 
     uri = tracking_uri.resolve(args.tracking_uri)
     if uri is None and not os.path.exists("mlflow.db"):
@@ -224,11 +219,7 @@ def run_report(args: argparse.Namespace) -> int:
     out = args.out or "lrdecay_report.png"
     if not str(out).lower().endswith(".png"):
         raise UsageError(f"--out must name a .png file. Received: {out!r}")
-    experiment_name = (
-        args.experiment
-        or os.environ.get("MLFLOW_EXPERIMENT_NAME")
-        or cli.DEFAULT_EXPERIMENT
-    )
+    experiment_name = arguments.experiment_name(args.experiment)
     if args.verbosity < 2:
         os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     client = _client(uri)
@@ -248,7 +239,9 @@ def run_report(args: argparse.Namespace) -> int:
             "or check --search."
         )
     search_name = parent.data.tags.get("lrdecay.search", parent.info.run_name)
-    objective = args.objective or parent.data.params.get("objective") or "val_loss"
+    objective = (
+        args.objective or parent.data.params.get("objective") or defaults.OBJECTIVE
+    )
     trials = load_trials(
         client, experiment.experiment_id, parent.info.run_id, objective
     )
@@ -273,5 +266,43 @@ def run_report(args: argparse.Namespace) -> int:
     comparison_figure(shown, objective, out)
     if args.verbosity >= 1:
         print(f"\nComparison plot written to {out}")
-        print(tracking_uri.ui_hint(uri, experiment.experiment_id))
-    return cli.EXIT_OK
+        print(
+            tracking_uri.ui_hint(
+                uri,
+                experiment.experiment_id,
+                parent.info.run_id,
+                objective,
+                lower_is_better=direction != "max",
+            )
+        )
+    return EXIT_OK
+
+
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `report` and its flags to the `lrdecay` subcommands."""
+    parser = commands.add_parser(
+        "report",
+        help="rank the trials of a search from MLflow, with a comparison plot",
+        description="Read an MLflow experiment and print the ranked trials of "
+        "its latest search (or --search NAME), and write a plot comparing "
+        "their learning-rate and validation curves.",
+    )
+    parser.add_argument(
+        "--search",
+        metavar="NAME",
+        help="the search's project name (tag lrdecay.search); default: the "
+        "latest search in the experiment",
+    )
+    parser.add_argument(
+        "--out",
+        metavar="FILE.png",
+        help="where the comparison plot goes (default: lrdecay_report.png)",
+    )
+    parser.add_argument(
+        "--objective",
+        metavar="METRIC",
+        help="metric to rank by (default: the search's objective)",
+    )
+    arguments.add_tracking(parser)
+    arguments.add_common(parser)
+    parser.set_defaults(handler=run_report)

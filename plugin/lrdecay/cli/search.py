@@ -4,99 +4,82 @@ Everything that can be wrong with the input (data, model spec, search space,
 tracking server) is checked before TensorFlow loads and before any MLflow run
 is created; such errors are `UsageError`s (one line, exit 2). A search that
 starts and then fails exits 1.
+
+Every default is `lrdecay.defaults`', as for `lrdecay.search()`: the same
+search started from Python resumes from the command line, and the reverse.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
-import math
 import os
 import sys
-import time
 import traceback
-from collections.abc import Sequence
 from typing import Any
 
-from lrdecay.cli import main as cli
-from lrdecay.cli.main import UsageError
+from lrdecay import defaults
+from lrdecay.cli import arguments, progress
+from lrdecay.cli.errors import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    UsageError,
+    one_line,
+)
+from lrdecay.cli.output import failure_line, print_banner, print_result
 from lrdecay.tracking import uri as tracking_uri
 
-# Shared by the progress printer and the per-epoch callback. KerasTuner
-# deep-copies callbacks for every trial, so the callback keeps no state of
-# its own and writes here instead.
-_STATE: dict[str, Any] = {}
+# The fraction of the data `lrdecay search` validates on without --val-split.
+DEFAULT_VAL_SPLIT = 0.2
 
-# Settings a trial carries that say nothing about when the rate decays.
-_HIDDEN_SETTINGS = frozenset({"monitor"})
-_SETTINGS_ORDER = ("epochs_drop", "half_life", "k", "patience", "drop", "factor")
+# The flags that say which data and model a search trains; without any of
+# them it is the bundled digits and the default model, as from Python.
+_DATA_FLAGS = ("data", "target", "task", "val_split", "model")
 
 
 def search_settings(args: argparse.Namespace) -> dict[str, Any]:
-    """The flags with the defaults filled in."""
-    algorithm = args.algorithm or "grid"
-    decay_epochs = (
-        args.decay_epochs
-        if args.decay_epochs is not None
-        else cli.decay_epochs_spec(cli.DEFAULT_DECAY_EPOCHS)
-    )
+    """The flags with `lrdecay.defaults` filled in."""
     initial_lr = args.initial_lr
     if isinstance(initial_lr, list) and len(initial_lr) == 1:
         initial_lr = initial_lr[0]
     return {
-        "algorithm": algorithm,
-        "kinds": tuple(args.kinds or cli.KINDS),
-        "decay_epochs": decay_epochs,
+        "algorithm": args.algorithm or defaults.ALGORITHM,
+        "kinds": tuple(args.kinds or defaults.KINDS),
+        "decay_epochs": (
+            args.decay_epochs
+            if args.decay_epochs is not None
+            else list(defaults.DECAY_EPOCHS)
+        ),
         "initial_lr": initial_lr,
-        "epochs": args.epochs or cli.DEFAULT_EPOCHS,
+        "epochs": args.epochs or defaults.EPOCHS,
         "max_trials": args.max_trials,
-        "batch_size": args.batch_size or cli.DEFAULT_BATCH_SIZE,
-        "objective": args.objective or "val_loss",
-        "seed": 0 if args.seed is None else args.seed,
-        "project_dir": args.project_dir or cli.DEFAULT_PROJECT_DIR,
-        "experiment_name": args.experiment
-        or os.environ.get("MLFLOW_EXPERIMENT_NAME")
-        or cli.DEFAULT_EXPERIMENT,
+        "batch_size": args.batch_size or defaults.BATCH_SIZE,
+        "objective": args.objective or defaults.OBJECTIVE,
+        "seed": defaults.SEED if args.seed is None else args.seed,
+        "project_dir": args.project_dir or defaults.PROJECT_DIR,
+        "experiment_name": arguments.experiment_name(args.experiment),
         "tracking_uri": tracking_uri.resolve(args.tracking_uri),
     }
 
 
-def default_project_name(args: argparse.Namespace, settings: dict[str, Any]) -> str:
-    """`<algorithm>-<data>-<hash of the settings>`: the same command resumes.
+def data_identity(args: argparse.Namespace) -> dict[str, Any] | None:
+    """What the data and model flags add to the search's identity.
 
-    Settings that change what a trial means are hashed (a different space in
-    the same KerasTuner project would mix incomparable trials); `max_trials`
-    is not, so raising it continues the same search.
+    `None` for the bundled digits with the default model and split: the
+    search `lrdecay.search()` runs on them with its defaults is this one.
     """
-    identity: dict[str, Any] = {
-        key: repr(settings[key])
-        for key in (
-            "algorithm",
-            "kinds",
-            "decay_epochs",
-            "initial_lr",
-            "epochs",
-            "batch_size",
-            "objective",
-            "seed",
-        )
+    if all(getattr(args, flag) is None for flag in _DATA_FLAGS):
+        return None
+    return {
+        "name": os.path.splitext(os.path.basename(args.data))[0]
+        if args.data
+        else "digits",
+        "data": os.path.abspath(args.data) if args.data else None,
+        "target": args.target,
+        "task": args.task,
+        "val_split": args.val_split,
+        "model": args.model,
     }
-    identity.update(
-        data=os.path.abspath(args.data) if args.data else None,
-        target=args.target,
-        task=args.task,
-        val_split=args.val_split,
-        model=args.model,
-    )
-    digest = hashlib.sha1(
-        json.dumps(identity, sort_keys=True).encode("utf-8")
-    ).hexdigest()[:8]
-    data_name = (
-        os.path.splitext(os.path.basename(args.data))[0] if args.data else "digits"
-    )
-    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in data_name)
-    return f"{settings['algorithm']}-{safe}-{digest}"
 
 
 def check_space(settings: dict[str, Any]) -> None:
@@ -111,7 +94,7 @@ def check_space(settings: dict[str, Any]) -> None:
         )
         space.check_budget(settings["epochs"])
     except (TypeError, ValueError) as error:
-        raise UsageError(cli.one_line(error)) from None
+        raise UsageError(one_line(error)) from None
     if settings["algorithm"] == "hyperband" and settings["max_trials"] is not None:
         raise UsageError(
             "--max-trials does not apply to hyperband, which sets its trials "
@@ -119,73 +102,75 @@ def check_space(settings: dict[str, Any]) -> None:
         )
 
 
-def _say(verbosity: int, level: int, text: str = "") -> None:
-    if verbosity >= level:
-        print(text, flush=True)
-
-
 def run_search(args: argparse.Namespace) -> int:
     """`lrdecay search`: validate, search, print the ranked table."""
-    from lrdecay.cli import data
+    from lrdecay.cli import models
 
-    verbosity = args.verbosity
     settings = search_settings(args)
     check_space(settings)
-    if args.target is not None and args.data is None:
-        raise UsageError(f"--target {args.target!r} needs --data FILE.")
-    dataset = data.load_dataset(
-        args.data,
-        target=args.target,
-        task=args.task,
-        val_split=0.2 if args.val_split is None else args.val_split,
-        seed=settings["seed"],
-    )
-    objective = settings["objective"]
-    if not objective.startswith("val_"):
+    dataset = _load_dataset(args, settings)
+    if not settings["objective"].startswith("val_"):
         raise UsageError(
-            f"--objective {objective!r}: rank trials by a validation metric "
-            "such as val_loss or val_accuracy."
+            f"--objective {settings['objective']!r}: rank trials by a validation "
+            "metric such as val_loss or val_accuracy."
         )
     try:
         tracking_uri.check_reachable(settings["tracking_uri"])
     except tracking_uri.TrackingUnreachable as error:
         raise UsageError(str(error)) from None
-    project_name = args.project_name or default_project_name(args, settings)
-
-    if verbosity < 2:
+    project_name = args.project_name or defaults.project_name(
+        settings, data_identity(args)
+    )
+    if args.verbosity < 2:
         # TensorFlow's C++ start-up chatter and MLflow's store set-up notes
         # are noise for a CLI user.
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     if args.model:
-        build_model: Any = data.load_model_builder(args.model, dataset)
+        build_model: Any = models.load_model_builder(args.model, dataset)
     else:
-        build_model = data.default_model_builder(dataset)
-    _say(verbosity, 1, f"lrdecay search: {dataset.describe()}")
-    _say(
-        verbosity,
-        1,
-        f"  {settings['algorithm']} search of {', '.join(settings['kinds'])} decay, "
-        f"decay epochs {_describe_epochs(settings['decay_epochs'])}, "
-        f"{settings['epochs']} epochs per trial, objective {objective}",
-    )
-    _say(
-        verbosity,
-        1,
-        f"  search {project_name!r} in {settings['project_dir']}; MLflow "
-        f"experiment {settings['experiment_name']!r} at "
-        f"{settings['tracking_uri'] or tracking_uri.MLFLOW_DEFAULT_URI}",
+        build_model = models.default_model_builder(dataset)
+    if args.verbosity >= 1:
+        resuming = not args.overwrite and os.path.exists(
+            os.path.join(settings["project_dir"], project_name, "oracle.json")
+        )
+        print_banner(settings, dataset, project_name, resuming)
+    role = _resolve_role(args)
+    outcome = _search(args, settings, build_model, dataset, project_name)
+    if isinstance(outcome, int):
+        return outcome
+    if role.is_worker:
+        print(
+            f"Worker {role.tuner_id}: no trial left. The chief ({role.address}) "
+            "prints the ranked trials and the best one."
+        )
+        return EXIT_OK
+    print_result(outcome, dataset, settings, project_name, args.verbosity)
+    return EXIT_OK
+
+
+def _load_dataset(args: argparse.Namespace, settings: dict[str, Any]) -> Any:
+    from lrdecay.cli import data
+
+    if args.target is not None and args.data is None:
+        raise UsageError(f"--target {args.target!r} needs --data FILE.")
+    seed = settings["seed"]
+    return data.load_dataset(
+        args.data,
+        target=args.target,
+        task=args.task,
+        val_split=DEFAULT_VAL_SPLIT if args.val_split is None else args.val_split,
+        # Without --seed the split is still the same every time: a resumed
+        # search must validate on the data it started with.
+        seed=data.DEFAULT_SPLIT_SEED if seed is None else seed,
     )
 
-    if not args.overwrite and os.path.exists(
-        os.path.join(settings["project_dir"], project_name, "oracle.json")
-    ):
-        _say(verbosity, 1, "  resuming: finished trials are kept, not re-run")
 
+def _resolve_role(args: argparse.Namespace) -> Any:
+    """Chief or worker of a distributed search: options, else KERASTUNER_*."""
     from lrdecay.tuning import distributed
-    from lrdecay.tuning import runner as tuning
 
-    try:  # chief or worker of a distributed search: options, else KERASTUNER_*
+    try:
         role = distributed.resolve_role(
             getattr(args, "tuner_id", None),
             getattr(args, "oracle_ip", None),
@@ -194,292 +179,240 @@ def run_search(args: argparse.Namespace) -> int:
     except ValueError as error:
         raise UsageError(str(error)) from None
     role.export()  # KerasTuner reads the variables
-    # KerasTuner prints every failed trial's traceback in debug mode (its
-    # default); the trial's message and its FAILED run keep the reason.
-    from keras_tuner.src import config as keras_tuner_config
+    return role
 
-    keras_tuner_debug = keras_tuner_config.DEBUG
-    keras_tuner_config.DEBUG = verbosity >= 2
-    _STATE.clear()
-    _STATE.update(trained=False, verbosity=verbosity, started=time.monotonic())
-    callbacks = [_epoch_ticker(settings["epochs"], objective, verbosity)]
+
+def _search(
+    args: argparse.Namespace,
+    settings: dict[str, Any],
+    build_model: Any,
+    dataset: Any,
+    project_name: str,
+) -> Any:
+    """Run the search: its `SearchResult`, or the exit code it ended with."""
+    from lrdecay._compat.keras_tuner import debug_tracebacks
+    from lrdecay.tuning import distributed
+    from lrdecay.tuning import runner as tuning
+
+    verbosity = args.verbosity
+    progress.start(verbosity)
+    callbacks = [
+        progress.epoch_ticker(settings["epochs"], settings["objective"], verbosity)
+    ]
     try:
-        result = tuning.search(
-            build_model,
-            dataset.x_train,
-            dataset.y_train,
-            validation_data=(dataset.x_val, dataset.y_val),
-            algorithm=settings["algorithm"],
-            kinds=settings["kinds"],
-            decay_epochs=settings["decay_epochs"],
-            epochs=settings["epochs"],
-            max_trials=settings["max_trials"],
-            objective=objective,
-            batch_size=settings["batch_size"],
-            seed=settings["seed"],
-            initial_lr=settings["initial_lr"],
-            project_dir=settings["project_dir"],
-            project_name=project_name,
-            overwrite=args.overwrite,
-            tracking_uri=settings["tracking_uri"],
-            experiment_name=settings["experiment_name"],
-            callbacks=callbacks,
-            progress=_progress_printer(verbosity),
-            verbose=2 if verbosity >= 2 else 0,
-        )
+        # KerasTuner prints every failed trial's traceback in debug mode (its
+        # default); the trial's message and its FAILED run keep the reason.
+        with debug_tracebacks(verbosity >= 2):
+            return tuning.search(
+                build_model,
+                dataset.x_train,
+                dataset.y_train,
+                validation_data=(dataset.x_val, dataset.y_val),
+                algorithm=settings["algorithm"],
+                kinds=settings["kinds"],
+                decay_epochs=settings["decay_epochs"],
+                epochs=settings["epochs"],
+                max_trials=settings["max_trials"],
+                objective=settings["objective"],
+                batch_size=settings["batch_size"],
+                seed=settings["seed"],
+                initial_lr=settings["initial_lr"],
+                project_dir=settings["project_dir"],
+                project_name=project_name,
+                overwrite=args.overwrite,
+                tracking_uri=settings["tracking_uri"],
+                experiment_name=settings["experiment_name"],
+                callbacks=callbacks,
+                progress=progress.trial_printer(verbosity),
+                verbose=2 if verbosity >= 2 else 0,
+            )
     except KeyboardInterrupt:
-        _end_line()
+        progress.end_line()
         print(
             "lrdecay: interrupted; run the same command again to resume the search.",
             file=sys.stderr,
         )
-        return cli.EXIT_INTERRUPTED
+        return EXIT_INTERRUPTED
     except distributed.SearchEndedError as error:
-        _end_line()
+        progress.end_line()
         print(f"lrdecay: {error}", file=sys.stderr)
-        return cli.EXIT_OK
+        return EXIT_OK
     except Exception as error:
-        _end_line()
-        if isinstance(error, (TypeError, ValueError)) and not _STATE["trained"]:
-            # Rejected before any training: bad input, nothing to clean up.
-            if verbosity >= 2:
-                traceback.print_exc()
-            raise UsageError(cli.one_line(error)) from None
+        progress.end_line()
         if verbosity >= 2:
             traceback.print_exc()
+        if isinstance(error, (TypeError, ValueError)) and not progress.trained():
+            # Rejected before any training: bad input, nothing to clean up.
+            raise UsageError(one_line(error)) from None
         print(f"lrdecay: search failed: {failure_line(error)}", file=sys.stderr)
-        return cli.EXIT_FAILED
+        return EXIT_FAILED
     finally:
-        keras_tuner_config.DEBUG = keras_tuner_debug
-    _end_line()
-    if role.is_worker:
-        print(
-            f"Worker {role.tuner_id}: no trial left. The chief ({role.address}) "
-            "prints the ranked trials and the best one."
-        )
-        return cli.EXIT_OK
-    _print_result(result, dataset, objective, settings, project_name, verbosity)
-    return cli.EXIT_OK
-
-
-def failure_line(error: BaseException) -> str:
-    """One line for a failed search: the error's first and last lines.
-
-    KerasTuner's "too many failed trials" error carries the last trial's
-    whole traceback; its first line says what happened and its last
-    meaningful line why.
-    """
-    lines = [
-        line.strip()
-        for line in str(error).splitlines()
-        if line.strip() and not _is_noise(line)
-    ]
-    if not lines:
-        return type(error).__name__
-    if len(lines) == 1:
-        return lines[0]
-    return f"{lines[0]} Last error: {lines[-1]}"
-
-
-def _is_noise(line: str) -> bool:
-    # TensorFlow appends graph-node locations to op errors.
-    return line.strip().startswith("[[") or line.strip().startswith("File ")
-
-
-def _describe_epochs(spec: Any) -> str:
-    if isinstance(spec, list):
-        return ",".join(str(value) for value in spec)
-    step = f":{spec.step}" if spec.step is not None else ""
-    return f"{spec.low}:{spec.high}{step}"
-
-
-def format_settings(settings: dict[str, Any]) -> str:
-    """`epochs_drop=20 drop=0.5`: a trial's decay settings, compactly.
-
-    Exponential decay is shown by its half-life (`ln 2 / k`), the number of
-    epochs the search's decay epochs set; the order is fixed, so the search's
-    table and `lrdecay report` print a trial alike.
-    """
-    shown = dict(settings)
-    k = shown.get("k")
-    if isinstance(k, (int, float)) and k > 0 and "half_life" not in shown:
-        del shown["k"]
-        shown["half_life"] = round(math.log(2) / k, 4)
-    names = sorted(
-        (name for name in shown if name not in _HIDDEN_SETTINGS),
-        key=lambda name: (
-            _SETTINGS_ORDER.index(name) if name in _SETTINGS_ORDER else 99,
-            name,
-        ),
-    )
-    return " ".join(f"{name}={_format_value(shown[name])}" for name in names)
-
-
-def _format_value(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:g}" if value.is_integer() else f"{value:.4g}"
-    return str(value)
-
-
-def _format_score(score: float | None) -> str:
-    if score is None or not math.isfinite(score):
-        return "-"
-    return f"{score:.4f}"
+        progress.end_line()
 
 
 # --------------------------------------------------------------------------
-# Progress
+# The parser
 
 
-def _end_line() -> None:
-    """Finish an open `\\r` progress line so the next print starts clean."""
-    if _STATE.pop("open_line", False):
-        print(flush=True)
-
-
-def _progress_printer(verbosity: int) -> Any:
-    def on_trial_end(event: Any) -> None:
-        _end_line()
-        if verbosity < 1:
-            return
-        total = f"/{event.total}" if event.total else ""
-        decay = f"{event.kind or '?'} {format_settings(event.settings)}".strip()
-        if event.status == "COMPLETED":
-            outcome = f"{_format_score(event.score)}"
-        else:
-            reason = (
-                event.message
-                if event.message and not _is_noise(event.message)
-                else None
-            )
-            outcome = event.status + (f" ({reason})" if reason else "")
-        best = (
-            f"best {_format_score(event.best_score)} (trial {event.best_trial_id})"
-            if event.best_trial_id is not None
-            else "no best yet"
-        )
-        elapsed = time.monotonic() - _STATE.get("started", time.monotonic())
-        print(
-            f"[{event.index}{total}] trial {event.trial_id}  {decay}: {outcome}"
-            f"  | {best}  [{elapsed:.0f}s]",
-            flush=True,
-        )
-
-    return on_trial_end
-
-
-def _epoch_ticker(epochs: int, objective: str, verbosity: int) -> Any:
-    """A callback that marks training as started and, on a terminal, shows
-    the epoch of the running trial on one self-overwriting line."""
-    import keras
-
-    interactive = verbosity == 1 and sys.stdout.isatty()
-
-    class EpochTicker(keras.callbacks.Callback):
-        def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
-            _STATE["trained"] = True
-
-        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-            if not interactive:
-                return
-            value = (logs or {}).get(objective)
-            shown = f" {objective} {float(value):.4f}" if value is not None else ""
-            print(
-                f"\r  epoch {epoch + 1}/{epochs}{shown}    ",
-                end="",
-                flush=True,
-            )
-            _STATE["open_line"] = True
-
-    return EpochTicker()
-
-
-# --------------------------------------------------------------------------
-# The result
-
-
-def ranked(trials: Sequence[Any], direction: str) -> list[Any]:
-    """Trials best first; trials without a finite score last, by id."""
-    scored = [t for t in trials if t.score is not None and math.isfinite(t.score)]
-    unscored = [t for t in trials if t not in scored]
-    scored.sort(key=lambda t: t.score, reverse=direction == "max")
-    return scored + sorted(unscored, key=lambda t: t.trial_id)
-
-
-def format_trials_table(trials: Sequence[Any], objective: str) -> str:
-    """The ranked table: rank, trial, kind, settings, best objective, status."""
-    headers = ["rank", "trial", "kind", "settings", f"best {objective}", "status"]
-    rows = [
-        [
-            str(rank) if trial.score is not None else "-",
-            str(trial.trial_id),
-            str(trial.kind or "?"),
-            format_settings(trial.settings),
-            _format_score(trial.score),
-            str(trial.status),
-        ]
-        for rank, trial in enumerate(trials, start=1)
-    ]
-    widths = [max(len(row[i]) for row in [headers, *rows]) for i in range(6)]
-    numeric = {0, 4}
-    lines = [
-        "  ".join(
-            cell.rjust(width) if i in numeric else cell.ljust(width)
-            for i, (cell, width) in enumerate(zip(row, widths, strict=True))
-        ).rstrip()
-        for row in [headers, *rows]
-    ]
-    lines.insert(1, "  ".join("-" * width for width in widths))
-    return "\n".join(lines)
-
-
-def _print_result(
-    result: Any,
-    dataset: Any,
-    objective: str,
-    settings: dict[str, Any],
-    project_name: str,
-    verbosity: int,
-) -> None:
-    direction = result.tuner.oracle.objective.direction
-    trials = ranked(result.trials, direction)
-    print()
-    print(
-        f"Trials ranked by {objective} "
-        f"({'higher' if direction == 'max' else 'lower'} is better):"
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `search` and its flags to the `lrdecay` subcommands."""
+    parser = commands.add_parser(
+        "search",
+        help="search the decay kind and epochs (KerasTuner), tracked in MLflow",
+        description="Train one model per decay setting and rank them by the "
+        "validation metric. Without --data it uses scikit-learn's digits and a "
+        "small dense model. Every trial is an MLflow run; running the same "
+        "command again resumes the search from --project-dir.",
+        epilog="A config file (--config) holds the same settings, named like "
+        'the flags, e.g. TOML:  [search]  algorithm = "random"  '
+        'decay-epochs = "10:50"  max-trials = 8',
     )
-    print(format_trials_table(trials, objective))
-    print()
-    best_decay = dict(result.best_decay)
-    kind = best_decay.pop("kind", "?")
-    print(
-        f"Best: trial {result.best_trial_id}, {kind} {format_settings(best_decay)}"
-        f" — {objective} {_format_score(result.best_score)}"
+    _add_space(parser)
+    _add_budget(parser)
+    _add_data(parser)
+    _add_cluster(parser)
+    _add_project(parser)
+    arguments.add_tracking(parser)
+    arguments.add_common(parser)
+    parser.set_defaults(handler=run_search)
+
+
+def _add_space(parser: argparse.ArgumentParser) -> None:
+    space = parser.add_argument_group("search space")
+    space.add_argument(
+        "--algorithm",
+        type=arguments.algorithm_name,
+        metavar="{" + ",".join(defaults.ALGORITHMS) + "}",
+        help=f"the KerasTuner search algorithm (default: {defaults.ALGORITHM})",
     )
-    if (
-        dataset.x_test is not None
-        and verbosity >= 1
-        and result.best_model is not None  # a chief without shared checkpoints
-    ):
-        scores = result.best_model.evaluate(
-            dataset.x_test, dataset.y_test, verbose=0, return_dict=True
-        )
-        shown = ", ".join(
-            f"test {name} {float(value):.4f}" for name, value in scores.items()
-        )
-        print(f"  on the held-out test set ({len(dataset.x_test)} samples): {shown}")
-    print()
-    print(
-        tracking_uri.ui_hint(
-            result.tracking_uri,
-            result.experiment_id,
-            result.parent_run_id,
-            objective,
-            lower_is_better=direction != "max",
-        )
+    space.add_argument(
+        "--kinds",
+        type=arguments.kind_list,
+        metavar="KINDS",
+        help=f"comma-separated decay kinds: {', '.join(defaults.KINDS)} "
+        f"(default: {','.join(defaults.KINDS)})",
     )
-    print(
-        f"Search {project_name!r}; run the same command again to resume or "
-        f"extend it, `lrdecay report --experiment {settings['experiment_name']} "
-        f"--search {project_name}` to see this table again."
+    space.add_argument(
+        "--decay-epochs",
+        type=arguments.decay_epochs_spec,
+        metavar="SPEC",
+        help="when the decay acts: epochs between drops (step), half-life "
+        "(exponential), patience (plateau). A grid 10,20,30,50; a range "
+        "10:50 (random/bayesian sample it, grid walks it) or 10:50:10; or "
+        "fractions of the epoch budget 0.25,0.5 (default: "
+        f"{','.join(str(value) for value in defaults.DECAY_EPOCHS)})",
+    )
+    space.add_argument(
+        "--initial-lr",
+        type=arguments.float_list,
+        metavar="LR",
+        help="initial learning rate, or a comma-separated grid to search "
+        "(default: the model's own, 0.1 for the bundled model)",
+    )
+
+
+def _add_budget(parser: argparse.ArgumentParser) -> None:
+    budget = parser.add_argument_group("budget")
+    budget.add_argument(
+        "--epochs",
+        type=arguments.positive_int,
+        metavar="N",
+        help=f"epochs per trial (default: {defaults.EPOCHS})",
+    )
+    budget.add_argument(
+        "--max-trials",
+        type=arguments.positive_int,
+        metavar="N",
+        help="most trials to run (default: the whole grid; 10 for random/bayesian)",
+    )
+    budget.add_argument(
+        "--batch-size",
+        type=arguments.positive_int,
+        metavar="N",
+        help=f"training batch size (default: {defaults.BATCH_SIZE})",
+    )
+    budget.add_argument(
+        "--objective",
+        metavar="METRIC",
+        help="validation metric to rank trials by, e.g. val_loss or "
+        f"val_accuracy (default: {defaults.OBJECTIVE})",
+    )
+    budget.add_argument(
+        "--seed",
+        type=int,
+        metavar="N",
+        help="random seed (default: "
+        f"{'none' if defaults.SEED is None else defaults.SEED})",
+    )
+
+
+def _add_data(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("data and model")
+    group.add_argument(
+        "--data",
+        metavar="FILE",
+        help="a CSV file (with --target) or an .npz file holding x and y "
+        "(default: the bundled digits)",
+    )
+    group.add_argument("--target", metavar="COLUMN", help="the CSV column to predict")
+    group.add_argument(
+        "--task",
+        choices=("classification", "regression"),
+        help="default: detected from the target",
+    )
+    group.add_argument(
+        "--val-split",
+        type=arguments.fraction,
+        metavar="FRACTION",
+        help=f"fraction of the data used for validation (default: {DEFAULT_VAL_SPLIT})",
+    )
+    group.add_argument(
+        "--model",
+        metavar="MODULE:FUNCTION",
+        help="your own model: a function returning a compiled Keras model; it "
+        "may take hp, input_shape, num_outputs, task (default: one hidden "
+        "Dense(32) layer, SGD)",
+    )
+
+
+def _add_cluster(parser: argparse.ArgumentParser) -> None:
+    cluster = parser.add_argument_group(
+        "several machines (KerasTuner's chief/worker mode; see docs/distributed.md)"
+    )
+    cluster.add_argument(
+        "--tuner-id",
+        metavar="ID",
+        help="'chief', or a unique worker id (else KERASTUNER_TUNER_ID)",
+    )
+    cluster.add_argument(
+        "--oracle-ip",
+        metavar="IP",
+        help="the chief's address (else KERASTUNER_ORACLE_IP)",
+    )
+    cluster.add_argument(
+        "--oracle-port",
+        metavar="PORT",
+        help="the chief's oracle port (else KERASTUNER_ORACLE_PORT)",
+    )
+
+
+def _add_project(parser: argparse.ArgumentParser) -> None:
+    where = parser.add_argument_group("where results go")
+    where.add_argument(
+        "--project-dir",
+        metavar="DIR",
+        help="KerasTuner's directory; re-running resumes from it (default: "
+        f"{defaults.PROJECT_DIR})",
+    )
+    where.add_argument(
+        "--project-name",
+        metavar="NAME",
+        help="name of this search inside --project-dir and in MLflow "
+        "(default: derived from the settings and the data, the same as "
+        "lrdecay.search() for the same search)",
+    )
+    where.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="start the search afresh instead of resuming",
     )

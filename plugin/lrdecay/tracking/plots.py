@@ -1,9 +1,11 @@
-"""Plain plotting functions: data in, PNG path out.
+"""Plain plotting functions: data in, PNG path out; lrdecay's one plot setup.
 
-They use matplotlib's object API on the Agg canvas (no `pyplot`, so no global
-figure state: safe from any thread and cheap to import), with small figures
-so that a plot costs tens of milliseconds. matplotlib is imported on first
-use; `warm_up()` imports it ahead of time (e.g. from a background thread).
+Every plot lrdecay draws (a run's artifacts, and `lrdecay preview` and
+`lrdecay report`) starts from `new_figure()`: matplotlib's object API on the
+Agg canvas (no `pyplot`, so no global figure state: safe from any thread and
+cheap to import), at the size its purpose sets; a run's figures are small so
+that a plot costs tens of milliseconds. matplotlib is imported on first use;
+`warm_up()` imports it ahead of time (e.g. from a background thread).
 """
 
 from __future__ import annotations
@@ -12,20 +14,56 @@ import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-__all__ = ["comparison_plot", "distinct_colors", "lr_curve_plot", "warm_up"]
+__all__ = [
+    "comparison_plot",
+    "distinct_colors",
+    "lr_curve_plot",
+    "new_figure",
+    "save",
+    "warm_up",
+]
 
-_SIZE = (7.0, 2.8)  # inches; with _DPI a 560 x 224 PNG of a few tens of kB
-_DPI = 80
+# Every figure lrdecay draws, by purpose: (size in inches, dpi, layout).
+# A run's plots are artifacts drawn at the end of every fit: small, and with
+# fixed margins, because a layout engine ("constrained", "tight") measures
+# every text twice and would triple the cost of a plot. The command line's
+# plots are drawn once, for a person, at screen size.
+_FIGURES: dict[str, tuple[tuple[float, float], int, Literal["constrained"] | None]] = {
+    "run": ((7.0, 2.8), 80, None),  # a 560 x 224 PNG of a few tens of kB
+    "preview": ((8.0, 4.5), 100, "constrained"),
+    "report": ((11.0, 4.5), 100, "constrained"),
+}
 
 
 def warm_up() -> None:
     """Import the matplotlib parts the plots use, so the first plot is fast."""
-    _figure()
+    new_figure()
 
 
-def _figure(ncols: int = 1) -> tuple[Any, list[Any]]:
+def new_figure(ncols: int = 1, purpose: str = "run") -> tuple[Any, list[Any]]:
+    """A new matplotlib figure with `ncols` axes side by side, ready to draw.
+
+    The figure lives on its own Agg canvas, made with matplotlib's object
+    API: no `pyplot`, no backend switch, no global figure state, so it is
+    safe from any thread and nothing is left behind once it is dropped.
+
+    Args:
+        ncols: Int. Number of axes, side by side. Defaults to `1`.
+        purpose: String. `"run"` (a fit's or trial's artifact), `"preview"`
+            or `"report"` (the `lrdecay` command's plots); sets the size,
+            resolution and layout. Defaults to `"run"`.
+
+    Returns:
+        `(figure, axes)`: the `matplotlib.figure.Figure` and a list of its
+        `ncols` axes.
+    """
+    if purpose not in _FIGURES:
+        raise ValueError(
+            f"Argument `purpose` must be one of {sorted(_FIGURES)}. "
+            f"Received: purpose={purpose!r}"
+        )
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
@@ -35,10 +73,10 @@ def _figure(ncols: int = 1) -> tuple[Any, list[Any]]:
         ) from error
     from matplotlib.ticker import MaxNLocator
 
-    # Fixed margins: a layout engine ("constrained", "tight") measures every
-    # text twice and would triple the cost of a plot.
-    figure = Figure(figsize=_SIZE, dpi=_DPI)
-    figure.subplots_adjust(left=0.1, right=0.98, bottom=0.17, top=0.86, wspace=0.3)
+    size, dpi, layout = _FIGURES[purpose]
+    figure = Figure(figsize=size, dpi=dpi, layout=layout)
+    if layout is None:
+        figure.subplots_adjust(left=0.1, right=0.98, bottom=0.17, top=0.86, wspace=0.3)
     FigureCanvasAgg(figure)
     axes = [figure.add_subplot(1, ncols, index + 1) for index in range(ncols)]
     for axis in axes:
@@ -54,10 +92,15 @@ def _finite(values: Sequence[float]) -> list[float]:
             for v in values]  # fmt: skip
 
 
-def _save(figure: Any, path: str | os.PathLike[str]) -> Path:
+def save(figure: Any, path: str | os.PathLike[str], tight: bool = False) -> Path:
+    """Write `figure` to `path` as a PNG (parent directories are created).
+
+    With `tight=True` the PNG grows or shrinks to what is drawn, e.g. a
+    legend placed outside the axes (one more measuring pass).
+    """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(target, format="png")
+    figure.savefig(target, format="png", bbox_inches="tight" if tight else None)
     return target
 
 
@@ -94,7 +137,7 @@ def lr_curve_plot(
             f"len(epochs)={len(epochs)}, len(learning_rates)={len(learning_rates)}"
         )
     two_panels = metric_name is not None and metric_values is not None
-    figure, axes = _figure(2 if two_panels else 1)
+    figure, axes = new_figure(2 if two_panels else 1)
     lr_axis = axes[0]
     lr_axis.step(epochs, _finite(learning_rates), where="post", color="tab:blue")
     if reductions:
@@ -116,7 +159,7 @@ def lr_curve_plot(
         metric_axis.grid(alpha=0.3)
     if title:
         figure.suptitle(title, fontsize="medium")
-    return _save(figure, path)
+    return save(figure, path)
 
 
 def distinct_colors(count: int) -> list[Any]:
@@ -176,7 +219,7 @@ def comparison_plot(
     group_of = {label: (groups or {}).get(label, label) for label in curves}
     names = list(dict.fromkeys(group_of.values()))
     colors = dict(zip(names, distinct_colors(len(names)), strict=True))
-    figure, (axis,) = _figure(1)
+    figure, (axis,) = new_figure(1)
     labelled: set[str] = set()
     for label, (epochs, values) in curves.items():
         group = group_of[label]
@@ -205,11 +248,8 @@ def comparison_plot(
         )
     if title:
         figure.suptitle(title, fontsize="medium")
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
     # The legend lies right of the axis: the PNG widens to hold it.
-    figure.savefig(target, format="png", bbox_inches="tight")
-    return target
+    return save(figure, path, tight=True)
 
 
 def _log_y(axis: Any, values: Sequence[float]) -> None:

@@ -20,10 +20,9 @@ SETTINGS_ORDER = ("epochs_drop", "half_life", "k", "patience", "drop", "factor")
 # Not a property of the decay a trial tries (the search's objective).
 HIDDEN_SETTINGS = frozenset({"monitor"})
 
-# Hyperparameters the decay part of a label already says (`decay_kind`, the
-# `<kind>/...` settings, `initial_lr`), or that are not the trial's choice
-# (KerasTuner's Hyperband bookkeeping, `tuner/...`).
-_DECAY_HP_PREFIXES = ("step/", "exponential/", "plateau/", "constant/", "tuner/")
+# Hyperparameters a label says otherwise: the kind, the seed (last), and
+# every `<kind>/<setting>` (in the settings) and `tuner/...` (KerasTuner's
+# Hyperband bookkeeping; its epoch budget is added as `epochs=`).
 _DECAY_HPS = frozenset({"decay_kind", "seed"})
 # When each kind decays: what a decay is named by, searched or not.
 _DECAY_EPOCHS_SETTINGS = frozenset({"epochs_drop", "k", "half_life", "patience"})
@@ -104,7 +103,7 @@ def trial_label(
         if name not in fixed
     }
     for name in sorted(values, key=lambda name: (name != "initial_lr", name)):
-        if name in _DECAY_HPS or name.startswith(_DECAY_HP_PREFIXES):
+        if name in _DECAY_HPS or "/" in name:
             continue
         words.append(f"{name}={_value_text(values[name])}")
     if "tuner/epochs" in values:

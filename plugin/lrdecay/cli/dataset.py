@@ -1,0 +1,245 @@
+"""What the `lrdecay` command trains on: a `Dataset`, its task and its split.
+
+A `Dataset` holds features and targets split into train, validation and
+(optionally) test sets. Whether it is a classification or a regression
+problem is detected from the target (or given); a split is shuffled with a
+seed, stratified for classes. Where the arrays come from is
+`lrdecay.cli.data`'s business. numpy only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from lrdecay._validation import check_fraction
+from lrdecay.cli.errors import UsageError
+
+TASKS = ("classification", "regression")
+
+# An integer-valued target with at most this many distinct values is taken as
+# class labels; more distinct values (or any fractional value) is regression.
+MAX_DETECTED_CLASSES = 50
+
+DEFAULT_SPLIT_SEED = 0
+
+
+@dataclasses.dataclass
+class Dataset:
+    """Features and targets split for a search.
+
+    Attributes:
+        name: String. What the data is (`"digits"` or the file name).
+        task: String. `"classification"` or `"regression"`.
+        x_train, y_train: Arrays. The data the trials train on.
+        x_val, y_val: Arrays. The data the trials are scored on.
+        x_test, y_test: Arrays or `None`. Held out; only the best model sees
+            it, once, at the end.
+        class_names: List of strings. For classification, the original label
+            of each class index `0 .. n - 1`; empty for regression.
+        feature_names: List of strings. One per feature column (flat data).
+    """
+
+    name: str
+    task: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray | None = None
+    y_test: np.ndarray | None = None
+    class_names: list[str] = dataclasses.field(default_factory=list)
+    feature_names: list[str] = dataclasses.field(default_factory=list)
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """The shape of one sample, e.g. `(64,)`."""
+        return tuple(int(dim) for dim in self.x_train.shape[1:])
+
+    @property
+    def num_outputs(self) -> int:
+        """Number of classes, or 1 for regression."""
+        return len(self.class_names) if self.task == "classification" else 1
+
+    def describe(self) -> str:
+        """One line: name, task, sizes."""
+        sizes = f"{len(self.x_train)} train / {len(self.x_val)} val"
+        if self.x_test is not None:
+            sizes += f" / {len(self.x_test)} test"
+        what = (
+            f"{self.num_outputs} classes"
+            if self.task == "classification"
+            else "regression"
+        )
+        shape = "x".join(str(dim) for dim in self.input_shape)
+        return f"{self.name}: {what}, {shape} features, {sizes}"
+
+
+class DataError(UsageError, ValueError):
+    """Input data that cannot be used; the message names the bad value."""
+
+
+# --------------------------------------------------------------------------
+# Splitting and task detection
+
+
+def detect_task(y: np.ndarray) -> str:
+    """`"classification"` or `"regression"`, guessed from the target values.
+
+    Non-numeric labels are classes; integer-valued targets with at most 50
+    distinct values are classes; anything else is a regression target.
+    """
+    if y.dtype.kind not in "biuf":
+        return "classification"
+    if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
+        return "regression"
+    if y.dtype.kind == "f" and not np.all(np.equal(np.mod(y, 1), 0)):
+        return "regression"
+    return (
+        "classification" if len(np.unique(y)) <= MAX_DETECTED_CLASSES else "regression"
+    )
+
+
+def check_task(task: str | None) -> None:
+    if task is not None and task not in TASKS:
+        raise DataError(
+            f"Unknown task {task!r}: use one of {', '.join(TASKS)} "
+            "(or leave it out to detect it from the target)."
+        )
+
+
+def check_split(name: str, value: float) -> None:
+    """Raise `DataError` unless `value` is a fraction in [0, 1)."""
+    try:
+        check_fraction(name, value, allow_zero=True)
+    except (TypeError, ValueError) as error:
+        raise DataError(str(error)) from None
+
+
+def split_indices(
+    n_samples: int,
+    val_split: float,
+    test_split: float,
+    seed: int,
+    stratify: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Shuffled (train, val, test) index arrays, stratified when asked."""
+    check_split("--val-split", val_split)
+    check_split("--test-split", test_split)
+    if val_split + test_split >= 1:
+        raise DataError(
+            "--val-split plus --test-split must leave data to train on. "
+            f"Received: {val_split} + {test_split}"
+        )
+    n_val = max(1, round(n_samples * val_split)) if val_split > 0 else 0
+    n_test = max(1, round(n_samples * test_split)) if test_split > 0 else 0
+    if n_samples - n_val - n_test < 1 or n_val < 1:
+        raise DataError(
+            f"Too few samples ({n_samples}) to split into train and validation "
+            f"sets with --val-split {val_split}."
+        )
+    rng = np.random.default_rng(seed)
+    if stratify is None:
+        order = rng.permutation(n_samples)
+    else:
+        # Interleave the classes so every contiguous slice of `order` holds
+        # them in about their overall proportions.
+        keys = np.empty(n_samples)
+        for label in np.unique(stratify):
+            members = np.flatnonzero(stratify == label)
+            members = rng.permutation(members)
+            keys[members] = (np.arange(len(members)) + rng.random()) / len(members)
+        order = np.lexsort((rng.random(n_samples), keys))
+    test = np.sort(order[:n_test])
+    val = np.sort(order[n_test : n_test + n_val])
+    train = np.sort(order[n_test + n_val :])
+    return train, val, test
+
+
+def _encode_target(
+    y: np.ndarray, task: str, source: str
+) -> tuple[np.ndarray, list[str]]:
+    """Classes as `0 .. n - 1` (and their labels), or a float regression target."""
+    if task == "classification":
+        classes, codes = np.unique(y, return_inverse=True)
+        if len(classes) < 2:
+            raise DataError(
+                f"{source} holds a single class "
+                f"({classes[0]!r}); classification needs at least two."
+            )
+        return codes.astype("int32"), [str(label) for label in classes]
+    if y.dtype.kind not in "biuf":
+        raise DataError(
+            f"{source} is not numeric (e.g. {y.flat[0]!r}), "
+            "so it cannot be a regression target; use --task classification."
+        )
+    return y.astype("float32"), []
+
+
+def make_dataset(
+    name: str,
+    x: np.ndarray,
+    y: np.ndarray,
+    task: str | None,
+    val_split: float,
+    test_split: float,
+    seed: int,
+    feature_names: list[str],
+    label_source: str,
+    standardize: bool,
+    keep_split: int | None = None,
+) -> Dataset:
+    """Check, encode, split and (optionally) standardize `x` and `y`.
+
+    Classes are encoded as `0 .. n - 1` (their labels kept in
+    `class_names`); `keep_split` keeps a file's own split, its first
+    `keep_split` samples training; else the split is stratified for
+    classification. `label_source` names the target in error messages.
+
+    Raises:
+        DataError: Mismatched or empty arrays, a single class, a
+            non-numeric regression target, or a split that leaves nothing.
+    """
+    check_task(task)
+    if len(x) != len(y):
+        raise DataError(
+            f"{name}: x has {len(x)} samples but y has {len(y)}; they must match."
+        )
+    if len(x) == 0:
+        raise DataError(f"{name} holds no samples.")
+    task = task or detect_task(y)
+    y, class_names = _encode_target(y, task, f"{name}: {label_source}")
+    x = x.astype("float32")
+    if keep_split is None:
+        train, val, test = split_indices(
+            len(x),
+            val_split,
+            test_split,
+            seed,
+            stratify=y if task == "classification" else None,
+        )
+    else:
+        # The file's own split: the first `keep_split` samples train.
+        train = np.arange(keep_split)
+        val = np.arange(keep_split, len(x))
+        test = np.arange(0)
+    if standardize:
+        # Statistics of the training split only, so validation and test
+        # scores stay honest.
+        mean = x[train].mean(axis=0)
+        std = x[train].std(axis=0)
+        std[std == 0] = 1.0
+        x = (x - mean) / std
+    return Dataset(
+        name=name,
+        task=task,
+        x_train=x[train],
+        y_train=y[train],
+        x_val=x[val],
+        y_val=y[val],
+        x_test=x[test] if len(test) else None,
+        y_test=y[test] if len(test) else None,
+        class_names=class_names,
+        feature_names=feature_names,
+    )

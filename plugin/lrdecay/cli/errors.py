@@ -1,0 +1,23 @@
+"""What every `lrdecay` command shares about failing: exit codes and bad input.
+
+Exit codes: 0 success; 1 the search (or report) failed; 2 bad input (one
+line on stderr, no traceback); 130 interrupted. Every error that means bad
+input is a `UsageError`; `lrdecay.cli.main` prints it as one line.
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class UsageError(Exception):
+    """Bad input from the user: printed as one line, exit code 2."""
+
+
+def one_line(error: BaseException | str) -> str:
+    """The message of `error` on one line."""
+    text = str(error).strip() or type(error).__name__
+    return " ".join(text.split())

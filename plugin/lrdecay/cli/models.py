@@ -1,0 +1,190 @@
+"""Models for `lrdecay search`: the default one, and the user's `module:function`.
+
+The default is a small dense network for a `Dataset` (one hidden layer, SGD);
+a user's own builder is named as `module:function` (or
+`path/to/file.py:function`) and gets the arguments it asks for. Keras is
+imported when a model is built, so a bad spec is reported before TensorFlow
+loads.
+
+Example:
+
+```python
+from lrdecay.cli import data, models
+
+dataset = data.load_dataset("houses.csv", target="price")
+build = models.default_model_builder(dataset)
+model = build()         # a compiled keras.Model
+```
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from lrdecay.cli.dataset import DataError, Dataset
+
+
+def default_model_builder(
+    dataset: Dataset, units: int = 32, learning_rate: float = 0.1
+) -> Callable[[], Any]:
+    """A builder of a small dense Keras model for `dataset`.
+
+    One hidden `Dense(units, relu)` layer; softmax output and sparse
+    categorical cross-entropy (plus accuracy) for classification, a linear
+    output and mean squared error (plus mean absolute error) for regression;
+    SGD at `learning_rate`, which the decay then changes.
+
+    Args:
+        dataset: `Dataset`. Gives the input shape, task and output count.
+        units: Int. Width of the hidden layer. Defaults to `32`.
+        learning_rate: Float. The SGD rate the model is compiled with.
+            Defaults to `0.1`.
+    """
+    input_shape = dataset.input_shape
+    task = dataset.task
+    num_outputs = dataset.num_outputs
+
+    def build_model() -> Any:
+        import keras
+
+        layers: list[Any] = [keras.Input(input_shape)]
+        if len(input_shape) > 1:
+            layers.append(keras.layers.Flatten())
+        layers.append(keras.layers.Dense(units, activation="relu"))
+        if task == "classification":
+            layers.append(keras.layers.Dense(num_outputs, activation="softmax"))
+            loss, metrics = "sparse_categorical_crossentropy", ["accuracy"]
+        else:
+            layers.append(keras.layers.Dense(1))
+            loss, metrics = "mean_squared_error", ["mean_absolute_error"]
+        model = keras.Sequential(layers)
+        model.compile(
+            optimizer=keras.optimizers.SGD(learning_rate=learning_rate),
+            loss=loss,
+            metrics=metrics,
+        )
+        return model
+
+    return build_model
+
+
+# Keyword arguments a user's `module:function` model builder may declare.
+MODEL_BUILDER_ARGUMENTS = ("hp", "input_shape", "num_outputs", "task")
+
+
+def load_model_builder(spec: str, dataset: Dataset) -> Callable[[Any], Any]:
+    """Resolve `module:function` (or `path/to/file.py:function`) to a builder.
+
+    The function returns a compiled Keras model. It may take any of the
+    keyword arguments `hp` (KerasTuner's HyperParameters, to search more than
+    the decay), `input_shape`, `num_outputs` (classes, or 1) and `task`;
+    it gets the ones it names. The current directory is importable, as
+    for `python -m`.
+
+    Raises:
+        DataError: The spec is malformed, the module cannot be imported, the
+            function is missing or not callable, or it asks for an argument
+            not in the list above.
+    """
+    module_name, sep, function_name = spec.rpartition(":")
+    if not sep or not module_name or not function_name:
+        raise DataError(
+            f"--model must look like module:function or path/file.py:function. "
+            f"Received: {spec!r}"
+        )
+    module = _import_user_module(module_name, spec)
+    function = getattr(module, function_name, None)
+    if function is None:
+        raise DataError(
+            f"--model {spec!r}: module {module_name!r} has no attribute "
+            f"{function_name!r}."
+        )
+    if not callable(function):
+        raise DataError(
+            f"--model {spec!r}: {function_name!r} is not a function "
+            f"(it is a {type(function).__name__})."
+        )
+    try:
+        parameters = inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        parameters = {}  # type: ignore[assignment]
+    takes_kwargs = any(
+        parameter.kind is inspect.Parameter.VAR_KEYWORD
+        for parameter in parameters.values()
+    )
+    unknown = [
+        name
+        for name, parameter in parameters.items()
+        if name not in MODEL_BUILDER_ARGUMENTS
+        and parameter.default is inspect.Parameter.empty
+        and parameter.kind
+        not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    ]
+    if unknown:
+        raise DataError(
+            f"--model {spec!r}: the function takes {unknown[0]!r}, but lrdecay "
+            f"can only pass {', '.join(MODEL_BUILDER_ARGUMENTS)}."
+        )
+    available = {
+        "input_shape": dataset.input_shape,
+        "num_outputs": dataset.num_outputs,
+        "task": dataset.task,
+    }
+    wanted = [
+        name for name in MODEL_BUILDER_ARGUMENTS if takes_kwargs or name in parameters
+    ]
+
+    def build_model(hp: Any) -> Any:
+        kwargs = {name: available.get(name, hp) for name in wanted}
+        return function(**kwargs)
+
+    build_model.__name__ = getattr(function, "__name__", "build_model")
+    build_model.__qualname__ = build_model.__name__
+    return build_model
+
+
+def _import_user_module(module_name: str, spec: str) -> Any:
+    if module_name.endswith(".py") or os.sep in module_name or "/" in module_name:
+        path = Path(module_name)
+        if not path.is_file():
+            raise DataError(f"--model {spec!r}: file {module_name!r} not found.")
+        import_spec = importlib.util.spec_from_file_location(path.stem, path)
+        if import_spec is None or import_spec.loader is None:
+            raise DataError(f"--model {spec!r}: cannot import {module_name!r}.")
+        module = importlib.util.module_from_spec(import_spec)
+        sys.modules[path.stem] = module
+        try:
+            import_spec.loader.exec_module(module)
+        except Exception as error:
+            del sys.modules[path.stem]
+            raise DataError(
+                f"--model {spec!r}: importing {module_name!r} failed: "
+                f"{type(error).__name__}: {error}"
+            ) from None
+        return module
+    cwd = os.getcwd()
+    added = cwd not in sys.path
+    if added:
+        sys.path.insert(0, cwd)
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        raise DataError(
+            f"--model {spec!r}: cannot import module {module_name!r} ({error}); "
+            "run from the directory that holds it, or give a path to the file."
+        ) from None
+    except Exception as error:
+        raise DataError(
+            f"--model {spec!r}: importing {module_name!r} failed: "
+            f"{type(error).__name__}: {error}"
+        ) from None
+    finally:
+        if added and cwd in sys.path:
+            sys.path.remove(cwd)
