@@ -172,7 +172,7 @@ def test_printed_link_shows_the_search_runs_by_name(
     env.pop("MLFLOW_TRACKING_URI", None)
     completed = subprocess.run(
         [
-            sys.executable, "-m", "lrdecay.cli.main", "search",
+            sys.executable, "-m", "lrdecay", "search",
             "--kinds", "step,exponential",
             "--decay-epochs", "1.0",
             "--epochs", "2",

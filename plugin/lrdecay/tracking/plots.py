@@ -223,9 +223,13 @@ def comparison_plot(
     labelled: set[str] = set()
     for label, (epochs, values) in curves.items():
         group = group_of[label]
+        xs, ys = list(epochs), _finite(values)
+        if steps and xs:
+            # A rate holds for its whole epoch: draw the last one's too.
+            xs, ys = [*xs, xs[-1] + 1], [*ys, ys[-1]]
         axis.plot(
-            list(epochs),
-            _finite(values),
+            xs,
+            ys,
             drawstyle="steps-post" if steps else "default",
             color=colors[group],
             linewidth=1.2,
