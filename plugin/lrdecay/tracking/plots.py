@@ -256,17 +256,30 @@ def comparison_plot(
     return save(figure, path, tight=True)
 
 
+_LOG_DECADES = 8.0
+
+
 def _log_y(axis: Any, values: Sequence[float]) -> None:
     """A log y axis with plain tick labels (`0.2`, not `2x10^-1`).
 
-    Ticks at 1-2-3-4-5-6-8, 1-2-5 or 1 per decade, by how many decades the values
-    span, so a loss that moves within one decade still gets labels.
+    Ticks at 1-2-3-4-5-6-8, 1-2-5 or 1 per decade, by how many decades the
+    values span, so a loss that moves within one decade still gets labels.
     """
     from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
 
-    axis.set_yscale("log")
     positive = [value for value in _finite(values) if value > 0]
-    decades = math.log10(max(positive) / min(positive)) if positive else 0.0
+    decades = 0.0
+    if positive:
+        # At most _LOG_DECADES decades above the lowest value: a diverged
+        # trial (~1e308) leaves through the top instead of squashing every
+        # other curve flat (and overflowing matplotlib's margins). Set
+        # before the scale, which autoscales.
+        low, high = math.log10(min(positive)), math.log10(max(positive))
+        high = min(high, low + _LOG_DECADES)
+        margin = 0.05 * (high - low) if high > low else 0.05
+        axis.set_ylim(10 ** (low - margin), 10 ** (high + margin))
+        decades = high - low
+    axis.set_yscale("log")
     if decades <= 1:
         subs: tuple[float, ...] = (1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0)
     elif decades <= 3:
