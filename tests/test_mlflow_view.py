@@ -49,14 +49,14 @@ def test_trial_label_says_what_the_trial_holds_and_omits_what_all_share() -> Non
         {"epochs_drop": 30, "drop": 0.5},
         hyperparameters={
             "decay_kind": "step", "step/epochs_drop": 30, "step/drop": 0.5,
-            "initial_lr": 0.1, "units": 32, "dropout": 0.25, "seed": 1,
+            "initial_lr": 0.1, "units": 32, "dropout": 0.25,
         },
         fixed=fixed,
+        seed=1,
+        execution=1,
     )  # fmt: skip
     assert step == "step epochs_drop=30 dropout=0.25 seed=1"
-    assert labels.trial_label("constant", {}, hyperparameters={"seed": 1}) == (
-        "constant seed=1"
-    )
+    assert labels.trial_label("constant", {}, seed=1) == "constant seed=1"
     exponential = labels.trial_label(
         "exponential",
         {"k": math.log(2) / 10},

@@ -24,22 +24,24 @@ def log_comparison(
     Args:
         client: `mlflow.MlflowClient`.
         parent_run_id: String. The search's run.
-        by_trial: Trial id -> its runs (the first one is plotted).
+        by_trial: Trial id -> its runs (one per execution), all plotted.
         objective: String. The metric of the second plot.
     """
     lr_curves: dict[str, tuple[list[int], list[float]]] = {}
     val_curves: dict[str, tuple[list[int], list[float]]] = {}
     groups: dict[str, str] = {}
-    for trial_id, runs in sorted(by_trial.items()):
-        run = runs[0]
-        # The run's name says what the trial holds (`labels.trial_label`);
+    for trial_id, run in (
+        (trial_id, run) for trial_id, runs in sorted(by_trial.items()) for run in runs
+    ):
+        # The run's name says what the execution holds (`labels.trial_label`);
         # runs named otherwise (before lrdecay named them) get the kind.
         kind = run.data.tags.get(layout.KIND_TAG, "")
         name = run.info.run_name or ""
         label = name if name.startswith(kind) and kind else f"{trial_id} {kind}"
         label = label.strip()
-        if label in groups:  # two trials alike but for what the name omits
-            label = f"{label} (trial {trial_id})"
+        if label in groups:  # two runs alike but for what the name omits
+            label = f"{label} (trial {trial_id}, run {run.info.run_id[:8]})"
+        # The repeats of a setting (its seeds) share one colour and entry.
         groups[label] = labels.setting_of(label)
         for metric, curves in (
             ("learning_rate", lr_curves),

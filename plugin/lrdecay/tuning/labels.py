@@ -20,10 +20,10 @@ SETTINGS_ORDER = ("epochs_drop", "half_life", "k", "patience", "drop", "factor")
 # Not a property of the decay a trial tries (the search's objective).
 HIDDEN_SETTINGS = frozenset({"monitor"})
 
-# Hyperparameters a label says otherwise: the kind, the seed (last), and
-# every `<kind>/<setting>` (in the settings) and `tuner/...` (KerasTuner's
+# Hyperparameters a label says otherwise: the kind, and every
+# `<kind>/<setting>` (in the settings) and `tuner/...` (KerasTuner's
 # Hyperband bookkeeping; its epoch budget is added as `epochs=`).
-_DECAY_HPS = frozenset({"decay_kind", "seed"})
+_DECAY_HPS = frozenset({"decay_kind"})
 # When each kind decays: what a decay is named by, searched or not.
 _DECAY_EPOCHS_SETTINGS = frozenset({"epochs_drop", "k", "half_life", "patience"})
 
@@ -66,26 +66,29 @@ def trial_label(
     *,
     hyperparameters: Mapping[str, Any] | None = None,
     fixed: Collection[str] = (),
+    seed: int | None = None,
     execution: int = 0,
 ) -> str:
     """`step epochs_drop=30 seed=1`: what one trial execution holds.
 
     The decay kind and its settings, then what else tells the trial apart:
     the searched initial rate, the model's own hyperparameters, Hyperband's
-    epoch budget (`epochs=`), the seed and, for a trial run more than once,
-    the execution (`#2`).
+    epoch budget (`epochs=`), and the execution's seed (or, unseeded, which
+    execution of the trial it is: `#2`).
 
     Args:
         kind: String. The decay kind (`"step"`, `"constant"`, ...).
         settings: Mapping. The decay's settings (see `settings_text`).
         hyperparameters: Mapping or `None`. The trial's `hp.values`; the
             ones the settings don't say (`initial_lr`, the model's own,
-            `tuner/epochs`, `seed`) are added. Defaults to `None`.
+            `tuner/epochs`) are added. Defaults to `None`.
         fixed: Collection of str. The search's hyperparameters that take
             one value: no trial differs there, so they are left out (but
             for the decay epochs, which a decay is named by). Defaults to
             none.
-        execution: Int. The execution of the trial, from 0. Defaults to `0`.
+        seed: Int or `None`. The execution's seed. Defaults to `None`.
+        execution: Int. The execution of the trial, from 0; shown when
+            there is no seed to tell executions apart. Defaults to `0`.
     """
     words = [kind]
     decay = settings_text(
@@ -108,9 +111,9 @@ def trial_label(
         words.append(f"{name}={_value_text(values[name])}")
     if "tuner/epochs" in values:
         words.append(f"epochs={_value_text(values['tuner/epochs'])}")
-    if values.get("seed") is not None:
-        words.append(f"seed={_value_text(values['seed'])}")
-    if execution:
+    if seed is not None:
+        words.append(f"seed={seed}")
+    elif execution:
         words.append(f"#{execution + 1}")
     return " ".join(words)
 

@@ -277,6 +277,7 @@ class SearchRuns:
             resolved.settings,
             hyperparameters=values,
             fixed=_fixed_hyperparameters(context.tuner),
+            seed=getattr(context, "seed", None),
             execution=context.execution or 0,
         )
         if trial_id is not None:
