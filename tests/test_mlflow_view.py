@@ -205,7 +205,11 @@ def test_printed_link_shows_the_search_runs_by_name(
         f"tags.mlflow.parentRunId = '{parent.info.run_id}'",
     )
     names = sorted(run.info.run_name for run in children)
-    assert names == ["exponential half_life=2", "step epochs_drop=2"]
+    assert names == [
+        "constant seed=1",
+        "exponential half_life=2 seed=1",
+        "step epochs_drop=2 seed=1",
+    ]
     assert links[0] == tracking_uri.runs_url(
         server.uri, experiment.experiment_id, parent.info.run_id, "val_loss"
     )

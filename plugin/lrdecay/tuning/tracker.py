@@ -272,12 +272,13 @@ class SearchRuns:
         tags = {layout.ROLE_TAG: layout.TRIAL_ROLE, layout.STATUS_TAG: "RUNNING"}
         if self.project_name is not None:
             tags[layout.SEARCH_TAG] = str(self.project_name)
+        seed = context.seed
         run_name = labels.trial_label(
             resolved.kind,
             resolved.settings,
             hyperparameters=values,
             fixed=_fixed_hyperparameters(context.tuner),
-            seed=getattr(context, "seed", None),
+            seed=seed,
             execution=context.execution or 0,
         )
         if trial_id is not None:
@@ -297,7 +298,6 @@ class SearchRuns:
                 tags[layout.CONTINUED_FROM_RUN_TAG] = continued_run
         params: dict[str, Any] = dict(values)
         params["epoch_budget"] = epochs
-        seed = getattr(context, "seed", None)
         if seed is not None:
             # The execution's own seed: `keras.utils.set_random_seed(seed)`
             # before building the model repeats this run exactly.
