@@ -102,6 +102,10 @@ def test_comparison_plot_colours_are_never_repeated(tmp_path: Path) -> None:
         plots.comparison_plot(
             curves, tmp_path / "diverged.png", ylabel="val_loss", log_scale=True
         )
+        plots.lr_curve_plot(
+            [0, 1, 2], [0.1, 0.1, 0.1], tmp_path / "run.png",
+            metric_name="val_loss", metric_values=[2.0, 1.7e308, math.nan],
+        )  # fmt: skip
 
 
 def rendered_page(url: str) -> str:

@@ -86,9 +86,14 @@ def new_figure(ncols: int = 1, purpose: str = "run") -> tuple[Any, list[Any]]:
     return figure, axes
 
 
+# Beyond this a value is a diverged run's: matplotlib's axis margins around
+# it overflow (a RuntimeWarning), so it is plotted as a gap like inf.
+_PLOTTABLE = 1e300
+
+
 def _finite(values: Sequence[float]) -> list[float]:
     # NaN/inf would make matplotlib drop or stretch the axis; plot gaps instead.
-    return [v if isinstance(v, (int, float)) and math.isfinite(v) else math.nan
+    return [v if isinstance(v, (int, float)) and abs(v) < _PLOTTABLE else math.nan
             for v in values]  # fmt: skip
 
 
