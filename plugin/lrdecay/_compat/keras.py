@@ -5,6 +5,7 @@ Every item says what it relies on and the versions it was verified with.
 
 from __future__ import annotations
 
+import copy
 import sys
 from typing import Any
 
@@ -50,3 +51,25 @@ def fit_batch_size(model: Any) -> int | None:
             return int(size) if isinstance(size, int) else None
         frame = frame.f_back
     return None
+
+
+# ---------------------------------------------------------------------------
+# Used by lrdecay.tuning.prefix.
+
+
+def monitor_direction(callback: Any, model: Any) -> str:
+    """`"min"` or `"max"`: how a `ReduceLROnPlateau` judges its monitor.
+
+    Resolves `mode="auto"` exactly as the callback will (the metric's own
+    direction, e.g. up for accuracy), on a copy, so `callback` is untouched.
+    """
+    probe = copy.copy(callback)
+    probe.monitor_op = None
+    # Not `set_model`: lrdecay's decays start a new fit registry there.
+    keras.callbacks.Callback.set_model(probe, model)
+    # Relies on MonitorCallback._set_monitor_op() setting `monitor_op` to
+    # keras.ops.less or keras.ops.greater from mode, the monitor's name and
+    # the compiled metrics' `_direction` (and flipping `min_delta` on the
+    # copy); verified keras 3.15.1 (since 3.6).
+    probe._set_monitor_op()
+    return "min" if probe.monitor_op is keras.ops.less else "max"

@@ -18,6 +18,8 @@ class UsageError(Exception):
 
 
 def one_line(error: BaseException | str) -> str:
-    """The message of `error` on one line."""
-    text = str(error).strip() or type(error).__name__
+    """The message of `error` on one line, any credentials in it masked."""
+    from lrdecay.tracking.uri import redact_text
+
+    text = redact_text(str(error).strip()) or type(error).__name__
     return " ".join(text.split())

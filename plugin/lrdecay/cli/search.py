@@ -108,16 +108,23 @@ def run_search(args: argparse.Namespace) -> int:
 
     settings = search_settings(args)
     check_space(settings)
+    # The store first: before the data, TensorFlow, or anything is created.
+    try:
+        tracking_uri.check_reachable(
+            settings["tracking_uri"], experiment_name=settings["experiment_name"]
+        )
+    except tracking_uri.TrackingUnreachable as error:
+        raise UsageError(str(error)) from None
+    # MLflow prints the URI it logs to: it gets one without a password.
+    settings["tracking_uri"] = tracking_uri.hand_credentials_to_mlflow(
+        settings["tracking_uri"]
+    )
     dataset = _load_dataset(args, settings)
     if not settings["objective"].startswith("val_"):
         raise UsageError(
             f"--objective {settings['objective']!r}: rank trials by a validation "
             "metric such as val_loss or val_accuracy."
         )
-    try:
-        tracking_uri.check_reachable(settings["tracking_uri"])
-    except tracking_uri.TrackingUnreachable as error:
-        raise UsageError(str(error)) from None
     project_name = args.project_name or defaults.project_name(
         settings, data_identity(args)
     )

@@ -387,6 +387,7 @@ def _run(
                 tracking_uri=None if runs is None else runs.tracking_uri,
                 parent_run_id=None if runs is None else runs.parent_run_id,
             ),
+            distributed.watch_for_chief(role),
         ):
             tuner.search(x, y, **fit_kwargs)
     except BaseException as error:

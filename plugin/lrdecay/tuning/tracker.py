@@ -25,6 +25,7 @@ import mlflow
 from mlflow.entities import Metric, Param, RunTag
 
 from lrdecay._compat import keras_tuner as keras_tuner_compat
+from lrdecay.tracking import uri as tracking_uri_module
 from lrdecay.tuning import comparison, labels
 from lrdecay.tuning import runs as layout
 from lrdecay.tuning.space import DecaySpace, ResolvedDecay
@@ -102,15 +103,6 @@ class SearchRuns:
         assert experiment_id is not None  # created when missing
         return uri, client, experiment_id
 
-    @staticmethod
-    def _find_parent(
-        client: Any, experiment_id: str, project_name: str, project_path: str
-    ) -> Any | None:
-        parent = layout.live_run(client, layout.read_marker(project_path))
-        if parent is None:
-            parent = layout.find_parent_run(client, experiment_id, project_name)
-        return parent
-
     @classmethod
     def for_search(
         cls,
@@ -137,22 +129,27 @@ class SearchRuns:
         uri, client, experiment_id = cls._resolve(
             options.get("tracking_uri"), options.get("experiment_name")
         )
-        parent = None
         if options.get("parent_run_id") is not None:
             parent = layout.live_run(client, str(options["parent_run_id"]))
             if parent is None:
                 raise ValueError(
                     "No MLflow run to log the search under: "
-                    f"parent_run_id={options['parent_run_id']!r} at {uri}."
+                    f"parent_run_id={options['parent_run_id']!r} at "
+                    f"{tracking_uri_module.redact(uri)}."
                 )
-        elif resuming:
-            parent = cls._find_parent(client, experiment_id, project_name, project_path)
-        if parent is None:
-            parent_run_id = layout.create_parent_run(
-                client, experiment_id, project_name, project_path
-            )
+            parent_run_id = str(parent.info.run_id)
         else:
-            parent_run_id = parent.info.run_id
+            # Under a lock: two processes starting it at once make one parent.
+            parent_run_id, parent = layout.claim_parent_run(
+                client,
+                experiment_id,
+                project_name,
+                project_path,
+                uri,
+                reuse=resuming,
+                since=layout.process_started(),
+            )
+        if parent is not None:
             experiment_id = parent.info.experiment_id
             client.update_run(parent_run_id, status="RUNNING")
             resumes = int(parent.data.tags.get(layout.RESUMES_TAG, "0")) + 1
@@ -172,17 +169,11 @@ class SearchRuns:
         project_name = getattr(tuner, "project_name", None)
         if parent_run_id is None and tuner is not None:
             project_path = os.path.join(str(tuner.directory), str(project_name))
-            parent = cls._find_parent(
-                client, experiment_id, str(project_name), project_path
+            parent_run_id, parent = layout.claim_parent_run(
+                client, experiment_id, str(project_name), project_path, uri, reuse=True
             )
-            if parent is None:
-                parent_run_id = layout.create_parent_run(
-                    client, experiment_id, str(project_name), project_path
-                )
-            else:
-                parent_run_id = parent.info.run_id
+            if parent is not None:
                 experiment_id = parent.info.experiment_id
-            layout.write_marker(project_path, parent_run_id, uri)
         return cls(uri, experiment_id, parent_run_id, project_name, options)
 
     def _log_search_settings(
