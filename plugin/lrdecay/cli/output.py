@@ -182,7 +182,15 @@ def print_result(
         )
         print(f"  on the held-out test set ({len(dataset.x_test)} samples): {shown}")
     print()
-    print(tracking_uri.ui_hint(result.tracking_uri, result.experiment_id))
+    print(
+        tracking_uri.ui_hint(
+            result.tracking_uri,
+            result.experiment_id,
+            result.parent_run_id,
+            objective,
+            lower_is_better=direction != "max",
+        )
+    )
     print(
         f"Search {project_name!r}; run the same command again to resume or "
         f"extend it, `lrdecay report --experiment {settings['experiment_name']} "

@@ -268,7 +268,15 @@ def run_report(args: argparse.Namespace) -> int:
     comparison_figure(shown, objective, out)
     if args.verbosity >= 1:
         print(f"\nComparison plot written to {out}")
-        print(tracking_uri.ui_hint(uri, experiment.experiment_id))
+        print(
+            tracking_uri.ui_hint(
+                uri,
+                experiment.experiment_id,
+                parent.info.run_id,
+                objective,
+                lower_is_better=direction != "max",
+            )
+        )
     return EXIT_OK
 
 

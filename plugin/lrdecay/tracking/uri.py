@@ -552,15 +552,81 @@ def _check_file_store(tracking_uri: str, environ: Mapping[str, str]) -> None:
         )
 
 
-def ui_hint(tracking_uri: str | None, experiment_id: str | None) -> str:
-    """The command (or address) that opens the MLflow UI on these runs (redacted)."""
+# The MLflow UI's own address when `mlflow ui` / `mlflow server` runs with
+# its defaults.
+MLFLOW_UI_ADDRESS = "http://127.0.0.1:5000"
+
+
+def runs_url(
+    ui_address: str,
+    experiment_id: str,
+    parent_run_id: str | None = None,
+    objective: str | None = None,
+    lower_is_better: bool = True,
+) -> str:
+    """The MLflow UI page of a search's trial runs, with their curves.
+
+    MLflow 3 opens an experiment on its GenAI overview and keeps training
+    runs behind a toggle, collapsed under their parent. This address opens
+    the experiment's training runs (`#/experiments/<id>/runs`) in the chart
+    view (`compareRunsMode=CHART`: every logged metric, `learning_rate` and
+    the objective among them, one curve per run beside the list of run
+    names), filtered to the children of `parent_run_id` (`searchFilter`)
+    and sorted by the objective (`orderByKey`), which also lists them flat:
+    the UI nests child runs under their parent only when sorted by creation
+    time. Verified against the UI of MLflow 3.17.
+
+    Args:
+        ui_address: String. Where the UI answers, e.g.
+            `"http://127.0.0.1:5000"` (a path prefix is kept).
+        experiment_id: String. The search's experiment.
+        parent_run_id: String or `None`. The search's run; `None` lists the
+            experiment's runs.
+        objective: String or `None`. The metric to rank the runs by, e.g.
+            `"val_loss"`. Defaults to `None` (newest first, nested).
+        lower_is_better: Bool. The objective's direction. Defaults to `True`.
+
+    Returns:
+        The address, percent-encoded, so a terminal shows it as one link.
+    """
+    query: dict[str, str] = {}
+    if parent_run_id is not None:
+        query["searchFilter"] = f"tags.mlflow.parentRunId = '{parent_run_id}'"
+    if objective is not None:
+        query["orderByKey"] = f"metrics.`{objective}`"
+        query["orderByAsc"] = "true" if lower_is_better else "false"
+    query["compareRunsMode"] = "CHART"
+    encoded = urllib.parse.urlencode(query, quote_via=urllib.parse.quote)
+    page = f"#/experiments/{urllib.parse.quote(str(experiment_id))}/runs"
+    return f"{ui_address.rstrip('/')}/{page}?{encoded}"
+
+
+def ui_hint(
+    tracking_uri: str | None,
+    experiment_id: str | None,
+    parent_run_id: str | None = None,
+    objective: str | None = None,
+    lower_is_better: bool = True,
+) -> str:
+    """The command (or address) that opens the MLflow UI on these runs.
+
+    With an experiment, the address is `runs_url`'s: the search's runs and
+    their curves. Credentials in the URI are redacted (the address carries
+    none).
+    """
     uri = redact(tracking_uri or MLFLOW_DEFAULT_URI) or MLFLOW_DEFAULT_URI
-    page = f"#/experiments/{experiment_id}" if experiment_id is not None else ""
     scheme = urllib.parse.urlparse(uri).scheme.lower()
-    if scheme in ("http", "https"):
-        clean, _, _ = split_credentials(uri)
-        return f"Open the MLflow UI at {clean.rstrip('/')}/{page}"
+    served = scheme in ("http", "https")
+    address = split_credentials(uri)[0].rstrip("/") if served else MLFLOW_UI_ADDRESS
+    if experiment_id is None:
+        page = f"{address}/"
+    else:
+        page = runs_url(
+            address, experiment_id, parent_run_id, objective, lower_is_better
+        )
+    if served:
+        return f"Open the MLflow UI at {page}"
     return (
         f"Open the MLflow UI:  mlflow ui --backend-store-uri {shlex.quote(uri)}\n"
-        f"  then browse to http://127.0.0.1:5000/{page}"
+        f"  then browse to {page}"
     )

@@ -27,7 +27,7 @@ from mlflow.entities import Metric, Param, RunTag
 from lrdecay._compat import keras_tuner as keras_tuner_compat
 from lrdecay.tracking import store
 from lrdecay.tracking import uri as tracking_uri_module
-from lrdecay.tuning import comparison
+from lrdecay.tuning import comparison, labels
 from lrdecay.tuning import runs as layout
 from lrdecay.tuning.space import DecaySpace, ResolvedDecay
 
@@ -264,13 +264,18 @@ class SearchRuns:
         tags = {layout.ROLE_TAG: layout.TRIAL_ROLE, layout.STATUS_TAG: "RUNNING"}
         if self.project_name is not None:
             tags[layout.SEARCH_TAG] = str(self.project_name)
-        run_name = "trial"
+        seed = context.seed
+        run_name = labels.trial_label(
+            resolved.kind,
+            resolved.settings,
+            hyperparameters=values,
+            fixed=_fixed_hyperparameters(context.tuner),
+            seed=seed,
+            execution=context.execution or 0,
+        )
         if trial_id is not None:
             tags[layout.TRIAL_TAG] = trial_id
             tags[layout.EXECUTION_TAG] = str(context.execution)
-            run_name = f"trial-{trial_id}"
-            if context.execution:
-                run_name += f"-execution-{context.execution}"
         for key in layout.HYPERBAND_KEYS:
             if f"tuner/{key}" in values:
                 tags[f"lrdecay.{key}"] = str(values[f"tuner/{key}"])
@@ -285,7 +290,6 @@ class SearchRuns:
                 tags[layout.CONTINUED_FROM_RUN_TAG] = continued_run
         params: dict[str, Any] = dict(values)
         params["epoch_budget"] = epochs
-        seed = getattr(context, "seed", None)
         if seed is not None:
             # The execution's own seed: `keras.utils.set_random_seed(seed)`
             # before building the model repeats this run exactly.
@@ -441,6 +445,17 @@ class _RecordingTrialRun(TrialRun):
         if self.trial_id is not None and run_id is not None:
             self.owner.trial_run_ids.setdefault(self.trial_id, []).append(run_id)
         super().end(status, error, trial_status)
+
+
+def _fixed_hyperparameters(tuner: Any) -> set[str]:
+    """The search's hyperparameters that take one value: no run differs there."""
+    space = getattr(getattr(tuner, "oracle", None), "hyperparameters", None)
+    fixed = set()
+    for hp in getattr(space, "space", ()):
+        kind = type(hp).__name__
+        if kind == "Fixed" or (kind == "Choice" and len(hp.values) == 1):
+            fixed.add(hp.name)
+    return fixed
 
 
 def _objective_name(tuner: Any) -> str:
