@@ -46,10 +46,15 @@ def run_find_lr(args: argparse.Namespace) -> int:
     tracked = args.tracking_uri is not None or args.experiment is not None
     uri = tracking_uri.resolve(args.tracking_uri) if tracked else None
     if tracked:
+        # As `lrdecay search`: the store's preflight first, and MLflow gets
+        # a URI without a password (the credentials go through its variables).
         try:
-            tracking_uri.check_reachable(uri)
+            tracking_uri.check_reachable(
+                uri, experiment_name=arguments.experiment_name(args.experiment)
+            )
         except tracking_uri.TrackingUnreachable as error:
             raise UsageError(str(error)) from None
+        uri = tracking_uri.hand_credentials_to_mlflow(uri)
     dataset = data.load_dataset(
         args.data,
         target=args.target,
@@ -68,7 +73,8 @@ def run_find_lr(args: argparse.Namespace) -> int:
     if tracked:
         run_id = _track(result, dataset, out, args, uri)
         if args.verbosity >= 1:
-            print(f"MLflow run {run_id} at {uri or tracking_uri.MLFLOW_DEFAULT_URI}")
+            shown = tracking_uri.redact(uri) or tracking_uri.MLFLOW_DEFAULT_URI
+            print(f"MLflow run {run_id} at {shown}")
     return EXIT_OK
 
 

@@ -96,7 +96,7 @@ def failure_line(error: BaseException) -> str:
     """
     lines = [
         line.strip()
-        for line in str(error).splitlines()
+        for line in tracking_uri.redact_text(str(error)).splitlines()
         if line.strip() and not is_noise(line)
     ]
     if not lines:
@@ -127,10 +127,12 @@ def print_banner(
         f"{settings['epochs']} epochs per trial, objective {settings['objective']}",
         flush=True,
     )
+    store = tracking_uri.redact(
+        settings["tracking_uri"] or tracking_uri.MLFLOW_DEFAULT_URI
+    )
     print(
         f"  search {project_name!r} in {settings['project_dir']}; MLflow "
-        f"experiment {settings['experiment_name']!r} at "
-        f"{settings['tracking_uri'] or tracking_uri.MLFLOW_DEFAULT_URI}",
+        f"experiment {settings['experiment_name']!r} at {store}",
         flush=True,
     )
     if resuming:
@@ -180,7 +182,15 @@ def print_result(
         )
         print(f"  on the held-out test set ({len(dataset.x_test)} samples): {shown}")
     print()
-    print(tracking_uri.ui_hint(result.tracking_uri, result.experiment_id))
+    print(
+        tracking_uri.ui_hint(
+            result.tracking_uri,
+            result.experiment_id,
+            result.parent_run_id,
+            objective,
+            lower_is_better=direction != "max",
+        )
+    )
     print(
         f"Search {project_name!r}; run the same command again to resume or "
         f"extend it, `lrdecay report --experiment {settings['experiment_name']} "
