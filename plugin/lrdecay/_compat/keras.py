@@ -204,9 +204,15 @@ def monitor_direction(callback: Any, model: Any) -> str:
     probe.monitor_op = None
     # Not `set_model`: lrdecay's decays start a new fit registry there.
     keras.callbacks.Callback.set_model(probe, model)
-    # Relies on MonitorCallback._set_monitor_op() setting `monitor_op` to
-    # keras.ops.less or keras.ops.greater from mode, the monitor's name and
-    # the compiled metrics' `_direction` (and flipping `min_delta` on the
-    # copy); verified keras 3.15.1 (since 3.6).
-    probe._set_monitor_op()
-    return "min" if probe.monitor_op is keras.ops.less else "max"
+    if hasattr(probe, "_set_monitor_op"):
+        # Relies on MonitorCallback._set_monitor_op() setting `monitor_op` to
+        # keras.ops.less or keras.ops.greater from mode, the monitor's name and
+        # the compiled metrics' `_direction` (and flipping `min_delta` on the
+        # copy); verified keras 3.15.1 (since 3.6).
+        probe._set_monitor_op()
+        return "min" if probe.monitor_op is keras.ops.less else "max"
+    # Keras 3.5's ReduceLROnPlateau._reset(): "min", or "auto" with no "acc"
+    # in the monitor's name, is min; anything else max. Verified keras 3.5.0.
+    if probe.mode == "min" or (probe.mode == "auto" and "acc" not in probe.monitor):
+        return "min"
+    return "max"
