@@ -21,6 +21,7 @@ from typing import Any
 from mlflow.exceptions import MlflowException
 
 from lrdecay._compat.mlflow import BoundedRestStore, tracking_store
+from lrdecay.tracking.credentials import is_http
 
 
 def absolute_uri(tracking_uri: str) -> str:
@@ -41,10 +42,6 @@ def absolute_uri(tracking_uri: str) -> str:
         return tracking_uri
     absolute = prefix + os.path.abspath(path)
     return f"{absolute}?{query}" if query else absolute
-
-
-def is_http(tracking_uri: str) -> bool:
-    return tracking_uri.startswith(("http://", "https://"))
 
 
 def open_store(tracking_uri: str, timeout: float, max_retries: int) -> Any:
