@@ -524,16 +524,22 @@ def test_search_on_a_regression_csv_in_process(
         "search:\n  algorithm: random\n  max-trials: 2\n  kinds: [plateau]\n"
         "  decay-epochs: '1:2'\n  epochs: 2\n  quiet: true\n"
     )
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
     code = cli.main(
         ["search", "--config", "search.yaml", "--data", "houses.csv",
-         "--target", "price", "--tracking-uri", f"sqlite:///{tmp_path}/mlflow.db"]
+         "--target", "price", "--tracking-uri", uri]
     )  # fmt: skip
     assert code == 0
     out = capsys.readouterr().out
-    rows = table_rows(out)
+    # --quiet: no banner, no table, just the decay to paste and its test score.
+    code_line, score_line = out.splitlines()
+    assert code_line.startswith("PlateauDecay(")
+    assert score_line.startswith("test R² ")
+    assert score_line.endswith(" in price (16 held-out samples)")
+    assert cli.main(["report", "--tracking-uri", uri, "-q"]) == 0
+    rows = table_rows(capsys.readouterr().out)
     assert len(rows) == 2
     assert {row[2] for row in rows} == {"plateau"}
-    assert "lrdecay search:" not in out  # --quiet: no banner, just the result
     _, parents, trials = store_runs(tmp_path)
     assert len(parents) == 1 and len(trials) == 2
     assert trials[0].data.params["decay_kind"] == "plateau"

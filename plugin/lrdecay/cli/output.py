@@ -7,8 +7,14 @@ functions, whether the trial comes from the tuner or from MLflow.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import os
+import shlex
+import shutil
+import sys
+from collections.abc import Mapping, Sequence
 from typing import Any
+
+import numpy as np
 
 from lrdecay.tracking import uri as tracking_uri
 
@@ -60,22 +66,43 @@ def ranked(trials: Sequence[Any], direction: str) -> list[Any]:
     return scored + sorted(unscored, key=lambda t: t.trial_id)
 
 
-def format_trials_table(trials: Sequence[Any], objective: str) -> str:
-    """The ranked table: rank, trial, kind, settings, best objective, status."""
-    headers = ["rank", "trial", "kind", "settings", f"best {objective}", "status"]
+def format_trials_table(
+    trials: Sequence[Any],
+    objective: str,
+    hyperparameters: Mapping[str, Mapping[str, Any]] | None = None,
+) -> str:
+    """The ranked table: rank, trial, kind, settings, best objective, status.
+
+    `hyperparameters` maps a trial id to its values beyond the decay's (the
+    model's own `hp`, Hyperband's epoch budget); each one that differs
+    between the trials gets a column after the settings, so no two rows of
+    different trials look alike.
+    """
+    values = hyperparameters or {}
+    names = varying_names([values.get(t.trial_id, {}) for t in trials])
+    headers = [
+        "rank", "trial", "kind", "settings",
+        *(column_name(name) for name in names),
+        f"best {objective}", "status",
+    ]  # fmt: skip
     rows = [
         [
             str(rank) if trial.score is not None else "-",
             str(trial.trial_id),
             str(trial.kind or "?"),
             format_settings(trial.settings),
+            *(
+                _format_value(values.get(trial.trial_id, {}).get(name, "-"))
+                for name in names
+            ),
             format_score(trial.score),
             str(trial.status),
         ]
         for rank, trial in enumerate(trials, start=1)
     ]
-    widths = [max(len(row[i]) for row in [headers, *rows]) for i in range(6)]
-    numeric = {0, 4}
+    columns = len(headers)
+    widths = [max(len(row[i]) for row in [headers, *rows]) for i in range(columns)]
+    numeric = {0, columns - 2}
     lines = [
         "  ".join(
             cell.rjust(width) if i in numeric else cell.ljust(width)
@@ -85,6 +112,41 @@ def format_trials_table(trials: Sequence[Any], objective: str) -> str:
     ]
     lines.insert(1, "  ".join("-" * width for width in widths))
     return "\n".join(lines)
+
+
+# KerasTuner's own bookkeeping values in a trial's hyperparameters: only the
+# epoch budget says something about the trial.
+_TUNER_VALUES = (
+    "tuner/initial_epoch",
+    "tuner/bracket",
+    "tuner/round",
+    "tuner/trial_id",
+)
+EPOCH_BUDGET = "tuner/epochs"
+
+
+def column_name(name: str) -> str:
+    """`epochs` for Hyperband's budget, else the hyperparameter's own name."""
+    return "epochs" if name == EPOCH_BUDGET else name
+
+
+def varying_names(values: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The names whose value differs between `values`, in first-seen order."""
+    names: list[str] = []
+    for entry in values:
+        names += [name for name in entry if name not in names]
+    return [
+        name for name in names if len({repr(entry.get(name)) for entry in values}) > 1
+    ]
+
+
+def extra_values(values: Mapping[str, Any], names: Sequence[str]) -> dict[str, Any]:
+    """The values of `names` (a model's own hp, the epoch budget) in `values`."""
+    return {
+        name: values[name]
+        for name in names
+        if name in values and name not in _TUNER_VALUES
+    }
 
 
 def failure_line(error: BaseException) -> str:
@@ -133,6 +195,14 @@ def print_banner(
         f"{settings['tracking_uri'] or tracking_uri.MLFLOW_DEFAULT_URI}",
         flush=True,
     )
+    if dataset.target_scaled:
+        print(
+            f"  target {dataset.target_name!r} standardized on the training split "
+            f"(mean {format_in_units(dataset.target_mean)}, std "
+            f"{format_in_units(dataset.target_std)}): losses are in stds, the "
+            "test score in its own units",
+            flush=True,
+        )
     if resuming:
         print("  resuming: finished trials are kept, not re-run", flush=True)
 
@@ -150,8 +220,19 @@ def print_result(
     settings: dict[str, Any],
     project_name: str,
     verbosity: int,
+    hyperparameter_names: Sequence[str] = (),
 ) -> None:
-    """The ranked trials, the best one and its test score, where to look next."""
+    """The ranked trials, the decay to paste, its test score, what to run next.
+
+    At `verbosity` 0 (`-q`) only the decay to paste and its held-out test
+    score: two lines a script can read.
+    """
+    code_line = decay_line(result)
+    score_line = test_score_line(result.best_model, dataset)
+    if verbosity < 1:
+        print(code_line)
+        print(score_line)
+        return
     objective = settings["objective"]
     direction = result.tuner.oracle.objective.direction
     print()
@@ -159,7 +240,13 @@ def print_result(
         f"Trials ranked by {objective} "
         f"({'higher' if direction == 'max' else 'lower'} is better):"
     )
-    print(format_trials_table(ranked(result.trials, direction), objective))
+    trial_values = {
+        trial_id: extra_values(trial.hyperparameters.values, hyperparameter_names)
+        for trial_id, trial in result.tuner.oracle.trials.items()
+    }
+    print(
+        format_trials_table(ranked(result.trials, direction), objective, trial_values)
+    )
     print()
     best_decay = dict(result.best_decay)
     kind = best_decay.pop("kind", "?")
@@ -167,22 +254,93 @@ def print_result(
         f"Best: trial {result.best_trial_id}, {kind} {format_settings(best_decay)}"
         f" — {objective} {format_score(result.best_score)}"
     )
-    if (
-        dataset.x_test is not None
-        and verbosity >= 1
-        and result.best_model is not None  # a chief without shared checkpoints
-    ):
-        scores = result.best_model.evaluate(
-            dataset.x_test, dataset.y_test, verbose=0, return_dict=True
-        )
-        shown = ", ".join(
-            f"test {name} {float(value):.4f}" for name, value in scores.items()
-        )
-        print(f"  on the held-out test set ({len(dataset.x_test)} samples): {shown}")
+    print(code_line)
+    print(score_line)
     print()
-    print(tracking_uri.ui_hint(result.tracking_uri, result.experiment_id))
+    print(ui_hint(result.tracking_uri, result.experiment_id))
+    report = (
+        f"{command('lrdecay', 'lrdecay')} report --experiment "
+        f"{shlex.quote(settings['experiment_name'])} --search "
+        f"{shlex.quote(project_name)}"
+    )
+    if settings.get("tracking_uri"):
+        report += f" --tracking-uri {shlex.quote(settings['tracking_uri'])}"
     print(
         f"Search {project_name!r}; run the same command again to resume or "
-        f"extend it, `lrdecay report --experiment {settings['experiment_name']} "
-        f"--search {project_name}` to see this table again."
+        f"extend it, `{report}` to see this table again."
     )
+
+
+def decay_line(result: Any) -> str:
+    """The winning decay as the Python line to paste into `model.fit`."""
+    code = result.best_decay_code
+    if code is None:  # the constant-rate control won
+        return "no decay: the constant rate scored best; keep the model's rate"
+    return code or "no best trial"
+
+
+def test_score_line(model: Any, dataset: Any) -> str:
+    """The best model's score on the held-out test set, in the target's units.
+
+    Classification: accuracy. Regression: R² and the RMSE in the target's
+    own units (the model trained on the standardized target).
+    """
+    if dataset.x_test is None or dataset.y_test is None:
+        return "no held-out test score: the data has no test split (--test-split)"
+    if model is None:
+        return "no held-out test score: the best trial's model is not here"
+    n = len(dataset.x_test)
+    predicted = np.asarray(model.predict(dataset.x_test, verbose=0))
+    if dataset.task == "classification":
+        if predicted.ndim > 1 and predicted.shape[-1] > 1:
+            labels = predicted.argmax(axis=-1)
+        else:
+            labels = (predicted.reshape(n) > 0.5).astype("int64")
+        accuracy = float(np.mean(labels == np.asarray(dataset.y_test).reshape(n)))
+        return f"test accuracy {accuracy:.4f} ({n} held-out samples)"
+    actual = dataset.in_target_units(np.asarray(dataset.y_test).reshape(n))
+    estimate = dataset.in_target_units(predicted.reshape(n))
+    residual = float(np.sum((actual - estimate) ** 2))
+    total = float(np.sum((actual - actual.mean()) ** 2))
+    r_squared = 1 - residual / total if total > 0 else math.nan
+    rmse = math.sqrt(residual / n)
+    return (
+        f"test R² {r_squared:.4f}, RMSE {format_in_units(rmse)} in "
+        f"{dataset.target_name} ({n} held-out samples)"
+    )
+
+
+def format_in_units(value: float) -> str:
+    """`12,345` for large values, `0.1234` for small ones."""
+    if not math.isfinite(value):
+        return str(value)
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:.4g}"
+
+
+def command(name: str, module: str) -> str:
+    """How a fresh shell runs this environment's `name` command.
+
+    `name` when it is on PATH and is this environment's own; else the path of
+    the one beside this Python (a virtual environment used as
+    `.venv/bin/lrdecay` is not on PATH); else `python -m module`.
+    """
+    beside = os.path.join(os.path.dirname(sys.executable), name)
+    on_path = shutil.which(name)
+    if os.path.isfile(beside) and os.access(beside, os.X_OK):
+        if on_path and os.path.samefile(on_path, beside):
+            return name
+        return shlex.quote(beside)
+    if on_path:
+        return name
+    return f"{shlex.quote(sys.executable)} -m {module}"
+
+
+def ui_hint(tracking_uri_: str | None, experiment_id: str | None) -> str:
+    """`tracking.uri.ui_hint`, with the `mlflow` command a fresh shell runs."""
+    hint: str = tracking_uri.ui_hint(tracking_uri_, experiment_id)
+    mlflow = command("mlflow", "mlflow")
+    if mlflow != "mlflow":
+        hint = hint.replace("  mlflow ui ", f"  {mlflow} ui ", 1)
+    return hint
