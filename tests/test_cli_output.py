@@ -213,9 +213,7 @@ def test_regression_target_is_scored_in_its_units(tmp_path: Path) -> None:
     from lrdecay.cli import data
 
     write_houses(tmp_path / "houses.csv", rows=200)
-    dataset = data.load_dataset(
-        tmp_path / "houses.csv", target="price", test_split=0.2
-    )
+    dataset = data.load_dataset(tmp_path / "houses.csv", target="price", test_split=0.2)
     assert dataset.target_mean == pytest.approx(300_000, rel=0.05)
     assert dataset.x_test is not None and dataset.y_test is not None
     # A "model" that returns its input's first column: here, exactly y_test.
@@ -397,7 +395,9 @@ def test_quiet_search_prints_the_result_and_nothing_on_stderr(tmp_path: Path) ->
     assert re.fullmatch(
         r"StepDecay\(initial_lr=0\.01, drop=0\.5, epochs_drop=[12]\)", code_line
     )
-    assert re.fullmatch(r"test accuracy [01]\.\d{4} \(359 held-out samples\)", score_line)
+    assert re.fullmatch(
+        r"test accuracy [01]\.\d{4} \(359 held-out samples\)", score_line
+    )
 
     # -v brings the frameworks' output back.
     verbose = run_lrdecay(*argv, "-v", cwd=tmp_path)

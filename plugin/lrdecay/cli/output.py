@@ -100,9 +100,80 @@ def format_trials_table(
         ]
         for rank, trial in enumerate(trials, start=1)
     ]
-    columns = len(headers)
-    widths = [max(len(row[i]) for row in [headers, *rows]) for i in range(columns)]
-    numeric = {0, columns - 2}
+    return _table(headers, rows, numeric={0, len(headers) - 2})
+
+
+def format_ranking_table(
+    result: Any, hyperparameters: Mapping[str, Mapping[str, Any]] | None = None
+) -> str:
+    """A search's ranking (`SearchResult.ranking`): a setting per row.
+
+    With repeats, the score is the mean ± the standard deviation over the
+    repeats, and a column marks the settings indistinguishable from the best
+    (`≈`). Trials that did not complete follow, unranked.
+    """
+    ranking = list(result.ranking)
+    repeats = int(getattr(result, "repeats", 1) or 1)
+    ranked_ids = {entry.trial_id for entry in ranking}
+    unranked = [trial for trial in result.trials if trial.trial_id not in ranked_ids]
+    values = hyperparameters or {}
+    ids = [entry.trial_id for entry in ranking] + [t.trial_id for t in unranked]
+    names = varying_names([values.get(trial_id, {}) for trial_id in ids])
+    objective = result.objective
+    marks = ["vs best"] if repeats > 1 else []
+    headers = [
+        "rank", "trial", "kind", "settings",
+        *(column_name(name) for name in names),
+        f"{objective} mean ± std" if repeats > 1 else f"best {objective}",
+        *marks, "status",
+    ]  # fmt: skip
+
+    def extras(trial_id: str) -> list[str]:
+        return [
+            _format_value(values.get(trial_id, {}).get(name, "-")) for name in names
+        ]
+
+    rows = []
+    for rank, entry in enumerate(ranking, start=1):
+        score = format_score(entry.mean)
+        if entry.n > 1 and math.isfinite(entry.std):
+            score += f" ± {entry.std:.4f}"
+        mark = (
+            "best" if rank == 1 else ("≈" if entry.indistinguishable_from_best else "")
+        )
+        rows.append(
+            [
+                str(rank),
+                entry.trial_id,
+                str(entry.kind or "?"),
+                format_settings(entry.settings)
+                or ("control" if entry.is_control else ""),
+                *extras(entry.trial_id),
+                score,
+                *([mark] if marks else []),
+                "COMPLETED",
+            ]
+        )
+    for trial in sorted(unranked, key=lambda t: t.trial_id):
+        rows.append(
+            [
+                "-",
+                trial.trial_id,
+                str(trial.kind or "?"),
+                format_settings(trial.settings),
+                *extras(trial.trial_id),
+                "-",
+                *([""] if marks else []),
+                str(trial.status),
+            ]
+        )
+    score_column = 4 + len(names)
+    return _table(headers, rows, numeric={0, score_column})
+
+
+def _table(headers: list[str], rows: list[list[str]], numeric: set[int]) -> str:
+    """Columns padded to their widest cell; `numeric` ones right-aligned."""
+    widths = [max(len(row[i]) for row in [headers, *rows]) for i in range(len(headers))]
     lines = [
         "  ".join(
             cell.rjust(width) if i in numeric else cell.ljust(width)
@@ -244,9 +315,19 @@ def print_result(
         trial_id: extra_values(trial.hyperparameters.values, hyperparameter_names)
         for trial_id, trial in result.tuner.oracle.trials.items()
     }
-    print(
-        format_trials_table(ranked(result.trials, direction), objective, trial_values)
-    )
+    if getattr(result, "ranking", None):
+        if getattr(result, "repeats", 1) > 1:
+            print(
+                f"(mean ± std over {result.repeats} seeds; ≈: indistinguishable "
+                "from the best, Welch's t-test at 5%)"
+            )
+        print(format_ranking_table(result, trial_values))
+    else:
+        print(
+            format_trials_table(
+                ranked(result.trials, direction), objective, trial_values
+            )
+        )
     print()
     best_decay = dict(result.best_decay)
     kind = best_decay.pop("kind", "?")
@@ -256,6 +337,10 @@ def print_result(
     )
     print(code_line)
     print(score_line)
+    if getattr(result, "verdict", ""):
+        print(result.verdict)
+    if getattr(result, "seed", None) is not None:
+        print(f"seed {result.seed} (re-run with --seed {result.seed})")
     print()
     print(ui_hint(result.tracking_uri, result.experiment_id))
     report = (
