@@ -20,13 +20,15 @@ import numpy as np
 import pytest
 
 from lrdecay import (
+    CosineDecay,
+    CosineDecayRestarts,
     DecayEvent,
     ExponentialDecay,
     MultiStepDecay,
     PlateauDecay,
     StepDecay,
 )
-from lrdecay.callbacks import decays_in_fit
+from lrdecay.callbacks import DECAYS, decays_in_fit
 
 F32 = 1e-6  # the optimizer holds its rate as float32
 
@@ -74,6 +76,88 @@ def test_exponential_decay_sets_the_formula_rate_every_epoch(
     expected = [0.1 * math.exp(-0.5 * epoch) for epoch in range(4)]
     assert lr_probe.rates == pytest.approx(expected, rel=F32)
     assert decay.curve(4) == pytest.approx(expected, rel=1e-12)
+
+
+def test_exponential_decay_by_half_life_halves_every_half_life(
+    make_model, digits, lr_probe
+):
+    decay = ExponentialDecay(initial_lr=0.2, half_life=2)
+    fit(make_model(), digits, [decay, lr_probe], epochs=5)
+    expected = [0.2 * 0.5 ** (epoch / 2) for epoch in range(5)]
+    assert lr_probe.rates == pytest.approx(expected, rel=F32)
+    assert decay.get_config()["half_life"] == 2
+    assert "k" not in decay.get_config()
+
+
+def keras_rates(schedule, epochs):
+    """A Keras `LearningRateSchedule` evaluated at step = epoch."""
+    return [float(keras.ops.convert_to_numpy(schedule(step))) for step in range(epochs)]
+
+
+def test_cosine_decay_equals_keras_cosine_decay_every_epoch(
+    make_model, digits, lr_probe
+):
+    decay = CosineDecay(initial_lr=0.1, decay_epochs=45, alpha=0.1)
+    history = fit(make_model(), digits, [decay, lr_probe], epochs=60)
+    expected = keras_rates(
+        keras.optimizers.schedules.CosineDecay(0.1, decay_steps=45, alpha=0.1), 60
+    )
+    assert lr_probe.rates == pytest.approx(expected, rel=F32)
+    assert history.history["learning_rate"] == pytest.approx(expected, rel=F32)
+    assert split(decay.lr_history) == (
+        list(range(60)),
+        pytest.approx(expected, rel=F32),
+    )
+    assert decay.curve(60) == pytest.approx(expected, rel=F32)
+    assert decay.kind == "cosine"
+
+
+def test_cosine_decay_restarts_equals_keras_every_epoch(make_model, digits, lr_probe):
+    decay = CosineDecayRestarts(
+        initial_lr=0.1, first_decay_epochs=5, t_mul=2.0, m_mul=0.5, alpha=0.1
+    )
+    fit(make_model(), digits, [decay, lr_probe], epochs=60)
+    expected = keras_rates(
+        keras.optimizers.schedules.CosineDecayRestarts(
+            0.1, first_decay_steps=5, t_mul=2.0, m_mul=0.5, alpha=0.1
+        ),
+        60,
+    )
+    assert lr_probe.rates == pytest.approx(expected, rel=F32)
+    # Restarts at 5, 15 and 35, each peaking at half the peak before.
+    assert [lr_probe.rates[epoch] for epoch in (0, 5, 15, 35)] == pytest.approx(
+        [
+            0.1,
+            0.1 * (0.9 * 0.5 + 0.1),
+            0.1 * (0.9 * 0.25 + 0.1),
+            0.1 * (0.9 * 0.125 + 0.1),
+        ],
+        rel=F32,
+    )
+    assert decay.kind == "cosine_restarts"
+
+
+def test_cosine_warmup_min_lr_and_plateau_compose(make_model, digits, lr_probe):
+    decay = CosineDecay(initial_lr=0.3, decay_epochs=4, min_lr=0.05, warmup_epochs=2)
+    plateau = never_improves(factor=0.5, patience=4)
+    fit(make_model(), digits, [decay, plateau, lr_probe], epochs=8)
+    cosine = [0.1, 0.2, 0.3, 0.15 * (1 + math.cos(math.pi / 4)), 0.15]
+    cosine += [0.15 * (1 + math.cos(math.pi * 3 / 4)), 0.0, 0.0]
+    # The plateau halves from epoch 5 on; the floor applies after it.
+    expected = [
+        max(lr * (0.5 if epoch >= 5 else 1.0), 0.05) if epoch >= 2 else lr
+        for epoch, lr in enumerate(cosine)
+    ]
+    assert lr_probe.rates == pytest.approx(expected, rel=F32)
+
+
+def test_every_decay_kind_is_registered_under_its_kind():
+    assert DECAYS["cosine"] is CosineDecay
+    assert DECAYS["cosine_restarts"] is CosineDecayRestarts
+    for kind, decay_class in DECAYS.items():
+        if kind != "plateau":
+            assert decay_class.__init__.__defaults__ is not None
+    assert CosineDecay(decay_epochs=3).kind == "cosine"
 
 
 def test_multistep_decay_drops_at_the_milestones(make_model, digits, lr_probe):
@@ -172,6 +256,16 @@ def test_a_second_fit_starts_the_schedule_afresh(make_model, digits, lr_probe):
     assert decays_in_fit(model) == [decay]
 
 
+def test_cosine_decays_survive_deepcopy(make_model, digits, lr_probe):
+    decay = CosineDecayRestarts(initial_lr=0.2, first_decay_epochs=2, t_mul=1.0)
+    fit(make_model(), digits, [decay], epochs=2)
+    decay_copy = copy.deepcopy(decay)
+    assert decay_copy.schedule.__self__ is decay_copy
+    fit(make_model(), digits, [decay_copy, lr_probe], epochs=3)
+    assert lr_probe.rates == pytest.approx([0.2, 0.1, 0.2], rel=F32)
+    assert len(decay.lr_history) == 2
+
+
 def test_deepcopy_gives_an_independent_working_callback(make_model, digits, lr_probe):
     decay = StepDecay(initial_lr=0.2, drop=0.5, epochs_drop=1)
     plateau = never_improves(factor=0.5, patience=1)
@@ -194,8 +288,13 @@ def test_deepcopy_gives_an_independent_working_callback(make_model, digits, lr_p
             initial_lr=0.05, k=0.02, warmup_start_lr=0.01, warmup_epochs=3
         ),
         PlateauDecay(monitor="val_accuracy", factor=0.3, patience=4, mode="max"),
+        ExponentialDecay(initial_lr=0.05, half_life=6, min_lr=0.001),
+        CosineDecay(initial_lr=0.2, decay_epochs=9, alpha=0.1, warmup_epochs=2),
+        CosineDecayRestarts(
+            initial_lr=0.2, first_decay_epochs=3, t_mul=1.5, m_mul=0.8, min_lr=0.01
+        ),
     ],
-    ids=lambda callback: type(callback).__name__,
+    ids=lambda callback: f"{type(callback).__name__}-{sorted(callback.get_config())}",
 )
 def test_config_and_keras_serialization_round_trip(callback):
     again = type(callback).from_config(callback.get_config())
@@ -246,6 +345,22 @@ def test_missing_monitor_warns_and_names_the_available_keys(make_model, digits):
         (lambda: PlateauDecay(min_lr=-1e-3), ValueError, "min_lr=-0.001"),
         (lambda: PlateauDecay(monitor=""), TypeError, "monitor=''"),
         (lambda: StepDecay(epochs_drop="30"), TypeError, "epochs_drop='30'"),
+        (lambda: ExponentialDecay(k=0.2, half_life=5), ValueError, "half_life=5"),
+        (lambda: ExponentialDecay(half_life=0), ValueError, "half_life=0"),
+        (lambda: CosineDecay(), TypeError, "decay_epochs=None"),
+        (lambda: CosineDecay(decay_epochs=0), ValueError, "decay_epochs=0"),
+        (lambda: CosineDecay(decay_epochs=10, alpha=1), ValueError, "alpha=1"),
+        (lambda: CosineDecayRestarts(), TypeError, "first_decay_epochs=None"),
+        (
+            lambda: CosineDecayRestarts(first_decay_epochs=4, t_mul=0.9),
+            ValueError,
+            "t_mul=0.9",
+        ),
+        (
+            lambda: CosineDecayRestarts(first_decay_epochs=4, m_mul=2.0),
+            ValueError,
+            "m_mul=2.0",
+        ),
     ],
 )
 def test_bad_arguments_raise_at_construction(factory, error, match):

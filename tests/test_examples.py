@@ -13,6 +13,7 @@ EXAMPLES = Path(__file__).parent.parent / "examples"
 # Small-budget flags per example; an example missing here runs with none.
 FLAGS: dict[str, list[str]] = {
     "step_decay.py": ["--epochs", "3"],
+    "cosine_decay.py": ["--epochs", "3"],
     "exponential_decay.py": ["--epochs", "5"],
     "plateau_decay.py": ["--epochs", "3"],
     "schedule_plus_plateau.py": ["--epochs", "3"],

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
 
 from lrdecay.schedules import (
     SCHEDULES,
+    CosineRestartsSchedule,
+    CosineSchedule,
     ExponentialSchedule,
     MultiStepSchedule,
     StepSchedule,
 )
+
+# The settings a kind cannot do without (its period); the others default.
+REQUIRED = {
+    "cosine": {"decay_epochs": 30},
+    "cosine_restarts": {"first_decay_epochs": 7},
+}
 
 
 def test_step_schedule_halves_every_epochs_drop() -> None:
@@ -61,7 +70,9 @@ def test_scale_multiplies_before_the_floor() -> None:
 
 @pytest.mark.parametrize("kind", sorted(SCHEDULES))
 def test_config_round_trip(kind: str) -> None:
-    schedule = SCHEDULES[kind](initial_lr=0.2, warmup_epochs=1)
+    schedule = SCHEDULES[kind](
+        initial_lr=0.2, warmup_epochs=1, **REQUIRED.get(kind, {})
+    )
     again = type(schedule).from_config(schedule.get_config())
     assert again == schedule
     assert again.curve(40) == schedule.curve(40)
@@ -86,6 +97,25 @@ def test_config_round_trip(kind: str) -> None:
         (lambda: MultiStepSchedule(milestones=[10, 10]), r"milestones=\[10, 10\]"),
         (lambda: MultiStepSchedule(milestones=[-1, 10]), r"milestones=\[-1, 10\]"),
         (lambda: MultiStepSchedule(milestones=[]), r"milestones=\[\]"),
+        (lambda: ExponentialSchedule(half_life=0), "half_life=0"),
+        (lambda: ExponentialSchedule(half_life=-5), "half_life=-5"),
+        (lambda: ExponentialSchedule(half_life=math.inf), "half_life=inf"),
+        (lambda: ExponentialSchedule(k=0.1, half_life=7), "k=0.1, half_life=7"),
+        (lambda: CosineSchedule(decay_epochs=0), "decay_epochs=0"),
+        (lambda: CosineSchedule(decay_epochs=10, alpha=1.0), "alpha=1.0"),
+        (lambda: CosineSchedule(decay_epochs=10, alpha=-0.1), "alpha=-0.1"),
+        (
+            lambda: CosineRestartsSchedule(first_decay_epochs=-1),
+            "first_decay_epochs=-1",
+        ),
+        (lambda: CosineRestartsSchedule(first_decay_epochs=5, t_mul=0.5), "t_mul=0.5"),
+        (
+            lambda: CosineRestartsSchedule(first_decay_epochs=5, t_mul=math.inf),
+            "t_mul=inf",
+        ),
+        (lambda: CosineRestartsSchedule(first_decay_epochs=5, m_mul=0), "m_mul=0"),
+        (lambda: CosineRestartsSchedule(first_decay_epochs=5, m_mul=1.5), "m_mul=1.5"),
+        (lambda: CosineRestartsSchedule(first_decay_epochs=5, alpha=2), "alpha=2"),
     ],
 )
 def test_bad_arguments_raise_value_error_naming_the_value(factory, match) -> None:
@@ -101,6 +131,20 @@ def test_bad_arguments_raise_value_error_naming_the_value(factory, match) -> Non
         (lambda: StepSchedule(drop=True), "drop=True"),
         (lambda: MultiStepSchedule(milestones="10,20"), "milestones='10,20'"),
         (lambda: MultiStepSchedule(milestones=[1.5]), r"milestones=\[1.5\]"),
+        (lambda: ExponentialSchedule(half_life="10"), "half_life='10'"),
+        (lambda: CosineSchedule(decay_epochs=2.5), "decay_epochs=2.5"),
+        (lambda: CosineSchedule(decay_epochs=None), "decay_epochs=None"),
+        (lambda: CosineSchedule(decay_epochs=10, alpha="0"), "alpha='0'"),
+        (lambda: CosineSchedule(), "decay_epochs"),
+        (
+            lambda: CosineRestartsSchedule(first_decay_epochs=True),
+            "first_decay_epochs=True",
+        ),
+        (lambda: CosineRestartsSchedule(first_decay_epochs=5, t_mul="2"), "t_mul='2'"),
+        (
+            lambda: CosineRestartsSchedule(first_decay_epochs=5, m_mul=None),
+            "m_mul=None",
+        ),
     ],
 )
 def test_wrong_types_raise_type_error_naming_the_value(factory, match) -> None:
@@ -111,3 +155,128 @@ def test_wrong_types_raise_type_error_naming_the_value(factory, match) -> None:
 def test_negative_epoch_is_rejected() -> None:
     with pytest.raises(ValueError, match="epoch=-1"):
         StepSchedule().lr_at(-1)
+
+
+def test_exponential_schedule_by_half_life_halves_every_half_life() -> None:
+    schedule = ExponentialSchedule(initial_lr=0.1, half_life=10)
+    assert schedule.lr_at(10) == pytest.approx(0.05, rel=1e-12)
+    assert schedule.lr_at(30) == pytest.approx(0.0125, rel=1e-12)
+    by_k = ExponentialSchedule(initial_lr=0.1, k=math.log(2) / 10)
+    assert schedule.curve(50) == pytest.approx(by_k.curve(50), rel=1e-12)
+    assert schedule.decay_rate == pytest.approx(math.log(2) / 10, rel=1e-15)
+
+
+def test_exponential_config_keeps_the_setting_the_user_gave() -> None:
+    by_half_life = ExponentialSchedule(initial_lr=0.2, half_life=8, warmup_epochs=2)
+    config = by_half_life.get_config()
+    assert config == {
+        "initial_lr": 0.2,
+        "min_lr": 0.0,
+        "warmup_epochs": 2,
+        "warmup_start_lr": None,
+        "half_life": 8,
+    }
+    assert ExponentialSchedule.from_config(config) == by_half_life
+    assert "half_life" not in ExponentialSchedule(k=0.3).get_config()
+    assert ExponentialSchedule().get_config()["k"] == 0.1
+    assert ExponentialSchedule().k == 0.1
+    changed = dataclasses.replace(by_half_life, initial_lr=0.4)
+    assert changed.lr_at(10) == pytest.approx(0.2, rel=1e-12)
+
+
+def keras_rates(schedule, epochs: int) -> list[float]:
+    """A Keras `LearningRateSchedule` evaluated at step = epoch, in float64."""
+    import keras
+
+    return [
+        float(keras.ops.convert_to_numpy(schedule(epoch))) for epoch in range(epochs)
+    ]
+
+
+def float64(value: float):
+    # Keras computes in the dtype of `initial_learning_rate`: float64 here, so
+    # the comparison is not limited by float32 rounding.
+    import numpy as np
+
+    return np.float64(value)
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.1])
+@pytest.mark.parametrize("decay_epochs", [1, 17, 60])
+def test_cosine_schedule_equals_keras_cosine_decay(decay_epochs, alpha) -> None:
+    import keras
+
+    reference = keras.optimizers.schedules.CosineDecay(
+        float64(0.1), decay_epochs, alpha=alpha
+    )
+    schedule = CosineSchedule(initial_lr=0.1, decay_epochs=decay_epochs, alpha=alpha)
+    assert schedule.curve(70) == pytest.approx(keras_rates(reference, 70), rel=1e-6)
+    assert schedule.lr_at(decay_epochs) == pytest.approx(0.1 * alpha)
+
+
+def test_cosine_warmup_equals_keras_warmup() -> None:
+    import keras
+
+    reference = keras.optimizers.schedules.CosineDecay(
+        float64(0.02), 40, alpha=0.05, warmup_target=0.1, warmup_steps=5
+    )
+    schedule = CosineSchedule(
+        initial_lr=0.1,
+        decay_epochs=40,
+        alpha=0.05,
+        warmup_epochs=5,
+        warmup_start_lr=0.02,
+    )
+    assert schedule.curve(60) == pytest.approx(keras_rates(reference, 60), rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("first_decay_epochs", "t_mul", "m_mul", "alpha"),
+    [(5, 2.0, 1.0, 0.0), (5, 2.0, 0.5, 0.1), (7, 1.0, 0.5, 0.0), (4, 1.5, 1.0, 0.25)],
+)
+def test_cosine_restarts_schedule_equals_keras(first_decay_epochs, t_mul, m_mul, alpha):
+    import keras
+
+    reference = keras.optimizers.schedules.CosineDecayRestarts(
+        float64(0.1), first_decay_epochs, t_mul=t_mul, m_mul=m_mul, alpha=alpha
+    )
+    schedule = CosineRestartsSchedule(
+        initial_lr=0.1,
+        first_decay_epochs=first_decay_epochs,
+        t_mul=t_mul,
+        m_mul=m_mul,
+        alpha=alpha,
+    )
+    assert schedule.curve(60) == pytest.approx(keras_rates(reference, 60), rel=1e-6)
+
+
+def test_cosine_restarts_restart_on_the_exact_period_bounds() -> None:
+    # Periods of 3, 9, 27 epochs: restarts at epochs 3, 12 and 39, each at
+    # the peak m_mul ** i, whatever the rounding of log(...) / log(t_mul).
+    schedule = CosineRestartsSchedule(
+        initial_lr=1.0, first_decay_epochs=3, t_mul=3.0, m_mul=0.5
+    )
+    assert [schedule.period(epoch) for epoch in (0, 3, 12, 39)] == [
+        (0, 0.0),
+        (1, 0.0),
+        (2, 0.0),
+        (3, 0.0),
+    ]
+    assert [schedule.lr_at(epoch) for epoch in (0, 3, 12, 39)] == [
+        1.0,
+        0.5,
+        0.25,
+        0.125,
+    ]
+    assert schedule.lr_at(11) == pytest.approx(
+        0.5 * 0.5 * (1 + math.cos(math.pi * 8 / 9))
+    )
+
+
+def test_cosine_min_lr_floors_and_warmup_shifts_the_curve() -> None:
+    schedule = CosineSchedule(
+        initial_lr=0.1, decay_epochs=4, min_lr=0.02, warmup_epochs=2
+    )
+    expected = [0.1 / 3, 0.2 / 3, 0.1, 0.1 * 0.5 * (1 + math.cos(math.pi / 4)), 0.05]
+    expected += [max(0.1 * 0.5 * (1 + math.cos(math.pi * 3 / 4)), 0.02), 0.02, 0.02]
+    assert schedule.curve(8) == pytest.approx(expected, rel=1e-12)

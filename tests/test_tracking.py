@@ -375,7 +375,7 @@ def test_replay_command_reports_a_bad_file_in_one_line(tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text('{"format": "something else"}')
     done = subprocess.run(
-        [sys.executable, "-m", "lrdecay.cli.main", "replay", str(bad)],
+        [sys.executable, "-m", "lrdecay", "replay", str(bad)],
         capture_output=True,
         text=True,
         timeout=120,

@@ -108,8 +108,9 @@ def test_grid_search_tracks_one_run_per_trial(
             f"StepDecay(initial_lr=0.1, drop=0.5, "
             f"epochs_drop={best.settings['epochs_drop']})"
         )
-    else:
-        expected_code = f"ExponentialDecay(initial_lr=0.1, k={best.settings['k']!r})"
+    else:  # chosen by half-life (decay epochs 1 or 2): k = ln 2 / half_life
+        half_life = round(math.log(2) / best.settings["k"])
+        expected_code = f"ExponentialDecay(initial_lr=0.1, half_life={half_life})"
     assert result.best_decay_code == expected_code
     assert str(result).endswith(expected_code)
     assert result.best_model.evaluate(x_val, y_val, verbose=0)[0] == pytest.approx(

@@ -17,6 +17,8 @@ _EXPORTS: dict[str, str] = {
     "StepDecay": "lrdecay.callbacks",
     "MultiStepDecay": "lrdecay.callbacks",
     "ExponentialDecay": "lrdecay.callbacks",
+    "CosineDecay": "lrdecay.callbacks",
+    "CosineDecayRestarts": "lrdecay.callbacks",
     "PlateauDecay": "lrdecay.callbacks",
     "ScheduledDecay": "lrdecay.callbacks",
     "DecayEvent": "lrdecay.callbacks",
@@ -24,6 +26,8 @@ _EXPORTS: dict[str, str] = {
     "StepSchedule": "lrdecay.schedules",
     "MultiStepSchedule": "lrdecay.schedules",
     "ExponentialSchedule": "lrdecay.schedules",
+    "CosineSchedule": "lrdecay.schedules",
+    "CosineRestartsSchedule": "lrdecay.schedules",
     "MlflowLogger": "lrdecay.tracking.logger",
     "replay": "lrdecay.tracking.offline",
     "DecayHyperModel": "lrdecay.tuning.hypermodel",
@@ -31,9 +35,14 @@ _EXPORTS: dict[str, str] = {
     "Range": "lrdecay.tuning.ranges",
     "SearchResult": "lrdecay.tuning.result",
     "search": "lrdecay.tuning.runner",
+    "find_lr": "lrdecay.tuning.lr_range",
 }
 
 __all__ = [
+    "CosineDecay",
+    "CosineDecayRestarts",
+    "CosineRestartsSchedule",
+    "CosineSchedule",
     "DecayEvent",
     "DecayHyperModel",
     "DecaySpace",
@@ -50,12 +59,15 @@ __all__ = [
     "StepDecay",
     "StepSchedule",
     "__version__",
+    "find_lr",
     "replay",
     "search",
 ]
 
 if TYPE_CHECKING:
     from lrdecay.callbacks import (
+        CosineDecay,
+        CosineDecayRestarts,
         DecayEvent,
         ExponentialDecay,
         MultiStepDecay,
@@ -64,6 +76,8 @@ if TYPE_CHECKING:
         StepDecay,
     )
     from lrdecay.schedules import (
+        CosineRestartsSchedule,
+        CosineSchedule,
         ExponentialSchedule,
         MultiStepSchedule,
         Schedule,
@@ -72,6 +86,7 @@ if TYPE_CHECKING:
     from lrdecay.tracking.logger import MlflowLogger
     from lrdecay.tracking.offline import replay
     from lrdecay.tuning.hypermodel import DecayHyperModel
+    from lrdecay.tuning.lr_range import find_lr
     from lrdecay.tuning.ranges import Range
     from lrdecay.tuning.result import SearchResult
     from lrdecay.tuning.runner import search

@@ -13,4 +13,6 @@ is never shadowed by a subpackage of the same name.
   its plots.
 - `oracles`: a grid search whose workers run side by side; `distributed`:
   KerasTuner's chief and workers.
+- `lr_range`: `find_lr`, the LR range test that suggests an initial rate;
+  Keras only, no MLflow or KerasTuner.
 """
