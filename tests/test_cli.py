@@ -127,7 +127,11 @@ def test_preview_curves_equal_the_schedules() -> None:
     [
         (["preview"], "Nothing to preview"),
         (["preview", "--decay", "plateau:patience=3"], "no curve before training"),
-        (["preview", "--decay", "cosine"], "Unknown decay kind 'cosine'"),
+        (["preview", "--decay", "linear"], "Unknown decay kind 'linear'"),
+        (
+            ["preview", "--decay", "cosine"],
+            "cosine decay needs decay_epochs: e.g. --decay cosine:decay_epochs=50",
+        ),
         (["preview", "--decay", "step:foo=3"], "no setting 'foo'"),
         (["preview", "--decay", "step:drop=3"], "drop=3.0"),
         (["preview", "--decay", "step:epochs_drop=x"], "epochs_drop=x"),
