@@ -331,10 +331,12 @@ def print_result(
     print()
     best_decay = dict(result.best_decay)
     kind = best_decay.pop("kind", "?")
-    print(
-        f"Best: trial {result.best_trial_id}, {kind} {format_settings(best_decay)}"
-        f" — {objective} {format_score(result.best_score)}"
-    )
+    described = f"{kind} {format_settings(best_decay)}".rstrip()
+    score = format_score(result.best_score)
+    ranking = getattr(result, "ranking", None)
+    if ranking and ranking[0].n > 1 and math.isfinite(ranking[0].std):
+        score += f" ± {ranking[0].std:.4f}"
+    print(f"Best: trial {result.best_trial_id}, {described} — {objective} {score}")
     print(code_line)
     print(score_line)
     if getattr(result, "verdict", ""):
