@@ -111,8 +111,7 @@ def make_curve(kind: str, settings: dict[str, Any], label: str | None = None) ->
     ]
     if required:
         raise PreviewError(
-            f"{kind} decay needs {required[0]}: e.g. --decay "
-            f"{kind}:{required[0]}=50"
+            f"{kind} decay needs {required[0]}: e.g. --decay {kind}:{required[0]}=50"
         )
     try:
         schedule = SCHEDULES[kind](**settings)
