@@ -116,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
             epochs=args.epochs,
             batch_size=32,
             seed=0,
+            # These tests count the grid's trials; the control has its own tests.
+            control=False,
             project_dir=args.project_dir,
             project_name=args.project_name,
             experiment_name=args.experiment,

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from lrdecay.tuning.space import DecaySpace, Range, relative_epochs
+from lrdecay.tuning.space import DecaySpace, Range, ResolvedDecay, relative_epochs
 
 
 def _hp() -> Any:
@@ -39,14 +39,61 @@ def test_default_space_declares_kind_and_conditional_settings() -> None:
     DecaySpace().declare(hp)
     assert _space_table(hp) == {
         "decay_kind": (["step", "exponential", "plateau"], []),
-        "step/epochs_drop": ([10, 20, 30, 50], [("decay_kind", ["step"])]),
+        "step/epochs_drop": ([5, 10, 20, 30], [("decay_kind", ["step"])]),
         "step/drop": (0.5, [("decay_kind", ["step"])]),
-        "exponential/half_life": ([10, 20, 30, 50], [("decay_kind", ["exponential"])]),
-        "plateau/patience": ([10, 20, 30, 50], [("decay_kind", ["plateau"])]),
+        "exponential/half_life": ([5, 10, 20, 30], [("decay_kind", ["exponential"])]),
+        "plateau/patience": ([5, 10, 20, 30], [("decay_kind", ["plateau"])]),
         "plateau/factor": (0.5, [("decay_kind", ["plateau"])]),
     }
     # Only the active kind's settings have values.
-    assert hp.values == {"decay_kind": "step", "step/epochs_drop": 10, "step/drop": 0.5}
+    assert hp.values == {"decay_kind": "step", "step/epochs_drop": 5, "step/drop": 0.5}
+
+
+def test_the_default_decay_epochs_are_the_searchs() -> None:
+    from lrdecay import DecayHyperModel, defaults
+
+    assert defaults.DECAY_EPOCHS == (5, 10, 20, 30)
+    for space in (DecaySpace(), DecayHyperModel(lambda: None).space):
+        assert {k: v.setting.values for k, v in space.decay_epochs.items()} == {
+            "step": (5, 10, 20, 30),
+            "exponential": (5, 10, 20, 30),
+            "plateau": (5, 10, 20, 30),
+        }
+
+
+def test_the_control_is_the_first_kind_with_no_setting_of_its_own() -> None:
+    hp = _hp()
+    space = DecaySpace(kinds=("step",), decay_epochs=[5, 10], control=True)
+    space.declare(hp)
+    assert _space_table(hp) == {
+        "decay_kind": (["constant", "step"], []),
+        "step/epochs_drop": ([5, 10], [("decay_kind", ["step"])]),
+        "step/drop": (0.5, [("decay_kind", ["step"])]),
+    }
+    assert hp.values == {"decay_kind": "constant"}
+    assert space.control_values(hp) == {"decay_kind": "constant"}
+    assert space.resolve({"decay_kind": "constant"}, 40) == ResolvedDecay(
+        "constant", {}, None
+    )
+    assert space.get_config()["control"] is True
+    assert DecaySpace().control is False
+    assert space.with_control(False).kind_values == ("step",)
+    assert space.kind_values == ("constant", "step")
+    with pytest.raises(TypeError, match=r"control=1"):
+        DecaySpace(control=1)  # type: ignore[arg-type]
+
+    lr_hp = _hp()
+    with_lr = DecaySpace(kinds=("step",), initial_lr=[0.1, 0.01], control=True)
+    with_lr.declare(lr_hp)
+    lr_hp.Int("units", 8, 64, step=8)  # the model's own
+    assert with_lr.control_values(lr_hp) == {
+        "decay_kind": "constant",
+        "initial_lr": 0.1,
+        "units": 8,
+    }
+    assert with_lr.resolve({"decay_kind": "constant", "initial_lr": 0.01}, 5) == (
+        ResolvedDecay("constant", {}, 0.01)
+    )
 
 
 def test_grids_ranges_fixed_values_and_initial_lr() -> None:
@@ -196,6 +243,12 @@ def test_grid_size_counts_conditional_combinations() -> None:
     )
     assert grid_size(DecaySpace(decay_epochs=Range(10, 50))) == 3 * 41
     assert grid_size(DecaySpace(decay_epochs=Range(0.1, 0.5))) is None
+    # The control is one more grid point per initial rate.
+    assert grid_size(DecaySpace(control=True)) == 13
+    assert (
+        grid_size(DecaySpace(kinds=("step",), initial_lr=[0.1, 0.01], control=True))
+        == 8 + 2
+    )
 
 
 def test_hypermodel_accepts_build_functions_with_or_without_hp() -> None:
@@ -218,7 +271,7 @@ def test_hypermodel_accepts_build_functions_with_or_without_hp() -> None:
     DecayHyperModel(with_hp, kinds=("plateau",), tracking=False).build(hp)
     assert hp.values == {
         "decay_kind": "plateau",
-        "plateau/patience": 10,
+        "plateau/patience": 5,  # defaults.DECAY_EPOCHS[0]
         "plateau/factor": 0.5,
         "units": 1,
     }

@@ -94,3 +94,28 @@ def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
             f"Argument `{name}` must be one of {list(choices)}. "
             f"Received: {name}={value!r}"
         )
+
+
+def check_bool(name: str, value: Any) -> None:
+    """Raise `TypeError` unless `value` is a bool."""
+    if not isinstance(value, bool):
+        raise TypeError(
+            f"Argument `{name}` must be a bool. "
+            f"Received: {name}={value!r} of type {type(value).__name__}"
+        )
+
+
+def check_seed(name: str, value: Any, *, allow_none: bool = True) -> None:
+    """Raise unless `value` is a whole number in [0, 2**32) (or `None`)."""
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(
+            f"Argument `{name}` must be an integer seed. "
+            f"Received: {name}={value!r} of type {type(value).__name__}"
+        )
+    if not 0 <= int(value) < 2**32:
+        raise ValueError(
+            f"Argument `{name}` must be a seed in [0, 2**32). "
+            f"Received: {name}={value!r}"
+        )

@@ -42,6 +42,12 @@ _IDENTITY = (
     "objective",
     "seed",
 )
+# Also in the identity, but only when they differ from these defaults (so the
+# default search keeps its name): the constant-rate control and the repeats
+# (KerasTuner's executions per trial) change what a trial is and its score.
+CONTROL = True
+REPEATS = 1
+_IDENTITY_UNLESS_DEFAULT = {"control": CONTROL, "repeats": REPEATS}
 
 
 def project_name(
@@ -58,7 +64,9 @@ def project_name(
     Args:
         settings: Mapping. The search's settings; must hold every key of
             the identity (`algorithm`, `kinds`, `decay_epochs`,
-            `initial_lr`, `epochs`, `batch_size`, `objective`, `seed`).
+            `initial_lr`, `epochs`, `batch_size`, `objective`, `seed`), and
+            may hold `control` and `repeats` (counted only when not
+            `CONTROL` / `REPEATS`).
         data_identity: Mapping or `None`. What identifies data and model
             beyond the defaults; its `"name"` entry, if any, names the data
             in the project name. Defaults to `None`.
@@ -67,6 +75,9 @@ def project_name(
         The project name, e.g. `"grid-digits-3f2a9c1e"`.
     """
     identity = {key: _canonical(settings[key]) for key in _IDENTITY}
+    for key, default in _IDENTITY_UNLESS_DEFAULT.items():
+        if settings.get(key, default) != default:
+            identity[key] = _canonical(settings[key])
     data_name = "digits"
     if data_identity:
         identity["data"] = {k: _canonical(v) for k, v in data_identity.items()}

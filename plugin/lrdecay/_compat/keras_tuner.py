@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import importlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 # ---------------------------------------------------------------------------
@@ -92,6 +92,61 @@ def grid_compare(
     dicts. Verified: keras-tuner 1.4.7, 1.4.8.
     """
     return int(oracle._compare(dict(first), dict(second)))
+
+
+def metrics_of_result(result: Any, objective: Any) -> dict[str, Any]:
+    """The metrics dict KerasTuner makes of one execution's `fit` result.
+
+    For a `History`: every metric at the execution's best epoch of the
+    objective, as KerasTuner scores a trial. Relies on
+    `keras_tuner.src.engine.tuner_utils.convert_to_metrics_dict(results,
+    objective)`. Verified: keras-tuner 1.4.7, 1.4.8.
+    """
+    from keras_tuner.src.engine import tuner_utils
+
+    return dict(tuner_utils.convert_to_metrics_dict(result, objective))
+
+
+_FIRST_VALUES_CLASSES: dict[type[Any], type[Any]] = {}
+
+
+def start_with(
+    oracle: Any,
+    first_values: Callable[[Any], dict[str, Any]],
+    holds_them: Callable[[Mapping[str, Any]], bool],
+) -> None:
+    """Make `oracle` hand out `first_values(hp)` before any random values.
+
+    Until one of the oracle's trials (any status, reloaded ones too) holds
+    them (`holds_them(trial.hyperparameters.values)`), the next call for
+    random values returns `first_values(oracle.hyperparameters)` instead;
+    then sampling goes on as before. The instance's class becomes a
+    subclass of its own (same name, no new state), so what the oracle
+    saves is unchanged. Relies on the private `Oracle._random_values()`
+    (every random, Bayesian and Hyperband point comes from it) and
+    `Oracle._duplicate(values)`. Verified: keras-tuner 1.4.7, 1.4.8.
+    """
+    base = type(oracle)
+    if base not in _FIRST_VALUES_CLASSES:
+
+        def _random_values(self: Any) -> dict[str, Any] | None:
+            hooks = self.lrdecay_first_values
+            if hooks is not None and not any(
+                hooks[1](trial.hyperparameters.values) for trial in self.trials.values()
+            ):
+                values = hooks[0](self.hyperparameters)
+                if not self._duplicate(values):
+                    return values
+            values = base._random_values(self)
+            return values
+
+        _FIRST_VALUES_CLASSES[base] = type(
+            base.__name__,
+            (base,),
+            {"_random_values": _random_values, "__module__": base.__module__},
+        )
+    oracle.__class__ = _FIRST_VALUES_CLASSES[base]
+    oracle.lrdecay_first_values = (first_values, holds_them)
 
 
 # ---------------------------------------------------------------------------

@@ -22,17 +22,23 @@ import math
 import os
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import keras
 import keras_tuner
 import numpy as np
 
 from lrdecay import callbacks as decay_callbacks
+from lrdecay import defaults, schedules
 from lrdecay._compat import keras_tuner as keras_tuner_compat
 from lrdecay.tuning import runs as layout
 from lrdecay.tuning.result import TrialSummary, best_trial, summarize
-from lrdecay.tuning.space import SEARCHABLE_KINDS, DecaySpace, ResolvedDecay
+from lrdecay.tuning.space import (
+    CONTROL_KIND,
+    SEARCHABLE_KINDS,
+    DecaySpace,
+    ResolvedDecay,
+)
 
 # A trial's decay, written next to its checkpoint, so that a Hyperband trial
 # continuing it can start a plateau decay from the rate it had reached.
@@ -65,13 +71,33 @@ class _FiniteGuard(keras.callbacks.Callback):
 
 
 @dataclasses.dataclass(frozen=True)
+class ConstantSchedule(schedules.Schedule):
+    """The constant-rate control's schedule: `initial_lr` at every epoch.
+
+    A `Schedule` of kind `"constant"`, so that the control trains through the
+    same `ScheduledDecay` as the decays (its rate recorded per epoch, its
+    MLflow params `decay_kind=constant`, `constant.initial_lr=...`).
+    """
+
+    kind: ClassVar[str] = CONTROL_KIND
+
+    def _decayed(self, epochs_since_warmup: int) -> float:
+        return self.initial_lr
+
+
+@dataclasses.dataclass(frozen=True)
 class TrialContext:
-    """What `DecayHyperModel.fit` knows about the trial it trains."""
+    """What `DecayHyperModel.fit` knows about the trial it trains.
+
+    `seed` is the execution's seed (`search()` seeds every execution), or
+    `None` when nothing seeded it.
+    """
 
     trial_id: str | None
     execution: int
     tuner: Any | None
     hyperparameters: dict[str, Any]
+    seed: int | None = None
 
     @property
     def continued_from(self) -> str | None:
@@ -125,7 +151,7 @@ class DecayHyperModel(keras_tuner.HyperModel):
     Example:
 
     ```python
-    hypermodel = DecayHyperModel(build_model, decay_epochs=[10, 20, 30, 50])
+    hypermodel = DecayHyperModel(build_model, decay_epochs=[5, 10, 20, 30])
     tuner = keras_tuner.GridSearch(hypermodel, objective="val_loss")
     tuner.search(x, y, epochs=50, validation_data=(x_val, y_val))
     ```
@@ -136,8 +162,13 @@ class DecayHyperModel(keras_tuner.HyperModel):
         space: `lrdecay.tuning.space.DecaySpace` or `None`. The decay space; when
             `None`, one is built from the keyword arguments below.
         kinds, decay_epochs, drop, k, factor, initial_lr, monitor,
-            relative_to: The `DecaySpace` arguments (ignored when `space`
-            is given).
+            relative_to, control: The `DecaySpace` arguments (ignored when
+            `space` is given); `decay_epochs` defaults to
+            `lrdecay.defaults.DECAY_EPOCHS`. With `control=True` the
+            constant-rate control is one more `decay_kind` value; a grid
+            search runs it first, and for a stock random, Bayesian or
+            Hyperband tuner `lrdecay.tuning.tuners.start_with_control(
+            tuner.oracle, hypermodel.space)` makes it their first trial.
         max_epochs: Int or `None`. The search's epoch budget, to check the
             decay epochs against before any training. Defaults to the
             tuner's `max_epochs` (Hyperband) or the fit's `epochs`.
@@ -166,13 +197,14 @@ class DecayHyperModel(keras_tuner.HyperModel):
         space: DecaySpace | None = None,
         *,
         kinds: Sequence[str] = SEARCHABLE_KINDS,
-        decay_epochs: Any = (10, 20, 30, 50),
+        decay_epochs: Any = defaults.DECAY_EPOCHS,
         drop: Any = 0.5,
         k: Any = None,
         factor: Any = 0.5,
         initial_lr: Any = None,
         monitor: str = "val_loss",
         relative_to: str = "trial",
+        control: bool = False,
         max_epochs: int | None = None,
         tracking: bool | str | Mapping[str, Any] = True,
         name: str | None = None,
@@ -193,6 +225,7 @@ class DecayHyperModel(keras_tuner.HyperModel):
                 initial_lr=initial_lr,
                 monitor=monitor,
                 relative_to=relative_to,
+                control=control,
             )
         elif not isinstance(space, DecaySpace):
             raise TypeError(
@@ -214,6 +247,9 @@ class DecayHyperModel(keras_tuner.HyperModel):
         self._search_runs: Any | None = None
         self.last_decay: Any | None = None
         self._last_epochs: int | None = None
+        # The seed of the execution about to be fitted, set by the tuner that
+        # seeded it (`search()`'s); recorded as the run's `seed` param.
+        self.execution_seed: int | None = None
 
     # -- KerasTuner's HyperModel interface ---------------------------------
 
@@ -282,7 +318,7 @@ class DecayHyperModel(keras_tuner.HyperModel):
             name: value for name, value in hp.values.items() if hp.is_active(name)
         }
         if tuner_callback is None:
-            return TrialContext(None, 0, None, values)
+            return TrialContext(None, 0, None, values, self.execution_seed)
         trial = tuner_callback.trial
         trial_id = str(trial.trial_id)
         identity, count = self._executions.get(trial_id, (id(trial), 0))
@@ -290,7 +326,9 @@ class DecayHyperModel(keras_tuner.HyperModel):
             # A new run of the same trial (a retry, or a resumed search).
             count = 0
         self._executions[trial_id] = (id(trial), count + 1)
-        return TrialContext(trial_id, count, tuner_callback.tuner, values)
+        return TrialContext(
+            trial_id, count, tuner_callback.tuner, values, self.execution_seed
+        )
 
     def _search_budget(self, context: TrialContext, epochs: int) -> int:
         if self.max_epochs is not None:
@@ -321,6 +359,9 @@ class DecayHyperModel(keras_tuner.HyperModel):
         if initial_lr is None:
             initial_lr = _as_given(decay_callbacks.current_learning_rate(optimizer))
             resolved = dataclasses.replace(resolved, initial_lr=initial_lr)
+        if resolved.kind == CONTROL_KIND:
+            control = decay_callbacks.ScheduledDecay(ConstantSchedule(initial_lr))
+            return control, resolved
         decay_class: Any = decay_callbacks.DECAYS[resolved.kind]
         if resolved.kind == "plateau":
             start_lr = self._continued_lr(context) or initial_lr

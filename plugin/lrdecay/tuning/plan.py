@@ -1,20 +1,35 @@
 """The checked settings of a `search()`, with the defaults filled in.
 
 `make_plan` checks every argument before anything trains or any MLflow run
-exists, and fills in what depends on other arguments: the experiment, and
-the project name `lrdecay.defaults.project_name` gives the search's settings
-(the same as the command line's, so either resumes the other's search).
+exists, and fills in what depends on other arguments: the experiment, the
+project name `lrdecay.defaults.project_name` gives the search's settings
+(the same as the command line's, so either resumes the other's search), and
+the seed.
+
+The seed: a search always has one. The user's, else the one a resumed
+search recorded in its project directory (`runs.read_seed`), else a new one
+from the operating system's randomness (`pick_seed`). Execution `i` of every
+trial is seeded with `execution_seed(seed, i)` = `seed + i`: a function of the
+seed and the execution only, so every setting (and the constant-rate control)
+starts from the same initial weights and sees the same data order, and the
+differences between settings are the settings' (common random numbers).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import secrets
 from collections.abc import Mapping
 from typing import Any
 
 from lrdecay import defaults
-from lrdecay._validation import check_choice, check_positive_int
+from lrdecay._validation import (
+    check_bool,
+    check_choice,
+    check_positive_int,
+    check_seed,
+)
 from lrdecay.tuning import runs as layout
 from lrdecay.tuning.space import DecaySpace
 
@@ -37,6 +52,14 @@ class SearchPlan:
     experiment_name: str
     executions_per_trial: int
     tuner_kwargs: dict[str, Any]
+    control: bool = True
+    # Whether the user gave the seed (else it was picked or read back).
+    seed_given: bool = True
+
+    @property
+    def repeats(self) -> int:
+        """Runs per setting, one seed each (KerasTuner's executions)."""
+        return self.executions_per_trial
 
     @property
     def project_path(self) -> str:
@@ -56,6 +79,8 @@ class SearchPlan:
             "batch_size": self.batch_size,
             "seed": self.seed,
             "executions_per_trial": self.executions_per_trial,
+            "repeats": self.repeats,
+            "control": self.control,
             "project_name": self.project_name,
             **{f"tuner.{key}": value for key, value in self.tuner_kwargs.items()},
         }
@@ -75,19 +100,49 @@ def make_plan(
     project_dir: Any,
     **settings: Any,
 ) -> SearchPlan:
-    """Check the arguments; fill in the defaults that depend on others."""
+    """Check the arguments; fill in the defaults that depend on others.
+
+    `settings` may hold `control` (default `True`) and `repeats` (default
+    `None`: `executions_per_trial`, itself `1` by default).
+    """
     check_choice("algorithm", algorithm, defaults.ALGORITHMS)
     check_positive_int("epochs", settings["epochs"])
     check_positive_int("max_trials", settings["max_trials"], allow_none=True)
+    settings.setdefault("executions_per_trial", 1)
     check_positive_int("executions_per_trial", settings["executions_per_trial"])
+    control = settings.pop("control", True)
+    check_bool("control", control)
+    repeats = settings.pop("repeats", None)
+    check_positive_int("repeats", repeats, allow_none=True)
+    if repeats is not None:
+        if settings["executions_per_trial"] not in (1, repeats):
+            raise ValueError(
+                "Arguments `repeats` and `executions_per_trial` name the same "
+                "thing (runs per setting); give one. Received: "
+                f"repeats={repeats!r}, "
+                f"executions_per_trial={settings['executions_per_trial']!r}"
+            )
+        settings["executions_per_trial"] = repeats
+    check_seed("seed", settings["seed"])
+    if (
+        settings["seed"] is not None
+        and settings["seed"] + settings["executions_per_trial"] > 2**32
+    ):
+        raise ValueError(
+            "Argument `seed` leaves no room for one seed per repeat "
+            "(`seed + repeat` must stay below 2**32). "
+            f"Received: seed={settings['seed']!r}"
+        )
     given_space = space
     if space is None:
-        space = DecaySpace(kinds, decay_epochs, initial_lr=initial_lr)
+        space = DecaySpace(kinds, decay_epochs, initial_lr=initial_lr, control=control)
     elif not isinstance(space, DecaySpace):
         raise TypeError(
             "Argument `space` must be an lrdecay.tuning.space.DecaySpace. "
             f"Received: space={space!r}"
         )
+    else:
+        space = space.with_control(control)
     space.check_budget(settings["epochs"])
     if algorithm == "hyperband" and settings["max_trials"] is not None:
         raise ValueError(
@@ -117,18 +172,46 @@ def make_plan(
     if options is not None:
         options["experiment_name"] = experiment_name
     if project_name is None:
-        project_name = defaults.project_name(
-            _identity(algorithm, given_space, settings, kinds, decay_epochs, initial_lr)
+        identity = _identity(
+            algorithm, given_space, settings, kinds, decay_epochs, initial_lr
         )
+        identity["control"] = control
+        identity["repeats"] = settings["executions_per_trial"]
+        project_name = defaults.project_name(identity)
+    project_dir = os.fspath(project_dir)
+    seed_given = settings["seed"] is not None
+    if not seed_given:
+        recorded = (
+            None
+            if settings["overwrite"]
+            else layout.read_seed(os.path.join(project_dir, project_name))
+        )
+        settings["seed"] = pick_seed() if recorded is None else recorded
     return SearchPlan(
         algorithm=algorithm,
         space=space,
-        project_dir=os.fspath(project_dir),
+        project_dir=project_dir,
         project_name=project_name,
         tracking=options,
         experiment_name=experiment_name,
+        control=control,
+        seed_given=seed_given,
         **settings,
     )
+
+
+def pick_seed() -> int:
+    """A new search seed from the operating system's randomness, in [0, 2**31)."""
+    return secrets.randbelow(2**31)
+
+
+def execution_seed(seed: int, execution: int) -> int:
+    """The seed of execution `execution` (from 0) of every trial: `seed + execution`.
+
+    The same for every setting of the search, so that settings differ only
+    in their settings (common random numbers); repeats differ in their seed.
+    """
+    return int(seed) + int(execution)
 
 
 def _identity(

@@ -19,23 +19,29 @@ from typing import Any
 
 from lrdecay import defaults
 from lrdecay.tuning import distributed
+from lrdecay.tuning import runs as layout
 from lrdecay.tuning.hypermodel import DecayHyperModel, model_initial_lr
 from lrdecay.tuning.plan import SearchPlan, check_data, make_plan
 from lrdecay.tuning.result import (
+    RankedSetting,
     SearchResult,
     TrialEvent,
     TrialSummary,
     best_trial,
+    compare_with_control,
     decay_code,
     last_line,
+    rank,
     summarize,
+    verdict,
 )
-from lrdecay.tuning.space import DecaySpace
+from lrdecay.tuning.space import CONTROL_KIND, DecaySpace
 from lrdecay.tuning.tuners import ALGORITHMS, build_tuner, grid_size, trial_total
 
 __all__ = [
     "ALGORITHMS",
     "DecayHyperModel",
+    "RankedSetting",
     "SearchResult",
     "TrialEvent",
     "TrialSummary",
@@ -60,6 +66,8 @@ def search(
     objective: Any = defaults.OBJECTIVE,
     batch_size: int | None = defaults.BATCH_SIZE,
     seed: int | None = defaults.SEED,
+    control: bool = defaults.CONTROL,
+    repeats: int | None = None,
     initial_lr: Any = None,
     project_dir: str | os.PathLike[str] = defaults.PROJECT_DIR,
     project_name: str | None = None,
@@ -93,8 +101,35 @@ def search(
     alive before it are frozen (`gc.freeze()`), so that KerasTuner's full
     garbage collection before every trial does not walk them; they are
     unfrozen when the search ends, also on error or interrupt (a caller who
-    froze the heap already keeps it frozen, untouched). Nothing else
-    process-wide is changed.
+    froze the heap already keeps it frozen, untouched). Every execution of
+    every trial calls `keras.utils.set_random_seed` (Python's `random`,
+    NumPy's global generator and the backend's), so those are left seeded
+    from the last execution. Nothing else process-wide is changed.
+
+    Reproducible: a search has one seed (`seed`, else the one a resumed
+    search recorded, else one it picks and records: `SearchResult.seed`,
+    the parent run's param `seed`). Execution `i` of every trial (and of the
+    control) is seeded with `seed + i` before its model is built (each
+    child run's param `seed`), so every setting starts from the same
+    weights and data order. On CPU the same seeded search gives the same
+    per-epoch metrics for every trial, run after run and in any folder, on
+    TensorFlow and JAX: both run the dense models of lrdecay's tests
+    deterministically without TensorFlow's `enable_op_determinism()`, which
+    is therefore left off (turn it on yourself for models whose CPU kernels
+    are not deterministic; it slows training and rejects some ops). On GPUs
+    cuDNN and atomic reductions are not deterministic by default: expect
+    small differences from run to run unless the backend's determinism
+    switch is on (`tf.config.experimental.enable_op_determinism()`, or
+    `XLA_FLAGS=--xla_gpu_deterministic_ops=true` for JAX).
+
+    The constant-rate control (`control=True`): one more setting,
+    `decay_kind="constant"`, the model at its initial rate without decay,
+    run first (see `lrdecay.tuning.tuners`). `repeats=N` runs every setting
+    N times with seeds `seed .. seed + N - 1` (KerasTuner's executions per
+    trial; the trial's score is their mean), and `SearchResult.ranking`
+    gives each setting's mean and spread and marks those indistinguishable
+    from the best (`lrdecay.tuning.result`); `SearchResult.verdict` says
+    whether the best decay beat the control beyond the noise.
 
     Example:
 
@@ -130,7 +165,15 @@ def search(
             (10) for random and Bayesian search.
         objective: The KerasTuner objective. Defaults to `"val_loss"`.
         batch_size: Int. Defaults to `32`.
-        seed: Int or `None`. The tuner's seed. Defaults to `None`.
+        seed: Int in [0, 2**32) or `None`. The search's seed: the tuner's
+            sampling and every execution (`seed + i`). `None`: the seed a
+            resumed search recorded, else a new one, recorded. Defaults to
+            `None`.
+        control: Bool. Run the constant-rate control (`decay_kind=
+            "constant"`) as one more setting. Defaults to `True`.
+        repeats: Int or `None`. Runs per setting, one seed each, one child
+            run each. `None`: `executions_per_trial`. Defaults to `None`
+            (one run).
         initial_lr: `None` (keep the model's rate), a float, a grid or a
             `Range` to search.
         project_dir: Where KerasTuner keeps its projects. Defaults to
@@ -139,7 +182,8 @@ def search(
             its name in MLflow (tag `lrdecay.search`). `None`:
             `lrdecay.defaults.project_name(...)` of the search's settings
             (`algorithm`, `kinds`, `decay_epochs`, `initial_lr`, `epochs`,
-            `batch_size`, `objective`, `seed`), e.g. `"grid-digits-3f2a9c1e"`.
+            `batch_size`, `objective`, `seed`, and `control` / `repeats`
+            when not the defaults), e.g. `"grid-digits-3f2a9c1e"`.
         overwrite: Bool. Start over instead of resuming. Defaults to `False`.
         tracking: Bool, string or dict; the same values as
             `DecayHyperModel(tracking=)`. `False`: no MLflow. `True`: track.
@@ -154,7 +198,8 @@ def search(
         experiment_name: String or `None`. The MLflow experiment (created if
             missing); else the one in `tracking`, else
             `MLFLOW_EXPERIMENT_NAME`, else `"lrdecay"`.
-        executions_per_trial: Int. Fits per trial (one run each).
+        executions_per_trial: Int. Fits per trial (one run each); the same
+            as `repeats`. Defaults to `1`.
         callbacks: Extra Keras callbacks for every trial (deep-copied).
         progress: Callable or `None`. Receives a `TrialEvent` whenever a
             trial ends.
@@ -181,6 +226,8 @@ def search(
         objective=objective,
         batch_size=batch_size,
         seed=seed,
+        control=control,
+        repeats=repeats,
         project_dir=project_dir,
         project_name=project_name,
         overwrite=overwrite,
@@ -196,6 +243,8 @@ def search(
         build_model, plan.space, max_epochs=plan.epochs, tracking=False
     )
     tuner = build_tuner(plan, hypermodel)
+    if not role.is_worker and plan.seed is not None:
+        layout.write_seed(plan.project_path, plan.seed)
     runs = _track(plan, tuner, hypermodel, joined)
     fit_kwargs: dict[str, Any] = {
         "epochs": plan.epochs,
@@ -230,7 +279,23 @@ def _join(plan: SearchPlan) -> tuple[distributed.Role, Any | None]:
         experiment_name=plan.experiment_name,
     )
     plan.overwrite = False  # a shared project directory is the chief's
+    if not plan.seed_given and joined.parent_run_id is not None:
+        # The chief picked the seed: every execution seeds from it.
+        recorded = _recorded_seed(joined.tracking_uri, joined.parent_run_id)
+        if recorded is not None:
+            plan.seed = recorded
     return role, joined
+
+
+def _recorded_seed(tracking_uri: str | None, parent_run_id: str) -> int | None:
+    """The seed a search's parent run records (its param `seed`), or `None`."""
+    import mlflow
+
+    try:
+        run = mlflow.MlflowClient(tracking_uri).get_run(parent_run_id)
+        return int(run.data.params["seed"])
+    except Exception:
+        return None
 
 
 def _track(
@@ -354,6 +419,11 @@ def _result(
             experiment_id=experiment_id,
             tracking_uri=tracking_uri,
             tuner=tuner,
+            seed=plan.seed,
+            repeats=plan.repeats,
+            objective=_objective_name(tuner),
+            direction=_direction(tuner),
+            verdict="A worker's part of the search: the chief holds the ranking.",
         )
     best = best_trial(tuner.oracle)
     trials = [
@@ -369,6 +439,12 @@ def _result(
         )
     best_model = _best_model(tuner, role)
     summary = next(t for t in trials if t.trial_id == best.trial_id)
+    direction = _direction(tuner)
+    objective = _objective_name(tuner)
+    ranking = rank(tuner.oracle.trials, trials, plan.repeats, direction, best.trial_id)
+    control, beats_control_by, control_p_value = compare_with_control(
+        ranking, direction
+    )
     return SearchResult(
         best_hyperparameters=best.hyperparameters,
         best_model=best_model,
@@ -381,7 +457,26 @@ def _result(
         tracking_uri=tracking_uri,
         tuner=tuner,
         best_decay_code=_best_code(summary, tuner, hypermodel, best_model),
+        seed=plan.seed,
+        repeats=plan.repeats,
+        objective=objective,
+        direction=direction,
+        ranking=ranking,
+        control=control,
+        beats_control_by=beats_control_by,
+        control_p_value=control_p_value,
+        verdict=verdict(ranking, objective, direction, plan.repeats),
     )
+
+
+def _objective_name(tuner: Any) -> str:
+    name = getattr(getattr(tuner.oracle, "objective", None), "name", None)
+    return name if isinstance(name, str) else str(defaults.OBJECTIVE)
+
+
+def _direction(tuner: Any) -> str:
+    direction = getattr(getattr(tuner.oracle, "objective", None), "direction", None)
+    return "max" if direction == "max" else "min"
 
 
 def _best_model(tuner: Any, role: distributed.Role) -> Any | None:
@@ -402,10 +497,15 @@ def _best_model(tuner: Any, role: distributed.Role) -> Any | None:
 
 def _best_code(
     summary: TrialSummary, tuner: Any, hypermodel: DecayHyperModel, best_model: Any
-) -> str:
-    """The best decay as the callback to paste, with the rate it started at."""
+) -> str | None:
+    """The best decay as the callback to paste, with the rate it started at.
+
+    `None` when the constant-rate control won: no decay to paste.
+    """
     if summary.kind is None:
         return ""
+    if summary.kind == CONTROL_KIND:
+        return None
     initial_lr = summary.settings.get("initial_lr")
     if initial_lr is None:
         initial_lr = hypermodel.trial_initial_lr(tuner, summary.trial_id)

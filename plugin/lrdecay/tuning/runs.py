@@ -5,11 +5,15 @@ search (`lrdecay.tuning.tracker`), distributed workers and `lrdecay report`
 call it rather than writing a tag name or a query of their own.
 
 - The search is one parent run tagged `lrdecay.role=search` and
-  `lrdecay.search=<project_name>` (`ROLE_TAG`, `SEARCH_TAG`). Its id is kept
-  in `<project_dir>/<project_name>/lrdecay_search.json` (`MARKER_FILE`), so a
-  resumed search logs under the same parent; without the file, the newest
-  parent with those tags in the experiment is used (`find_parent_run`).
+  `lrdecay.search=<project_name>` (`ROLE_TAG`, `SEARCH_TAG`), its settings
+  as params (among them `seed`, the search's seed, picked when the user gave
+  none). Its id and the seed are kept in
+  `<project_dir>/<project_name>/lrdecay_search.json` (`MARKER_FILE`), so a
+  resumed search logs under the same parent with the same seed; without the
+  file, the newest parent with those tags in the experiment is used (`find_parent_run`).
 - Each trial execution is one child run (`mlflow.parentRunId`, `PARENT_TAG`)
+  holding the trial's hyperparameters (`decay_kind=constant` for the
+  constant-rate control) and its execution's `seed` as params,
   tagged `lrdecay.role=trial`, `lrdecay.trial_id` (`TRIAL_TAG`),
   `lrdecay.execution` (`EXECUTION_TAG`) and `lrdecay.trial_status`
   (`STATUS_TAG`, KerasTuner's status of the trial); a completed trial's runs
@@ -160,20 +164,49 @@ def create_parent_run(
 
 def read_marker(project_path: str | None) -> str | None:
     """The parent run id kept in the project directory, or `None`."""
-    if project_path is None:
-        return None
-    try:
-        with open(os.path.join(project_path, MARKER_FILE)) as file:
-            return str(json.load(file)["parent_run_id"])
-    except (OSError, KeyError, ValueError, TypeError):
-        return None
+    value = _read_marker_file(project_path).get("parent_run_id")
+    return None if value is None else str(value)
 
 
 def write_marker(project_path: str, parent_run_id: str, tracking_uri: str) -> None:
     """Keep the parent run's id in the project directory, for a resume."""
+    _update_marker_file(
+        project_path, parent_run_id=parent_run_id, tracking_uri=tracking_uri
+    )
+
+
+def read_seed(project_path: str | None) -> int | None:
+    """The search's seed kept in the project directory, or `None`."""
+    value = _read_marker_file(project_path).get("seed")
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def write_seed(project_path: str, seed: int) -> None:
+    """Keep the search's seed in the project directory, for a resume.
+
+    The same file as the parent run's id (`MARKER_FILE`), written with or
+    without tracking: a search that picked its own seed resumes with it.
+    """
+    _update_marker_file(project_path, seed=int(seed))
+
+
+def _read_marker_file(project_path: str | None) -> dict[str, Any]:
+    if project_path is None:
+        return {}
+    try:
+        with open(os.path.join(project_path, MARKER_FILE)) as file:
+            content = json.load(file)
+    except (OSError, ValueError, TypeError):
+        return {}
+    return content if isinstance(content, dict) else {}
+
+
+def _update_marker_file(project_path: str, **fields: Any) -> None:
+    content = _read_marker_file(project_path)
+    content.update(fields)
     os.makedirs(project_path, exist_ok=True)
     with open(os.path.join(project_path, MARKER_FILE), "w") as file:
-        json.dump({"parent_run_id": parent_run_id, "tracking_uri": tracking_uri}, file)
+        json.dump(content, file)
 
 
 def trial_runs(

@@ -11,6 +11,7 @@ Hyperparameter names (what trials and MLflow runs show):
 | name                             | active when          | meaning                    |
 |----------------------------------|----------------------|----------------------------|
 | `decay_kind`                     | always               | "step", "exponential", ... |
+|                                  |                      | or "constant" (the control)|
 | `initial_lr`                     | `initial_lr` given   | the rate of epoch 0        |
 | `step/epochs_drop`               | kind == "step"       | epochs between two drops   |
 | `step/drop`                      | kind == "step"       | factor applied at a drop   |
@@ -28,17 +29,25 @@ Hyperband's `tuner/epochs` for Hyperband trials, else the search's `epochs`
 (`relative_to="trial"`, the default); with `relative_to="search"` it is always
 the search's `epochs`, so a short Hyperband trial sees the first part of the
 same schedule a full one runs.
+
+The constant-rate control (`control=True`): `decay_kind` takes one more value,
+`"constant"` (`CONTROL_KIND`), listed first, with no setting of its own: the
+model trains at its initial rate without decay. It is the kind's default value,
+so a grid search runs it first and `control_values` (what the other algorithms
+start with) is the space's defaults with that kind.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import numbers
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from lrdecay._validation import check_choice, check_epoch_count
+from lrdecay import defaults
+from lrdecay._validation import check_bool, check_choice, check_epoch_count
 from lrdecay.tuning.ranges import (
     Range,
     Setting,
@@ -48,6 +57,7 @@ from lrdecay.tuning.ranges import (
 )
 
 __all__ = [
+    "CONTROL_KIND",
     "SEARCHABLE_KINDS",
     "DecayEpochs",
     "DecaySpace",
@@ -60,6 +70,9 @@ __all__ = [
 ]
 
 SEARCHABLE_KINDS: tuple[str, ...] = ("step", "exponential", "plateau")
+
+# The constant-rate control's `decay_kind`: the initial rate, no decay.
+CONTROL_KIND = "constant"
 
 KIND_HP = "decay_kind"
 INITIAL_LR_HP = "initial_lr"
@@ -151,7 +164,7 @@ class DecaySpace:
     ```python
     space = DecaySpace(
         kinds=("step", "exponential", "plateau"),
-        decay_epochs=[10, 20, 30, 50],
+        decay_epochs=[5, 10, 20, 30],
     )
     space.check_budget(epochs=50)  # raises before any training if too short
     ```
@@ -161,7 +174,8 @@ class DecaySpace:
             `SEARCHABLE_KINDS`. Defaults to `("step", "exponential",
             "plateau")`.
         decay_epochs: Setting, or a dict kind -> setting for different
-            epochs per kind. Defaults to `(10, 20, 30, 50)`.
+            epochs per kind. Defaults to `lrdecay.defaults.DECAY_EPOCHS`,
+            `(5, 10, 20, 30)`.
         drop: Setting in (0, 1]. Step decay's factor per drop. Defaults to
             `0.5`.
         k: Setting >= 0, or `None`. Exponential decay's `k`; `None` derives
@@ -174,6 +188,9 @@ class DecaySpace:
             `"val_loss"`.
         relative_to: `"trial"` or `"search"`: the epoch budget that fractions
             are taken of. Defaults to `"trial"`.
+        control: Bool. Add the constant-rate control, `decay_kind="constant"`
+            (the initial rate, no decay), as one more setting. Defaults to
+            `False`; `search()` turns it on.
 
     Raises:
         TypeError: For an argument of the wrong type (a kind that is not a
@@ -185,7 +202,7 @@ class DecaySpace:
     def __init__(
         self,
         kinds: Sequence[str] = SEARCHABLE_KINDS,
-        decay_epochs: Any = (10, 20, 30, 50),
+        decay_epochs: Any = defaults.DECAY_EPOCHS,
         *,
         drop: Any = 0.5,
         k: Any = None,
@@ -193,6 +210,7 @@ class DecaySpace:
         initial_lr: Any = None,
         monitor: str = "val_loss",
         relative_to: str = "trial",
+        control: bool = False,
     ) -> None:
         if isinstance(kinds, str):
             kinds = (kinds,)
@@ -276,6 +294,43 @@ class DecaySpace:
         self.monitor = monitor
         check_choice("relative_to", relative_to, ("trial", "search"))
         self.relative_to = relative_to
+        check_bool("control", control)
+        self.control = control
+
+    @property
+    def kind_values(self) -> tuple[str, ...]:
+        """The values of `decay_kind`: the control first (if any), then `kinds`."""
+        return ((CONTROL_KIND,) if self.control else ()) + self.kinds
+
+    def with_control(self, control: bool) -> DecaySpace:
+        """A copy of this space with the constant-rate control on or off."""
+        check_bool("control", control)
+        space = copy.copy(self)
+        space.control = control
+        return space
+
+    def control_values(self, hp: Any) -> dict[str, Any]:
+        """The control's hyperparameter values in `hp`'s space.
+
+        `decay_kind="constant"` and every other active hyperparameter at its
+        default (the first value of a grid, the low end of a range): the
+        values the first trial of a random, Bayesian or Hyperband search takes.
+
+        Args:
+            hp: `keras_tuner.HyperParameters`. The search's whole space (the
+                decay's hyperparameters and the model's own).
+        """
+        values: dict[str, Any] = {}
+        for parameter in hp.space:
+            values[parameter.name] = (
+                CONTROL_KIND if parameter.name == KIND_HP else parameter.default
+            )
+        # Only the active ones: the conditions read `values` as they stand.
+        scratch = hp.copy()
+        scratch.values = dict(values)
+        return {
+            name: value for name, value in values.items() if scratch.is_active(name)
+        }
 
     def check_budget(self, epochs: int) -> None:
         """Raise `ValueError` if a decay-epochs value exceeds `epochs`.
@@ -298,7 +353,7 @@ class DecaySpace:
 
     def declare(self, hp: Any) -> None:
         """Register the space's hyperparameters in KerasTuner's `hp`."""
-        kind_setting = Setting(values=self.kinds)
+        kind_setting = Setting(values=self.kind_values)
         kind_setting.declare(hp, KIND_HP)
         if self.initial_lr is not None:
             self.initial_lr.declare(hp, INITIAL_LR_HP)
@@ -326,11 +381,16 @@ class DecaySpace:
             kind's class in `lrdecay.callbacks.DECAYS` (without
             `initial_lr`, which the caller resolves).
         """
-        kind = values.get(KIND_HP, self.kinds[0])
-        if kind not in self.kinds:
+        kind = values.get(KIND_HP, self.kind_values[0])
+        if kind not in self.kind_values:
             raise ValueError(
                 f"Trial value {KIND_HP}={kind!r} is not a searched kind "
-                f"{list(self.kinds)}."
+                f"{list(self.kind_values)}."
+            )
+        initial_lr = values.get(INITIAL_LR_HP) if self.initial_lr else None
+        if kind == CONTROL_KIND:
+            return ResolvedDecay(
+                kind, {}, None if initial_lr is None else float(initial_lr)
             )
         settings: dict[str, Any] = {}
         decay_epochs_spec = self.decay_epochs[kind]
@@ -357,7 +417,6 @@ class DecaySpace:
                 "factor": float(values[FACTOR_HP]),
                 "monitor": self.monitor,
             }
-        initial_lr = values.get(INITIAL_LR_HP) if self.initial_lr else None
         return ResolvedDecay(
             kind,
             settings,
@@ -384,6 +443,7 @@ class DecaySpace:
             ),
             "monitor": self.monitor,
             "relative_to": self.relative_to,
+            "control": self.control,
         }
 
     def __repr__(self) -> str:

@@ -293,6 +293,11 @@ class SearchRuns:
                 tags[layout.CONTINUED_FROM_RUN_TAG] = continued_run
         params: dict[str, Any] = dict(values)
         params["epoch_budget"] = epochs
+        seed = getattr(context, "seed", None)
+        if seed is not None:
+            # The execution's own seed: `keras.utils.set_random_seed(seed)`
+            # before building the model repeats this run exactly.
+            params["seed"] = seed
         logger = MlflowLogger(
             tracking_uri=self.tracking_uri,
             run_name=run_name,

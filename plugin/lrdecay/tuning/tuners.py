@@ -1,9 +1,21 @@
 """The KerasTuner tuners `search()` builds, one per algorithm.
 
 Each is the stock tuner (the grid search with lrdecay's
-`ParallelGridSearchOracle`) with a hook run after KerasTuner's own
-`on_trial_end`, so that `search()` updates the trial's MLflow run and sends
-its `progress` event once the oracle holds the trial's final status.
+`ParallelGridSearchOracle`) with three additions (`_SearchHooks`):
+
+- a hook run after KerasTuner's own `on_trial_end`, so that `search()`
+  updates the trial's MLflow run and sends its `progress` event once the
+  oracle holds the trial's final status;
+- every execution of every trial is seeded before its model is built:
+  `keras.utils.set_random_seed(plan.execution_seed(seed, execution))`
+  (Python, NumPy and the backend), the same seeds for every setting;
+- each execution's own objective value is kept in the trial's metrics as
+  `lrdecay/execution_<i>` (`EXECUTION_METRIC`), beside KerasTuner's mean
+  over the executions, so the ranking can show the spread of the repeats.
+
+The constant-rate control runs first: grid search lists it first (the
+kind's default value); random, Bayesian and Hyperband search hand it out as
+their first random point (`start_with_control`).
 """
 
 from __future__ import annotations
@@ -12,11 +24,14 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+import keras
 import keras_tuner
 
+from lrdecay._compat import keras_tuner as keras_tuner_compat
 from lrdecay.tuning import oracles as parallel_grid
-from lrdecay.tuning.plan import SearchPlan
-from lrdecay.tuning.space import DecaySpace
+from lrdecay.tuning.plan import SearchPlan, execution_seed
+from lrdecay.tuning.result import execution_metric
+from lrdecay.tuning.space import CONTROL_KIND, KIND_HP, DecaySpace
 
 ALGORITHMS: dict[str, type[Any]] = {
     # Stock order in one process; side by side under KerasTuner's chief.
@@ -27,15 +42,13 @@ ALGORITHMS: dict[str, type[Any]] = {
 }
 
 
-class _TrialEndHooks:
-    """Mixed into a stock tuner by `search()`: trial-end bookkeeping.
-
-    After KerasTuner's own `on_trial_end` (the oracle has the trial's final
-    status and score), it updates the trial's MLflow run and sends the
-    `progress` event.
-    """
+class _SearchHooks:
+    """Mixed into a stock tuner by `search()` (see the module docstring)."""
 
     lrdecay_on_trial_end: Callable[[Any, Any], None] | None = None
+    # The search's seed; `None`: executions are not seeded.
+    lrdecay_seed: int | None = None
+    _lrdecay_execution = 0
 
     def on_trial_end(self, trial: Any) -> None:
         try:
@@ -45,6 +58,34 @@ class _TrialEndHooks:
             if hook is not None:
                 hook(self, trial)
 
+    def run_trial(self, trial: Any, *args: Any, **kwargs: Any) -> Any:
+        self._lrdecay_execution = 0
+        results = super().run_trial(trial, *args, **kwargs)  # type: ignore[misc]
+        if not isinstance(results, list):
+            return results
+        objective = self.oracle.objective  # type: ignore[attr-defined]
+        metrics = []
+        for index, result in enumerate(results):
+            values = keras_tuner_compat.metrics_of_result(result, objective)
+            values[execution_metric(index)] = objective.get_value(values)
+            metrics.append(values)
+        # KerasTuner averages each name over the executions holding it: the
+        # objective over all of them, `lrdecay/execution_<i>` over one.
+        return metrics
+
+    def _build_and_fit_model(self, trial: Any, *args: Any, **kwargs: Any) -> Any:
+        execution = self._lrdecay_execution
+        self._lrdecay_execution += 1
+        if self.lrdecay_seed is not None:
+            seed = execution_seed(self.lrdecay_seed, execution)
+            keras.utils.set_random_seed(seed)
+            hypermodel = self.hypermodel  # type: ignore[attr-defined]
+            if hasattr(hypermodel, "execution_seed"):
+                hypermodel.execution_seed = seed
+        return super()._build_and_fit_model(  # type: ignore[misc]
+            trial, *args, **kwargs
+        )
+
 
 _TUNER_CLASSES: dict[str, type[Any]] = {}
 
@@ -52,13 +93,18 @@ _TUNER_CLASSES: dict[str, type[Any]] = {}
 def _tuner_class(algorithm: str) -> type[Any]:
     if algorithm not in _TUNER_CLASSES:
         base = ALGORITHMS[algorithm]
-        _TUNER_CLASSES[algorithm] = type(base.__name__, (_TrialEndHooks, base), {})
+        _TUNER_CLASSES[algorithm] = type(base.__name__, (_SearchHooks, base), {})
     return _TUNER_CLASSES[algorithm]
 
 
 def grid_size(space: DecaySpace) -> int | None:
     """The number of grid-search trials of `space`, or `None` for ranges."""
     total = 0
+    if space.control:
+        rates = 1 if space.initial_lr is None else _count(space.initial_lr)
+        if rates is None:
+            return None
+        total += rates
     for kind in space.kinds:
         settings = []
         if kind != "exponential" or space.k is None:
@@ -71,18 +117,27 @@ def grid_size(space: DecaySpace) -> int | None:
             settings.append(space.factor)
         if space.initial_lr is not None:
             settings.append(space.initial_lr)
-        count = 1
+        count: int | None = 1
         for setting in settings:
-            if setting.range is not None:
-                r = setting.range
-                if not r.is_int and r.step is None:
-                    return None
-                step = r.step or 1
-                count *= math.floor((r.high - r.low) / step + 1e-9) + 1
-            else:
-                count *= len(setting.values)
+            number = _count(setting)
+            if number is None or count is None:
+                return None
+            count *= number
+        if count is None:
+            return None
         total += count
     return total
+
+
+def _count(setting: Any) -> int | None:
+    """The number of grid values of a setting, `None` for a continuous range."""
+    if setting.range is not None:
+        r = setting.range
+        if not r.is_int and r.step is None:
+            return None
+        step = r.step or 1
+        return int(math.floor((r.high - r.low) / step + 1e-9) + 1)
+    return len(setting.values)
 
 
 def build_tuner(plan: SearchPlan, hypermodel: Any) -> Any:
@@ -100,7 +155,34 @@ def build_tuner(plan: SearchPlan, hypermodel: Any) -> Any:
     elif plan.max_trials is not None or plan.algorithm != "grid":
         tuner_args["max_trials"] = plan.max_trials or 10
     tuner_args.update(plan.tuner_kwargs)
-    return _tuner_class(plan.algorithm)(hypermodel, **tuner_args)
+    tuner = _tuner_class(plan.algorithm)(hypermodel, **tuner_args)
+    tuner.lrdecay_seed = plan.seed
+    if plan.space.control and plan.algorithm != "grid":
+        start_with_control(tuner.oracle, plan.space)
+    return tuner
+
+
+def start_with_control(oracle: Any, space: DecaySpace) -> None:
+    """Make a random, Bayesian or Hyperband oracle's first trial the control.
+
+    Sampling alone would only *maybe* pick `decay_kind="constant"`. The
+    oracle instead hands out the control's values (`space.control_values`)
+    as its first random point, for as long as none of its trials holds
+    them. The rule reads the oracle's own trials, so it survives a resume
+    (a reloaded control trial is not run again; one interrupted re-runs
+    from KerasTuner's retry queue) and distributed mode (only the chief's
+    oracle creates trials, so the control runs once, on whichever worker
+    asks first). A worker's oracle is a gRPC client: nothing to do there.
+    In Hyperband the control is the first trial of the first bracket, and
+    goes on to the next round only if it ranks among the bracket's best.
+    """
+    if not isinstance(oracle, keras_tuner.Oracle):
+        return
+    keras_tuner_compat.start_with(
+        oracle,
+        space.control_values,
+        lambda values: values.get(KIND_HP) == CONTROL_KIND,
+    )
 
 
 def trial_total(plan: SearchPlan, tuner: Any) -> int | None:
