@@ -324,6 +324,8 @@ def test_search_defaults_are_lrdecay_defaults(
         "batch_size": defaults.BATCH_SIZE,
         "objective": defaults.OBJECTIVE,
         "seed": defaults.SEED,
+        "control": defaults.CONTROL,
+        "repeats": defaults.REPEATS,
         "project_dir": defaults.PROJECT_DIR,
         "experiment_name": defaults.EXPERIMENT,
         "tracking_uri": None,
@@ -396,6 +398,7 @@ def test_bad_inputs_in_a_subprocess(tmp_path: Path) -> None:
 
 TINY_SEARCH = [
     "search",
+    "--no-control",
     "--decay-epochs", "1",
     "--epochs", "2",
     "--batch-size", "128",
@@ -531,7 +534,7 @@ def test_search_on_a_regression_csv_in_process(
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     code = cli.main(
         ["search", "--config", "search.yaml", "--data", "houses.csv",
-         "--target", "price", "--tracking-uri", uri]
+         "--target", "price", "--tracking-uri", uri, "--no-control"]
     )  # fmt: skip
     assert code == 0
     out = capsys.readouterr().out

@@ -336,7 +336,7 @@ def test_a_price_around_300000_trains_from_the_command_line(tmp_path: Path) -> N
     result = run_lrdecay(
         "search", "--data", "houses.csv", "--target", "price", "--epochs", "10",
         "--kinds", "step", "--decay-epochs", "5", "--batch-size", "32",
-        cwd=tmp_path,
+        "--no-control", cwd=tmp_path,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     assert "target 'price' standardized on the training split" in result.stdout
@@ -361,7 +361,7 @@ def test_quiet_search_prints_the_result_and_nothing_on_stderr(tmp_path: Path) ->
     run twice (the second resumes: KerasTuner's "Reloading Tuner")."""
     (tmp_path / "my_model.py").write_text(MODEL_WITH_HP)
     argv = ["search", "--model", "my_model:build", "--kinds", "step",
-            "--decay-epochs", "1,2", *SMALL]  # fmt: skip
+            "--decay-epochs", "1,2", "--no-control", *SMALL]  # fmt: skip
     first = run_lrdecay(*argv, cwd=tmp_path)
     assert first.returncode == 0, first.stderr[-3000:]
     # Two decay settings times the model's two units: four trials, counted.
@@ -420,8 +420,8 @@ def test_printed_commands_run_as_printed_in_a_fresh_shell(tmp_path: Path) -> Non
     fresh = environment(PATH="/usr/bin:/bin")
     assert subprocess.run(["which", "mlflow"], env=fresh).returncode != 0
     result = run_lrdecay(
-        "search", "--kinds", "step", "--decay-epochs", "1", *SMALL,
-        "--experiment", "my runs", cwd=tmp_path, env=fresh,
+        "search", "--kinds", "step", "--decay-epochs", "1", "--no-control",
+        *SMALL, "--experiment", "my runs", cwd=tmp_path, env=fresh,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     lines = result.stdout.splitlines()
@@ -458,3 +458,50 @@ def test_printed_commands_run_as_printed_in_a_fresh_shell(tmp_path: Path) -> Non
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
+
+
+@pytest.mark.slow
+def test_repeats_give_a_spread_a_verdict_and_the_seed_to_rerun(tmp_path: Path) -> None:
+    """`--repeats 2`: two child runs per setting (the control is one), ±."""
+    import mlflow
+
+    result = run_lrdecay(
+        "search", "--kinds", "step", "--decay-epochs", "1", "--repeats", "2",
+        *SMALL, cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stderr == ""
+    assert "(mean ± std over 2 seeds; ≈: indistinguishable from the best" in (
+        result.stdout
+    )
+    rows = table_rows(result.stdout)
+    assert rows[0] == [
+        "rank", "trial", "kind", "settings", "val_loss mean ± std", "vs best",
+        "status",
+    ]  # fmt: skip
+    assert sorted((row[2], row[3]) for row in rows[1:]) == [
+        ("constant", "control"),
+        ("step", "epochs_drop=1 drop=0.5"),
+    ]
+    assert [row[0] for row in rows[1:]] == ["1", "2"]
+    assert rows[1][5] == "best" and rows[2][5] in ("≈", "")
+    for row in rows[1:]:
+        assert re.fullmatch(r"\d\.\d{4} ± \d\.\d{4}", row[4]), row
+    seed = re.search(r"^seed (\d+) \(re-run with --seed (\d+)\)$", result.stdout, re.M)
+    assert seed is not None and seed[1] == seed[2], result.stdout
+    lines = result.stdout.splitlines()
+    best = next(i for i, line in enumerate(lines) if line.startswith("Best: "))
+    assert lines[best + 3].startswith(("The best decay", "The constant rate"))
+
+    client = mlflow.MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    experiment = client.get_experiment_by_name("lrdecay")
+    assert experiment is not None
+    runs = client.search_runs([experiment.experiment_id])
+    children = [r for r in runs if r.data.tags.get("lrdecay.role") == "trial"]
+    per_trial: dict[str, int] = {}
+    for run in children:
+        trial_id = run.data.tags["lrdecay.trial_id"]
+        per_trial[trial_id] = per_trial.get(trial_id, 0) + 1
+    assert sorted(per_trial.values()) == [2, 2]
+    parent = next(r for r in runs if r.data.tags.get("lrdecay.role") == "search")
+    assert parent.data.params["seed"] == seed[1]

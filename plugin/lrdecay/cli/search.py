@@ -65,6 +65,8 @@ def search_settings(args: argparse.Namespace) -> dict[str, Any]:
         "batch_size": args.batch_size or defaults.BATCH_SIZE,
         "objective": args.objective or defaults.OBJECTIVE,
         "seed": defaults.SEED if args.seed is None else args.seed,
+        "control": defaults.CONTROL and not args.no_control,
+        "repeats": args.repeats or defaults.REPEATS,
         "project_dir": args.project_dir or defaults.PROJECT_DIR,
         "experiment_name": arguments.experiment_name(args.experiment),
         "tracking_uri": tracking_uri.resolve(args.tracking_uri),
@@ -282,6 +284,8 @@ def _search(
                 objective=settings["objective"],
                 batch_size=settings["batch_size"],
                 seed=settings["seed"],
+                control=settings["control"],
+                repeats=settings["repeats"],
                 initial_lr=settings["initial_lr"],
                 project_dir=settings["project_dir"],
                 project_name=project_name,
@@ -409,8 +413,23 @@ def _add_budget(parser: argparse.ArgumentParser) -> None:
         "--seed",
         type=int,
         metavar="N",
-        help="random seed (default: "
-        f"{'none' if defaults.SEED is None else defaults.SEED})",
+        help="the search's seed: every setting's runs start from the same "
+        "seeded weights and data order, and the same seed repeats the search "
+        "exactly (default: one is picked, printed and recorded)",
+    )
+    budget.add_argument(
+        "--repeats",
+        type=arguments.positive_int,
+        metavar="N",
+        help="runs per setting, one seed each (one MLflow child run each): "
+        "the ranking shows mean ± std and marks the settings indistinguishable "
+        f"from the best (default: {defaults.REPEATS})",
+    )
+    budget.add_argument(
+        "--no-control",
+        action="store_true",
+        help="leave out the constant-rate control (the model at its initial "
+        "rate without decay), which tells whether decaying helped at all",
     )
 
 
