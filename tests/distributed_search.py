@@ -11,7 +11,8 @@ python tests/distributed_search.py --project-name NAME --project-dir DIR \
 
 Prints `FIT <tuner id>` when a trial's fit starts and, at the end,
 `LRDECAY_RESULT <json>` (the chief: every trial's hyperparameters). Exits 3
-when the search has already ended (`SearchEndedError`). With `--stall-marker`
+when the search has already ended (`SearchEndedError`), 4 when the chief
+stopped answering (`ChiefUnreachableError`). With `--stall-marker`
 the process writes that file after its first epoch and then hangs, so a test
 can kill it mid-trial; `--wait-for FILE` holds the search until FILE exists.
 """
@@ -126,6 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     except distributed.SearchEndedError as error:
         print(f"SEARCH ENDED: {error}", file=sys.stderr, flush=True)
         return 3
+    except distributed.ChiefUnreachableError as error:
+        print(f"CHIEF GONE: {error}", file=sys.stderr, flush=True)
+        return 4
     summary: dict[str, Any] = {
         "tuner_id": tuner_id,
         "parent_run_id": result.parent_run_id,

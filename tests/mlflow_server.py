@@ -8,6 +8,10 @@ with MlflowServer(tmp_path) as server:
     server.start()   # same port, same store: a restart
 ```
 
+With `admin=("admin", PASSWORD)` the server runs MLflow's basic-auth app
+(`--app-name basic-auth`, users in `root/basic_auth.db`, that admin created at
+the first start).
+
 The server gets a free port, a SQLite backend and an artifact directory in
 `root`, and one worker (a restart is then one process group to stop). `start`
 waits on `/health`, never a blind sleep; `stop` ends the server's process group
@@ -46,6 +50,8 @@ class MlflowServer:
         root: Directory for the SQLite store, artifacts and the server log.
         port: Port to listen on. Defaults to a free port.
         start_timeout: Seconds to wait for `/health`. Defaults to `90`.
+        admin: `(user, password)` or `None`. Run MLflow's basic-auth app with
+            this admin. Defaults to `None` (no authentication).
     """
 
     def __init__(
@@ -53,7 +59,9 @@ class MlflowServer:
         root: str | os.PathLike[str],
         port: int | None = None,
         start_timeout: float = 90.0,
+        admin: tuple[str, str] | None = None,
     ) -> None:
+        self.admin = admin
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
@@ -81,6 +89,9 @@ class MlflowServer:
             "--artifacts-destination", str(self.root / "artifacts"),
         ]  # fmt: skip
         env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
+        if self.admin is not None:
+            command += ["--app-name", "basic-auth"]
+            env.update(self._auth_environment())
         with open(self.log_path, "ab") as log:
             # A new session makes the server (and its uvicorn/gunicorn
             # children) one process group, which `stop` ends as a whole.
@@ -94,6 +105,27 @@ class MlflowServer:
             )
         self._wait_healthy()
         return self
+
+    def _auth_environment(self) -> dict[str, str]:
+        """The basic-auth app's config (mlflow/server/auth/basic_auth.ini)."""
+        assert self.admin is not None
+        config = self.root / "basic_auth.ini"
+        config.write_text(
+            "[mlflow]\n"
+            "default_permission = READ\n"
+            f"database_uri = sqlite:///{self.root / 'basic_auth.db'}\n"
+            f"admin_username = {self.admin[0]}\n"
+            f"admin_password = {self.admin[1]}\n"
+            "authorization_function = "
+            "mlflow.server.auth:authenticate_request_basic_auth\n"
+            # A password hash per request is seconds on a busy test machine.
+            "auth_cache_ttl_seconds = 600\n"
+        )
+        return {
+            "MLFLOW_AUTH_CONFIG_PATH": str(config),
+            # The auth app's CSRF protection needs a fixed key.
+            "MLFLOW_FLASK_SERVER_SECRET_KEY": "lrdecay-tests",
+        }
 
     def _wait_healthy(self) -> None:
         deadline = time.monotonic() + self.start_timeout

@@ -238,7 +238,13 @@ class Search:
             distributed.REPORT_EVERY_ENV: "2",
         }
 
-    def start(self, tuner_id: str, *extra: str, log_name: str | None = None) -> None:
+    def start(
+        self,
+        tuner_id: str,
+        *extra: str,
+        log_name: str | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
         log_name = log_name or tuner_id
         log = self.root / f"{log_name}.log"
         self.logs[log_name] = log
@@ -257,7 +263,7 @@ class Search:
             self.processes[log_name] = subprocess.Popen(
                 command,
                 cwd=self.root,
-                env=self.env(tuner_id),
+                env={**self.env(tuner_id), **(env or {})},
                 stdout=file,
                 stderr=subprocess.STDOUT,
             )
@@ -448,3 +454,36 @@ def test_killed_worker_resumes_its_trial_and_late_worker_exits(
             experiment_name=EXPERIMENT,
             wait_timeout=120,
         )
+
+
+@pytest.mark.slow
+def test_worker_stops_soon_after_its_chief_is_killed(
+    make_search: Any, mlflow_server: MlflowServer, tmp_path: Path
+) -> None:
+    search = make_search("dead-chief")
+    marker = tmp_path / "tuner1-stalled"
+    search.start("chief")
+    search.start(
+        "tuner1",
+        "--stall-marker",
+        str(marker),
+        env={distributed.CHIEF_TIMEOUT_ENV: "4"},
+    )
+    _wait_for(marker, search, "tuner1", PROCESS_TIMEOUT)
+    os.kill(search.processes["chief"].pid, signal.SIGKILL)
+    killed_at = time.monotonic()
+    assert search.wait("chief") == -signal.SIGKILL
+    # The worker (LRDECAY_CHIEF_TIMEOUT=4, probing every 1 s) stops at once
+    # after that bound, not after KerasTuner's hour.
+    assert search.wait("tuner1", timeout=60) == 4
+    waited = time.monotonic() - killed_at
+    assert 4 <= waited < 30, waited
+    log = search.log("tuner1")
+    gone = [line for line in log.splitlines() if line.startswith("CHIEF GONE: ")]
+    assert gone == [
+        f"CHIEF GONE: Worker 'tuner1': the chief at 127.0.0.1:{search.port} has "
+        "not answered for 4 s (stopped, or its machine is unreachable); this "
+        "worker stops. Start the chief again (the same command resumes the "
+        "search), then the workers."
+    ]
+    assert "Traceback" not in log

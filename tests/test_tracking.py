@@ -240,6 +240,23 @@ def test_honours_environment_and_default_store(
     assert client.get_experiment(run.info.experiment_id).name == "from-env"
 
 
+def test_default_store_follows_the_working_directory(
+    tmp_path: Path, digits: Any, make_model: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # MLflow 3.9 caches the store of `sqlite:///mlflow.db` by URI: without
+    # resolving it, the second fit would write to the first folder's file.
+    run_ids = {}
+    for folder in ("first", "second"):
+        (tmp_path / folder).mkdir()
+        monkeypatch.chdir(tmp_path / folder)
+        logger = MlflowLogger()
+        fit(make_model(), digits, [logger], epochs=1)
+        run_ids[folder] = logger.run_id
+    for folder, run_id in run_ids.items():
+        client = MlflowClient(f"sqlite:///{tmp_path / folder}/mlflow.db")
+        assert [r.info.run_id for r in client.search_runs(["0"])] == [run_id]
+
+
 def test_deepcopy_before_and_after_a_fit(
     uri: str, digits: Any, make_model: Any
 ) -> None:
@@ -286,12 +303,102 @@ def test_context_manager_ends_a_raising_fit(
     assert len(values(client, logger.run_id, "learning_rate")) == 2  # epochs 0, 1
 
 
+class RaiseAtTrainBegin(keras.callbacks.Callback):
+    """Raises in `on_train_begin`: after the logger's, a part of fit no one sees."""
+
+    def on_train_begin(self, logs: Any = None) -> None:
+        raise RuntimeError("x")
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [(RuntimeError("boom at epoch 2"), "FAILED"), (KeyboardInterrupt(), "KILLED")],
+    ids=["error", "interrupt"],
+)
+def test_a_raising_fit_ends_its_run_at_once_without_context_manager(
+    uri: str, digits: Any, make_model: Any, error: BaseException, status: str
+) -> None:
+    logger = MlflowLogger(tracking_uri=uri)
+    with pytest.raises(type(error)):
+        fit(make_model(), digits, [logger, Raise(2, error)])
+    # Read right after fit raised: no later fit, no process exit.
+    client = MlflowClient(uri)
+    run = client.get_run(logger.fit_run_id)
+    assert run.info.status == status
+    assert run.data.tags["lrdecay.status"] == status
+    assert (
+        f"{type(error).__name__}: {error}".rstrip(": ")
+        in (run.data.tags["lrdecay.error"])
+    )
+    assert [s for s, _ in history(client, logger.fit_run_id, "learning_rate")] == [
+        0,
+        1,
+        2,
+    ]
+    assert "lrdecay/lr_curve.csv" in {
+        a.path for a in client.list_artifacts(logger.fit_run_id, "lrdecay")
+    }
+    assert not backstop.hooks_installed()
+
+
+class RaiseInStep(keras.layers.Layer):
+    """Raises in the training step of epoch `at_epoch` (eager fit only)."""
+
+    def __init__(self, at_epoch: int) -> None:
+        super().__init__()
+        self.at_epoch = at_epoch
+        self.epoch = -1
+
+    def call(self, inputs: Any, training: Any = None) -> Any:
+        if training and self.epoch == self.at_epoch:
+            raise KeyboardInterrupt
+        return inputs
+
+
+class CountEpochs(keras.callbacks.Callback):
+    def __init__(self, layer: RaiseInStep) -> None:
+        super().__init__()
+        self.layer = layer
+
+    def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+        self.layer.epoch = epoch
+
+
+def test_an_interrupt_in_a_training_step_kills_the_run_at_once(
+    uri: str, digits: Any
+) -> None:
+    layer = RaiseInStep(at_epoch=1)
+    model = keras.Sequential(
+        [keras.Input((64,)), layer, keras.layers.Dense(10, activation="softmax")]
+    )
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.1),
+        loss="sparse_categorical_crossentropy",
+        run_eagerly=True,
+    )
+    logger = MlflowLogger(tracking_uri=uri)
+    callback_list = keras.callbacks.CallbackList(
+        [CountEpochs(layer), logger], model=model, epochs=EPOCHS, verbose=0
+    )
+    with pytest.raises(KeyboardInterrupt):
+        fit(model, digits, callback_list)  # type: ignore[arg-type]
+    run = MlflowClient(uri).get_run(logger.fit_run_id)
+    assert run.info.status == "KILLED"
+    assert "KeyboardInterrupt" in run.data.tags["lrdecay.error"]
+    # The caller's CallbackList is left as it was.
+    assert (
+        vars(callback_list)
+        .keys()
+        .isdisjoint({"on_epoch_begin", "on_epoch_end", "on_test_begin", "on_test_end"})
+    )
+
+
 def test_next_fit_ends_a_run_left_open_failed(
     uri: str, digits: Any, make_model: Any
 ) -> None:
     logger = MlflowLogger(tracking_uri=uri)
     with pytest.raises(RuntimeError):
-        fit(make_model(), digits, [logger, Raise(0, RuntimeError("x"))])
+        fit(make_model(), digits, [logger, RaiseAtTrainBegin()])
     first = logger.run_id
     client = MlflowClient(uri)
     assert client.get_run(first).info.status == "RUNNING"
@@ -402,14 +509,15 @@ def test_process_exit_ends_an_open_run(
         model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
 
         class Stop(keras.callbacks.Callback):
-            def on_epoch_end(self, epoch, logs=None):
-                if epoch == 1:
-                    {raise_line}
+            # Before the logger in on_train_end: an error no hook of the
+            # logger sees (errors in the epochs end the run at once).
+            def on_train_end(self, logs=None):
+                {raise_line}
 
         logger = lrdecay.MlflowLogger(tracking_uri={uri!r})
         try:
-            model.fit(np.ones((8, 4)), np.ones((8, 1)), epochs=4, verbose=0,
-                      callbacks=[logger, Stop()])
+            model.fit(np.ones((8, 4)), np.ones((8, 1)), epochs=2, verbose=0,
+                      callbacks=[Stop(), logger])
         finally:
             print(logger.run_id, flush=True)
         """)
@@ -525,10 +633,17 @@ def test_a_fit_leaves_the_process_as_it_found_it(
     assert not backstop.hooks_installed()
     assert dict(os.environ) == environment
 
-    # A fit that raises leaves its run open, and the backstop with it, until
-    # the run ends.
+    # A fit that raises in an epoch ends its run at once: nothing stays.
     with pytest.raises(RuntimeError):
         fit(make_model(), digits, [logger, Raise(0, RuntimeError("x"))])
+    assert sys.excepthook is hook
+    assert not backstop.hooks_installed()
+    assert dict(os.environ) == environment
+
+    # An error the logger cannot see leaves its run open, and the backstop
+    # with it, until the run ends.
+    with pytest.raises(RuntimeError):
+        fit(make_model(), digits, [logger, RaiseAtTrainBegin()])
     assert backstop.hooks_installed()
     logger.finish("FAILED", "gave up")
     assert sys.excepthook is hook

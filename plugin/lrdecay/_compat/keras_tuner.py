@@ -185,6 +185,31 @@ def request_trial(address: str, tuner_id: str | None, timeout: float) -> Any:
         channel.close()
 
 
+def oracle_answers(address: str, timeout: float) -> bool:
+    """Whether the chief's gRPC server at `address` answers within `timeout` s.
+
+    Sends one call to a method the server does not have: gRPC answers it
+    (`UNIMPLEMENTED`) from its own threads, without the oracle's lock, so a
+    busy oracle still counts as answering, while a dead, frozen or
+    unreachable chief does not (`UNAVAILABLE`, `DEADLINE_EXCEEDED`).
+
+    Relies on KerasTuner serving its oracle with grpcio (`keras_tuner.src.
+    distribute.oracle_chief.start_server`), not on any KerasTuner name.
+    Verified: keras-tuner 1.4.7, 1.4.8; grpcio 1.6x-1.7x.
+    """
+    grpc: Any = importlib.import_module("grpc")
+    channel = grpc.insecure_channel(address)
+    try:
+        ping = channel.unary_unary("/lrdecay.ChiefProbe/Ping")
+        try:
+            ping(b"", timeout=timeout)
+        except grpc.RpcError as error:
+            return bool(error.code() == grpc.StatusCode.UNIMPLEMENTED)
+        return True
+    finally:
+        channel.close()
+
+
 @dataclasses.dataclass(frozen=True)
 class OracleProgress:
     """Where a chief's oracle stands, read in one go under its lock.

@@ -1,7 +1,8 @@
 """What every `lrdecay` command shares about failing: exit codes and bad input.
 
 Exit codes: 0 success; 1 the search (or report) failed; 2 bad input (one
-line on stderr, no traceback); 130 interrupted. Every error that means bad
+line on stderr, no traceback); 130 interrupted (Ctrl-C); 143 terminated
+(SIGTERM during a search). Every error that means bad
 input is a `UsageError`; `lrdecay.cli.main` prints it as one line.
 """
 
@@ -11,6 +12,7 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports a process it ended
 
 
 class UsageError(Exception):
@@ -18,6 +20,8 @@ class UsageError(Exception):
 
 
 def one_line(error: BaseException | str) -> str:
-    """The message of `error` on one line."""
-    text = str(error).strip() or type(error).__name__
+    """The message of `error` on one line, any credentials in it masked."""
+    from lrdecay.tracking.uri import redact_text
+
+    text = redact_text(str(error).strip()) or type(error).__name__
     return " ".join(text.split())

@@ -8,7 +8,8 @@ neither TensorFlow, MLflow nor matplotlib, so `lrdecay --help` and
 heavy loads.
 
 Exit codes (`lrdecay.cli.errors`): 0 success; 1 the search (or report)
-failed; 2 bad input (one line on stderr, no traceback); 130 interrupted.
+failed; 2 bad input (one line on stderr, no traceback); 130 interrupted;
+143 terminated (SIGTERM during a search).
 """
 
 from __future__ import annotations

@@ -229,7 +229,7 @@ def failure_line(error: BaseException) -> str:
     """
     lines = [
         line.strip()
-        for line in str(error).splitlines()
+        for line in tracking_uri.redact_text(str(error)).splitlines()
         if line.strip() and not is_noise(line)
     ]
     if not lines:
@@ -260,10 +260,12 @@ def print_banner(
         f"{settings['epochs']} epochs per trial, objective {settings['objective']}",
         flush=True,
     )
+    store = tracking_uri.redact(
+        settings["tracking_uri"] or tracking_uri.MLFLOW_DEFAULT_URI
+    )
     print(
         f"  search {project_name!r} in {settings['project_dir']}; MLflow "
-        f"experiment {settings['experiment_name']!r} at "
-        f"{settings['tracking_uri'] or tracking_uri.MLFLOW_DEFAULT_URI}",
+        f"experiment {settings['experiment_name']!r} at {store}",
         flush=True,
     )
     if dataset.target_scaled:
@@ -344,14 +346,24 @@ def print_result(
     if getattr(result, "seed", None) is not None:
         print(f"seed {result.seed} (re-run with --seed {result.seed})")
     print()
-    print(ui_hint(result.tracking_uri, result.experiment_id))
+    print(
+        ui_hint(
+            result.tracking_uri,
+            result.experiment_id,
+            result.parent_run_id,
+            objective,
+            lower_is_better=direction != "max",
+        )
+    )
     report = (
         f"{command('lrdecay', 'lrdecay')} report --experiment "
         f"{shlex.quote(settings['experiment_name'])} --search "
         f"{shlex.quote(project_name)}"
     )
     if settings.get("tracking_uri"):
-        report += f" --tracking-uri {shlex.quote(settings['tracking_uri'])}"
+        # Never a password: the login comes from the environment, as here.
+        shown_uri = tracking_uri.without_credentials(settings["tracking_uri"])
+        report += f" --tracking-uri {shlex.quote(shown_uri)}"
     print(
         f"Search {project_name!r}; run the same command again to resume or "
         f"extend it, `{report}` to see this table again."
@@ -424,9 +436,9 @@ def command(name: str, module: str) -> str:
     return f"{shlex.quote(sys.executable)} -m {module}"
 
 
-def ui_hint(tracking_uri_: str | None, experiment_id: str | None) -> str:
+def ui_hint(*args: Any, **kwargs: Any) -> str:
     """`tracking.uri.ui_hint`, with the `mlflow` command a fresh shell runs."""
-    hint: str = tracking_uri.ui_hint(tracking_uri_, experiment_id)
+    hint: str = tracking_uri.ui_hint(*args, **kwargs)
     mlflow = command("mlflow", "mlflow")
     if mlflow != "mlflow":
         hint = hint.replace("  mlflow ui ", f"  {mlflow} ui ", 1)

@@ -31,19 +31,23 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run_replay(args: argparse.Namespace) -> int:
     """`lrdecay replay`: print the replayed run's id."""
-    from lrdecay.tracking.uri import TrackingUnreachable, check_reachable
+    from lrdecay.tracking import uri as tracking_uri
 
     path = args.file
     if not os.path.isfile(path):
         raise UsageError(f"offline run file not found: {path!r}")
-    try:
-        check_reachable(args.tracking_uri)
-    except TrackingUnreachable as error:
-        raise UsageError(str(error)) from None
+    # Without a URI the file's own is used (offline.replay): checked by MLflow.
+    uri = tracking_uri.resolve(args.tracking_uri)
+    if uri is not None:
+        try:
+            tracking_uri.check_reachable(uri)
+        except tracking_uri.TrackingUnreachable as error:
+            raise UsageError(str(error)) from None
+        uri = tracking_uri.hand_credentials_to_mlflow(uri)
     from lrdecay.tracking.offline import replay
 
     try:
-        run_id = replay(path, tracking_uri=args.tracking_uri)
+        run_id = replay(path, tracking_uri=uri)
     except (ValueError, KeyError) as error:
         raise UsageError(f"cannot replay {path!r}: {one_line(error)}") from None
     except Exception as error:

@@ -216,6 +216,7 @@ def run_report(args: argparse.Namespace) -> int:
         tracking_uri.check_reachable(uri)
     except tracking_uri.TrackingUnreachable as error:
         raise UsageError(str(error)) from None
+    uri = tracking_uri.hand_credentials_to_mlflow(uri)
     out = args.out or "lrdecay_report.png"
     if not str(out).lower().endswith(".png"):
         raise UsageError(f"--out must name a .png file. Received: {out!r}")
@@ -228,7 +229,8 @@ def run_report(args: argparse.Namespace) -> int:
         names = [e.name for e in client.search_experiments(max_results=50)]
         raise UsageError(
             f"No MLflow experiment {experiment_name!r} at "
-            f"{uri or tracking_uri.MLFLOW_DEFAULT_URI} (experiments: "
+            f"{tracking_uri.redact(uri or tracking_uri.MLFLOW_DEFAULT_URI)} "
+            "(experiments: "
             f"{', '.join(repr(n) for n in names) or 'none'}); pass --experiment."
         )
     parent = find_search_run(client, experiment.experiment_id, args.search)
@@ -266,7 +268,15 @@ def run_report(args: argparse.Namespace) -> int:
     comparison_figure(shown, objective, out)
     if args.verbosity >= 1:
         print(f"\nComparison plot written to {out}")
-        print(tracking_uri.ui_hint(uri, experiment.experiment_id))
+        print(
+            tracking_uri.ui_hint(
+                uri,
+                experiment.experiment_id,
+                parent.info.run_id,
+                objective,
+                lower_is_better=direction != "max",
+            )
+        )
     return EXIT_OK
 
 

@@ -25,6 +25,7 @@ from lrdecay.cli.errors import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
+    EXIT_TERMINATED,
     UsageError,
     one_line,
 )
@@ -128,16 +129,23 @@ def _run_search(args: argparse.Namespace) -> int:
 
     settings = search_settings(args)
     check_space(settings)
+    # The store first: before the data, TensorFlow, or anything is created.
+    try:
+        tracking_uri.check_reachable(
+            settings["tracking_uri"], experiment_name=settings["experiment_name"]
+        )
+    except tracking_uri.TrackingUnreachable as error:
+        raise UsageError(str(error)) from None
+    # MLflow prints the URI it logs to: it gets one without a password.
+    settings["tracking_uri"] = tracking_uri.hand_credentials_to_mlflow(
+        settings["tracking_uri"]
+    )
     dataset = _load_dataset(args, settings)
     if not settings["objective"].startswith("val_"):
         raise UsageError(
             f"--objective {settings['objective']!r}: rank trials by a validation "
             "metric such as val_loss or val_accuracy."
         )
-    try:
-        tracking_uri.check_reachable(settings["tracking_uri"])
-    except tracking_uri.TrackingUnreachable as error:
-        raise UsageError(str(error)) from None
     project_name = args.project_name or defaults.project_name(
         settings, data_identity(args)
     )
@@ -261,6 +269,7 @@ def _search(
     from lrdecay._compat.keras_tuner import debug_tracebacks
     from lrdecay.tuning import distributed
     from lrdecay.tuning import runner as tuning
+    from lrdecay.tuning.termination import Terminated
 
     verbosity = args.verbosity
     progress.start(verbosity)
@@ -298,13 +307,16 @@ def _search(
                 ),
                 verbose=2 if verbosity >= 2 else 0,
             )
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as error:
+        # SIGTERM (Kubernetes, Slurm, `docker stop`) ends it the same way.
         progress.end_line()
+        terminated = isinstance(error, Terminated)
         print(
-            "lrdecay: interrupted; run the same command again to resume the search.",
+            f"lrdecay: {'terminated (SIGTERM)' if terminated else 'interrupted'}; "
+            "run the same command again to resume the search.",
             file=sys.stderr,
         )
-        return EXIT_INTERRUPTED
+        return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
     except distributed.SearchEndedError as error:
         progress.end_line()
         print(f"lrdecay: {error}", file=sys.stderr)

@@ -17,6 +17,7 @@ from typing import Any
 import keras
 
 from lrdecay import callbacks as decay_callbacks
+from lrdecay._compat.keras import FitWatch
 from lrdecay._validation import (
     check_non_negative_finite,
     check_positive_finite,
@@ -68,7 +69,21 @@ class MlflowLogger(keras.callbacks.Callback):
     experiment) at `tracking_uri` (else `MLFLOW_TRACKING_URI`, or MLflow's
     default, `sqlite:///mlflow.db` in the working directory).
     Only a run the logger created is ended by it: FINISHED at
-    `on_train_end`. Keras does not call `on_train_end` when `fit` raises, so:
+    `on_train_end`. Keras does not call `on_train_end` when `fit` raises, and
+    has no hook for it; so, from `on_train_begin` until the fit ends, the
+    logger watches the fit's own objects (see
+    `lrdecay._compat.keras.FitWatch`): an error in a training or validation
+    step, in any callback's batch or epoch hook, or a `KeyboardInterrupt`
+    while they run, ends the run at once, before `fit` raises it: FAILED
+    with the error in the tag `lrdecay.error`, KILLED for a
+    `KeyboardInterrupt`. The wrappers are set on those objects' instances
+    (never on a Keras class) and removed when the run ends. Not seen that
+    way: an error in another callback's `on_train_begin` listed after the
+    logger or in an `on_train_end` listed before it, in the few lines of
+    `fit` between the watched parts (resetting metrics, reading the epoch's
+    metrics, building the validation iterator, finalizing the optimizer's
+    variables), a `KeyboardInterrupt` landing there, and, with the torch
+    backend, an error inside the batch loop. For those:
 
     - use the logger as a context manager: leaving the block with an
       exception ends the run FAILED (the error is recorded in the tag
@@ -134,7 +149,7 @@ class MlflowLogger(keras.callbacks.Callback):
         x, y, validation_split=0.2, epochs=30,
         callbacks=[lrdecay.StepDecay(epochs_drop=10), lrdecay.MlflowLogger()],
     )
-    # or, so that a fit that raises ends its run FAILED right away:
+    # or, so that every error (also those the logger cannot see) ends it:
     with lrdecay.MlflowLogger(experiment_name="digits") as logger:
         model.fit(x, y, epochs=30, callbacks=[logger])
     print(logger.fit_run_id)
@@ -240,6 +255,7 @@ class MlflowLogger(keras.callbacks.Callback):
         self.fit_run_id: str | None = None
         self.offline_file: Path | None = None
         self._run: TrackedRun | None = None
+        self._fit_watch: FitWatch | None = None
         # Keras keeps asynchronous dispatch of training steps only when no
         # callback overrides a batch hook: add one only when asked to.
         self.async_safe = True  # our batch hook only appends under a lock
@@ -258,7 +274,9 @@ class MlflowLogger(keras.callbacks.Callback):
         clone = type(self).__new__(type(self))
         memo[id(self)] = clone
         for name, value in self.__dict__.items():
-            if name in ("_run", "_model", "model", "fit_run_id", "offline_file"):
+            if name in (
+                "_run", "_model", "model", "fit_run_id", "offline_file", "_fit_watch",
+            ):  # fmt: skip
                 value = None
             clone.__dict__[name] = copy.deepcopy(value, memo)
         if self.log_every_n_steps is not None:
@@ -306,6 +324,9 @@ class MlflowLogger(keras.callbacks.Callback):
                 f"Argument `status` must be one of {_STATUSES}. "
                 f"Received: status={status!r}"
             )
+        watch, self._fit_watch = self._fit_watch, None
+        if watch is not None:
+            watch.stop()
         run = self._run
         if run is None:
             return
@@ -319,6 +340,9 @@ class MlflowLogger(keras.callbacks.Callback):
         decay_callbacks.start_fit_registry(model)
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        if self._fit_watch is not None:
+            self._fit_watch.stop()
+            self._fit_watch = None
         previous = self._run
         if previous is not None and not previous.finished:
             guard(
@@ -335,6 +359,9 @@ class MlflowLogger(keras.callbacks.Callback):
             return
         self._run = run
         self.fit_run_id = run.run_id
+        self._fit_watch = guard(
+            FitWatch, self.model, self._fit_raised, what="watching the fit for errors"
+        )
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         if self._run is not None:
@@ -348,6 +375,12 @@ class MlflowLogger(keras.callbacks.Callback):
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         if self._run is not None:
             guard(self.finish, "FINISHED", what="ending the MLflow run")
+
+    def _fit_raised(self, error: BaseException) -> None:
+        # Called by the `FitWatch` as the error leaves Keras' loop: `fit`
+        # raises it next, and `on_train_end` will not be called.
+        status = "KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED"
+        guard(self.finish, status, error, what="ending the MLflow run of a failed fit")
 
     def _log_train_step(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         run = self._run

@@ -53,7 +53,9 @@ def replay(path: str | Path, tracking_uri: str | None = None) -> str:
     """
     path = Path(path)
     header, pending = sender.read_spill(path)
-    uri = tracking_uri or header.get("tracking_uri") or mlflow.get_tracking_uri()
+    uri = store.absolute_uri(
+        tracking_uri or header.get("tracking_uri") or mlflow.get_tracking_uri()
+    )
     client = mlflow.MlflowClient(uri)
     run_store = store.open_store(uri, timeout=30.0, max_retries=3)
     run_id = header.get("run_id")

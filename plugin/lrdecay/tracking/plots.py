@@ -16,7 +16,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-__all__ = ["comparison_plot", "lr_curve_plot", "new_figure", "save", "warm_up"]
+__all__ = [
+    "comparison_plot",
+    "distinct_colors",
+    "lr_curve_plot",
+    "new_figure",
+    "save",
+    "warm_up",
+]
 
 # Every figure lrdecay draws, by purpose: (size in inches, dpi, layout).
 # A run's plots are artifacts drawn at the end of every fit: small, and with
@@ -79,17 +86,26 @@ def new_figure(ncols: int = 1, purpose: str = "run") -> tuple[Any, list[Any]]:
     return figure, axes
 
 
+# Beyond this a value is a diverged run's: matplotlib's axis margins around
+# it overflow (a RuntimeWarning), so it is plotted as a gap like inf.
+_PLOTTABLE = 1e300
+
+
 def _finite(values: Sequence[float]) -> list[float]:
     # NaN/inf would make matplotlib drop or stretch the axis; plot gaps instead.
-    return [v if isinstance(v, (int, float)) and math.isfinite(v) else math.nan
+    return [v if isinstance(v, (int, float)) and abs(v) < _PLOTTABLE else math.nan
             for v in values]  # fmt: skip
 
 
-def save(figure: Any, path: str | os.PathLike[str]) -> Path:
-    """Write `figure` to `path` as a PNG (parent directories are created)."""
+def save(figure: Any, path: str | os.PathLike[str], tight: bool = False) -> Path:
+    """Write `figure` to `path` as a PNG (parent directories are created).
+
+    With `tight=True` the PNG grows or shrinks to what is drawn, e.g. a
+    legend placed outside the axes (one more measuring pass).
+    """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(target, format="png")
+    figure.savefig(target, format="png", bbox_inches="tight" if tight else None)
     return target
 
 
@@ -151,34 +167,130 @@ def lr_curve_plot(
     return save(figure, path)
 
 
+def distinct_colors(count: int) -> list[Any]:
+    """`count` colours, none repeated: tab10, tab20, then a sampled rainbow.
+
+    Qualitative palettes keep neighbouring curves apart while they last;
+    beyond 20 curves, evenly spaced hues of `turbo` stay distinct (if closer).
+    """
+    from matplotlib import colormaps
+
+    if count <= 10:
+        return [colormaps["tab10"](index) for index in range(count)]
+    if count <= 20:
+        # tab20 pairs a dark and a light shade; the darks first, then the
+        # lights, so the first ten curves get the ten strongest colours.
+        order = [*range(0, 20, 2), *range(1, 20, 2)]
+        return [colormaps["tab20"](index) for index in order[:count]]
+    return [colormaps["turbo"](index / (count - 1)) for index in range(count)]
+
+
 def comparison_plot(
     curves: Mapping[str, tuple[Sequence[int], Sequence[float]]],
     path: str | os.PathLike[str],
     ylabel: str = "learning rate",
     title: str | None = None,
-    max_legend: int = 12,
+    max_legend: int = 40,
+    log_scale: bool = False,
+    groups: Mapping[str, str] | None = None,
+    steps: bool = True,
 ) -> Path:
     """Plot several named curves on one axis (e.g. every trial's lr curve).
+
+    Each curve (or group of curves) gets its own colour, never repeated
+    (`distinct_colors`), and the legend sits right of the axis, off the
+    curves; the PNG widens to hold it.
 
     Args:
         curves: Mapping of label -> `(epochs, values)`.
         path: Path of the PNG to write.
         ylabel: String. Label of the y axis. Defaults to `"learning rate"`.
         title: String or `None`. Figure title.
-        max_legend: Int. Show a legend only up to this many curves. Defaults
-            to `12`.
+        max_legend: Int. Show a legend only up to this many entries.
+            Defaults to `40`.
+        log_scale: Bool. A logarithmic y axis (for a loss, or a rate that
+            decays by factors). Defaults to `False`.
+        groups: Mapping of label -> group name, or `None`. Curves of one
+            group (e.g. the repeats of one setting) share a colour and one
+            legend entry, the group's name. Defaults to `None` (each curve
+            its own).
+        steps: Bool. Draw each value as a step held over its epoch (a
+            learning rate), else a line through the points (a metric).
+            Defaults to `True`.
 
     Returns:
         The `Path` of the written PNG.
     """
+    group_of = {label: (groups or {}).get(label, label) for label in curves}
+    names = list(dict.fromkeys(group_of.values()))
+    colors = dict(zip(names, distinct_colors(len(names)), strict=True))
     figure, (axis,) = new_figure(1)
+    labelled: set[str] = set()
     for label, (epochs, values) in curves.items():
-        axis.step(list(epochs), _finite(values), where="post", label=str(label))
+        group = group_of[label]
+        xs, ys = list(epochs), _finite(values)
+        if steps and xs:
+            # A rate holds for its whole epoch: draw the last one's too.
+            xs, ys = [*xs, xs[-1] + 1], [*ys, ys[-1]]
+        axis.plot(
+            xs,
+            ys,
+            drawstyle="steps-post" if steps else "default",
+            color=colors[group],
+            linewidth=1.2,
+            label=None if group in labelled else str(group),
+        )
+        labelled.add(group)
+    if log_scale:
+        _log_y(axis, [value for _, values in curves.values() for value in values])
     axis.set_xlabel("epoch")
     axis.set_ylabel(ylabel)
-    axis.grid(alpha=0.3)
-    if 0 < len(curves) <= max_legend:
-        axis.legend(fontsize="x-small", loc="best")
+    axis.grid(alpha=0.3, which="both")
+    if 0 < len(names) <= max_legend:
+        axis.legend(
+            fontsize="x-small",
+            loc="upper left",
+            bbox_to_anchor=(1.01, 1.0),
+            borderaxespad=0.0,
+            ncols=1 + (len(names) - 1) // 20,
+            frameon=False,
+        )
     if title:
         figure.suptitle(title, fontsize="medium")
-    return save(figure, path)
+    # The legend lies right of the axis: the PNG widens to hold it.
+    return save(figure, path, tight=True)
+
+
+_LOG_DECADES = 8.0
+
+
+def _log_y(axis: Any, values: Sequence[float]) -> None:
+    """A log y axis with plain tick labels (`0.2`, not `2x10^-1`).
+
+    Ticks at 1-2-3-4-5-6-8, 1-2-5 or 1 per decade, by how many decades the
+    values span, so a loss that moves within one decade still gets labels.
+    """
+    from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
+
+    positive = [value for value in _finite(values) if value > 0]
+    decades = 0.0
+    if positive:
+        # At most _LOG_DECADES decades above the lowest value: a diverged
+        # trial (~1e308) leaves through the top instead of squashing every
+        # other curve flat (and overflowing matplotlib's margins). Set
+        # before the scale, which autoscales.
+        low, high = math.log10(min(positive)), math.log10(max(positive))
+        high = min(high, low + _LOG_DECADES)
+        margin = 0.05 * (high - low) if high > low else 0.05
+        axis.set_ylim(10 ** (low - margin), 10 ** (high + margin))
+        decades = high - low
+    axis.set_yscale("log")
+    if decades <= 1:
+        subs: tuple[float, ...] = (1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0)
+    elif decades <= 3:
+        subs = (1.0, 2.0, 5.0)
+    else:
+        subs = (1.0,)
+    axis.yaxis.set_major_locator(LogLocator(base=10, subs=subs))
+    axis.yaxis.set_major_formatter(FormatStrFormatter("%g"))
+    axis.yaxis.set_minor_formatter(NullFormatter())

@@ -24,7 +24,7 @@ import mlflow
 from mlflow.entities import Metric, RunStatus, RunTag
 
 from lrdecay._compat.mlflow import active_experiment_id, resolve_tags
-from lrdecay.tracking import backstop, plots, sender, store
+from lrdecay.tracking import backstop, plots, sender, store, uri
 from lrdecay.tracking.guard import error_text, guard
 from lrdecay.tracking.recorder import FitRecorder, now_ms
 
@@ -39,7 +39,9 @@ class TrackedRun:
 
     def __init__(self, logger: Any) -> None:
         self.logger = logger
-        self.tracking_uri = logger.tracking_uri or mlflow.get_tracking_uri()
+        self.tracking_uri = store.absolute_uri(
+            logger.tracking_uri or mlflow.get_tracking_uri()
+        )
         self.store: Any = None
         self.sink: sender.Sink | None = None
         self.offline = sender.Pending()  # the data, when there is no run to send to
@@ -63,7 +65,8 @@ class TrackedRun:
             # memory; `finish` writes it to the local file for `replay`.
             warnings.warn(
                 f"lrdecay.MlflowLogger could not start an MLflow run at "
-                f"{run.tracking_uri} ({type(error).__name__}: {error}); training "
+                f"{uri.redact(run.tracking_uri)} ({type(error).__name__}: "
+                f"{uri.redact_text(str(error))}); training "
                 "goes on and the run's data will be written to a local file.",
                 stacklevel=4,
             )
@@ -234,7 +237,9 @@ class TrackedRun:
                     self.run_id, RunStatus.from_string(status), end_time, None
                 )
         except Exception as error:
-            self.header["upload_error"] = f"{type(error).__name__}: {error}"
+            self.header["upload_error"] = (
+                f"{type(error).__name__}: {uri.redact_text(str(error))}"
+            )
             return False
         return True
 
@@ -254,15 +259,17 @@ class TrackedRun:
         )  # fmt: skip
         sender.write_spill(path, header, left)
         self.offline_file = path
-        uri = "" if self.tracking_uri == mlflow.get_tracking_uri() else (
-            f" --tracking-uri {self.tracking_uri}"
+        default = store.absolute_uri(mlflow.get_tracking_uri())
+        option = "" if self.tracking_uri == default else (
+            f" --tracking-uri {uri.without_credentials(self.tracking_uri)}"
         )  # fmt: skip
         warnings.warn(
-            f"lrdecay.MlflowLogger: MLflow at {self.tracking_uri} did not take the "
-            f"data of run {self.run_id or '(not created)'} ({reason}). Nothing is "
+            f"lrdecay.MlflowLogger: MLflow at {uri.redact(self.tracking_uri)} did "
+            f"not take the data of run {self.run_id or '(not created)'} "
+            f"({uri.redact_text(str(reason))}). Nothing is "
             f"lost: {len(left.metrics)} metric points, {len(left.params)} params "
             f"and {len(left.tags)} tags are saved in {path}. Re-import them with:\n"
-            f"    lrdecay replay {path}{uri}",
+            f"    lrdecay replay {path}{option}",
             stacklevel=2,
         )
 
@@ -282,7 +289,8 @@ class TrackedRun:
         ours = self.owns_run or (self.run_id is None and logger.resume_run_id is None)
         header = {
             **self.header,
-            "tracking_uri": self.tracking_uri,
+            # Without credentials: they stay in MLflow's variables.
+            "tracking_uri": uri.without_credentials(self.tracking_uri),
             # A run we could not reach at the start but were asked to resume
             # is still the run to replay into (and not ours to end).
             "run_id": self.run_id or logger.resume_run_id,

@@ -23,6 +23,26 @@ from mlflow.exceptions import MlflowException
 from lrdecay._compat.mlflow import BoundedRestStore, tracking_store
 
 
+def absolute_uri(tracking_uri: str) -> str:
+    """`tracking_uri` with a relative SQLite path made absolute (other URIs as given).
+
+    MLflow resolves `sqlite:///mlflow.db` (its default store) against the
+    working directory when it first opens the store, and older versions
+    (3.9) cache the store by URI: after a `chdir`, the same relative URI
+    still writes to the first folder's database. Resolving it when a run or
+    search starts makes every MLflow version write where the working
+    directory is at that moment.
+    """
+    prefix = "sqlite:///"
+    if not tracking_uri.startswith(prefix):
+        return tracking_uri
+    path, _, query = tracking_uri[len(prefix) :].partition("?")
+    if not path or path == ":memory:" or os.path.isabs(path):
+        return tracking_uri
+    absolute = prefix + os.path.abspath(path)
+    return f"{absolute}?{query}" if query else absolute
+
+
 def is_http(tracking_uri: str) -> bool:
     return tracking_uri.startswith(("http://", "https://"))
 

@@ -15,4 +15,8 @@ is never shadowed by a subpackage of the same name.
   KerasTuner's chief and workers.
 - `lr_range`: `find_lr`, the LR range test that suggests an initial rate;
   Keras only, no MLflow or KerasTuner.
+- `prefix`, `epoch_order`: shared-prefix trunks and branches (exact: a branch
+  equals its independent run), and the data order per (seed, epoch) they
+  need. Not yet used by `search()`.
+- `termination`: SIGTERM during a search ends it as Ctrl-C does.
 """

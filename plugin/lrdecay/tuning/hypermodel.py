@@ -290,9 +290,9 @@ class DecayHyperModel(keras_tuner.HyperModel):
         fit_callbacks.append(_FiniteGuard())
         try:
             history = model.fit(*args, callbacks=fit_callbacks, **kwargs)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as error:
             if run is not None:
-                run.end("KILLED", "interrupted (KeyboardInterrupt)")
+                run.end("KILLED", f"interrupted ({type(error).__name__})")
             raise
         except keras_tuner.errors.FailedTrialError as error:
             if run is not None:

@@ -36,6 +36,7 @@ from lrdecay.tuning.result import (
     verdict,
 )
 from lrdecay.tuning.space import CONTROL_KIND, DecaySpace
+from lrdecay.tuning.termination import sigterm_as_interrupt
 from lrdecay.tuning.tuners import ALGORITHMS, build_tuner, grid_size, trial_total
 
 __all__ = [
@@ -104,7 +105,13 @@ def search(
     froze the heap already keeps it frozen, untouched). Every execution of
     every trial calls `keras.utils.set_random_seed` (Python's `random`,
     NumPy's global generator and the backend's), so those are left seeded
-    from the last execution. Nothing else process-wide is changed.
+    from the last execution. In the main thread, SIGTERM (Kubernetes,
+    Slurm, `docker stop`) raises `lrdecay.tuning.termination.Terminated`, a
+    `KeyboardInterrupt`, for the duration of the KerasTuner search, unless
+    the program set its own SIGTERM handler: the search then ends as on
+    Ctrl-C (the trial's run and the parent KILLED, KerasTuner's state
+    saved; the same call resumes), and SIGTERM's default action is restored
+    when the search ends. Nothing else process-wide is changed.
 
     Reproducible: a search has one seed (`seed`, else the one a resumed
     search recorded, else one it picks and records: `SearchResult.seed`,
@@ -379,6 +386,7 @@ def _run(
     tuner.lrdecay_on_trial_end = on_trial_end
     try:
         with (
+            sigterm_as_interrupt(),
             _frozen_heap(),
             distributed.watch_chief(
                 tuner.oracle,
@@ -387,12 +395,28 @@ def _run(
                 tracking_uri=None if runs is None else runs.tracking_uri,
                 parent_run_id=None if runs is None else runs.parent_run_id,
             ),
+            distributed.watch_for_chief(role),
         ):
             tuner.search(x, y, **fit_kwargs)
     except BaseException as error:
         if runs is not None:
             runs.search_interrupted(error)
+        if isinstance(error, KeyboardInterrupt) and not role.is_worker:
+            # Rewrite KerasTuner's state in full: the interrupt may have
+            # landed while it was being written.
+            _save_state(tuner)
         raise
+
+
+def _save_state(tuner: Any) -> None:
+    try:
+        tuner.save()
+    except Exception as error:
+        warnings.warn(
+            f"lrdecay: saving KerasTuner's state after the interrupt failed "
+            f"({type(error).__name__}: {error}); the search may not resume.",
+            stacklevel=3,
+        )
 
 
 def _result(

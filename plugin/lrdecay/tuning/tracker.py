@@ -25,7 +25,9 @@ import mlflow
 from mlflow.entities import Metric, Param, RunTag
 
 from lrdecay._compat import keras_tuner as keras_tuner_compat
-from lrdecay.tuning import comparison
+from lrdecay.tracking import store
+from lrdecay.tracking import uri as tracking_uri_module
+from lrdecay.tuning import comparison, labels
 from lrdecay.tuning import runs as layout
 from lrdecay.tuning.space import DecaySpace, ResolvedDecay
 
@@ -96,20 +98,11 @@ class SearchRuns:
     def _resolve(
         tracking_uri: str | None, experiment_name: str | None
     ) -> tuple[str, Any, str]:
-        uri = tracking_uri or mlflow.get_tracking_uri()
+        uri = store.absolute_uri(tracking_uri or mlflow.get_tracking_uri())
         client = mlflow.MlflowClient(uri)
         experiment_id = layout.experiment_id(client, experiment_name)
         assert experiment_id is not None  # created when missing
         return uri, client, experiment_id
-
-    @staticmethod
-    def _find_parent(
-        client: Any, experiment_id: str, project_name: str, project_path: str
-    ) -> Any | None:
-        parent = layout.live_run(client, layout.read_marker(project_path))
-        if parent is None:
-            parent = layout.find_parent_run(client, experiment_id, project_name)
-        return parent
 
     @classmethod
     def for_search(
@@ -137,22 +130,27 @@ class SearchRuns:
         uri, client, experiment_id = cls._resolve(
             options.get("tracking_uri"), options.get("experiment_name")
         )
-        parent = None
         if options.get("parent_run_id") is not None:
             parent = layout.live_run(client, str(options["parent_run_id"]))
             if parent is None:
                 raise ValueError(
                     "No MLflow run to log the search under: "
-                    f"parent_run_id={options['parent_run_id']!r} at {uri}."
+                    f"parent_run_id={options['parent_run_id']!r} at "
+                    f"{tracking_uri_module.redact(uri)}."
                 )
-        elif resuming:
-            parent = cls._find_parent(client, experiment_id, project_name, project_path)
-        if parent is None:
-            parent_run_id = layout.create_parent_run(
-                client, experiment_id, project_name, project_path
-            )
+            parent_run_id = str(parent.info.run_id)
         else:
-            parent_run_id = parent.info.run_id
+            # Under a lock: two processes starting it at once make one parent.
+            parent_run_id, parent = layout.claim_parent_run(
+                client,
+                experiment_id,
+                project_name,
+                project_path,
+                uri,
+                reuse=resuming,
+                since=layout.process_started(),
+            )
+        if parent is not None:
             experiment_id = parent.info.experiment_id
             client.update_run(parent_run_id, status="RUNNING")
             resumes = int(parent.data.tags.get(layout.RESUMES_TAG, "0")) + 1
@@ -172,17 +170,11 @@ class SearchRuns:
         project_name = getattr(tuner, "project_name", None)
         if parent_run_id is None and tuner is not None:
             project_path = os.path.join(str(tuner.directory), str(project_name))
-            parent = cls._find_parent(
-                client, experiment_id, str(project_name), project_path
+            parent_run_id, parent = layout.claim_parent_run(
+                client, experiment_id, str(project_name), project_path, uri, reuse=True
             )
-            if parent is None:
-                parent_run_id = layout.create_parent_run(
-                    client, experiment_id, str(project_name), project_path
-                )
-            else:
-                parent_run_id = parent.info.run_id
+            if parent is not None:
                 experiment_id = parent.info.experiment_id
-            layout.write_marker(project_path, parent_run_id, uri)
         return cls(uri, experiment_id, parent_run_id, project_name, options)
 
     def _log_search_settings(
@@ -272,13 +264,18 @@ class SearchRuns:
         tags = {layout.ROLE_TAG: layout.TRIAL_ROLE, layout.STATUS_TAG: "RUNNING"}
         if self.project_name is not None:
             tags[layout.SEARCH_TAG] = str(self.project_name)
-        run_name = "trial"
+        seed = context.seed
+        run_name = labels.trial_label(
+            resolved.kind,
+            resolved.settings,
+            hyperparameters=values,
+            fixed=_fixed_hyperparameters(context.tuner),
+            seed=seed,
+            execution=context.execution or 0,
+        )
         if trial_id is not None:
             tags[layout.TRIAL_TAG] = trial_id
             tags[layout.EXECUTION_TAG] = str(context.execution)
-            run_name = f"trial-{trial_id}"
-            if context.execution:
-                run_name += f"-execution-{context.execution}"
         for key in layout.HYPERBAND_KEYS:
             if f"tuner/{key}" in values:
                 tags[f"lrdecay.{key}"] = str(values[f"tuner/{key}"])
@@ -293,7 +290,6 @@ class SearchRuns:
                 tags[layout.CONTINUED_FROM_RUN_TAG] = continued_run
         params: dict[str, Any] = dict(values)
         params["epoch_budget"] = epochs
-        seed = getattr(context, "seed", None)
         if seed is not None:
             # The execution's own seed: `keras.utils.set_random_seed(seed)`
             # before building the model repeats this run exactly.
@@ -449,6 +445,17 @@ class _RecordingTrialRun(TrialRun):
         if self.trial_id is not None and run_id is not None:
             self.owner.trial_run_ids.setdefault(self.trial_id, []).append(run_id)
         super().end(status, error, trial_status)
+
+
+def _fixed_hyperparameters(tuner: Any) -> set[str]:
+    """The search's hyperparameters that take one value: no run differs there."""
+    space = getattr(getattr(tuner, "oracle", None), "hyperparameters", None)
+    fixed = set()
+    for hp in getattr(space, "space", ()):
+        kind = type(hp).__name__
+        if kind == "Fixed" or (kind == "Choice" and len(hp.values) == 1):
+            fixed.add(hp.name)
+    return fixed
 
 
 def _objective_name(tuner: Any) -> str:

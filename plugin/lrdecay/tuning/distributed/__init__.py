@@ -12,6 +12,8 @@ package adds what an lrdecay search needs around that, one module each:
   `--oracle-port`), checked.
 - `worker`: `join_search()`, a worker finding the chief's MLflow parent run and
   asking the oracle for its trial (`SearchEndedError` when the search is over).
+- `worker`: `watch_for_chief()`, a worker stopping with one line when its
+  chief has not answered for `LRDECAY_CHIEF_TIMEOUT` seconds (default 60).
 - `chief`: `watch_chief()`, the chief's status lines about its workers while it
   serves, and the runs of dead workers ended KILLED at the end.
 
@@ -40,13 +42,16 @@ from lrdecay.tuning.distributed.roles import (
     resolve_role,
 )
 from lrdecay.tuning.distributed.worker import (
+    CHIEF_TIMEOUT_ENV,
     ChiefUnreachableError,
     JoinedSearch,
     SearchEndedError,
     join_search,
+    watch_for_chief,
 )
 
 __all__ = [
+    "CHIEF_TIMEOUT_ENV",
     "ORACLE_IP_ENV",
     "ORACLE_PORT_ENV",
     "REPORT_EVERY_ENV",
@@ -58,4 +63,5 @@ __all__ = [
     "join_search",
     "resolve_role",
     "watch_chief",
+    "watch_for_chief",
 ]

@@ -10,18 +10,26 @@ the same tuner id, so the trial re-runs in a new run).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
+import signal
 import socket
+import sys
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from lrdecay.tuning import runs
 from lrdecay.tuning.distributed.roles import Role
 
 _TERMINAL = ("FINISHED", "FAILED", "KILLED")
+
+# Seconds a worker waits for a chief that stopped answering (`watch_for_chief`).
+CHIEF_TIMEOUT_ENV = "LRDECAY_CHIEF_TIMEOUT"
+DEFAULT_CHIEF_TIMEOUT = 60.0
 
 logger = logging.getLogger("lrdecay.tuning.distributed")
 
@@ -31,7 +39,7 @@ class SearchEndedError(RuntimeError):
 
 
 class ChiefUnreachableError(RuntimeError):
-    """A worker waited its whole `wait_timeout` without finding its chief."""
+    """A worker's chief did not answer (while joining, or during the search)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,7 +123,7 @@ def join_search(
     client, uri = _tracking_client(tracking, tracking_uri, environ)
     lookout = _Lookout(role, project_name, client, experiment_name, environ)
     sighting = lookout.wait(wait_timeout, connect_timeout, poll_interval)
-    trial_id = _trial_of(role, project_name, wait_timeout)
+    trial_id = _trial_of(role, project_name)
     parent_run_id = sighting.parent_run_id
     stale: list[str] = []
     if client is not None and trial_id is not None and parent_run_id is not None:
@@ -286,7 +294,7 @@ class _Lookout:
         )
 
 
-def _trial_of(role: Role, project_name: str, wait_timeout: float) -> str | None:
+def _trial_of(role: Role, project_name: str) -> str | None:
     """The id of the trial the oracle runs for `role`, or `None` (IDLE).
 
     Asks as `Tuner.search` does: the oracle returns the ongoing trial of a
@@ -297,7 +305,7 @@ def _trial_of(role: Role, project_name: str, wait_timeout: float) -> str | None:
 
     try:
         trial = keras_tuner_compat.request_trial(
-            role.address, role.tuner_id, timeout=max(wait_timeout, 30.0)
+            role.address, role.tuner_id, timeout=chief_timeout()
         )
     except Exception as error:
         raise ChiefUnreachableError(
@@ -342,3 +350,145 @@ def _end_own_stale_runs(
             ", ".join(stale),
         )
     return stale
+
+
+# -- a chief that stops answering ---------------------------------------------------
+
+
+def chief_timeout(environ: Mapping[str, str] | None = None) -> float:
+    """`LRDECAY_CHIEF_TIMEOUT` in seconds, else `DEFAULT_CHIEF_TIMEOUT` (60).
+
+    Raises:
+        ValueError: The variable is not a positive number of seconds.
+    """
+    environ = os.environ if environ is None else environ
+    text = environ.get(CHIEF_TIMEOUT_ENV)
+    if text is None or not text.strip():
+        return DEFAULT_CHIEF_TIMEOUT
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds < float("inf"):
+        raise ValueError(
+            f"`{CHIEF_TIMEOUT_ENV}` must be a positive number of seconds. "
+            f"Received: {CHIEF_TIMEOUT_ENV}={text!r}"
+        )
+    return seconds
+
+
+@contextlib.contextmanager
+def watch_for_chief(
+    role: Role, timeout: float | None = None, grace: float | None = None
+) -> Iterator[None]:
+    """Around a worker's `tuner.search()`: stop when the chief stops answering.
+
+    KerasTuner's worker waits up to an hour in each call to a chief that is
+    gone. Here a thread asks the chief's gRPC server every few seconds
+    (`_compat.keras_tuner.oracle_answers`); once it has not answered for
+    `timeout` seconds, the thread sends SIGINT to the main thread, and the
+    block raises `ChiefUnreachableError` instead of `KeyboardInterrupt`
+    (the trial's run ends KILLED as any interrupted run does; the chief's
+    oracle hands the trial out again when the chief resumes). Where SIGINT
+    is ignored (a job started in the background by a shell), or the main
+    thread does not unwind within `grace` seconds (stuck in native code),
+    the process writes the message to stderr and exits with code 1.
+
+    A no-op unless `role` is a worker.
+
+    Example:
+
+    ```python
+    with watch_for_chief(role):
+        tuner.search(x, y, epochs=10)
+    ```
+
+    Args:
+        role: This process's `Role`.
+        timeout: Float or `None`. Else `LRDECAY_CHIEF_TIMEOUT`, else `60`.
+        grace: Float or `None`. Defaults to `max(10, timeout / 2)`.
+
+    Raises:
+        ChiefUnreachableError: The chief did not answer for `timeout` seconds.
+        ValueError: A non-positive `timeout` (or `LRDECAY_CHIEF_TIMEOUT`).
+    """
+    if not role.is_worker:
+        yield
+        return
+    limit = chief_timeout() if timeout is None else timeout
+    if not limit > 0:
+        raise ValueError(
+            "Argument `timeout` must be positive seconds. "
+            f"Received: timeout={timeout!r}"
+        )
+    watchdog = _ChiefWatchdog(
+        role, limit, max(10.0, limit / 2) if grace is None else grace
+    )
+    watchdog.start()
+    try:
+        yield
+    except KeyboardInterrupt:
+        if watchdog.fired.is_set():
+            raise ChiefUnreachableError(watchdog.message) from None
+        raise
+    finally:
+        watchdog.stop()
+
+
+class _ChiefWatchdog:
+    """The thread behind `watch_for_chief`."""
+
+    def __init__(self, role: Role, timeout: float, grace: float) -> None:
+        self.role = role
+        self.timeout = timeout
+        self.grace = grace
+        self.interval = min(5.0, timeout / 4)
+        self.fired = threading.Event()
+        self.stopped = threading.Event()
+        self._lock = threading.Lock()
+        self.message = (
+            f"Worker {role.tuner_id!r}: the chief at {role.address} has not "
+            f"answered for {timeout:g} s (stopped, or its machine is "
+            "unreachable); this worker stops. Start the chief again (the same "
+            "command resumes the search), then the workers."
+        )
+        self._thread = threading.Thread(
+            target=self._watch, name="lrdecay-worker-watchdog", daemon=True
+        )
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        with self._lock:
+            self.stopped.set()
+        self._thread.join(timeout=self.interval + 5)
+
+    def _watch(self) -> None:
+        from lrdecay._compat import keras_tuner as keras_tuner_compat
+
+        last_answer = time.monotonic()
+        while not self.stopped.wait(self.interval):
+            probe_timeout = min(self.interval, 5.0)
+            if keras_tuner_compat.oracle_answers(self.role.address, probe_timeout):
+                last_answer = time.monotonic()
+                continue
+            if time.monotonic() - last_answer < self.timeout:
+                continue
+            with self._lock:
+                if self.stopped.is_set():
+                    return
+                self.fired.set()
+                # A real SIGINT to the main thread wakes it from a blocking
+                # call (sleep, a gRPC wait); `_thread.interrupt_main` would not.
+                interrupting = callable(signal.getsignal(signal.SIGINT))
+                if interrupting:
+                    main = threading.main_thread().ident
+                    assert main is not None
+                    signal.pthread_kill(main, signal.SIGINT)
+            if not interrupting or not self.stopped.wait(self.grace):
+                # SIGINT ignored (a background job), or the main thread stuck
+                # in native code: say why, and end the process.
+                print(f"lrdecay: {self.message}", file=sys.stderr, flush=True)
+                os._exit(1)
+            return

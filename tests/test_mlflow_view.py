@@ -1,0 +1,226 @@
+"""What a user sees in the MLflow UI: the link a search prints, in a real browser.
+
+A small search logs to a real `mlflow server`; the link the command prints is
+opened in headless Chromium (Debian's `chromium`) and must show the search's
+child runs, by the names that say what they hold. Skipped where `chromium`
+is not installed (`apt-get install -y chromium`).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+
+from lrdecay.tracking import plots
+from lrdecay.tracking import uri as tracking_uri
+from lrdecay.tuning import labels
+from mlflow_server import MlflowServer
+
+CHROMIUM = shutil.which("chromium")
+
+needs_chromium = pytest.mark.skipif(
+    CHROMIUM is None,
+    reason="no `chromium` on PATH: the MLflow UI test needs a real browser "
+    "(Debian: apt-get install -y chromium)",
+)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
+    with MlflowServer(tmp_path_factory.mktemp("mlflow-server")) as running:
+        yield running
+
+
+def test_trial_label_says_what_the_trial_holds_and_omits_what_all_share() -> None:
+    fixed = {"step/drop", "initial_lr", "units"}
+    step = labels.trial_label(
+        "step",
+        {"epochs_drop": 30, "drop": 0.5},
+        hyperparameters={
+            "decay_kind": "step", "step/epochs_drop": 30, "step/drop": 0.5,
+            "initial_lr": 0.1, "units": 32, "dropout": 0.25,
+        },
+        fixed=fixed,
+        seed=1,
+        execution=1,
+    )  # fmt: skip
+    assert step == "step epochs_drop=30 dropout=0.25 seed=1"
+    assert labels.trial_label("constant", {}, seed=1) == "constant seed=1"
+    exponential = labels.trial_label(
+        "exponential",
+        {"k": math.log(2) / 10},
+        hyperparameters={
+            "initial_lr": 0.05,
+            "exponential/half_life": 10,
+            "tuner/epochs": 12,
+            "tuner/bracket": 1,
+        },
+        execution=1,
+    )
+    assert exponential == "exponential half_life=10 initial_lr=0.05 epochs=12 #2"
+    plateau = labels.trial_label(
+        "plateau", {"patience": 5, "factor": 0.5, "monitor": "val_loss"}
+    )
+    assert plateau == "plateau patience=5 factor=0.5"
+    assert labels.setting_of("step epochs_drop=30 seed=1") == "step epochs_drop=30"
+    assert labels.setting_of("exponential half_life=10 #2") == (
+        "exponential half_life=10"
+    )
+
+
+def test_comparison_plot_colours_are_never_repeated(tmp_path: Path) -> None:
+    for count in (1, 10, 11, 20, 21, 45):
+        colors = plots.distinct_colors(count)
+        assert len(colors) == count
+        assert len(set(colors)) == count
+    curves = {
+        f"step epochs_drop={drop} seed={seed}": ([0, 1, 2], [2.0, 1.0 / drop, 0.5])
+        for drop in (1, 2, 3)
+        for seed in (1, 2)
+    }
+    groups = {label: labels.setting_of(label) for label in curves}
+    path = plots.comparison_plot(
+        curves, tmp_path / "val_loss.png", ylabel="val_loss", log_scale=True,
+        groups=groups,
+    )  # fmt: skip
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # A diverged trial on the log axis: drawn, with no warning from matplotlib.
+    curves["step epochs_drop=1 seed=3"] = ([0, 1, 2], [2.0, 1.7e308, math.inf])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        plots.comparison_plot(
+            curves, tmp_path / "diverged.png", ylabel="val_loss", log_scale=True
+        )
+        plots.lr_curve_plot(
+            [0, 1, 2], [0.1, 0.1, 0.1], tmp_path / "run.png",
+            metric_name="val_loss", metric_values=[2.0, 1.7e308, math.nan],
+        )  # fmt: skip
+
+
+def rendered_page(url: str) -> str:
+    """The DOM of `url` after the MLflow UI has loaded its runs."""
+    assert CHROMIUM is not None
+    with tempfile.TemporaryDirectory(prefix="lrdecay-chromium-") as profile:
+        completed = subprocess.run(
+            [
+                CHROMIUM,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                f"--user-data-dir={profile}",
+                "--window-size=1400,900",
+                # Virtual time runs on while the page fetches: the runs are
+                # in the DOM when the budget is spent.
+                "--virtual-time-budget=20000",
+                "--dump-dom",
+                url,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    return completed.stdout
+
+
+def test_runs_url_opens_the_search_children_ranked_in_the_chart_view() -> None:
+    url = tracking_uri.runs_url(
+        "http://127.0.0.1:5000/", "7", "abc123", objective="val_loss"
+    )
+    assert url == (
+        "http://127.0.0.1:5000/#/experiments/7/runs"
+        "?searchFilter=tags.mlflow.parentRunId%20%3D%20%27abc123%27"
+        "&orderByKey=metrics.%60val_loss%60&orderByAsc=true"
+        "&compareRunsMode=CHART"
+    )
+    assert tracking_uri.runs_url(
+        "https://mlflow.example/team/", "7", "abc123", "val_accuracy", False
+    ) == (
+        "https://mlflow.example/team/#/experiments/7/runs"
+        "?searchFilter=tags.mlflow.parentRunId%20%3D%20%27abc123%27"
+        "&orderByKey=metrics.%60val_accuracy%60&orderByAsc=false"
+        "&compareRunsMode=CHART"
+    )
+
+
+def test_ui_hint_for_a_local_store_names_the_command_and_the_page() -> None:
+    hint = tracking_uri.ui_hint("sqlite:///runs/mlflow.db", "3", "p1", "val_loss")
+    assert hint == (
+        "Open the MLflow UI:  mlflow ui --backend-store-uri "
+        "sqlite:///runs/mlflow.db\n"
+        "  then browse to http://127.0.0.1:5000/#/experiments/3/runs"
+        "?searchFilter=tags.mlflow.parentRunId%20%3D%20%27p1%27"
+        "&orderByKey=metrics.%60val_loss%60&orderByAsc=true"
+        "&compareRunsMode=CHART"
+    )
+
+
+@pytest.mark.slow
+@needs_chromium
+def test_printed_link_shows_the_search_runs_by_name(
+    server: MlflowServer, tmp_path: Path
+) -> None:
+    env = {
+        **os.environ,
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+    }
+    env.pop("MLFLOW_TRACKING_URI", None)
+    completed = subprocess.run(
+        [
+            sys.executable, "-m", "lrdecay", "search",
+            "--kinds", "step,exponential",
+            "--decay-epochs", "1.0",
+            "--epochs", "2",
+            "--batch-size", "256",
+            "--seed", "1",
+            "--project-dir", str(tmp_path / "searches"),
+            "--tracking-uri", server.uri,
+        ],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    links = re.findall(r"Open the MLflow UI at (\S+)", completed.stdout)
+    assert len(links) == 1, completed.stdout
+
+    client = MlflowClient(server.uri)
+    experiment = client.get_experiment_by_name("lrdecay")
+    parent = client.search_runs(
+        [experiment.experiment_id], "tags.`lrdecay.role` = 'search'"
+    )[0]
+    children = client.search_runs(
+        [experiment.experiment_id],
+        f"tags.mlflow.parentRunId = '{parent.info.run_id}'",
+    )
+    names = sorted(run.info.run_name for run in children)
+    assert names == [
+        "constant seed=1",
+        "exponential half_life=2 seed=1",
+        "step epochs_drop=2 seed=1",
+    ]
+    assert links[0] == tracking_uri.runs_url(
+        server.uri, experiment.experiment_id, parent.info.run_id, "val_loss"
+    )
+
+    page = rendered_page(links[0])
+    # Each run's name in the run list; the charts' legends add `(metric)`.
+    listed = re.findall(r">((?:step|exponential|plateau|constant)(?: [^<]*)?)<", page)
+    assert {name for name in listed if not name.endswith(")")} == set(names)
+    # The parent is not listed among its trials: the page is the trials'.
+    assert f">{parent.info.run_name}<" not in page

@@ -1,0 +1,176 @@
+"""SIGTERM during a search: handled like Ctrl-C, with a real signal."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lrdecay.tuning.termination import Terminated, sigterm_as_interrupt
+
+# The first trial's first training step marks `ready` and waits there while
+# `hold` exists: the signal lands mid-trial, after its run was created
+# (KerasTuner writes the trial's folder when it creates the trial).
+_HOLD_MODEL = """
+import glob, os, time
+import keras
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+class Hold(keras.layers.Layer):
+    def call(self, inputs, training=None):
+        if training and os.path.exists(os.path.join(HERE, "hold")) and glob.glob(
+            os.path.join(HERE, "lrdecay_project", "*", "trial_0000")
+        ):
+            open(os.path.join(HERE, "ready"), "w").close()
+            time.sleep(600)
+        return inputs
+
+
+def build(input_shape, num_outputs):
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([
+        keras.Input(input_shape), Hold(),
+        keras.layers.Dense(32, activation="relu"),
+        keras.layers.Dense(num_outputs, activation="softmax"),
+    ])
+    model.compile(keras.optimizers.SGD(0.1), "sparse_categorical_crossentropy",
+                  run_eagerly=True)  # so that Hold.call runs at every step
+    return model
+"""
+
+SEARCH = [
+    sys.executable, "-m", "lrdecay", "search",
+    "--decay-epochs", "1", "--epochs", "2", "--batch-size", "128",
+    "--model", "hold_model:build",
+]  # fmt: skip
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ, MLFLOW_DISABLE_TELEMETRY="true", TF_CPP_MIN_LOG_LEVEL="3")
+    env.pop("MLFLOW_TRACKING_URI", None)
+    env.pop("MLFLOW_EXPERIMENT_NAME", None)
+    return env
+
+
+def _runs(tmp_path: Path) -> tuple[list[Any], list[Any]]:
+    import mlflow
+
+    client = mlflow.MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    experiment = client.get_experiment_by_name("lrdecay")
+    runs = client.search_runs(
+        [experiment.experiment_id], order_by=["attributes.start_time ASC"]
+    )
+    parents = [r for r in runs if r.data.tags.get("lrdecay.role") == "search"]
+    trials = [r for r in runs if r.data.tags.get("lrdecay.role") == "trial"]
+    assert len(parents) + len(trials) == len(runs)
+    return parents, trials
+
+
+@pytest.mark.slow
+def test_sigterm_kills_the_runs_exits_143_and_the_same_command_resumes(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "hold_model.py").write_text(_HOLD_MODEL)
+    (tmp_path / "hold").touch()
+    started = time.monotonic()
+    process = subprocess.Popen(
+        SEARCH, cwd=tmp_path, env=_env(), stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 240
+        while not (tmp_path / "ready").exists():
+            assert process.poll() is None, process.communicate()[1][-3000:]
+            assert time.monotonic() < deadline, "the first trial never started"
+            time.sleep(0.2)
+        signalled = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    print(f"search start to ready {signalled - started:.1f} s, "
+          f"SIGTERM to exit {time.monotonic() - signalled:.1f} s")  # fmt: skip
+    assert process.returncode == 143, stderr[-3000:]
+    assert stderr.splitlines()[-1] == (
+        "lrdecay: terminated (SIGTERM); run the same command again to resume "
+        "the search."
+    )
+    assert "Traceback" not in stderr
+
+    (parent,), trials = _runs(tmp_path)
+    assert parent.info.status == "KILLED"
+    assert "Terminated: terminated by SIGTERM" in parent.data.tags["lrdecay.error"]
+    assert [(r.data.tags["lrdecay.trial_id"], r.info.status) for r in trials] == [
+        ("0000", "KILLED")
+    ]
+    assert "Terminated: terminated by SIGTERM" in trials[0].data.tags["lrdecay.error"]
+    assert (tmp_path / "lrdecay_project").is_dir()
+
+    (tmp_path / "hold").unlink()
+    again = subprocess.run(
+        SEARCH, cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=600
+    )
+    assert again.returncode == 0, again.stderr[-3000:]
+    (parent_after,), after = _runs(tmp_path)
+    assert parent_after.info.run_id == parent.info.run_id
+    assert parent_after.info.status == "FINISHED"
+    assert [(r.data.tags["lrdecay.trial_id"], r.info.status) for r in after] == [
+        ("0000", "KILLED"),  # the run SIGTERM ended
+        ("0000", "FINISHED"),  # its re-run
+        ("0001", "FINISHED"),
+        ("0002", "FINISHED"),
+        ("0003", "FINISHED"),  # three decays and the constant-rate control
+    ]
+    assert after[0].info.run_id == trials[0].info.run_id
+
+
+def test_sigterm_raises_terminated_inside_the_block_only() -> None:
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    with pytest.raises(Terminated) as raised, sigterm_as_interrupt():
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the handler runs here and raises
+    assert isinstance(raised.value, KeyboardInterrupt)
+    assert raised.value.exit_code == 143
+    assert str(raised.value) == "terminated by SIGTERM"
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+def test_sigterm_handler_of_the_program_is_left_alone() -> None:
+    received: list[int] = []
+
+    def own(signal_number: int, frame: Any) -> None:
+        received.append(signal_number)
+
+    previous = signal.signal(signal.SIGTERM, own)
+    try:
+        with sigterm_as_interrupt():
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.1)
+        assert received == [signal.SIGTERM]
+        assert signal.getsignal(signal.SIGTERM) is own
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def test_sigterm_outside_the_main_thread_installs_nothing() -> None:
+    seen: list[Any] = []
+
+    def search_in_a_thread() -> None:
+        with sigterm_as_interrupt():
+            seen.append(signal.getsignal(signal.SIGTERM))
+
+    thread = threading.Thread(target=search_in_a_thread)
+    thread.start()
+    thread.join()
+    assert seen == [signal.SIG_DFL]
