@@ -128,6 +128,10 @@ def test_preview_curves_equal_the_schedules() -> None:
         (["preview"], "Nothing to preview"),
         (["preview", "--decay", "plateau:patience=3"], "no curve before training"),
         (["preview", "--decay", "linear"], "Unknown decay kind 'linear'"),
+        (
+            ["preview", "--decay", "cosine"],
+            "cosine decay needs decay_epochs: e.g. --decay cosine:decay_epochs=50",
+        ),
         (["preview", "--decay", "step:foo=3"], "no setting 'foo'"),
         (["preview", "--decay", "step:drop=3"], "drop=3.0"),
         (["preview", "--decay", "step:epochs_drop=x"], "epochs_drop=x"),
@@ -320,6 +324,8 @@ def test_search_defaults_are_lrdecay_defaults(
         "batch_size": defaults.BATCH_SIZE,
         "objective": defaults.OBJECTIVE,
         "seed": defaults.SEED,
+        "control": defaults.CONTROL,
+        "repeats": defaults.REPEATS,
         "project_dir": defaults.PROJECT_DIR,
         "experiment_name": defaults.EXPERIMENT,
         "tracking_uri": None,
@@ -392,6 +398,7 @@ def test_bad_inputs_in_a_subprocess(tmp_path: Path) -> None:
 
 TINY_SEARCH = [
     "search",
+    "--no-control",
     "--decay-epochs", "1",
     "--epochs", "2",
     "--batch-size", "128",
@@ -524,16 +531,22 @@ def test_search_on_a_regression_csv_in_process(
         "search:\n  algorithm: random\n  max-trials: 2\n  kinds: [plateau]\n"
         "  decay-epochs: '1:2'\n  epochs: 2\n  quiet: true\n"
     )
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
     code = cli.main(
         ["search", "--config", "search.yaml", "--data", "houses.csv",
-         "--target", "price", "--tracking-uri", f"sqlite:///{tmp_path}/mlflow.db"]
+         "--target", "price", "--tracking-uri", uri, "--no-control"]
     )  # fmt: skip
     assert code == 0
     out = capsys.readouterr().out
-    rows = table_rows(out)
+    # --quiet: no banner, no table, just the decay to paste and its test score.
+    code_line, score_line = out.splitlines()
+    assert code_line.startswith("PlateauDecay(")
+    assert score_line.startswith("test R² ")
+    assert score_line.endswith(" in price (16 held-out samples)")
+    assert cli.main(["report", "--tracking-uri", uri, "-q"]) == 0
+    rows = table_rows(capsys.readouterr().out)
     assert len(rows) == 2
     assert {row[2] for row in rows} == {"plateau"}
-    assert "lrdecay search:" not in out  # --quiet: no banner, just the result
     _, parents, trials = store_runs(tmp_path)
     assert len(parents) == 1 and len(trials) == 2
     assert trials[0].data.params["decay_kind"] == "plateau"

@@ -67,9 +67,14 @@ def test_csv_regression_detected_from_fractional_target(tmp_path: Path) -> None:
     dataset = data.load_dataset(path, target="price")
     assert dataset.task == "regression"
     assert dataset.num_outputs == 1
-    assert sorted(np.concatenate([dataset.y_train, dataset.y_val])) == pytest.approx(
-        [i * 0.5 + 0.25 for i in range(10)]
+    # The target is standardized on the training split, and converts back.
+    assert dataset.y_train.mean() == pytest.approx(0, abs=1e-6)
+    assert dataset.y_train.std() == pytest.approx(1, abs=1e-6)
+    both = np.concatenate([dataset.y_train, dataset.y_val])
+    assert sorted(dataset.in_target_units(both)) == pytest.approx(
+        [i * 0.5 + 0.25 for i in range(10)], rel=1e-6
     )
+    assert dataset.target_scaled
 
 
 def test_task_can_be_forced(tmp_path: Path) -> None:

@@ -68,6 +68,7 @@ def load_digits(
         seed,
         feature_names=[f"pixel_{i}" for i in range(x.shape[1])],
         label_source="the digit labels",
+        target_name="digit",
         standardize=False,
     )
 
@@ -205,6 +206,7 @@ def _load_csv(
         seed,
         feature_names=[header[i] for i in feature_index],
         label_source=f"target column {target!r}",
+        target_name=target,
         standardize=True,
     )
 
@@ -290,6 +292,7 @@ def _load_npz(
         seed,
         feature_names=[f"x{i}" for i in range(int(np.prod(x.shape[1:])))],
         label_source="array 'y'",
+        target_name="y",
         standardize=x.ndim == 2,
         keep_split=n_train,
     )

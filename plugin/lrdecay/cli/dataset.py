@@ -39,6 +39,12 @@ class Dataset:
         class_names: List of strings. For classification, the original label
             of each class index `0 .. n - 1`; empty for regression.
         feature_names: List of strings. One per feature column (flat data).
+        target_mean, target_std: Floats. For regression, the training
+            split's target mean and standard deviation: every `y_*` array
+            holds `(target - target_mean) / target_std`, so a price around
+            300,000 trains like a target in units. `0.0` and `1.0` (no
+            scaling) for classification.
+        target_name: String. What the target is called (the CSV column).
     """
 
     name: str
@@ -51,6 +57,9 @@ class Dataset:
     y_test: np.ndarray | None = None
     class_names: list[str] = dataclasses.field(default_factory=list)
     feature_names: list[str] = dataclasses.field(default_factory=list)
+    target_mean: float = 0.0
+    target_std: float = 1.0
+    target_name: str = "y"
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -74,6 +83,15 @@ class Dataset:
         )
         shape = "x".join(str(dim) for dim in self.input_shape)
         return f"{self.name}: {what}, {shape} features, {sizes}"
+
+    @property
+    def target_scaled(self) -> bool:
+        """Whether the `y_*` arrays hold a standardized regression target."""
+        return self.target_mean != 0.0 or self.target_std != 1.0
+
+    def in_target_units(self, values: np.ndarray) -> np.ndarray:
+        """Model outputs (or `y_*` values) back in the target's own units."""
+        return np.asarray(values, dtype="float64") * self.target_std + self.target_mean
 
 
 class DataError(UsageError, ValueError):
@@ -189,8 +207,13 @@ def make_dataset(
     label_source: str,
     standardize: bool,
     keep_split: int | None = None,
+    target_name: str = "y",
 ) -> Dataset:
-    """Check, encode, split and (optionally) standardize `x` and `y`.
+    """Check, encode, split and (optionally) standardize `x`; scale a target.
+
+    A regression target is always standardized with the training split's
+    mean and standard deviation (`Dataset.target_mean`, `target_std`); the
+    scores a user reads are converted back (`Dataset.in_target_units`).
 
     Classes are encoded as `0 .. n - 1` (their labels kept in
     `class_names`); `keep_split` keeps a file's own split, its first
@@ -231,6 +254,14 @@ def make_dataset(
         std = x[train].std(axis=0)
         std[std == 0] = 1.0
         x = (x - mean) / std
+    target_mean, target_std = 0.0, 1.0
+    if task == "regression":
+        # The same for the target: a loss in the target's squared units
+        # (a price around 300,000) overflows SGD at any usual rate.
+        train_target = y[train].astype("float64")
+        target_mean = float(train_target.mean())
+        target_std = float(train_target.std()) or 1.0
+        y = ((y.astype("float64") - target_mean) / target_std).astype("float32")
     return Dataset(
         name=name,
         task=task,
@@ -242,4 +273,7 @@ def make_dataset(
         y_test=y[test] if len(test) else None,
         class_names=class_names,
         feature_names=feature_names,
+        target_mean=target_mean,
+        target_std=target_std,
+        target_name=target_name,
     )

@@ -188,3 +188,95 @@ def _import_user_module(module_name: str, spec: str) -> Any:
     finally:
         if added and cwd in sys.path:
             sys.path.remove(cwd)
+
+
+def check_model(build_model: Callable[[Any], Any], dataset: Dataset) -> list[Any]:
+    """Build the user's model once and check it fits `dataset`'s task.
+
+    Runs before any MLflow run or tuner project exists, so that a model the
+    search cannot train is one line, not a search of failed trials. The
+    model must be a compiled `keras.Model` taking the data's samples, with
+    one output whose last dimension is the number of classes (or 1, for two
+    classes with a sigmoid) or 1 for regression.
+
+    Args:
+        build_model: Callable. The builder `load_model_builder` returned.
+        dataset: `Dataset`. What the search trains on.
+
+    Returns:
+        The model's own hyperparameters (KerasTuner `HyperParameter`s it
+        declared on a fresh `HyperParameters`), which the search tries on top
+        of the decay's.
+
+    Raises:
+        DataError: Naming what is wrong: not a Keras model, not compiled, an
+            input it cannot take, or an output of the wrong shape.
+    """
+    import keras
+    import keras_tuner
+
+    name = getattr(build_model, "__name__", "build_model")
+    hp = keras_tuner.HyperParameters()
+    try:
+        model = build_model(hp)
+    except Exception as error:
+        raise DataError(
+            f"--model: {name}() failed: {type(error).__name__}: {error}"
+        ) from None
+    if not isinstance(model, keras.Model):
+        raise DataError(
+            f"--model: {name}() returned a {type(model).__name__}, not a Keras model."
+        )
+    if not getattr(model, "compiled", False) or model.optimizer is None:
+        raise DataError(
+            f"--model: {name}() returned a model that is not compiled; call "
+            "model.compile(optimizer=..., loss=...) before returning it."
+        )
+    sample = dataset.x_train[:2]
+    try:
+        output = model(sample, training=False)
+    except Exception as error:
+        raise DataError(
+            f"--model: the model of {name}() cannot take samples of shape "
+            f"{dataset.input_shape}: {type(error).__name__}: {error}"
+        ) from None
+    if isinstance(output, (list, tuple, dict)):
+        raise DataError(
+            f"--model: the model of {name}() has {len(output)} outputs; "
+            "lrdecay search trains models with one."
+        )
+    shape = tuple(output.shape)
+    expected = dataset.num_outputs
+    allowed = {expected}
+    if dataset.task == "classification" and expected == 2:
+        allowed.add(1)  # one sigmoid unit for two classes
+    if len(shape) < 2 or shape[-1] not in allowed:
+        what = (
+            f"{expected} classes"
+            if dataset.task == "classification"
+            else "a regression target"
+        )
+        raise DataError(
+            f"--model: the model of {name}() outputs shape {shape[1:]}, but "
+            f"{dataset.name} has {what}: its last layer needs {expected} "
+            f"unit{'s' if expected != 1 else ''}."
+        )
+    return list(hp.space)
+
+
+def grid_points(hyperparameters: list[Any]) -> int | None:
+    """How many grid points KerasTuner's grid search walks over these.
+
+    The product of each hyperparameter's number of values (`hp.values`, as
+    `GridSearchOracle` walks them); `None` when one is conditional (only
+    some combinations are active).
+    """
+    total = 1
+    for hyperparameter in hyperparameters:
+        if getattr(hyperparameter, "conditions", None):
+            return None
+        try:
+            total *= len(tuple(hyperparameter.values))
+        except (AttributeError, TypeError):
+            return None
+    return total

@@ -7,8 +7,14 @@ functions, whether the trial comes from the tuner or from MLflow.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import os
+import shlex
+import shutil
+import sys
+from collections.abc import Mapping, Sequence
 from typing import Any
+
+import numpy as np
 
 from lrdecay.tracking import uri as tracking_uri
 
@@ -60,22 +66,114 @@ def ranked(trials: Sequence[Any], direction: str) -> list[Any]:
     return scored + sorted(unscored, key=lambda t: t.trial_id)
 
 
-def format_trials_table(trials: Sequence[Any], objective: str) -> str:
-    """The ranked table: rank, trial, kind, settings, best objective, status."""
-    headers = ["rank", "trial", "kind", "settings", f"best {objective}", "status"]
+def format_trials_table(
+    trials: Sequence[Any],
+    objective: str,
+    hyperparameters: Mapping[str, Mapping[str, Any]] | None = None,
+) -> str:
+    """The ranked table: rank, trial, kind, settings, best objective, status.
+
+    `hyperparameters` maps a trial id to its values beyond the decay's (the
+    model's own `hp`, Hyperband's epoch budget); each one that differs
+    between the trials gets a column after the settings, so no two rows of
+    different trials look alike.
+    """
+    values = hyperparameters or {}
+    names = varying_names([values.get(t.trial_id, {}) for t in trials])
+    headers = [
+        "rank", "trial", "kind", "settings",
+        *(column_name(name) for name in names),
+        f"best {objective}", "status",
+    ]  # fmt: skip
     rows = [
         [
             str(rank) if trial.score is not None else "-",
             str(trial.trial_id),
             str(trial.kind or "?"),
             format_settings(trial.settings),
+            *(
+                _format_value(values.get(trial.trial_id, {}).get(name, "-"))
+                for name in names
+            ),
             format_score(trial.score),
             str(trial.status),
         ]
         for rank, trial in enumerate(trials, start=1)
     ]
-    widths = [max(len(row[i]) for row in [headers, *rows]) for i in range(6)]
-    numeric = {0, 4}
+    return _table(headers, rows, numeric={0, len(headers) - 2})
+
+
+def format_ranking_table(
+    result: Any, hyperparameters: Mapping[str, Mapping[str, Any]] | None = None
+) -> str:
+    """A search's ranking (`SearchResult.ranking`): a setting per row.
+
+    With repeats, the score is the mean ± the standard deviation over the
+    repeats, and a column marks the settings indistinguishable from the best
+    (`≈`). Trials that did not complete follow, unranked.
+    """
+    ranking = list(result.ranking)
+    repeats = int(getattr(result, "repeats", 1) or 1)
+    ranked_ids = {entry.trial_id for entry in ranking}
+    unranked = [trial for trial in result.trials if trial.trial_id not in ranked_ids]
+    values = hyperparameters or {}
+    ids = [entry.trial_id for entry in ranking] + [t.trial_id for t in unranked]
+    names = varying_names([values.get(trial_id, {}) for trial_id in ids])
+    objective = result.objective
+    marks = ["vs best"] if repeats > 1 else []
+    headers = [
+        "rank", "trial", "kind", "settings",
+        *(column_name(name) for name in names),
+        f"{objective} mean ± std" if repeats > 1 else f"best {objective}",
+        *marks, "status",
+    ]  # fmt: skip
+
+    def extras(trial_id: str) -> list[str]:
+        return [
+            _format_value(values.get(trial_id, {}).get(name, "-")) for name in names
+        ]
+
+    rows = []
+    for rank, entry in enumerate(ranking, start=1):
+        score = format_score(entry.mean)
+        if entry.n > 1 and math.isfinite(entry.std):
+            score += f" ± {entry.std:.4f}"
+        mark = (
+            "best" if rank == 1 else ("≈" if entry.indistinguishable_from_best else "")
+        )
+        rows.append(
+            [
+                str(rank),
+                entry.trial_id,
+                str(entry.kind or "?"),
+                format_settings(entry.settings)
+                or ("control" if entry.is_control else ""),
+                *extras(entry.trial_id),
+                score,
+                *([mark] if marks else []),
+                "COMPLETED",
+            ]
+        )
+    for trial in sorted(unranked, key=lambda t: t.trial_id):
+        rows.append(
+            [
+                "-",
+                trial.trial_id,
+                str(trial.kind or "?"),
+                format_settings(trial.settings),
+                *extras(trial.trial_id),
+                "-",
+                *([""] if marks else []),
+                str(trial.status),
+            ]
+        )
+    score_column = 4 + len(names)
+    return _table(headers, rows, numeric={0, score_column})
+
+
+def _table(headers: list[str], rows: list[list[str]], numeric: set[int]) -> str:
+    """Columns padded to their widest cell; `numeric` ones right-aligned."""
+    widths = [max(len(row[i]) for row in [headers, *rows]) for i in range(len(headers))]
     lines = [
         "  ".join(
             cell.rjust(width) if i in numeric else cell.ljust(width)
@@ -85,6 +183,41 @@ def format_trials_table(trials: Sequence[Any], objective: str) -> str:
     ]
     lines.insert(1, "  ".join("-" * width for width in widths))
     return "\n".join(lines)
+
+
+# KerasTuner's own bookkeeping values in a trial's hyperparameters: only the
+# epoch budget says something about the trial.
+_TUNER_VALUES = (
+    "tuner/initial_epoch",
+    "tuner/bracket",
+    "tuner/round",
+    "tuner/trial_id",
+)
+EPOCH_BUDGET = "tuner/epochs"
+
+
+def column_name(name: str) -> str:
+    """`epochs` for Hyperband's budget, else the hyperparameter's own name."""
+    return "epochs" if name == EPOCH_BUDGET else name
+
+
+def varying_names(values: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The names whose value differs between `values`, in first-seen order."""
+    names: list[str] = []
+    for entry in values:
+        names += [name for name in entry if name not in names]
+    return [
+        name for name in names if len({repr(entry.get(name)) for entry in values}) > 1
+    ]
+
+
+def extra_values(values: Mapping[str, Any], names: Sequence[str]) -> dict[str, Any]:
+    """The values of `names` (a model's own hp, the epoch budget) in `values`."""
+    return {
+        name: values[name]
+        for name in names
+        if name in values and name not in _TUNER_VALUES
+    }
 
 
 def failure_line(error: BaseException) -> str:
@@ -135,6 +268,14 @@ def print_banner(
         f"experiment {settings['experiment_name']!r} at {store}",
         flush=True,
     )
+    if dataset.target_scaled:
+        print(
+            f"  target {dataset.target_name!r} standardized on the training split "
+            f"(mean {format_in_units(dataset.target_mean)}, std "
+            f"{format_in_units(dataset.target_std)}): losses are in stds, the "
+            "test score in its own units",
+            flush=True,
+        )
     if resuming:
         print("  resuming: finished trials are kept, not re-run", flush=True)
 
@@ -152,8 +293,19 @@ def print_result(
     settings: dict[str, Any],
     project_name: str,
     verbosity: int,
+    hyperparameter_names: Sequence[str] = (),
 ) -> None:
-    """The ranked trials, the best one and its test score, where to look next."""
+    """The ranked trials, the decay to paste, its test score, what to run next.
+
+    At `verbosity` 0 (`-q`) only the decay to paste and its held-out test
+    score: two lines a script can read.
+    """
+    code_line = decay_line(result)
+    score_line = test_score_line(result.best_model, dataset)
+    if verbosity < 1:
+        print(code_line)
+        print(score_line)
+        return
     objective = settings["objective"]
     direction = result.tuner.oracle.objective.direction
     print()
@@ -161,29 +313,41 @@ def print_result(
         f"Trials ranked by {objective} "
         f"({'higher' if direction == 'max' else 'lower'} is better):"
     )
-    print(format_trials_table(ranked(result.trials, direction), objective))
+    trial_values = {
+        trial_id: extra_values(trial.hyperparameters.values, hyperparameter_names)
+        for trial_id, trial in result.tuner.oracle.trials.items()
+    }
+    if getattr(result, "ranking", None):
+        if getattr(result, "repeats", 1) > 1:
+            print(
+                f"(mean ± std over {result.repeats} seeds; ≈: indistinguishable "
+                "from the best, Welch's t-test at 5%)"
+            )
+        print(format_ranking_table(result, trial_values))
+    else:
+        print(
+            format_trials_table(
+                ranked(result.trials, direction), objective, trial_values
+            )
+        )
     print()
     best_decay = dict(result.best_decay)
     kind = best_decay.pop("kind", "?")
-    print(
-        f"Best: trial {result.best_trial_id}, {kind} {format_settings(best_decay)}"
-        f" — {objective} {format_score(result.best_score)}"
-    )
-    if (
-        dataset.x_test is not None
-        and verbosity >= 1
-        and result.best_model is not None  # a chief without shared checkpoints
-    ):
-        scores = result.best_model.evaluate(
-            dataset.x_test, dataset.y_test, verbose=0, return_dict=True
-        )
-        shown = ", ".join(
-            f"test {name} {float(value):.4f}" for name, value in scores.items()
-        )
-        print(f"  on the held-out test set ({len(dataset.x_test)} samples): {shown}")
+    described = f"{kind} {format_settings(best_decay)}".rstrip()
+    score = format_score(result.best_score)
+    ranking = getattr(result, "ranking", None)
+    if ranking and ranking[0].n > 1 and math.isfinite(ranking[0].std):
+        score += f" ± {ranking[0].std:.4f}"
+    print(f"Best: trial {result.best_trial_id}, {described} — {objective} {score}")
+    print(code_line)
+    print(score_line)
+    if getattr(result, "verdict", ""):
+        print(result.verdict)
+    if getattr(result, "seed", None) is not None:
+        print(f"seed {result.seed} (re-run with --seed {result.seed})")
     print()
     print(
-        tracking_uri.ui_hint(
+        ui_hint(
             result.tracking_uri,
             result.experiment_id,
             result.parent_run_id,
@@ -191,8 +355,91 @@ def print_result(
             lower_is_better=direction != "max",
         )
     )
+    report = (
+        f"{command('lrdecay', 'lrdecay')} report --experiment "
+        f"{shlex.quote(settings['experiment_name'])} --search "
+        f"{shlex.quote(project_name)}"
+    )
+    if settings.get("tracking_uri"):
+        # Never a password: the login comes from the environment, as here.
+        shown_uri = tracking_uri.without_credentials(settings["tracking_uri"])
+        report += f" --tracking-uri {shlex.quote(shown_uri)}"
     print(
         f"Search {project_name!r}; run the same command again to resume or "
-        f"extend it, `lrdecay report --experiment {settings['experiment_name']} "
-        f"--search {project_name}` to see this table again."
+        f"extend it, `{report}` to see this table again."
     )
+
+
+def decay_line(result: Any) -> str:
+    """The winning decay as the Python line to paste into `model.fit`."""
+    code = result.best_decay_code
+    if code is None:  # the constant-rate control won
+        return "no decay: the constant rate scored best; keep the model's rate"
+    return code or "no best trial"
+
+
+def test_score_line(model: Any, dataset: Any) -> str:
+    """The best model's score on the held-out test set, in the target's units.
+
+    Classification: accuracy. Regression: R² and the RMSE in the target's
+    own units (the model trained on the standardized target).
+    """
+    if dataset.x_test is None or dataset.y_test is None:
+        return "no held-out test score: the data has no test split (--test-split)"
+    if model is None:
+        return "no held-out test score: the best trial's model is not here"
+    n = len(dataset.x_test)
+    predicted = np.asarray(model.predict(dataset.x_test, verbose=0))
+    if dataset.task == "classification":
+        if predicted.ndim > 1 and predicted.shape[-1] > 1:
+            labels = predicted.argmax(axis=-1)
+        else:
+            labels = (predicted.reshape(n) > 0.5).astype("int64")
+        accuracy = float(np.mean(labels == np.asarray(dataset.y_test).reshape(n)))
+        return f"test accuracy {accuracy:.4f} ({n} held-out samples)"
+    actual = dataset.in_target_units(np.asarray(dataset.y_test).reshape(n))
+    estimate = dataset.in_target_units(predicted.reshape(n))
+    residual = float(np.sum((actual - estimate) ** 2))
+    total = float(np.sum((actual - actual.mean()) ** 2))
+    r_squared = 1 - residual / total if total > 0 else math.nan
+    rmse = math.sqrt(residual / n)
+    return (
+        f"test R² {r_squared:.4f}, RMSE {format_in_units(rmse)} in "
+        f"{dataset.target_name} ({n} held-out samples)"
+    )
+
+
+def format_in_units(value: float) -> str:
+    """`12,345` for large values, `0.1234` for small ones."""
+    if not math.isfinite(value):
+        return str(value)
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:.4g}"
+
+
+def command(name: str, module: str) -> str:
+    """How a fresh shell runs this environment's `name` command.
+
+    `name` when it is on PATH and is this environment's own; else the path of
+    the one beside this Python (a virtual environment used as
+    `.venv/bin/lrdecay` is not on PATH); else `python -m module`.
+    """
+    beside = os.path.join(os.path.dirname(sys.executable), name)
+    on_path = shutil.which(name)
+    if os.path.isfile(beside) and os.access(beside, os.X_OK):
+        if on_path and os.path.samefile(on_path, beside):
+            return name
+        return shlex.quote(beside)
+    if on_path:
+        return name
+    return f"{shlex.quote(sys.executable)} -m {module}"
+
+
+def ui_hint(*args: Any, **kwargs: Any) -> str:
+    """`tracking.uri.ui_hint`, with the `mlflow` command a fresh shell runs."""
+    hint: str = tracking_uri.ui_hint(*args, **kwargs)
+    mlflow = command("mlflow", "mlflow")
+    if mlflow != "mlflow":
+        hint = hint.replace("  mlflow ui ", f"  {mlflow} ui ", 1)
+    return hint

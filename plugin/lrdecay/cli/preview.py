@@ -106,6 +106,17 @@ def make_curve(kind: str, settings: dict[str, Any], label: str | None = None) ->
                 f"{kind} decay has no setting {name!r}; its settings are: "
                 f"{', '.join(fields)}."
             )
+    required = [
+        name
+        for name, field in fields.items()
+        if field.default is dataclasses.MISSING
+        and field.default_factory is dataclasses.MISSING
+        and name not in settings
+    ]
+    if required:
+        raise PreviewError(
+            f"{kind} decay needs {required[0]}: e.g. --decay {kind}:{required[0]}=50"
+        )
     try:
         schedule = SCHEDULES[kind](**settings)
     except (TypeError, ValueError) as error:

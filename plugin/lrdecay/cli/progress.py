@@ -3,15 +3,27 @@
 KerasTuner deep-copies callbacks for every trial, so the per-epoch callback
 keeps no state of its own and writes to this module's `_STATE`, which the
 per-trial printer reads too. `start()` resets it for a new search.
+
+A trial's line shows its decay and every other value that varies between
+trials (the model's own `hp`, Hyperband's epoch budget): `recording()` wraps
+the model builder and keeps the values of the model it built last, which in
+one process is the model of the trial that ends next.
 """
 
 from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from lrdecay.cli.output import format_score, format_settings, is_noise
+from lrdecay.cli.output import (
+    column_name,
+    extra_values,
+    format_score,
+    format_settings,
+    is_noise,
+)
 
 _STATE: dict[str, Any] = {}
 
@@ -33,15 +45,44 @@ def end_line() -> None:
         print(flush=True)
 
 
-def trial_printer(verbosity: int) -> Any:
-    """A `progress=` hook for `lrdecay.search`: one line per ended trial."""
+def recording(
+    build_model: Callable[..., Any], takes_hp: bool, names: Sequence[str]
+) -> Callable[[Any], Any]:
+    """`build_model`, keeping the values of `names` of each model it builds."""
+
+    def build(hp: Any) -> Any:
+        model = build_model(hp) if takes_hp else build_model()
+        _STATE["built"] = extra_values(hp.values, names)
+        return model
+
+    build.__name__ = getattr(build_model, "__name__", "build_model")
+    build.__qualname__ = build.__name__
+    return build
+
+
+def trial_printer(
+    verbosity: int, grid_factor: int | None = 1, max_trials: int | None = None
+) -> Any:
+    """A `progress=` hook for `lrdecay.search`: one line per ended trial.
+
+    `grid_factor`: how many grid points the model's own hyperparameters add
+    per decay setting (a grid search walks them all; `search()`'s total
+    counts the decay's); `None`: unknown, and no total is shown.
+    `max_trials` caps the total.
+    """
 
     def on_trial_end(event: Any) -> None:
         end_line()
         if verbosity < 1:
             return
-        total = f"/{event.total}" if event.total else ""
+        total = trial_total(event.total, grid_factor, max_trials)
+        shown_total = f"/{total}" if total else ""
+        extras = " ".join(
+            f"{column_name(name)}={value}"
+            for name, value in _STATE.pop("built", {}).items()
+        )
         decay = f"{event.kind or '?'} {format_settings(event.settings)}".strip()
+        decay = f"{decay} {extras}".rstrip()
         if event.status == "COMPLETED":
             outcome = f"{format_score(event.score)}"
         else:
@@ -56,12 +97,23 @@ def trial_printer(verbosity: int) -> Any:
         )
         elapsed = time.monotonic() - _STATE.get("started", time.monotonic())
         print(
-            f"[{event.index}{total}] trial {event.trial_id}  {decay}: {outcome}"
+            f"[{event.index}{shown_total}] trial {event.trial_id}  {decay}: {outcome}"
             f"  | {best}  [{elapsed:.0f}s]",
             flush=True,
         )
 
     return on_trial_end
+
+
+def trial_total(
+    total: int | None, grid_factor: int | None, max_trials: int | None = None
+) -> int | None:
+    """How many trials a search runs: `total` (of the decay's grid, capped by
+    `max_trials`) times the model's own grid points, capped by `max_trials`."""
+    if total is None or grid_factor is None:
+        return None
+    total *= grid_factor
+    return min(total, max_trials) if max_trials else total
 
 
 def epoch_ticker(epochs: int, objective: str, verbosity: int) -> Any:

@@ -12,9 +12,11 @@ search started from Python resumes from the command line, and the reverse.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import traceback
+from collections.abc import Callable
 from typing import Any
 
 from lrdecay import defaults
@@ -27,15 +29,22 @@ from lrdecay.cli.errors import (
     UsageError,
     one_line,
 )
-from lrdecay.cli.output import failure_line, print_banner, print_result
+from lrdecay.cli.output import (
+    EPOCH_BUDGET,
+    failure_line,
+    print_banner,
+    print_result,
+)
 from lrdecay.tracking import uri as tracking_uri
 
-# The fraction of the data `lrdecay search` validates on without --val-split.
+# The fractions of the data `lrdecay search` validates on without
+# --val-split, and holds out to score the best model on without --test-split.
 DEFAULT_VAL_SPLIT = 0.2
+DEFAULT_TEST_SPLIT = 0.2
 
 # The flags that say which data and model a search trains; without any of
 # them it is the bundled digits and the default model, as from Python.
-_DATA_FLAGS = ("data", "target", "task", "val_split", "model")
+_DATA_FLAGS = ("data", "target", "task", "val_split", "test_split", "model")
 
 
 def search_settings(args: argparse.Namespace) -> dict[str, Any]:
@@ -57,6 +66,8 @@ def search_settings(args: argparse.Namespace) -> dict[str, Any]:
         "batch_size": args.batch_size or defaults.BATCH_SIZE,
         "objective": args.objective or defaults.OBJECTIVE,
         "seed": defaults.SEED if args.seed is None else args.seed,
+        "control": defaults.CONTROL and not args.no_control,
+        "repeats": args.repeats or defaults.REPEATS,
         "project_dir": args.project_dir or defaults.PROJECT_DIR,
         "experiment_name": arguments.experiment_name(args.experiment),
         "tracking_uri": tracking_uri.resolve(args.tracking_uri),
@@ -79,6 +90,7 @@ def data_identity(args: argparse.Namespace) -> dict[str, Any] | None:
         "target": args.target,
         "task": args.task,
         "val_split": args.val_split,
+        "test_split": args.test_split,
         "model": args.model,
     }
 
@@ -107,7 +119,15 @@ def check_space(settings: dict[str, Any]) -> None:
 
 def run_search(args: argparse.Namespace) -> int:
     """`lrdecay search`: validate, search, print the ranked table."""
-    from lrdecay.cli import models
+    from lrdecay.cli import quiet
+
+    # Before anything can import TensorFlow or MLflow.
+    with quiet.framework_output(args.verbosity):
+        return _run_search(args)
+
+
+def _run_search(args: argparse.Namespace) -> int:
+    from lrdecay.cli import quiet
 
     settings = search_settings(args)
     check_space(settings)
@@ -131,22 +151,16 @@ def run_search(args: argparse.Namespace) -> int:
     project_name = args.project_name or defaults.project_name(
         settings, data_identity(args)
     )
-    if args.verbosity < 2:
-        # TensorFlow's C++ start-up chatter and MLflow's store set-up notes
-        # are noise for a CLI user.
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-        os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
-    if args.model:
-        build_model: Any = models.load_model_builder(args.model, dataset)
-    else:
-        build_model = models.default_model_builder(dataset)
+    _warn_about_batch_size(settings["batch_size"], dataset)
+    quiet.import_backend(args.verbosity)
+    model = _model(args, settings, dataset)
     if args.verbosity >= 1:
         resuming = not args.overwrite and os.path.exists(
             os.path.join(settings["project_dir"], project_name, "oracle.json")
         )
         print_banner(settings, dataset, project_name, resuming)
     role = _resolve_role(args)
-    outcome = _search(args, settings, build_model, dataset, project_name)
+    outcome = _search(args, settings, model, dataset, project_name)
     if isinstance(outcome, int):
         return outcome
     if role.is_worker:
@@ -156,7 +170,14 @@ def run_search(args: argparse.Namespace) -> int:
         )
         return EXIT_OK
     _print_range_test(outcome, args.verbosity)
-    print_result(outcome, dataset, settings, project_name, args.verbosity)
+    print_result(
+        outcome,
+        dataset,
+        settings,
+        project_name,
+        args.verbosity,
+        hyperparameter_names=model.hyperparameter_names,
+    )
     _print_rate_warning(outcome)
     return EXIT_OK
 
@@ -183,6 +204,52 @@ def _print_rate_warning(result: Any) -> None:
         print(f"Warning: {warning}")
 
 
+@dataclasses.dataclass(frozen=True)
+class _Model:
+    """The model a search trains, and what its own hyperparameters add.
+
+    `hyperparameter_names`: the values besides the decay's that trials
+    differ in (the model's own `hp`, Hyperband's epoch budget), shown in the
+    progress lines and the ranking. `grid_factor`: the grid points the
+    model's own `hp` add per decay setting (`None`: unknown).
+    """
+
+    build: Callable[[Any], Any]
+    hyperparameter_names: list[str]
+    grid_factor: int | None
+
+
+def _model(args: argparse.Namespace, settings: dict[str, Any], dataset: Any) -> _Model:
+    """The default model, or the user's `--model`, checked before any run."""
+    from lrdecay.cli import models
+
+    own: list[Any] = []
+    if args.model:
+        build: Callable[..., Any] = models.load_model_builder(args.model, dataset)
+        own = models.check_model(build, dataset)
+    else:
+        build = models.default_model_builder(dataset)
+    names = [hyperparameter.name for hyperparameter in own]
+    if settings["algorithm"] == "hyperband":
+        names.append(EPOCH_BUDGET)
+    return _Model(
+        build=progress.recording(build, bool(args.model), names),
+        hyperparameter_names=names,
+        grid_factor=models.grid_points(own) if settings["algorithm"] == "grid" else 1,
+    )
+
+
+def _warn_about_batch_size(batch_size: int, dataset: Any) -> None:
+    samples = len(dataset.x_train)
+    if batch_size > samples:
+        print(
+            f"lrdecay: warning: --batch-size {batch_size} is larger than the "
+            f"training set ({samples} samples): every epoch is one step on "
+            "all of it.",
+            file=sys.stderr,
+        )
+
+
 def _load_dataset(args: argparse.Namespace, settings: dict[str, Any]) -> Any:
     from lrdecay.cli import data
 
@@ -194,6 +261,7 @@ def _load_dataset(args: argparse.Namespace, settings: dict[str, Any]) -> Any:
         target=args.target,
         task=args.task,
         val_split=DEFAULT_VAL_SPLIT if args.val_split is None else args.val_split,
+        test_split=DEFAULT_TEST_SPLIT if args.test_split is None else args.test_split,
         # Without --seed the split is still the same every time: a resumed
         # search must validate on the data it started with.
         seed=data.DEFAULT_SPLIT_SEED if seed is None else seed,
@@ -219,7 +287,7 @@ def _resolve_role(args: argparse.Namespace) -> Any:
 def _search(
     args: argparse.Namespace,
     settings: dict[str, Any],
-    build_model: Any,
+    model: _Model,
     dataset: Any,
     project_name: str,
 ) -> Any:
@@ -239,7 +307,7 @@ def _search(
         # default); the trial's message and its FAILED run keep the reason.
         with debug_tracebacks(verbosity >= 2):
             return tuning.search(
-                build_model,
+                model.build,
                 dataset.x_train,
                 dataset.y_train,
                 validation_data=(dataset.x_val, dataset.y_val),
@@ -251,6 +319,8 @@ def _search(
                 objective=settings["objective"],
                 batch_size=settings["batch_size"],
                 seed=settings["seed"],
+                control=settings["control"],
+                repeats=settings["repeats"],
                 initial_lr=settings["initial_lr"],
                 project_dir=settings["project_dir"],
                 project_name=project_name,
@@ -258,7 +328,9 @@ def _search(
                 tracking_uri=settings["tracking_uri"],
                 experiment_name=settings["experiment_name"],
                 callbacks=callbacks,
-                progress=progress.trial_printer(verbosity),
+                progress=progress.trial_printer(
+                    verbosity, model.grid_factor, settings["max_trials"]
+                ),
                 verbose=2 if verbosity >= 2 else 0,
             )
     except KeyboardInterrupt as error:
@@ -382,8 +454,23 @@ def _add_budget(parser: argparse.ArgumentParser) -> None:
         "--seed",
         type=int,
         metavar="N",
-        help="random seed (default: "
-        f"{'none' if defaults.SEED is None else defaults.SEED})",
+        help="the search's seed: every setting's runs start from the same "
+        "seeded weights and data order, and the same seed repeats the search "
+        "exactly (default: one is picked, printed and recorded)",
+    )
+    budget.add_argument(
+        "--repeats",
+        type=arguments.positive_int,
+        metavar="N",
+        help="runs per setting, one seed each (one MLflow child run each): "
+        "the ranking shows mean ± std and marks the settings indistinguishable "
+        f"from the best (default: {defaults.REPEATS})",
+    )
+    budget.add_argument(
+        "--no-control",
+        action="store_true",
+        help="leave out the constant-rate control (the model at its initial "
+        "rate without decay), which tells whether decaying helped at all",
     )
 
 
@@ -406,6 +493,14 @@ def _add_data(parser: argparse.ArgumentParser) -> None:
         type=arguments.fraction,
         metavar="FRACTION",
         help=f"fraction of the data used for validation (default: {DEFAULT_VAL_SPLIT})",
+    )
+    group.add_argument(
+        "--test-split",
+        type=arguments.fraction,
+        metavar="FRACTION",
+        help="fraction of the data held out to score the best model on, once, "
+        f"at the end (default: {DEFAULT_TEST_SPLIT}; an .npz file's own split "
+        "has none)",
     )
     group.add_argument(
         "--model",
