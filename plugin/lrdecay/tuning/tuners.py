@@ -49,6 +49,7 @@ class _SearchHooks:
     # The search's seed; `None`: executions are not seeded.
     lrdecay_seed: int | None = None
     _lrdecay_execution = 0
+    _lrdecay_loading = False
 
     def on_trial_end(self, trial: Any) -> None:
         try:
@@ -72,6 +73,25 @@ class _SearchHooks:
         # KerasTuner averages each name over the executions holding it: the
         # objective over all of them, `lrdecay/execution_<i>` over one.
         return metrics
+
+    def load_model(self, trial: Any) -> Any:
+        # KerasTuner loads the best checkpoint into a freshly built model whose
+        # optimizer is not built yet, so Keras skips the saved optimizer state
+        # and warns ("Skipping variable loading for optimizer"). Build it
+        # first (in `_try_build`, which `load_model` calls; keras-tuner 1.4.8).
+        self._lrdecay_loading = True
+        try:
+            return super().load_model(trial)  # type: ignore[misc]
+        finally:
+            self._lrdecay_loading = False
+
+    def _try_build(self, hp: Any) -> Any:
+        model = super()._try_build(hp)  # type: ignore[misc]
+        optimizer = getattr(model, "optimizer", None)
+        loading = self._lrdecay_loading and model.built
+        if loading and optimizer is not None and not optimizer.built:
+            optimizer.build(model.trainable_variables)
+        return model
 
     def _build_and_fit_model(self, trial: Any, *args: Any, **kwargs: Any) -> Any:
         execution = self._lrdecay_execution
