@@ -20,14 +20,11 @@ from lrdecay.tuning.result import (
     SearchResult,
     TrialSummary,
     best_trial,
-    compare_with_control,
     decay_code,
-    rank,
-    rate_warning,
     summarize,
-    verdict,
 )
 from lrdecay.tuning.space import CONTROL_KIND
+from lrdecay.tuning.verdict import compare_with_control, rank, rate_warning, verdict
 
 
 def search_result(

@@ -90,12 +90,12 @@ from lrdecay.tuning.result import (
     TrialSummary,
     best_trial,
     last_line,
-    rate_warning,
     summarize,
 )
 from lrdecay.tuning.space import DecaySpace
 from lrdecay.tuning.termination import sigterm_as_interrupt
 from lrdecay.tuning.tuners import ALGORITHMS, build_tuner, grid_size, trial_total
+from lrdecay.tuning.verdict import rate_warning
 
 __all__ = [
     "ALGORITHMS",
