@@ -6,8 +6,11 @@ is never shadowed by a subpackage of the same name.
 - `space`, `ranges`: the search space (`DecaySpace`, `Range`); pure Python.
 - `hypermodel`: `DecayHyperModel`, for any stock KerasTuner tuner.
 - `runner`: `search()`, in steps; `plan` checks its arguments and fills in
-  the defaults (`lrdecay.defaults`), `tuners` builds the KerasTuner tuner.
-- `result`: `SearchResult`, `TrialSummary`, `TrialEvent`.
+  the defaults (`lrdecay.defaults`), `prepare` joins a distributed search,
+  runs the LR range test and sets up the MLflow runs, `tuners` builds the
+  KerasTuner tuner, `assemble` builds the `SearchResult` when it ends.
+- `result`: `SearchResult`, `TrialSummary`, `TrialEvent`; `verdict`: the
+  ranking with its spread, the verdict and the rate warning.
 - `runs`: THE MLflow run layout of a search (tag names, parent lookup, stale
   runs, experiment); `tracker` writes a search's runs by it, `comparison`
   its plots.

@@ -108,57 +108,12 @@ def make_plan(
     `None`: `executions_per_trial`, itself `1` by default).
     """
     check_choice("algorithm", algorithm, defaults.ALGORITHMS)
-    check_positive_int("epochs", settings["epochs"])
-    check_positive_int("max_trials", settings["max_trials"], allow_none=True)
-    settings.setdefault("executions_per_trial", 1)
-    check_positive_int("executions_per_trial", settings["executions_per_trial"])
-    control = settings.pop("control", True)
-    check_bool("control", control)
-    repeats = settings.pop("repeats", None)
-    check_positive_int("repeats", repeats, allow_none=True)
-    if repeats is not None:
-        if settings["executions_per_trial"] not in (1, repeats):
-            raise ValueError(
-                "Arguments `repeats` and `executions_per_trial` name the same "
-                "thing (runs per setting); give one. Received: "
-                f"repeats={repeats!r}, "
-                f"executions_per_trial={settings['executions_per_trial']!r}"
-            )
-        settings["executions_per_trial"] = repeats
-    check_seed("seed", settings["seed"])
-    if (
-        settings["seed"] is not None
-        and settings["seed"] + settings["executions_per_trial"] > 2**32
-    ):
-        raise ValueError(
-            "Argument `seed` leaves no room for one seed per repeat "
-            "(`seed + repeat` must stay below 2**32). "
-            f"Received: seed={settings['seed']!r}"
-        )
+    control = _check_counts(settings)
     given_space = space
     auto_initial_lr = (
         isinstance(initial_lr, str) and initial_lr == defaults.AUTO_INITIAL_LR
     )
-    if space is None:
-        space = DecaySpace(
-            kinds,
-            decay_epochs,
-            initial_lr=None if auto_initial_lr else initial_lr,
-            control=control,
-        )
-    elif not isinstance(space, DecaySpace):
-        raise TypeError(
-            "Argument `space` must be an lrdecay.tuning.space.DecaySpace. "
-            f"Received: space={space!r}"
-        )
-    else:
-        if auto_initial_lr and space.initial_lr is not None:
-            raise ValueError(
-                'Argument `initial_lr="auto"` searches the rates the LR range '
-                "test suggests, but `space` already searches `initial_lr`. "
-                f"Received: space.initial_lr={space.initial_lr.describe()!r}"
-            )
-        space = space.with_control(control)
+    space = _space(space, kinds, decay_epochs, initial_lr, control, auto_initial_lr)
     space.check_budget(settings["epochs"])
     if algorithm == "hyperband" and settings["max_trials"] is not None:
         raise ValueError(
@@ -166,27 +121,7 @@ def make_plan(
             "`factor`; leave `max_trials` unset. "
             f"Received: max_trials={settings['max_trials']!r}"
         )
-    options = layout.tracking_options(tracking)
-    if options is not None:
-        for name, value in (
-            ("tracking_uri", tracking_uri),
-            ("experiment_name", experiment_name),
-        ):
-            if value is not None and options.get(name, value) != value:
-                raise ValueError(
-                    f"Arguments `{name}` and `tracking` name different "
-                    f"values. Received: {name}={value!r}, tracking={tracking!r}"
-                )
-            if value is not None:
-                options[name] = value
-        experiment_name = options.get("experiment_name")
-    experiment_name = (
-        experiment_name
-        or os.environ.get("MLFLOW_EXPERIMENT_NAME")
-        or defaults.EXPERIMENT
-    )
-    if options is not None:
-        options["experiment_name"] = experiment_name
+    options, experiment_name = _tracking(tracking, tracking_uri, experiment_name)
     if project_name is None:
         identity = _identity(
             algorithm, given_space, settings, kinds, decay_epochs, initial_lr
@@ -215,6 +150,105 @@ def make_plan(
         auto_initial_lr=auto_initial_lr,
         **settings,
     )
+
+
+def _check_counts(settings: dict[str, Any]) -> bool:
+    """Check the counts and the seed; fold `repeats` in; return `control`.
+
+    Pops `control` and `repeats` from `settings` and sets
+    `executions_per_trial` (`repeats` when given, else `1` by default).
+    """
+    check_positive_int("epochs", settings["epochs"])
+    check_positive_int("max_trials", settings["max_trials"], allow_none=True)
+    settings.setdefault("executions_per_trial", 1)
+    check_positive_int("executions_per_trial", settings["executions_per_trial"])
+    control = settings.pop("control", True)
+    check_bool("control", control)
+    repeats = settings.pop("repeats", None)
+    check_positive_int("repeats", repeats, allow_none=True)
+    if repeats is not None:
+        if settings["executions_per_trial"] not in (1, repeats):
+            raise ValueError(
+                "Arguments `repeats` and `executions_per_trial` name the same "
+                "thing (runs per setting); give one. Received: "
+                f"repeats={repeats!r}, "
+                f"executions_per_trial={settings['executions_per_trial']!r}"
+            )
+        settings["executions_per_trial"] = repeats
+    check_seed("seed", settings["seed"])
+    if (
+        settings["seed"] is not None
+        and settings["seed"] + settings["executions_per_trial"] > 2**32
+    ):
+        raise ValueError(
+            "Argument `seed` leaves no room for one seed per repeat "
+            "(`seed + repeat` must stay below 2**32). "
+            f"Received: seed={settings['seed']!r}"
+        )
+    return bool(control)
+
+
+def _space(
+    space: DecaySpace | None,
+    kinds: Any,
+    decay_epochs: Any,
+    initial_lr: Any,
+    control: bool,
+    auto_initial_lr: bool,
+) -> DecaySpace:
+    """The space searched: the caller's (checked), else one of the arguments."""
+    if space is None:
+        return DecaySpace(
+            kinds,
+            decay_epochs,
+            initial_lr=None if auto_initial_lr else initial_lr,
+            control=control,
+        )
+    if not isinstance(space, DecaySpace):
+        raise TypeError(
+            "Argument `space` must be an lrdecay.tuning.space.DecaySpace. "
+            f"Received: space={space!r}"
+        )
+    if auto_initial_lr and space.initial_lr is not None:
+        raise ValueError(
+            'Argument `initial_lr="auto"` searches the rates the LR range '
+            "test suggests, but `space` already searches `initial_lr`. "
+            f"Received: space.initial_lr={space.initial_lr.describe()!r}"
+        )
+    return space.with_control(control)
+
+
+def _tracking(
+    tracking: Any, tracking_uri: str | None, experiment_name: str | None
+) -> tuple[dict[str, Any] | None, str]:
+    """The tracking options (`None`: untracked) and the experiment's name.
+
+    `tracking_uri` and `experiment_name` go into the options, and must not
+    contradict them; the experiment defaults to `MLFLOW_EXPERIMENT_NAME`,
+    else `lrdecay.defaults.EXPERIMENT`.
+    """
+    options = layout.tracking_options(tracking)
+    if options is not None:
+        for name, value in (
+            ("tracking_uri", tracking_uri),
+            ("experiment_name", experiment_name),
+        ):
+            if value is not None and options.get(name, value) != value:
+                raise ValueError(
+                    f"Arguments `{name}` and `tracking` name different "
+                    f"values. Received: {name}={value!r}, tracking={tracking!r}"
+                )
+            if value is not None:
+                options[name] = value
+        experiment_name = options.get("experiment_name")
+    experiment_name = (
+        experiment_name
+        or os.environ.get("MLFLOW_EXPERIMENT_NAME")
+        or defaults.EXPERIMENT
+    )
+    if options is not None:
+        options["experiment_name"] = experiment_name
+    return options, experiment_name
 
 
 def pick_seed() -> int:

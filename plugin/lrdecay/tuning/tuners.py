@@ -30,8 +30,8 @@ import keras_tuner
 from lrdecay._compat import keras_tuner as keras_tuner_compat
 from lrdecay.tuning import oracles as parallel_grid
 from lrdecay.tuning.plan import SearchPlan, execution_seed
-from lrdecay.tuning.result import execution_metric
 from lrdecay.tuning.space import CONTROL_KIND, KIND_HP, DecaySpace
+from lrdecay.tuning.verdict import execution_metric
 
 ALGORITHMS: dict[str, type[Any]] = {
     # Stock order in one process; side by side under KerasTuner's chief.

@@ -1,0 +1,171 @@
+"""The last step of `search()`: tag the best trial, end the runs, build the result.
+
+`search_result` reads the ended tuner into a `SearchResult`: the best trial
+and its model, the ranking and verdict (`lrdecay.tuning.result`), the code
+of the best decay to paste, and the rate warning.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any
+
+from lrdecay import defaults
+from lrdecay.tuning import distributed
+from lrdecay.tuning.hypermodel import DecayHyperModel, model_initial_lr
+from lrdecay.tuning.plan import SearchPlan
+from lrdecay.tuning.result import (
+    DivergedSearchError,
+    SearchResult,
+    TrialSummary,
+    best_trial,
+    decay_code,
+    summarize,
+)
+from lrdecay.tuning.space import CONTROL_KIND
+from lrdecay.tuning.verdict import compare_with_control, rank, rate_warning, verdict
+
+
+def search_result(
+    plan: SearchPlan,
+    tuner: Any,
+    hypermodel: DecayHyperModel,
+    runs: Any | None,
+    role: distributed.Role,
+) -> SearchResult:
+    """Tag the best trial, end the parent run, and say what was found."""
+    parent_run_id = None if runs is None else runs.parent_run_id
+    experiment_id = None if runs is None else runs.experiment_id
+    tracking_uri = None if runs is None else runs.tracking_uri
+    if role.is_worker:
+        # The chief holds the trials and the best one; it may be gone already.
+        return SearchResult(
+            best_hyperparameters=None,
+            best_model=None,
+            best_trial_id="",
+            best_score=math.nan,
+            best_decay={},
+            trials=[],
+            parent_run_id=parent_run_id,
+            experiment_id=experiment_id,
+            tracking_uri=tracking_uri,
+            tuner=tuner,
+            seed=plan.seed,
+            repeats=plan.repeats,
+            objective=_objective_name(tuner),
+            direction=_direction(tuner),
+            verdict="A worker's part of the search: the chief holds the ranking.",
+        )
+    best = best_trial(tuner.oracle)
+    trials = [
+        summarize(trial, plan.space, plan.epochs)
+        for _, trial in sorted(tuner.oracle.trials.items())
+    ]
+    if runs is not None:
+        trials = runs.search_ended(tuner, trials, best)
+    if best is None:
+        warning = rate_warning(tuner.oracle.trials.values(), every_trial_only=True)
+        if warning is not None:
+            raise DivergedSearchError(warning)
+        raise RuntimeError(
+            f"No trial of the search {plan.project_name!r} completed with a "
+            "finite score; see each trial's message (`tuner.oracle.trials`)."
+        )
+    best_model = _best_model(tuner, role)
+    summary = next(t for t in trials if t.trial_id == best.trial_id)
+    direction = _direction(tuner)
+    objective = _objective_name(tuner)
+    ranking = rank(tuner.oracle.trials, trials, plan.repeats, direction, best.trial_id)
+    control, beats_control_by, control_p_value = compare_with_control(
+        ranking, direction
+    )
+    warning = rate_warning(
+        tuner.oracle.trials.values(),
+        _num_classes(best_model),
+        None if plan.space.initial_lr is not None else _compiled_lr(best_model),
+    )
+    return SearchResult(
+        best_hyperparameters=best.hyperparameters,
+        best_model=best_model,
+        best_trial_id=best.trial_id,
+        best_score=float(best.score),
+        best_decay={"kind": summary.kind, **summary.settings},
+        trials=trials,
+        parent_run_id=parent_run_id,
+        experiment_id=experiment_id,
+        tracking_uri=tracking_uri,
+        tuner=tuner,
+        best_decay_code=_best_code(summary, tuner, hypermodel, best_model),
+        seed=plan.seed,
+        repeats=plan.repeats,
+        objective=objective,
+        direction=direction,
+        ranking=ranking,
+        control=control,
+        beats_control_by=beats_control_by,
+        control_p_value=control_p_value,
+        verdict=verdict(ranking, objective, direction, plan.repeats),
+        rate_warning=warning,
+    )
+
+
+def _objective_name(tuner: Any) -> str:
+    name = getattr(getattr(tuner.oracle, "objective", None), "name", None)
+    return name if isinstance(name, str) else str(defaults.OBJECTIVE)
+
+
+def _direction(tuner: Any) -> str:
+    direction = getattr(getattr(tuner.oracle, "objective", None), "direction", None)
+    return "max" if direction == "max" else "min"
+
+
+def _num_classes(model: Any) -> int | None:
+    """The classes of a classifier: its output width (2 for one unit)."""
+    try:
+        width = int(model.outputs[0].shape[-1])
+    except Exception:
+        return None
+    return 2 if width == 1 else width
+
+
+def _compiled_lr(model: Any) -> float | None:
+    if getattr(model, "optimizer", None) is None:
+        return None
+    return model_initial_lr(model)
+
+
+def _best_model(tuner: Any, role: distributed.Role) -> Any | None:
+    try:
+        return tuner.get_best_models(1)[0]
+    except Exception as error:
+        if not role.is_chief:
+            raise
+        # The workers wrote the checkpoints: without a shared project
+        # directory the chief has none. The search itself succeeded.
+        warnings.warn(
+            f"lrdecay: the chief cannot load the best trial's model ({error}); "
+            "give the chief and the workers the same project directory.",
+            stacklevel=3,
+        )
+        return None
+
+
+def _best_code(
+    summary: TrialSummary, tuner: Any, hypermodel: DecayHyperModel, best_model: Any
+) -> str | None:
+    """The best decay as the callback to paste, with the rate it started at.
+
+    `None` when the constant-rate control won: no decay to paste.
+    """
+    if summary.kind is None:
+        return ""
+    if summary.kind == CONTROL_KIND:
+        return None
+    initial_lr = summary.settings.get("initial_lr")
+    if initial_lr is None:
+        initial_lr = hypermodel.trial_initial_lr(tuner, summary.trial_id)
+    if initial_lr is None and getattr(best_model, "optimizer", None) is not None:
+        # The rebuilt model is compiled with the rate the trial started at.
+        initial_lr = model_initial_lr(best_model)
+    return decay_code(summary.kind, summary.settings, initial_lr, summary.half_life)

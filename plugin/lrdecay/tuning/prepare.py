@@ -1,0 +1,132 @@
+"""The steps of `search()` before the tuner runs: role, LR range test, MLflow runs.
+
+`join` finds this process's role in KerasTuner's distributed mode (a worker
+joins the chief's search), `range_test` runs the LR range test of
+`initial_lr="auto"` (`record_range_test` keeps one run now), and `track`
+sets up the search's MLflow runs.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+from lrdecay.tuning import auto_lr, distributed
+from lrdecay.tuning.hypermodel import DecayHyperModel
+from lrdecay.tuning.lr_range import LRFinderResult
+from lrdecay.tuning.plan import SearchPlan
+
+
+def range_test(
+    plan: SearchPlan,
+    build_model: Callable[..., Any],
+    x: Any,
+    y: Any,
+    validation_split: float | None,
+) -> tuple[LRFinderResult, bool]:
+    """`initial_lr="auto"`: the range test, and the space of its rates.
+
+    Returns the `LRFinderResult` and whether it ran now (else it was read
+    from the project of the search being resumed); `plan.space` then
+    searches `auto_lr.auto_initial_lrs` of its suggestion.
+    """
+    resuming = not plan.overwrite and os.path.exists(
+        os.path.join(plan.project_path, "oracle.json")
+    )
+    probe = DecayHyperModel(build_model, plan.space, tracking=False)
+    result, ran_now = auto_lr.range_test(
+        probe,
+        x,
+        y,
+        batch_size=plan.batch_size,
+        seed=plan.seed,
+        validation_split=validation_split,
+        project_path=plan.project_path,
+        resuming=resuming,
+    )
+    plan.space = plan.space.with_initial_lr(
+        auto_lr.auto_initial_lrs(result.suggested_lr)
+    )
+    return result, ran_now
+
+
+def record_range_test(
+    plan: SearchPlan, runs: Any | None, lr_range: LRFinderResult
+) -> None:
+    """Keep a range test run now: in the project, and in the parent run."""
+    auto_lr.write(plan.project_path, lr_range)
+    if runs is not None:
+        runs.log_range_test(lr_range)
+
+
+def join(plan: SearchPlan) -> tuple[distributed.Role, Any | None]:
+    """This process's role; a worker joins the chief's search (or exits).
+
+    KerasTuner's distributed mode (`KERASTUNER_*` variables): a worker
+    joins the chief's search and its MLflow parent run, or raises
+    `SearchEndedError` if the search is over.
+    """
+    role = distributed.resolve_role()
+    if not role.is_worker:
+        return role, None
+    options = plan.tracking or {}
+    joined = distributed.join_search(
+        role,
+        plan.project_name,
+        tracking=plan.tracking is not None,
+        tracking_uri=options.get("tracking_uri"),
+        experiment_name=plan.experiment_name,
+    )
+    plan.overwrite = False  # a shared project directory is the chief's
+    if not plan.seed_given and joined.parent_run_id is not None:
+        # The chief picked the seed: every execution seeds from it.
+        recorded = _recorded_seed(joined.tracking_uri, joined.parent_run_id)
+        if recorded is not None:
+            plan.seed = recorded
+    return role, joined
+
+
+def _recorded_seed(tracking_uri: str | None, parent_run_id: str) -> int | None:
+    """The seed a search's parent run records (its param `seed`), or `None`."""
+    import mlflow
+
+    try:
+        run = mlflow.MlflowClient(tracking_uri).get_run(parent_run_id)
+        return int(run.data.params["seed"])
+    except Exception:
+        return None
+
+
+def track(
+    plan: SearchPlan, tuner: Any, hypermodel: DecayHyperModel, joined: Any | None
+) -> Any | None:
+    """The search's MLflow runs (`tracker.SearchRuns`), or `None` untracked."""
+    if plan.tracking is None:
+        return None
+    from lrdecay.tuning import tracker
+
+    if joined is not None:  # a worker logs under the chief's run
+        runs = tracker.SearchRuns(
+            joined.tracking_uri or "",
+            joined.experiment_id or "0",
+            joined.parent_run_id,
+            plan.project_name,
+            plan.tracking,
+        )
+    else:
+        resuming = not plan.overwrite and os.path.exists(
+            os.path.join(plan.project_path, "oracle.json")
+        )
+        runs = tracker.SearchRuns.for_search(
+            options=plan.tracking,
+            project_name=plan.project_name,
+            project_path=plan.project_path,
+            resuming=resuming,
+            settings=plan.settings(),
+            space=plan.space,
+        )
+        runs.close_stale_runs(tuner)
+    hypermodel.tracking = {}
+    hypermodel.attach_search_runs(runs)
+    return runs
