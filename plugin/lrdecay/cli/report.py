@@ -169,19 +169,27 @@ def load_trials(
 def comparison_figure(
     trials: Sequence[TrialRun], objective: str, path: str | os.PathLike[str]
 ) -> None:
-    """Two panels: every trial's learning rate, and its `objective`, per epoch."""
-    from matplotlib import colormaps
+    """Two panels: every trial's learning rate, and its `objective`, per epoch.
 
+    One colour per setting, never repeated (`plots.distinct_colors`): the
+    repeats of a setting (its seeds) share it and one legend entry, which sits
+    right of the curves.
+    """
     figure, (lr_axis, metric_axis) = plots.new_figure(2, purpose="report")
-    palette = colormaps["tab20"]
-    styles = {"step": "-", "exponential": "--", "plateau": ":"}
+    settings_of = [
+        f"{trial.kind} {format_settings(trial.settings)}".strip() for trial in trials
+    ]
+    names = list(dict.fromkeys(settings_of))
+    colors = dict(zip(names, plots.distinct_colors(len(names)), strict=True))
     positive = True
-    for index, trial in enumerate(trials):
+    labelled: set[str] = set()
+    for trial, name in zip(trials, settings_of, strict=True):
         look = {
-            "color": palette(index % 20),
-            "linestyle": styles.get(trial.kind, "-."),
-            "label": trial.label,
+            "color": colors[name],
+            "linewidth": 1.2,
+            "label": None if name in labelled else name,
         }
+        labelled.add(name)
         if trial.learning_rates:
             epochs, rates = zip(*trial.learning_rates, strict=True)
             lr_axis.step(epochs, rates, where="post", **look)
@@ -198,9 +206,15 @@ def comparison_figure(
     metric_axis.set(xlabel="epoch", ylabel=objective, title=objective)
     for axis in (lr_axis, metric_axis):
         axis.grid(alpha=0.3)
-    if 0 < len(trials) <= 16:
-        metric_axis.legend(fontsize="x-small", loc="best")
-    plots.save(figure, path)
+    if 0 < len(names) <= 40:
+        metric_axis.legend(
+            fontsize="x-small",
+            loc="upper left",
+            bbox_to_anchor=(1.02, 1.0),
+            borderaxespad=0.0,
+            frameon=False,
+        )
+    plots.save(figure, path, tight=True)
 
 
 def run_report(args: argparse.Namespace) -> int:
