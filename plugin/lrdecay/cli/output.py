@@ -17,38 +17,22 @@ from typing import Any
 import numpy as np
 
 from lrdecay.tracking import uri as tracking_uri
+from lrdecay.tuning import labels
 
 # Settings a trial carries that say nothing about when the rate decays.
-_HIDDEN_SETTINGS = frozenset({"monitor"})
-_SETTINGS_ORDER = ("epochs_drop", "half_life", "k", "patience", "drop", "factor")
 
 
-def format_settings(settings: dict[str, Any]) -> str:
-    """`epochs_drop=20 drop=0.5`: a trial's decay settings, compactly.
+def format_settings(settings: Mapping[str, Any]) -> str:
+    """`epochs_drop=20 drop=0.5`: a trial's decay settings, as every place names them.
 
-    Exponential decay is shown by its half-life (`ln 2 / k`), the number of
-    epochs the search's decay epochs set; the order is fixed, so the search's
-    table and `lrdecay report` print a trial alike.
+    The one rule is `lrdecay.tuning.labels.settings_text` (run names, plot
+    legends): the search's table and `lrdecay report` print a trial alike.
     """
-    shown = dict(settings)
-    k = shown.get("k")
-    if isinstance(k, (int, float)) and k > 0 and "half_life" not in shown:
-        del shown["k"]
-        shown["half_life"] = round(math.log(2) / k, 4)
-    names = sorted(
-        (name for name in shown if name not in _HIDDEN_SETTINGS),
-        key=lambda name: (
-            _SETTINGS_ORDER.index(name) if name in _SETTINGS_ORDER else 99,
-            name,
-        ),
-    )
-    return " ".join(f"{name}={_format_value(shown[name])}" for name in names)
+    return labels.settings_text(settings)
 
 
 def _format_value(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:g}" if value.is_integer() else f"{value:.4g}"
-    return str(value)
+    return labels.value_text(value)
 
 
 def format_score(score: float | None) -> str:

@@ -28,7 +28,8 @@ _DECAY_HPS = frozenset({"decay_kind"})
 _DECAY_EPOCHS_SETTINGS = frozenset({"epochs_drop", "k", "half_life", "patience"})
 
 
-def _value_text(value: Any) -> str:
+def value_text(value: Any) -> str:
+    """A setting's value as names show it: `20`, `0.5`, `0.1234`."""
     if isinstance(value, float):
         return f"{value:g}" if value.is_integer() else f"{value:.4g}"
     return str(value)
@@ -57,7 +58,7 @@ def settings_text(settings: Mapping[str, Any]) -> str:
             name,
         ),
     )
-    return " ".join(f"{name}={_value_text(shown[name])}" for name in names)
+    return " ".join(f"{name}={value_text(shown[name])}" for name in names)
 
 
 def trial_label(
@@ -108,9 +109,9 @@ def trial_label(
     for name in sorted(values, key=lambda name: (name != "initial_lr", name)):
         if name in _DECAY_HPS or "/" in name:
             continue
-        words.append(f"{name}={_value_text(values[name])}")
+        words.append(f"{name}={value_text(values[name])}")
     if "tuner/epochs" in values:
-        words.append(f"epochs={_value_text(values['tuner/epochs'])}")
+        words.append(f"epochs={value_text(values['tuner/epochs'])}")
     if seed is not None:
         words.append(f"seed={seed}")
     elif execution:
