@@ -45,7 +45,7 @@ for patience in patiences:
         verbose=0,
     )
     best_val_loss = min(history.history["val_loss"])
-    results.append((best_val_loss, patience, plateau.decay_events, logger.run_id))
+    results.append((best_val_loss, patience, plateau.decay_events, logger.fit_run_id))
 
 print(f"{'patience':>8}  {'best val_loss':>13}  reductions (epoch: old -> new lr)")
 for best_val_loss, patience, events, _ in sorted(results):

@@ -26,9 +26,9 @@ with MlflowLogger(experiment_name="lrdecay-examples", run_name="step-decay") as 
     )
 
 client = MlflowClient()
-run = client.get_run(logger.run_id)
+run = client.get_run(logger.fit_run_id)
 print(f"run {run.info.run_id}: {run.info.status}")
 print("params:", {k: v for k, v in sorted(run.data.params.items())})
-for point in client.get_metric_history(logger.run_id, "learning_rate"):
+for point in client.get_metric_history(logger.fit_run_id, "learning_rate"):
     print(f"epoch {point.step:3d}  learning_rate {point.value:.5f}")
-print("artifacts:", [a.path for a in client.list_artifacts(logger.run_id, "lrdecay")])
+print("artifacts:", [a.path for a in client.list_artifacts(logger.fit_run_id, "lrdecay")])
