@@ -31,4 +31,5 @@ print(f"run {run.info.run_id}: {run.info.status}")
 print("params:", {k: v for k, v in sorted(run.data.params.items())})
 for point in client.get_metric_history(logger.fit_run_id, "learning_rate"):
     print(f"epoch {point.step:3d}  learning_rate {point.value:.5f}")
-print("artifacts:", [a.path for a in client.list_artifacts(logger.fit_run_id, "lrdecay")])
+artifacts = client.list_artifacts(logger.fit_run_id, "lrdecay")
+print("artifacts:", [artifact.path for artifact in artifacts])
