@@ -480,7 +480,8 @@ def test_a_password_in_the_uri_works_and_is_never_shown(
     uri = _with_userinfo(auth_server.uri, *ADMIN)
     search = _lrdecay(
         "search", "--decay-epochs", "1", "--epochs", "2", "--batch-size", "128",
-        "--kinds", "step", "--experiment", "secret-test", "--tracking-uri", uri,
+        "--kinds", "step", "--no-control", "--experiment", "secret-test",
+        "--tracking-uri", uri,
         cwd=tmp_path,
     )  # fmt: skip
     assert search.returncode == 0, search.stderr[-3000:]
