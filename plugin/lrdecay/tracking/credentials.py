@@ -251,7 +251,7 @@ class Login:
         return bool(self.user and self.password) or bool(self.token)
 
     def header(self) -> dict[str, str]:
-        # MLflow's order (mlflow.utils.rest_utils.http_request): basic, else bearer.
+        # MLflow's own order (its REST client's http_request): basic, else bearer.
         if self.user and self.password:
             pair = f"{self.user}:{self.password}".encode()
             return {"Authorization": "Basic " + base64.b64encode(pair).decode()}
