@@ -205,3 +205,19 @@ def add_tracking(parser: argparse.ArgumentParser) -> None:
 def experiment_name(given: str | None) -> str:
     """`--experiment`, else `$MLFLOW_EXPERIMENT_NAME`, else the default."""
     return given or os.environ.get("MLFLOW_EXPERIMENT_NAME") or defaults.EXPERIMENT
+
+
+def add_data_source(group: Any) -> None:
+    """`--data`, `--target`, `--task`: what a command trains on (search, find-lr)."""
+    group.add_argument(
+        "--data",
+        metavar="FILE",
+        help="a CSV file (with --target) or an .npz file holding x and y "
+        "(default: the bundled digits)",
+    )
+    group.add_argument("--target", metavar="COLUMN", help="the CSV column to predict")
+    group.add_argument(
+        "--task",
+        choices=("classification", "regression"),
+        help="default: detected from the target",
+    )

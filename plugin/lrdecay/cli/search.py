@@ -476,18 +476,7 @@ def _add_budget(parser: argparse.ArgumentParser) -> None:
 
 def _add_data(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("data and model")
-    group.add_argument(
-        "--data",
-        metavar="FILE",
-        help="a CSV file (with --target) or an .npz file holding x and y "
-        "(default: the bundled digits)",
-    )
-    group.add_argument("--target", metavar="COLUMN", help="the CSV column to predict")
-    group.add_argument(
-        "--task",
-        choices=("classification", "regression"),
-        help="default: detected from the target",
-    )
+    arguments.add_data_source(group)
     group.add_argument(
         "--val-split",
         type=arguments.fraction,
