@@ -31,10 +31,6 @@ def format_settings(settings: Mapping[str, Any]) -> str:
     return labels.settings_text(settings)
 
 
-def _format_value(value: Any) -> str:
-    return labels.value_text(value)
-
-
 def format_score(score: float | None) -> str:
     """A score with 4 decimals, or `-` for none (or a non-finite one)."""
     if score is None or not math.isfinite(score):
@@ -76,7 +72,7 @@ def format_trials_table(
             str(trial.kind or "?"),
             format_settings(trial.settings),
             *(
-                _format_value(values.get(trial.trial_id, {}).get(name, "-"))
+                labels.value_text(values.get(trial.trial_id, {}).get(name, "-"))
                 for name in names
             ),
             format_score(trial.score),
@@ -114,7 +110,7 @@ def format_ranking_table(
 
     def extras(trial_id: str) -> list[str]:
         return [
-            _format_value(values.get(trial_id, {}).get(name, "-")) for name in names
+            labels.value_text(values.get(trial_id, {}).get(name, "-")) for name in names
         ]
 
     rows = []
