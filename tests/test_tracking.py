@@ -667,3 +667,26 @@ def test_tracking_package_exports_load_lazily() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_a_long_error_fits_mlflow_tag_length_without_its_warning(
+    uri: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # KerasTuner's "consecutive failures" error quotes the last trial's whole
+    # traceback: MLflow would cut it and print it on the user's terminal.
+    from lrdecay._compat.mlflow import MAX_TAG_VAL_LENGTH
+    from lrdecay.tracking.guard import tag_value
+
+    text = "RuntimeError: too many failures\nTraceback\n" + "x" * 9000 + "\nthe end"
+    value = tag_value(text)
+    assert len(value) == MAX_TAG_VAL_LENGTH
+    assert value.startswith("RuntimeError: too many failures\n[...]\n")
+    assert value.endswith("x\nthe end")
+    assert tag_value("short") == "short"
+
+    client = MlflowClient(uri)
+    run_id = client.create_run(client.create_experiment("tags")).info.run_id
+    with caplog.at_level("WARNING"):
+        client.set_tag(run_id, "lrdecay.error", value)
+    assert "truncated" not in caplog.text
+    assert client.get_run(run_id).data.tags["lrdecay.error"] == value

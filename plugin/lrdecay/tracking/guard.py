@@ -32,4 +32,17 @@ def error_text(error: BaseException | str | None) -> str | None:
         text = "".join(lines[-12:])
     else:
         text = str(error)
-    return text[-MAX_TAG_VAL_LENGTH:]
+    return tag_value(text)
+
+
+def tag_value(text: str) -> str:
+    """`text` cut to MLflow's tag length: its first line and its end, kept.
+
+    MLflow truncates a longer value itself, with a warning that quotes the
+    value (a traceback, for a failed search) on the user's terminal.
+    """
+    if len(text) <= MAX_TAG_VAL_LENGTH:
+        return text
+    head = text.partition("\n")[0][:1000]
+    marker = "\n[...]\n"
+    return head + marker + text[-(MAX_TAG_VAL_LENGTH - len(head) - len(marker)) :]

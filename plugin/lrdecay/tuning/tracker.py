@@ -26,6 +26,7 @@ from mlflow.entities import Metric, Param, RunTag
 
 from lrdecay._compat import keras_tuner as keras_tuner_compat
 from lrdecay.tracking import store
+from lrdecay.tracking.guard import tag_value
 from lrdecay.tracking import uri as tracking_uri_module
 from lrdecay.tuning import comparison, labels
 from lrdecay.tuning import runs as layout
@@ -332,7 +333,9 @@ class SearchRuns:
                     if run.info.status == "FINISHED":
                         # e.g. a NaN objective the oracle scored INVALID.
                         self.client.set_tag(
-                            run_id, layout.ERROR_TAG, trial.message or "trial FAILED"
+                            run_id,
+                            layout.ERROR_TAG,
+                            tag_value(trial.message or "trial FAILED"),
                         )
                         self.client.set_terminated(run_id, "FAILED")
             except Exception as error:
@@ -346,7 +349,9 @@ class SearchRuns:
         status = "KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED"
         try:
             self.client.set_tag(
-                self.parent_run_id, layout.ERROR_TAG, f"{type(error).__name__}: {error}"
+                self.parent_run_id,
+                layout.ERROR_TAG,
+                tag_value(f"{type(error).__name__}: {error}"),
             )
             self.client.set_terminated(self.parent_run_id, status)
         except Exception as failure:
