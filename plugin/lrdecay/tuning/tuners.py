@@ -1,7 +1,7 @@
 """The KerasTuner tuners `search()` builds, one per algorithm.
 
 Each is the stock tuner (the grid search with lrdecay's
-`ParallelGridSearchOracle`) with three additions (`_SearchHooks`):
+`ParallelGridSearchOracle`) with four additions (`_SearchHooks`):
 
 - a hook run after KerasTuner's own `on_trial_end`, so that `search()`
   updates the trial's MLflow run and sends its `progress` event once the
@@ -9,6 +9,9 @@ Each is the stock tuner (the grid search with lrdecay's
 - every execution of every trial is seeded before its model is built:
   `keras.utils.set_random_seed(plan.execution_seed(seed, execution))`
   (Python, NumPy and the backend), the same seeds for every setting;
+- KerasTuner's best-epoch checkpoint is kept in memory and written once
+  per fit, not at every improving epoch
+  (`keras_tuner_compat.keep_best_epoch_in_memory`);
 - each execution's own objective value is kept in the trial's metrics as
   `lrdecay/execution_<i>` (`EXECUTION_METRIC`), beside KerasTuner's mean
   over the executions, so the ranking can show the spread of the repeats.
@@ -102,6 +105,8 @@ class _SearchHooks:
             hypermodel = self.hypermodel  # type: ignore[attr-defined]
             if hasattr(hypermodel, "execution_seed"):
                 hypermodel.execution_seed = seed
+        # KerasTuner's checkpoint: in memory, written once per fit.
+        keras_tuner_compat.keep_best_epoch_in_memory(kwargs.get("callbacks") or ())
         return super()._build_and_fit_model(  # type: ignore[misc]
             trial, *args, **kwargs
         )
