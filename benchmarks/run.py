@@ -3,9 +3,9 @@
     python benchmarks/run.py            # the full set (< 30 min on 2 cores)
     python benchmarks/run.py --quick    # a smoke run (< 3 min); what CI runs
 
-Each benchmark script that exists (bench_cost.py, bench_tracking.py,
-bench_distributed.py, study.py) runs as a subprocess with `--out DIR`
-(and `--quick`), and writes its JSON there. This script then renders one
+Each benchmark script that exists (bench_cost.py, bench_peers.py,
+bench_tracking.py, bench_distributed.py, study.py) runs as a subprocess
+with `--out DIR` (and `--quick`), and writes its JSON there. This script then renders one
 markdown file from every JSON in DIR: benchmarks/RESULTS.md (tables, plots,
 machine and date), and the same text with links from the repository root
 (DIR/README_section.md) for the README. With the markers
@@ -46,7 +46,13 @@ START_MARKER = "<!-- benchmarks:start -->"
 END_MARKER = "<!-- benchmarks:end -->"
 
 # In the order they run (cheapest first, so a quick run fails fast).
-SCRIPTS = ("bench_cost.py", "bench_tracking.py", "bench_distributed.py", "study.py")
+SCRIPTS = (
+    "bench_cost.py",
+    "bench_peers.py",
+    "bench_tracking.py",
+    "bench_distributed.py",
+    "study.py",
+)
 # A guard against a hung benchmark, not a timing check.
 TIMEOUT_S = {"quick": 900, "full": 3600}
 OUT_TOKEN = "@@OUT@@/"
@@ -187,7 +193,7 @@ def render(out: Path, runs: list[dict[str, Any]], quick: bool) -> str:
             payloads[path.stem] = json.loads(path.read_text())
         except (OSError, ValueError) as error:
             payloads[path.stem] = {"error": f"unreadable JSON: {error}"}
-    order = {"cost": 0, "tracking": 1, "distributed": 2, "study": 3}
+    order = {"cost": 0, "peers": 1, "tracking": 2, "distributed": 3, "study": 4}
     names = sorted(payloads, key=lambda name: (order.get(name, 9), name))
     header = [
         "## Benchmarks",

@@ -188,6 +188,12 @@ class MlflowLogger(keras.callbacks.Callback):
             to `30.0`.
         offline_dir: Path or `None`. Where such files go. Defaults to
             `lrdecay-offline` in the working directory.
+        artifacts_in_background: Bool. At the end of a fit, send the
+            metrics and end the run, then draw and upload the artifacts in
+            a background thread, so that `fit` returns without waiting for
+            the plot (a search's next trial starts meanwhile). A process
+            killed before the thread ends loses the artifacts only;
+            `wait_for_artifacts()` waits for them. Defaults to `False`.
 
     Attributes:
         fit_run_id: The id of the MLflow run the current (or last) fit logged
@@ -223,6 +229,7 @@ class MlflowLogger(keras.callbacks.Callback):
         request_timeout: float = 5.0,
         give_up_after: float = 30.0,
         offline_dir: str | Path | None = None,
+        artifacts_in_background: bool = False,
     ) -> None:
         super().__init__()
         _check_arguments(
@@ -252,6 +259,7 @@ class MlflowLogger(keras.callbacks.Callback):
         self.request_timeout = float(request_timeout)
         self.give_up_after = float(give_up_after)
         self.offline_dir = Path(offline_dir) if offline_dir is not None else None
+        self.artifacts_in_background = bool(artifacts_in_background)
         self.fit_run_id: str | None = None
         self.offline_file: Path | None = None
         self._run: TrackedRun | None = None
@@ -333,6 +341,20 @@ class MlflowLogger(keras.callbacks.Callback):
         run.finish(status, error)
         if run.offline_file is not None:
             self.offline_file = run.offline_file
+
+    def wait_for_artifacts(self, timeout: float | None = None) -> None:
+        """Wait until the last fit's artifacts are uploaded.
+
+        Only `artifacts_in_background=True` sends them after `finish()`;
+        otherwise this returns at once.
+
+        Args:
+            timeout: Float or `None`. Seconds to wait at most. Defaults to
+                `None` (as long as it takes).
+        """
+        run = self._run
+        if run is not None:
+            run.wait_for_artifacts(timeout)
 
     # -- Keras hooks ------------------------------------------------------------
     def set_model(self, model: Any) -> None:

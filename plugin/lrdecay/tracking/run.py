@@ -52,6 +52,8 @@ class TrackedRun:
         self.offline_file: Path | None = None
         self.recorder = FitRecorder(logger.model, self)
         self._finish_lock = threading.Lock()
+        # With `logger.artifacts_in_background`: the thread sending them.
+        self.artifacts_thread: threading.Thread | None = None
 
     # -- start ------------------------------------------------------------------
     @classmethod
@@ -195,8 +197,44 @@ class TrackedRun:
         if text:
             tags["lrdecay.error"] = text
         recorder.add_tags(tags)
-        if self.sink is not None:
+        if self.sink is None:
+            self._send_artifacts(self.offline, status, now_ms(), ended=False)
+            return
+        if not (self.logger.artifacts_in_background and self.run_id is not None):
             self.sink.flush(0.0, final=True)  # start sending while drawing
+            self._send_artifacts(None, status, 0, ended=False)
+            return
+        # The metrics and the end status now; the artifacts (a plot: tenths
+        # of a second) in a thread, while the caller goes on. A process
+        # killed meanwhile loses only the artifacts.
+        left = self.sink.close(self.logger.give_up_after)
+        end_time = now_ms()
+        if left or not self._end_run(status, end_time):
+            self._send_artifacts(left, status, end_time, ended=False)
+            return
+        self.artifacts_thread = threading.Thread(
+            target=self._send_artifacts,
+            args=(sender.Pending(), status, end_time, True),
+            name="lrdecay-artifacts",
+        )
+        self.artifacts_thread.start()
+
+    def wait_for_artifacts(self, timeout: float | None = None) -> None:
+        """Wait until the artifacts drawn in the background are sent."""
+        thread = self.artifacts_thread
+        if thread is not None:
+            thread.join(timeout)
+
+    def _send_artifacts(
+        self, left: sender.Pending | None, status: str, end_time: int, ended: bool
+    ) -> None:
+        """Draw the artifacts and upload them (and end the run unless `ended`).
+
+        `left`: what the store did not take, or `None` to close the sink
+        here (while the artifacts are drawn). What cannot be sent goes to
+        the local file.
+        """
+        recorder = self.recorder
         artifact_dir = Path(tempfile.mkdtemp(prefix="lrdecay-artifacts-"))
         try:
             title = f"{recorder.decay_kind} decay" + (
@@ -206,21 +244,22 @@ class TrackedRun:
                 recorder.write_artifacts, artifact_dir, title, self.logger.log_plots,
                 what="drawing the artifacts",
             )  # fmt: skip
-            left = (
-                self.sink.close(self.logger.give_up_after) if self.sink is not None
-                else self.offline
-            )  # fmt: skip
-            end_time = now_ms()
+            if left is None:
+                assert self.sink is not None
+                left = self.sink.close(self.logger.give_up_after)
+                end_time = now_ms()
             sent = not left and self.run_id is not None
             if sent:
-                sent = self._upload(artifact_dir, status, end_time)
+                sent = self._upload(artifact_dir) and (
+                    ended or self._end_run(status, end_time)
+                )
             if not sent:
                 self._spill(left, artifact_dir, status, end_time)
         finally:
             shutil.rmtree(artifact_dir, ignore_errors=True)
 
-    def _upload(self, artifact_dir: Path, status: str, end_time: int) -> bool:
-        """Artifacts, then the end status. False if the server failed meanwhile."""
+    def _upload(self, artifact_dir: Path) -> bool:
+        """The artifacts. False if the server failed meanwhile."""
         assert self.run_id is not None
         try:
             if any(artifact_dir.iterdir()):
@@ -232,6 +271,17 @@ class TrackedRun:
                 )
                 with bounded:
                     client.log_artifacts(self.run_id, str(artifact_dir))
+        except Exception as error:
+            self.header["upload_error"] = (
+                f"{type(error).__name__}: {uri.redact_text(str(error))}"
+            )
+            return False
+        return True
+
+    def _end_run(self, status: str, end_time: int) -> bool:
+        """Set the run's end status if the logger created it; False if it failed."""
+        assert self.run_id is not None
+        try:
             if self.owns_run:
                 self.store.update_run_info(
                     self.run_id, RunStatus.from_string(status), end_time, None

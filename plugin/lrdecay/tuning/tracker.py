@@ -60,6 +60,7 @@ class TrialRun:
         trial_status: str | None = None,
     ) -> None:
         self.logger.finish(status, error)
+        self.owner.sending(self.logger)
         run_id = self.logger.run_id
         if run_id is None or trial_status is None:
             return
@@ -92,6 +93,8 @@ class SearchRuns:
         }
         # trial id -> run ids of its current attempt (one per execution)
         self.trial_run_ids: dict[str, list[str]] = {}
+        # Loggers whose artifacts may still be on their way.
+        self._sending: list[Any] = []
 
     # -- finding the parent -----------------------------------------------------
 
@@ -310,6 +313,8 @@ class SearchRuns:
             parent_run_id=self.parent_run_id,
             tags=tags,
             params=params,
+            # The plot is drawn while the next trial trains.
+            artifacts_in_background=True,
             **self.logger_options,
         )
         if trial_id is not None:
@@ -343,7 +348,24 @@ class SearchRuns:
 
     # -- the end ----------------------------------------------------------------
 
+    def sending(self, logger: Any) -> None:
+        """Keep `logger` until its artifacts are sent (`wait_for_artifacts`).
+
+        A trial's artifacts are drawn while the next trial trains; the
+        previous trial's are sent by the time this one ended (else this
+        waits for them), so one logger (and its model) is kept at most.
+        """
+        self.wait_for_artifacts()
+        self._sending = [logger]
+
+    def wait_for_artifacts(self) -> None:
+        """Wait until every trial's artifacts are uploaded."""
+        sending, self._sending = self._sending, []
+        for logger in sending:
+            logger.wait_for_artifacts()
+
     def search_interrupted(self, error: BaseException) -> None:
+        self.wait_for_artifacts()
         if self.parent_run_id is None:
             return
         status = "KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED"
@@ -366,6 +388,7 @@ class SearchRuns:
         """
         import dataclasses
 
+        self.wait_for_artifacts()
         if self.parent_run_id is None:
             return list(trials)
         try:
