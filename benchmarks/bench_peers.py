@@ -394,7 +394,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.quick:
         plan: dict[str, Any] = {
-            "kinds": ["step", "plateau"],
+            "kinds": ["step"],
             "decay_epochs": [1],
             "epochs": 2,
             "control": True,
