@@ -26,8 +26,8 @@ from mlflow.entities import Metric, Param, RunTag
 
 from lrdecay._compat import keras_tuner as keras_tuner_compat
 from lrdecay.tracking import store
-from lrdecay.tracking.guard import tag_value
 from lrdecay.tracking import uri as tracking_uri_module
+from lrdecay.tracking.guard import tag_value
 from lrdecay.tuning import comparison, labels
 from lrdecay.tuning import runs as layout
 from lrdecay.tuning.space import DecaySpace, ResolvedDecay
