@@ -5,9 +5,9 @@
 
 Each benchmark script that exists (bench_cost.py, bench_peers.py,
 bench_tracking.py, bench_distributed.py, study.py) runs as a subprocess
-with `--out DIR` (and `--quick`), and writes its JSON there. This script then renders one
-markdown file from every JSON in DIR: benchmarks/RESULTS.md (tables, plots,
-machine and date), and the same text with links from the repository root
+with `--out DIR` (and `--quick`), and writes its JSON there. This script
+then renders one markdown file from every JSON in DIR: benchmarks/RESULTS.md
+(tables, plots, machine and date), and the same text with links from the repository root
 (DIR/README_section.md) for the README. With the markers
 `<!-- benchmarks:start -->` and `<!-- benchmarks:end -->` in README.md, a
 full run also replaces what lies between them.
