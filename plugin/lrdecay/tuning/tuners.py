@@ -11,7 +11,9 @@ Each is the stock tuner (the grid search with lrdecay's
   (Python, NumPy and the backend), the same seeds for every setting;
 - KerasTuner's best-epoch checkpoint is kept in memory and written once
   per fit, not at every improving epoch
-  (`keras_tuner_compat.keep_best_epoch_in_memory`);
+  (`keras_tuner_compat.keep_best_epoch_in_memory`), and its per-trial
+  callback no longer turns Keras' asynchronous batch dispatch off
+  (`keras_tuner_compat.dispatch_batch_hooks_async`);
 - each execution's own objective value is kept in the trial's metrics as
   `lrdecay/execution_<i>` (`EXECUTION_METRIC`), beside KerasTuner's mean
   over the executions, so the ranking can show the spread of the repeats.
@@ -105,8 +107,11 @@ class _SearchHooks:
             hypermodel = self.hypermodel  # type: ignore[attr-defined]
             if hasattr(hypermodel, "execution_seed"):
                 hypermodel.execution_seed = seed
+        callbacks = kwargs.get("callbacks") or ()
         # KerasTuner's checkpoint: in memory, written once per fit.
-        keras_tuner_compat.keep_best_epoch_in_memory(kwargs.get("callbacks") or ())
+        keras_tuner_compat.keep_best_epoch_in_memory(callbacks)
+        # Training steps dispatched as in a bare fit, not one at a time.
+        keras_tuner_compat.dispatch_batch_hooks_async(callbacks, self)
         return super()._build_and_fit_model(  # type: ignore[misc]
             trial, *args, **kwargs
         )
