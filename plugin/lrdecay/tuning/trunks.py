@@ -182,7 +182,7 @@ class TrunkStore:
         temporary = f"{self.path(epoch)}.{os.getpid()}-{uuid.uuid4().hex}.tmp"
         try:
             with open(temporary, "wb") as file:
-                np.savez(file, **arrays)
+                np.savez(file, **arrays)  # type: ignore[arg-type]  # names, not flags
             os.replace(temporary, self.path(epoch))
         finally:
             if os.path.exists(temporary):
