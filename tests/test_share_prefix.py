@@ -4,8 +4,8 @@ One seeded grid (the control, step decays at 2 and 4 epochs, a plateau decay
 with patience 1; 6 epochs of SGD with momentum on the digits, tracked to
 SQLite) runs with shared prefixes and without; every trial's MLflow curves,
 the ranking and the best model must be the same. A search interrupted while
-the control trains the trunk resumes from the stored trunk. The equality
-also runs on JAX (`test_shared_prefix_search_is_exact_on_jax`).
+the control trains the trunk resumes from the stored trunk. A smaller
+grid runs on JAX too (`test_shared_prefix_search_is_exact_on_jax`).
 """
 
 from __future__ import annotations
@@ -52,16 +52,21 @@ def build_model() -> Any:
 
 
 def _search(
-    digits: Any, folder: Path, share_prefix: bool, callbacks: Any = None
+    digits: Any,
+    folder: Path,
+    share_prefix: bool,
+    callbacks: Any = None,
+    epochs: int = EPOCHS,
+    grid: Any = None,
 ) -> Any:
     from lrdecay import search
 
     x, y, x_val, y_val = digits
     return search(
         build_model, x, y, validation_data=(x_val, y_val), algorithm="grid",
-        epochs=EPOCHS, batch_size=128, seed=SEED, share_prefix=share_prefix,
+        epochs=epochs, batch_size=128, seed=SEED, share_prefix=share_prefix,
         project_dir=folder, tracking_uri=f"sqlite:///{folder}/mlflow.db",
-        callbacks=callbacks, **GRID,
+        callbacks=callbacks, **(grid or GRID),
     )  # fmt: skip
 
 
@@ -97,8 +102,10 @@ def _curves(result: Any) -> dict[str, dict[str, list[tuple[int, float]]]]:
     return curves
 
 
-def _assert_same_curves(mine: dict[str, Any], theirs: dict[str, Any]) -> None:
-    assert sorted(mine) == sorted(theirs) == sorted(DEPARTURES)
+def _assert_same_curves(
+    mine: dict[str, Any], theirs: dict[str, Any], trials: Any = DEPARTURES
+) -> None:
+    assert sorted(mine) == sorted(theirs) == sorted(trials)
     for trial_id, curves in mine.items():
         for name, points in curves.items():
             other = theirs[trial_id][name]
@@ -210,15 +217,31 @@ def test_a_search_interrupted_in_the_trunk_resumes_it(
 
 
 @pytest.mark.skipif(
+    os.environ.get("KERAS_BACKEND") != "jax",
+    reason="the JAX case: run from the TensorFlow run, in a subprocess",
+)
+def test_a_small_shared_grid_is_exact_on_jax(digits: Any, tmp_path: Path) -> None:
+    # The plateau branch: the one whose departure is read off the trunk.
+    grid = {"kinds": ("plateau",), "decay_epochs": [1]}
+    shared = _search(digits, tmp_path / "shared", True, epochs=4, grid=grid)
+    alone = _search(digits, tmp_path / "alone", False, epochs=4, grid=grid)
+    curves = _curves(shared)
+    _assert_same_curves(curves, _curves(alone), ["0000", "0001"])
+    assert min(rate for _, rate in curves["0001"]["learning_rate"]) == 0.25
+    assert shared.epochs_trained < alone.epochs_trained == 8
+    assert shared.best_trial_id == alone.best_trial_id
+
+
+@pytest.mark.skipif(
     os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow",
-    reason="runs the equality test again on JAX from the TensorFlow run",
+    reason="runs the JAX case from the TensorFlow run",
 )
 def test_shared_prefix_search_is_exact_on_jax() -> None:
     pytest.importorskip("jax")
     env = {**os.environ, "KERAS_BACKEND": "jax"}
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-         f"{__file__}::test_shared_prefixes_give_the_independent_numbers"],
+         f"{__file__}::test_a_small_shared_grid_is_exact_on_jax"],
         capture_output=True, text=True, env=env,
         cwd=Path(__file__).parent.parent, timeout=900,
     )  # fmt: skip
