@@ -11,6 +11,12 @@ reads the trial (its id, Hyperband's bracket and round) and the tuner (its
 project) from that callback. Without one (a custom tuner, or `fit` called by
 hand) the trial id is unknown and the run is still tracked, without a trial
 tag.
+
+A seeded execution (`search()` seeds each one) on array data reads them
+through `lrdecay.tuning.epoch_order.EpochOrderedData` (the order of each
+epoch a function of the seed and the epoch); with `share_prefix` set (by
+`search()`) it continues the stored constant-rate trunk of its setting
+(`lrdecay.tuning.branch`).
 """
 
 from __future__ import annotations

@@ -309,7 +309,8 @@ class SearchRuns:
         params["epoch_budget"] = epochs
         if seed is not None:
             # The execution's own seed: `keras.utils.set_random_seed(seed)`
-            # before building the model repeats this run exactly.
+            # before building the model, and array data read through
+            # `EpochOrderedData(x, y, batch_size, seed)`, repeat this run.
             params["seed"] = seed
         logger = MlflowLogger(
             tracking_uri=self.tracking_uri,
