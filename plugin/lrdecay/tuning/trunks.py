@@ -42,6 +42,7 @@ import json
 import os
 import random
 import uuid
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -258,7 +259,18 @@ class TrunkWriter(keras.callbacks.Callback):
             self.following = False
             return
         if not os.path.exists(self.store.path(epoch + 1)):
-            self.store.write(epoch + 1, self.model, values, self.writer)
+            try:
+                self.store.write(epoch + 1, self.model, values, self.writer)
+            except OSError as error:
+                # Only time is lost: later trials train these epochs again.
+                warnings.warn(
+                    f"lrdecay: could not store epoch {epoch + 1} of the shared "
+                    f"trunk in {self.store.directory} ({error}); trials that "
+                    "share it will train it again.",
+                    stacklevel=2,
+                )
+                self.following = False
+                return
         if departure is not None and departure <= epoch + 1:
             self.following = False
 
