@@ -171,6 +171,33 @@ def test_shared_prefixes_are_counted_and_tagged(searches: Any) -> None:
         assert "lrdecay.departure_epoch" not in run.data.tags
 
 
+def test_array_data_are_ordered_and_split_as_keras_splits_them() -> None:
+    from keras.src.trainers.data_adapters.array_slicing import (
+        train_validation_split,
+    )
+
+    from lrdecay.tuning.branch import ordered_data
+
+    x = np.arange(50, dtype="float32").reshape(25, 2)
+    y = np.arange(25)
+    data = ordered_data((x, y), {"validation_split": 0.2, "batch_size": 8}, 3)
+    assert data is not None
+    (x_train, y_train), (x_val, y_val) = train_validation_split(
+        (x, y), validation_split=0.2
+    )
+    np.testing.assert_array_equal(data.x, x_train)
+    np.testing.assert_array_equal(data.y, y_train)
+    np.testing.assert_array_equal(data.validation_data[0], x_val)
+    np.testing.assert_array_equal(data.validation_data[1], y_val)
+    fit = data.fit_arguments({"epochs": 4, "validation_split": 0.2}, 2)
+    assert (fit["initial_epoch"], fit["steps_per_epoch"], fit["epochs"]) == (2, 3, 4)
+    assert "validation_split" not in fit and "batch_size" not in fit
+    # Anything but arrays runs as given.
+    assert ordered_data(([x, x], y), {}, 3) is None
+    assert ordered_data((x, y), {"sample_weight": np.ones(25)}, 3) is None
+    assert ordered_data(({"a": x}, y), {}, 3) is None
+
+
 class _InterruptAt:
     """Raises KeyboardInterrupt as epoch `epoch` of the first fit begins."""
 
