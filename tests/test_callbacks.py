@@ -1,19 +1,18 @@
 """The decay callbacks in real fits on the digits: the exact rate of every epoch.
 
 Every test reads the rate the optimizer really held in each epoch (through the
-`lr_probe` batch hook), not only what the callback meant to set. The whole
-module also runs on the JAX backend (see `test_callbacks_pass_on_jax`).
+`lr_probe` batch hook), not only what the callback meant to set. The tests
+that set the optimizer's rate in a fit also run on the JAX backend (see
+tests/test_jax.py); the checks of arguments, configs and copies
+are backend-free and run once.
 """
 
 from __future__ import annotations
 
 import copy
 import math
-import os
-import re
 import subprocess
 import sys
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -385,25 +384,3 @@ def test_import_lrdecay_loads_neither_mlflow_nor_keras_tuner():
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stdout + done.stderr
-
-
-@pytest.mark.skipif(
-    os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow",
-    reason="runs the module again on JAX from the TensorFlow run",
-)
-@pytest.mark.slow
-def test_callbacks_pass_on_jax():
-    pytest.importorskip("jax")
-    env = {**os.environ, "KERAS_BACKEND": "jax"}
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=Path(__file__).parent.parent,
-        timeout=900,
-    )
-    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
-    summary = done.stdout.strip().splitlines()[-1]
-    assert re.search(r"\b\d+ passed", summary), summary
-    assert "failed" not in summary and "error" not in summary

@@ -2,7 +2,7 @@
 
 - Reproducible: the same seeded search gives the same per-epoch metrics for
   every trial in two fresh folders (and again in the same one), on TensorFlow
-  and, from the TensorFlow run, on JAX (`test_evidence_holds_on_jax`).
+  and, from the TensorFlow run, on JAX (tests/test_jax.py).
 - An unseeded search picks a seed, records it, and a resume reuses it.
 - The constant-rate control runs first in every algorithm, once.
 - Repeats: one child run per seed, the ranking's mean and spread, the
@@ -16,10 +16,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import re
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -128,29 +124,6 @@ def test_a_seeded_search_repeats_exactly_in_fresh_folders_and_the_same_one(
         curves, 2
     )
     assert all(values[0] == values[1] for values in by_key.values())
-
-
-@pytest.mark.skipif(
-    os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow",
-    reason="runs the reproducibility test again on JAX from the TensorFlow run",
-)
-@pytest.mark.slow
-def test_evidence_holds_on_jax() -> None:
-    pytest.importorskip("jax")
-    env = {**os.environ, "KERAS_BACKEND": "jax"}
-    done = subprocess.run(
-        [
-            sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-            "-m", "slow", "-k", "repeats_exactly or one_child_run_per_seed",
-            __file__,
-        ],
-        capture_output=True, text=True, env=env,
-        cwd=Path(__file__).parent.parent, timeout=900,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
-    summary = done.stdout.strip().splitlines()[-1]
-    assert re.search(r"\b2 passed", summary), summary
-    assert "failed" not in summary and "error" not in summary
 
 
 @pytest.mark.slow

@@ -508,3 +508,31 @@ def test_a_password_in_the_uri_works_and_is_never_shown(
     for run in logged:
         values = [*run.data.params.values(), *run.data.tags.values()]
         assert not [value for value in values if ADMIN[1] in value], run.info.run_id
+
+
+@pytest.mark.slow
+def test_a_password_in_the_uri_of_a_python_search_is_never_printed(
+    tmp_path: Path,
+    auth_server: MlflowServer,
+    digits: Any,
+    make_model: Any,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    # MLflow prints "View run ... at: <the URI it was given>" when a run ends.
+    import lrdecay
+
+    x, y, x_val, y_val = digits
+    variables = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")
+    before = {name: os.environ.get(name) for name in variables}
+    result = lrdecay.search(
+        lambda: make_model(), x, y, validation_data=(x_val, y_val), kinds=("step",),
+        decay_epochs=[1], epochs=1, control=False, batch_size=256,
+        project_dir=tmp_path / "project", experiment_name="python-secret",
+        tracking_uri=_with_userinfo(auth_server.uri, *ADMIN),
+    )  # fmt: skip
+    printed = capfd.readouterr()
+    assert "View run" in printed.out  # MLflow did print its links...
+    assert ADMIN[1] not in printed.out + printed.err  # ...without the password
+    assert ADMIN[1] not in repr(result.tracking_uri)
+    # MLflow's variables are as the search found them.
+    assert {name: os.environ.get(name) for name in variables} == before

@@ -3,19 +3,14 @@
 The departure rules are pure and tested on their own; the exactness tests fit
 a small dense model with SGD and momentum (so the optimizer state matters) on
 the digits, once branched from a constant-rate trunk and once independently,
-and compare every metric of every epoch. The exactness test also runs on the
-JAX backend (see `test_shared_prefix_is_exact_on_jax`).
+and compare every metric of every epoch. The exactness tests also run on the
+JAX backend (tests/test_jax.py).
 """
 
 from __future__ import annotations
 
 import copy
 import math
-import os
-import re
-import subprocess
-import sys
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -248,25 +243,3 @@ def test_decays_that_depart_at_once_run_whole_and_need_no_trunk(digits):
     for mine, theirs in zip(shared.branches[0].history, alone, strict=True):
         assert mine == pytest.approx(theirs, rel=1e-5)
     assert math.isclose(decay.lr_at(1), 0.2 * math.exp(-0.5))
-
-
-@pytest.mark.skipif(
-    os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow",
-    reason="runs the exactness tests again on JAX from the TensorFlow run",
-)
-@pytest.mark.slow
-def test_shared_prefix_is_exact_on_jax():
-    pytest.importorskip("jax")
-    env = {**os.environ, "KERAS_BACKEND": "jax"}
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=Path(__file__).parent.parent,
-        timeout=900,
-    )
-    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
-    summary = done.stdout.strip().splitlines()[-1]
-    assert re.search(r"\b\d+ passed", summary), summary
-    assert "failed" not in summary and "error" not in summary

@@ -101,6 +101,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from lrdecay import defaults
+from lrdecay.tracking.credentials import credentials_in_environment
 from lrdecay.tuning import assemble, distributed, prepare
 from lrdecay.tuning import runs as layout
 from lrdecay.tuning.hypermodel import DecayHyperModel
@@ -265,6 +266,43 @@ def search(
         tuner_kwargs=tuner_kwargs,
     )
     check_data(plan, validation_data, validation_split, progress)
+    with _credentials_out_of_the_uri(plan):
+        return _search(
+            plan, build_model, x, y, validation_data, validation_split,
+            callbacks, progress, verbose,
+        )  # fmt: skip
+
+
+@contextlib.contextmanager
+def _credentials_out_of_the_uri(plan: SearchPlan) -> Iterator[None]:
+    """For the search, `http://user:password@host` becomes MLflow's variables.
+
+    MLflow prints the URI it was given, password included, in its "View run
+    at" lines; with the credentials in `MLFLOW_TRACKING_USERNAME` /
+    `MLFLOW_TRACKING_PASSWORD` (restored afterwards) it never sees them.
+    """
+    if plan.tracking is None:
+        yield
+        return
+    given = plan.tracking.get("tracking_uri") or os.environ.get("MLFLOW_TRACKING_URI")
+    with credentials_in_environment(given) as clean:
+        if clean != given:
+            plan.tracking["tracking_uri"] = clean
+        yield
+
+
+def _search(
+    plan: SearchPlan,
+    build_model: Callable[..., Any],
+    x: Any,
+    y: Any,
+    validation_data: Any,
+    validation_split: float | None,
+    callbacks: Sequence[Any] | None,
+    progress: Callable[[TrialEvent], None] | None,
+    verbose: int,
+) -> SearchResult:
+    """`search()` after its arguments are checked: the steps, in order."""
     role, joined = prepare.join(plan)
     lr_range = (
         prepare.range_test(plan, build_model, x, y, validation_split)

@@ -1,0 +1,64 @@
+"""The backend-dependent tests again, on JAX, in one process.
+
+Setting the optimizer's rate, seeding, the data order and restoring a
+model's and optimizer's state go through the backend: the tests of each run
+once more with `KERAS_BACKEND=jax`, in one pytest subprocess (one JAX start-up
+and compilation warm-up for all of them). The rest of the suite (argument
+checks, configs, MLflow layout) does not depend on the backend and runs once.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+TESTS = Path(__file__).parent
+
+ON_JAX = [
+    # The ways a decay sets the optimizer's rate during a fit, once each: a
+    # schedule (and Keras' own cosine beside it), a plateau reduction by
+    # Keras' rule, a reduction composed with a schedule, `initial_epoch`.
+    "test_callbacks.py::test_step_decay_sets_the_formula_rate_every_epoch",
+    "test_callbacks.py::test_cosine_decay_equals_keras_cosine_decay_every_epoch",
+    "test_callbacks.py::"
+    "test_plateau_decay_reduces_with_keras_semantics_and_records_events",
+    "test_callbacks.py::"
+    "test_plateau_reductions_multiply_the_schedule_in_any_order[True]",
+    "test_callbacks.py::test_initial_epoch_continues_the_schedule",
+    # Shared prefixes: every branch equals its independent run.
+    "test_prefix.py::test_every_branch_has_its_independent_run_s_metrics",
+    "test_prefix.py::test_branches_record_the_whole_rate_curve_and_the_plateau_event",
+    "test_prefix.py::test_the_plateau_fires_and_every_decay_leaves_where_expected",
+    # A seeded search repeats exactly; repeats give one run per seed.
+    "test_evidence.py::"
+    "test_a_seeded_search_repeats_exactly_in_fresh_folders_and_the_same_one",
+    "test_evidence.py::test_repeats_give_one_child_run_per_seed_and_a_spread",
+]
+
+
+@pytest.mark.skipif(
+    os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow",
+    reason="runs tests of the other modules on JAX from the TensorFlow run",
+)
+@pytest.mark.slow
+def test_the_backend_dependent_tests_pass_on_jax() -> None:
+    pytest.importorskip("jax")
+    env = {**os.environ, "KERAS_BACKEND": "jax"}
+    done = subprocess.run(
+        [
+            sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+            *(str(TESTS / test) for test in ON_JAX),
+        ],
+        capture_output=True, text=True, env=env,
+        cwd=TESTS.parent, timeout=1200,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    summary = done.stdout.strip().splitlines()[-1]
+    # Each one ran (a renamed test would be "not found", an error).
+    assert re.search(rf"\b{len(ON_JAX)} passed", summary), summary
+    assert "skipped" not in summary, summary
