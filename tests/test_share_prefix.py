@@ -5,15 +5,13 @@ with patience 1; 6 epochs of SGD with momentum on the digits, tracked to
 SQLite) runs with shared prefixes and without; every trial's MLflow curves,
 the ranking and the best model must be the same. A search interrupted while
 the control trains the trunk resumes from the stored trunk. A smaller
-grid runs on JAX too (`test_shared_prefix_search_is_exact_on_jax`).
+grid runs on JAX (`test_a_small_shared_grid_is_exact_on_jax`, from
+tests/test_jax.py).
 """
 
 from __future__ import annotations
 
 import os
-import re
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -245,7 +243,7 @@ def test_a_search_interrupted_in_the_trunk_resumes_it(
 
 @pytest.mark.skipif(
     os.environ.get("KERAS_BACKEND") != "jax",
-    reason="the JAX case: run from the TensorFlow run, in a subprocess",
+    reason="the JAX case: tests/test_jax.py runs it on JAX",
 )
 def test_a_small_shared_grid_is_exact_on_jax(digits: Any, tmp_path: Path) -> None:
     # The plateau branch: the one whose departure is read off the trunk.
@@ -257,21 +255,3 @@ def test_a_small_shared_grid_is_exact_on_jax(digits: Any, tmp_path: Path) -> Non
     assert min(rate for _, rate in curves["0001"]["learning_rate"]) == 0.25
     assert shared.epochs_trained < alone.epochs_trained == 8
     assert shared.best_trial_id == alone.best_trial_id
-
-
-@pytest.mark.skipif(
-    os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow",
-    reason="runs the JAX case from the TensorFlow run",
-)
-def test_shared_prefix_search_is_exact_on_jax() -> None:
-    pytest.importorskip("jax")
-    env = {**os.environ, "KERAS_BACKEND": "jax"}
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-         f"{__file__}::test_a_small_shared_grid_is_exact_on_jax"],
-        capture_output=True, text=True, env=env,
-        cwd=Path(__file__).parent.parent, timeout=900,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
-    summary = done.stdout.strip().splitlines()[-1]
-    assert re.search(r"\b1 passed", summary), summary
