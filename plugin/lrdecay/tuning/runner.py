@@ -73,7 +73,10 @@ length) reads its epochs in an order that is a function of (seed, epoch)
 (`lrdecay.tuning.epoch_order.EpochOrderedData`; `validation_split` is
 applied first, as Keras does), with `share_prefix=False` too, which gives
 the same numbers at full cost. Other data (datasets, generators, dicts of
-inputs, `sample_weight`) and Hyperband's trials run whole, as before. Each
+inputs, `sample_weight`) and Hyperband's trials run whole, as before.
+Callbacks of your own (`callbacks=`) see a branch's own epochs only: one that
+keeps state across epochs (`EarlyStopping`) makes the numbers differ; pass
+`share_prefix=False` with those. Each
 trial's run still holds its whole curve from epoch 0 (the shared epochs
 logged into it with the trunk's values), tagged with the trial it branched
 from; `SearchResult.epochs_trained` / `.epochs_independent` (and the parent
