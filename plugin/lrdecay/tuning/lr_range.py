@@ -80,12 +80,9 @@ class LRFinderResult:
 
         The suggestion is marked by a vertical line, the minimum by a dot.
         """
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
+        from lrdecay.tracking import plots
 
-        figure = Figure(figsize=(7.0, 4.0), dpi=80)
-        FigureCanvasAgg(figure)
-        axes = figure.add_subplot(1, 1, 1)
+        figure, (axes,) = plots.new_figure(purpose="preview")
         axes.plot(self.lrs, self.raw_losses, color="0.75", lw=0.8, label="loss")
         axes.plot(self.lrs, self.losses, color="C0", label="smoothed loss")
         axes.axvline(
@@ -112,11 +109,7 @@ class LRFinderResult:
         axes.set_title("LR range test")
         axes.grid(True, which="both", alpha=0.3)
         axes.legend(fontsize="small")
-        figure.tight_layout()
-        target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        figure.savefig(target, format="png")
-        return target
+        return plots.save(figure, path)
 
 
 class _RangeTest(keras.callbacks.Callback):
