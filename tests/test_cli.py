@@ -191,9 +191,11 @@ def test_search_flags_parse() -> None:
          "--decay-epochs", "10:50", "--epochs", "60", "--max-trials", "5",
          "--data", "d.csv", "--target", "y", "--experiment", "e",
          "--tracking-uri", "http://h:5000", "--project-dir", "p", "--quiet",
-         "--initial-lr", "0.1,0.01", "--model", "m:f", "--batch-size", "64"],
+         "--initial-lr", "0.1,0.01", "--model", "m:f", "--batch-size", "64",
+         "--no-share-prefix"],
     )  # fmt: skip
     assert args.algorithm == "random"
+    assert args.no_share_prefix is True
     assert args.kinds == ("step", "plateau")
     assert args.decay_epochs == Range(10, 50)
     assert (args.epochs, args.max_trials, args.batch_size) == (60, 5, 64)
@@ -325,6 +327,7 @@ def test_search_defaults_are_lrdecay_defaults(
         "objective": defaults.OBJECTIVE,
         "seed": defaults.SEED,
         "control": defaults.CONTROL,
+        "share_prefix": defaults.SHARE_PREFIX,
         "repeats": defaults.REPEATS,
         "project_dir": defaults.PROJECT_DIR,
         "experiment_name": defaults.EXPERIMENT,
@@ -447,6 +450,9 @@ def test_search_logs_ranks_resumes_and_reports(tmp_path: Path) -> None:
     scores = [float(row[4]) for row in rows]
     assert scores == sorted(scores)
     assert "mlflow ui --backend-store-uri sqlite:///" in first.stdout
+    # Every trial shares epoch 0 (the step and exponential decays depart
+    # at 1, the plateau never within 2 epochs): 2 + 1 + 1 of 3 x 2.
+    assert "epochs: 4 trained of 6 (67%)" in first.stdout
 
     client, parents, trials = store_runs(tmp_path)
     assert len(parents) == 1 and len(trials) == 3
@@ -534,7 +540,8 @@ def test_search_on_a_regression_csv_in_process(
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     code = cli.main(
         ["search", "--config", "search.yaml", "--data", "houses.csv",
-         "--target", "price", "--tracking-uri", uri, "--no-control"]
+         "--target", "price", "--tracking-uri", uri, "--no-control",
+         "--no-share-prefix"]
     )  # fmt: skip
     assert code == 0
     out = capsys.readouterr().out
@@ -550,6 +557,7 @@ def test_search_on_a_regression_csv_in_process(
     _, parents, trials = store_runs(tmp_path)
     assert len(parents) == 1 and len(trials) == 2
     assert trials[0].data.params["decay_kind"] == "plateau"
+    assert parents[0].data.params["share_prefix"] == "False"
 
 
 def test_report_ranks_runs_read_from_mlflow(

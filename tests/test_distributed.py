@@ -371,6 +371,11 @@ def test_chief_and_two_workers_run_each_trial_once(
     assert [run.info.status for run in children] == ["FINISHED"] * 4
     _check_trial_runs(children, chief["trials"])
     assert parent.data.tags["lrdecay.best_trial_id"] == chief["best_trial_id"]
+    # The workers share the trunks through the project directory: the
+    # exponential decays (departing at epoch 1) continue the steps' epoch 0.
+    assert parent.data.metrics["epochs_independent"] == 4 * 3
+    assert parent.data.metrics["epochs_trained"] < 4 * 3
+    assert any("lrdecay.departure_epoch" in run.data.tags for run in children)
     # The chief said what it was waiting for.
     assert "waiting for trial" in search.log("chief")
 

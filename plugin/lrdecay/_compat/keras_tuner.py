@@ -62,6 +62,25 @@ def dispatch_batch_hooks_async(callbacks: Sequence[Any], tuner: Any) -> None:
         callback.async_safe = True
 
 
+def find_best_epoch_checkpoint(callbacks: Sequence[Any]) -> Any | None:
+    """The callback that writes a trial's best-epoch checkpoint, if any.
+
+    Relies on `keras_tuner.src.engine.tuner_utils.SaveBestEpoch(objective,
+    filepath)`, appended (one instance per trial, shared by its executions)
+    by `Tuner.run_trial`, and on its attributes: `.objective` (an
+    `Objective`: `has_value`, `get_value`, `better_than`), `.filepath` (the
+    weights file) and `.best_value` (the best objective value so far; it
+    saves at an epoch that beats it, or at every epoch whose logs lack the
+    objective). Subclasses count. Verified: keras-tuner 1.4.7, 1.4.8.
+    """
+    from keras_tuner.src.engine import tuner_utils
+
+    for callback in callbacks:
+        if isinstance(callback, tuner_utils.SaveBestEpoch):
+            return callback
+    return None
+
+
 def retry_queue(oracle: Any) -> list[Any]:
     """The ids of the trials the oracle will hand out again (to re-run).
 

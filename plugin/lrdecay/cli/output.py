@@ -325,6 +325,9 @@ def print_result(
         print(result.verdict)
     if getattr(result, "seed", None) is not None:
         print(f"seed {result.seed} (re-run with --seed {result.seed})")
+    line = epochs_line(result)
+    if line:
+        print(line)
     print()
     print(
         ui_hint(
@@ -347,6 +350,21 @@ def print_result(
     print(
         f"Search {project_name!r}; run the same command again to resume or "
         f"extend it, `{report}` to see this table again."
+    )
+
+
+def epochs_line(result: Any) -> str:
+    """What the search trained, e.g. "epochs: 291 trained of 520 (56%)".
+
+    Empty when nothing is known (a worker, or a search of another tuner).
+    """
+    independent = getattr(result, "epochs_independent", 0)
+    if not independent:
+        return ""
+    trained = result.epochs_trained
+    return (
+        f"epochs: {trained} trained of {independent} "
+        f"({100 * trained / independent:.0f}%)"
     )
 
 

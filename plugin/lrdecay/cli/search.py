@@ -67,6 +67,7 @@ def search_settings(args: argparse.Namespace) -> dict[str, Any]:
         "objective": args.objective or defaults.OBJECTIVE,
         "seed": defaults.SEED if args.seed is None else args.seed,
         "control": defaults.CONTROL and not args.no_control,
+        "share_prefix": defaults.SHARE_PREFIX and not args.no_share_prefix,
         "repeats": args.repeats or defaults.REPEATS,
         "project_dir": args.project_dir or defaults.PROJECT_DIR,
         "experiment_name": arguments.experiment_name(args.experiment),
@@ -320,6 +321,7 @@ def _search(
                 batch_size=settings["batch_size"],
                 seed=settings["seed"],
                 control=settings["control"],
+                share_prefix=settings["share_prefix"],
                 repeats=settings["repeats"],
                 initial_lr=settings["initial_lr"],
                 project_dir=settings["project_dir"],
@@ -471,6 +473,12 @@ def _add_budget(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="leave out the constant-rate control (the model at its initial "
         "rate without decay), which tells whether decaying helped at all",
+    )
+    budget.add_argument(
+        "--no-share-prefix",
+        action="store_true",
+        help="train every trial whole instead of continuing the constant-rate "
+        "epochs it shares with the control (the same numbers, at full cost)",
     )
 
 

@@ -10,6 +10,7 @@ A run MLflow could not take is saved to a local file; `lrdecay replay FILE`
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -262,6 +263,7 @@ class MlflowLogger(keras.callbacks.Callback):
         self.artifacts_in_background = bool(artifacts_in_background)
         self.fit_run_id: str | None = None
         self.offline_file: Path | None = None
+        self._prefix: list[dict[str, float]] = []
         self._run: TrackedRun | None = None
         self._fit_watch: FitWatch | None = None
         # Keras keeps asynchronous dispatch of training steps only when no
@@ -356,6 +358,21 @@ class MlflowLogger(keras.callbacks.Callback):
         if run is not None:
             run.wait_for_artifacts(timeout)
 
+    def log_prefix(self, history: Sequence[Mapping[str, float]]) -> None:
+        """Log epochs trained before the next fit as that fit's own.
+
+        For a fit that continues another run from `initial_epoch=len(history)`
+        (a shared prefix of a search): `history` holds the logs of epochs
+        `0 .. len(history) - 1`, `learning_rate` among them. When the next
+        fit's run opens they are logged into it at their epochs, so the run
+        holds its whole curve from epoch 0: MLflow's chart and compare views
+        show only what a run holds. Applies to the next fit only.
+
+        Args:
+            history: Sequence of dict. The earlier epochs' logs, from 0.
+        """
+        self._prefix = [dict(logs) for logs in history]
+
     # -- Keras hooks ------------------------------------------------------------
     def set_model(self, model: Any) -> None:
         super().set_model(model)
@@ -381,6 +398,9 @@ class MlflowLogger(keras.callbacks.Callback):
             return
         self._run = run
         self.fit_run_id = run.run_id
+        prefix, self._prefix = self._prefix, []
+        if prefix:
+            guard(run.recorder.replay, prefix, what="logging the shared epochs")
         self._fit_watch = guard(
             FitWatch, self.model, self._fit_raised, what="watching the fit for errors"
         )

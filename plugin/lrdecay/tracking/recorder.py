@@ -13,6 +13,7 @@ import math
 import re
 import time
 import warnings
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -153,6 +154,20 @@ class FitRecorder:
             # first step; iterations do not move between callbacks.
             iterations = self.model.optimizer.iterations
             self._epoch_first_iteration = int(keras.ops.convert_to_numpy(iterations))
+
+    def replay(self, history: Sequence[Mapping[str, float]]) -> None:
+        """Record epochs `0 .. len(history) - 1`, trained before this fit.
+
+        Each dict is an epoch's logs, `learning_rate` among them; they are
+        recorded as if this fit had trained them (`MlflowLogger.log_prefix`).
+        Called once the fit's callbacks have begun, so the decay params are
+        complete.
+        """
+        if not self._decays_logged:
+            self._decays_logged = True
+            self._log_decay_params()
+        for epoch, logs in enumerate(history):
+            self.epoch_end(epoch, dict(logs))
 
     def _epoch_learning_rate(self, logs: dict[str, Any]) -> float:
         if self.schedule is not None:

@@ -24,6 +24,7 @@ from lrdecay.tuning.result import (
     summarize,
 )
 from lrdecay.tuning.space import CONTROL_KIND
+from lrdecay.tuning.tuners import epoch_counts
 from lrdecay.tuning.verdict import compare_with_control, rank, rate_warning, verdict
 
 
@@ -58,6 +59,9 @@ def search_result(
             verdict="A worker's part of the search: the chief holds the ranking.",
         )
     best = best_trial(tuner.oracle)
+    epochs_trained, epochs_independent = epoch_counts(tuner.oracle.trials.values())
+    if runs is not None:
+        runs.log_epoch_counts(epochs_trained, epochs_independent)
     trials = [
         summarize(trial, plan.space, plan.epochs)
         for _, trial in sorted(tuner.oracle.trials.items())
@@ -107,6 +111,8 @@ def search_result(
         control_p_value=control_p_value,
         verdict=verdict(ranking, objective, direction, plan.repeats),
         rate_warning=warning,
+        epochs_trained=epochs_trained,
+        epochs_independent=epochs_independent,
     )
 
 

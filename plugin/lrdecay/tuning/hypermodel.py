@@ -11,6 +11,12 @@ reads the trial (its id, Hyperband's bracket and round) and the tuner (its
 project) from that callback. Without one (a custom tuner, or `fit` called by
 hand) the trial id is unknown and the run is still tracked, without a trial
 tag.
+
+A seeded execution (`search()` seeds each one) on array data reads them
+through `lrdecay.tuning.epoch_order.EpochOrderedData` (the order of each
+epoch a function of the seed and the epoch); with `share_prefix` set (by
+`search()`) it continues the stored constant-rate trunk of its setting
+(`lrdecay.tuning.branch`).
 """
 
 from __future__ import annotations
@@ -32,6 +38,14 @@ from lrdecay import callbacks as decay_callbacks
 from lrdecay import defaults, schedules
 from lrdecay._compat import keras_tuner as keras_tuner_compat
 from lrdecay.tuning import runs as layout
+from lrdecay.tuning import trunks
+from lrdecay.tuning.branch import (
+    Branch,
+    OrderedData,
+    decay_hyperparameter_names,
+    ordered_data,
+    start_branch,
+)
 from lrdecay.tuning.result import TrialSummary, best_trial, summarize
 from lrdecay.tuning.space import (
     CONTROL_KIND,
@@ -249,6 +263,11 @@ class DecayHyperModel(keras_tuner.HyperModel):
         # The seed of the execution about to be fitted, set by the tuner that
         # seeded it (`search()`'s); recorded as the run's `seed` param.
         self.execution_seed: int | None = None
+        # Set by `search()`: continue stored trunks (`lrdecay.tuning.branch`).
+        self.share_prefix = False
+        self._decay_names: set[str] | None = None
+        # (trial id, execution) -> (epochs it fitted, epochs of its budget)
+        self.epoch_counts: dict[tuple[str, int], tuple[int, int]] = {}
 
     # -- KerasTuner's HyperModel interface ---------------------------------
 
@@ -277,16 +296,36 @@ class DecayHyperModel(keras_tuner.HyperModel):
             )
         decay, resolved = self._make_decay(context, model, epochs)
         self.last_decay = decay
+        data = (
+            None if context.seed is None else ordered_data(args, kwargs, context.seed)
+        )
+        first_epoch = int(kwargs.get("initial_epoch") or 0)
+        branch = None
+        if data is not None and first_epoch == 0:
+            branch = self._branch(
+                context, model, decay, resolved, epochs, data, callbacks
+            )
         run = (
-            self._start_run(context, resolved, epochs)
+            self._start_run(context, resolved, epochs, branch)
             if self.tracking is not None
             else None
         )
-        fit_callbacks = [*callbacks, decay]
+        fit_callbacks = list(callbacks)
+        if branch is not None and branch.writer is not None:
+            # Before the decay: a plateau's reduction is not in the trunk.
+            fit_callbacks.append(branch.writer)
+        fit_callbacks.append(decay)
+        if branch is not None and branch.resume is not None:
+            fit_callbacks.append(branch.resume)
         if run is not None:
+            if branch is not None:
+                run.logger.log_prefix(branch.prefix)
             fit_callbacks.append(run.logger)
         # Last, so the logger has recorded the diverged epoch before it fails.
         fit_callbacks.append(_FiniteGuard())
+        if data is not None:
+            start = first_epoch if branch is None else branch.start
+            args, kwargs = (), data.fit_arguments(kwargs, start)
         try:
             history = model.fit(*args, callbacks=fit_callbacks, **kwargs)
         except KeyboardInterrupt as error:
@@ -305,9 +344,53 @@ class DecayHyperModel(keras_tuner.HyperModel):
         if run is not None:
             run.end("FINISHED", None, trial_status="COMPLETED")
         self._save_decay_state(context, model, decay, resolved)
-        return history
+        if context.trial_id is not None:
+            self.epoch_counts[(context.trial_id, context.execution)] = (
+                len(history.epoch),
+                epochs - first_epoch,
+            )
+        return history if branch is None else branch.full_history(history)
 
     # -- helpers ---------------------------------------------------------------
+
+    def _branch(
+        self,
+        context: TrialContext,
+        model: Any,
+        decay: Any,
+        resolved: ResolvedDecay,
+        epochs: int,
+        data: OrderedData,
+        callbacks: Sequence[Any],
+    ) -> Branch | None:
+        """Where this fit starts on its stored trunk (`lrdecay.tuning.branch`)."""
+        project_dir = getattr(context.tuner, "project_dir", None)
+        if not self.share_prefix or project_dir is None or context.seed is None:
+            return None
+        if self._decay_names is None:
+            self._decay_names = decay_hyperparameter_names(self.space.declare)
+        trunk_lr = float(resolved.initial_lr or model_initial_lr(model))
+        key = trunks.trunk_key(
+            seed=context.seed,
+            trunk_lr=trunk_lr,
+            hyperparameters={
+                name: value
+                for name, value in context.hyperparameters.items()
+                if name not in self._decay_names and not name.startswith("tuner/")
+            },
+            batch_size=data.batch_size,
+            model=model,
+            data_shapes=data.shapes(),
+        )
+        return start_branch(
+            model=model,
+            decay=decay,
+            trunk_lr=trunk_lr,
+            epochs=epochs,
+            directory=os.path.join(str(project_dir), trunks.TRUNKS_DIR, key),
+            trial_id=context.trial_id,
+            checkpoint=keras_tuner_compat.find_best_epoch_checkpoint(callbacks),
+        )
 
     def _trial_context(self, hp: Any, callbacks: Sequence[Any]) -> TrialContext:
         tuner_callback = keras_tuner_compat.find_tuner_callback(callbacks)
@@ -411,7 +494,11 @@ class DecayHyperModel(keras_tuner.HyperModel):
             )
 
     def _start_run(
-        self, context: TrialContext, resolved: ResolvedDecay, epochs: int
+        self,
+        context: TrialContext,
+        resolved: ResolvedDecay,
+        epochs: int,
+        branch: Branch | None = None,
     ) -> Any:
         from lrdecay.tuning import tracker
 
@@ -419,7 +506,13 @@ class DecayHyperModel(keras_tuner.HyperModel):
             self._search_runs = tracker.SearchRuns.for_hypermodel(
                 self.tracking or {}, context.tuner
             )
-        return self._search_runs.trial_run(context, resolved, epochs)
+        tags = {}
+        if branch is not None and branch.start > 0:
+            tags = {
+                layout.BRANCH_OF_TAG: str(branch.branch_of),
+                layout.DEPARTURE_TAG: str(branch.start),
+            }
+        return self._search_runs.trial_run(context, resolved, epochs, tags)
 
     def end_search(self, tuner: Any) -> list[TrialSummary]:
         """Summarize a search run by a stock tuner, and end its MLflow run.

@@ -57,6 +57,17 @@ class SearchPlan:
     seed_given: bool = True
     # `initial_lr="auto"`: the LR range test sets the space's initial rates.
     auto_initial_lr: bool = False
+    # Branch trials from stored constant-rate trunks (`lrdecay.tuning.branch`).
+    share_prefix: bool = defaults.SHARE_PREFIX
+
+    @property
+    def shares_prefix(self) -> bool:
+        """Whether trials continue stored trunks: asked for, and not Hyperband.
+
+        Hyperband continues trials from their own checkpoints with
+        `initial_epoch`; its trials run whole.
+        """
+        return self.share_prefix and self.algorithm != "hyperband"
 
     @property
     def repeats(self) -> int:
@@ -83,6 +94,7 @@ class SearchPlan:
             "executions_per_trial": self.executions_per_trial,
             "repeats": self.repeats,
             "control": self.control,
+            "share_prefix": self.shares_prefix,
             "project_name": self.project_name,
             **{f"tuner.{key}": value for key, value in self.tuner_kwargs.items()},
         }
@@ -104,10 +116,13 @@ def make_plan(
 ) -> SearchPlan:
     """Check the arguments; fill in the defaults that depend on others.
 
-    `settings` may hold `control` (default `True`) and `repeats` (default
-    `None`: `executions_per_trial`, itself `1` by default).
+    `settings` may hold `control` (default `True`), `share_prefix` (default
+    `True`) and `repeats` (default `None`: `executions_per_trial`, itself
+    `1` by default).
     """
     check_choice("algorithm", algorithm, defaults.ALGORITHMS)
+    share_prefix = settings.pop("share_prefix", defaults.SHARE_PREFIX)
+    check_bool("share_prefix", share_prefix)
     control = _check_counts(settings)
     given_space = space
     auto_initial_lr = (
@@ -148,6 +163,7 @@ def make_plan(
         control=control,
         seed_given=seed_given,
         auto_initial_lr=auto_initial_lr,
+        share_prefix=bool(share_prefix),
         **settings,
     )
 

@@ -165,6 +165,23 @@ def _first_reduction(
     cooldown: int,
 ) -> tuple[int, float] | None:
     """(epoch of the first reduction, best value then), or `None`."""
+    best, _, reduction = plateau_state(values, patience, min_delta, mode, cooldown)
+    return None if reduction is None else (reduction, best)  # type: ignore[return-value]
+
+
+def plateau_state(
+    values: Sequence[float | None],
+    patience: int,
+    min_delta: float = 1e-4,
+    mode: str = "min",
+    cooldown: int = 0,
+) -> tuple[float | None, int, int | None]:
+    """Keras' plateau rule after `values`, up to its first reduction.
+
+    Returns `(best, wait, reduction)`: the best value and the wait after the
+    last value, or at the first reduction (`reduction` its epoch, else
+    `None`). `best` is `None` before the first value.
+    """
     check_epoch_count("patience", patience, allow_zero=True)
     check_epoch_count("cooldown", cooldown, allow_zero=True)
     check_choice("mode", mode, ("min", "max"))
@@ -186,8 +203,8 @@ def _first_reduction(
             continue
         wait += 1
         if wait >= patience:
-            return epoch, best  # type: ignore[return-value]
-    return None
+            return best, wait, epoch
+    return best, wait, None
 
 
 def _plateau_mode(decay: PlateauDecay, mode: str | None) -> str:
@@ -538,6 +555,9 @@ class _Resume(keras.callbacks.Callback):
         self.trunk_lr = trunk_lr
         self.departure = departure
         self.plateau_best: float | None = None
+        # The plateau rule's wait: 0 after a reduction; before the first
+        # one, the epochs since the best so far.
+        self.plateau_wait = 0
         self.decay_event: DecayEvent | None = None
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
@@ -549,6 +569,10 @@ class _Resume(keras.callbacks.Callback):
             self.decay.decay_events = (
                 [] if self.decay_event is None else [self.decay_event]
             )
-            self.decay.best = self.plateau_best
-            self.decay.wait = 0
-            self.decay.cooldown_counter = self.decay.cooldown
+            if self.plateau_best is not None:
+                self.decay.best = self.plateau_best
+            self.decay.wait = self.plateau_wait
+            # Keras counts the cooldown down from a reduction only.
+            self.decay.cooldown_counter = (
+                0 if self.decay_event is None else self.decay.cooldown
+            )

@@ -143,6 +143,11 @@ class SearchResult:
             decay, looks like the problem (`rate_warning()`'s rule): every
             trial, or the constant-rate control, diverged or stayed near
             chance. Says so and suggests `initial_lr="auto"`.
+        epochs_trained: Int. Epochs the trials' fits trained, over every
+            execution, resume and worker (a trial continuing a shared trunk
+            trains only its own epochs; `search(share_prefix=True)`).
+        epochs_independent: Int. Epochs independent trials would have
+            trained: every execution's budget. 0 on a worker.
     """
 
     best_hyperparameters: Any
@@ -167,6 +172,8 @@ class SearchResult:
     verdict: str = ""
     lr_range: Any | None = None
     rate_warning: str | None = None
+    epochs_trained: int = 0
+    epochs_independent: int = 0
 
     def __str__(self) -> str:
         if self.best_decay_code is None:

@@ -59,6 +59,32 @@ gives each setting's mean and spread and marks those indistinguishable
 from the best (`lrdecay.tuning.result`); `SearchResult.verdict` says
 whether the best decay beat the control beyond the noise.
 
+Shared prefixes (`share_prefix=True`, the default): a step decay with
+`epochs_drop=20` trains its first 20 epochs exactly as the constant-rate
+control does, a plateau decay until the control's own history triggers its
+first reduction. Each trial of a grid, random or Bayesian search continues
+the stored constant-rate *trunk* of its setting (seed, initial rate,
+`build_model`'s own hyperparameters, batch size) from the epoch it departs
+from it (`lrdecay.tuning.branch`; the trunks are kept under
+`<project_dir>/<project_name>/trunks/`, `lrdecay.tuning.trunks`); the
+control, run first, trains the trunk. The numbers are those of independent
+trials: every seeded fit on array data (NumPy arrays and array-likes with a
+length) reads its epochs in an order that is a function of (seed, epoch)
+(`lrdecay.tuning.epoch_order.EpochOrderedData`; `validation_split` is
+applied first, as Keras does), with `share_prefix=False` too, which gives
+the same numbers at full cost. Other data (datasets, generators, dicts of
+inputs, `sample_weight`) and Hyperband's trials run whole, as before.
+Callbacks of your own (`callbacks=`) see a branch's own epochs only: one that
+keeps state across epochs (`EarlyStopping`) makes the numbers differ; pass
+`share_prefix=False` with those. Each
+trial's run still holds its whole curve from epoch 0 (the shared epochs
+logged into it with the trunk's values), tagged with the trial it branched
+from; `SearchResult.epochs_trained` / `.epochs_independent` (and the parent
+run's metrics of those names) say what it saved. A resumed search continues
+a trunk where it stopped; distributed workers on one machine or a shared
+filesystem share the trunks through the project directory, and a worker
+that finds no trunk trains the prefix itself (exact, not cheaper).
+
 `initial_lr="auto"`: run the LR range test (`lrdecay.find_lr`) on a model
 from `build_model` and the training data first (`SearchResult.lr_range`,
 and the parent run's params `lr_range/suggested_lr`,
@@ -127,6 +153,7 @@ def search(
     batch_size: int | None = defaults.BATCH_SIZE,
     seed: int | None = defaults.SEED,
     control: bool = defaults.CONTROL,
+    share_prefix: bool = defaults.SHARE_PREFIX,
     repeats: int | None = None,
     initial_lr: Any = None,
     project_dir: str | os.PathLike[str] = defaults.PROJECT_DIR,
@@ -178,6 +205,9 @@ def search(
         seed: Int in [0, 2**32) or `None` (default: the recorded seed of a
             resumed search, else a new one). Execution `i` uses `seed + i`.
         control: Bool. Also run the constant-rate control. Defaults to `True`.
+        share_prefix: Bool. Train the constant-rate prefix that trials share
+            once and branch each trial from it (see the module docstring).
+            Defaults to `True`.
         repeats: Int or `None` (default: `executions_per_trial`). Runs per
             setting, one seed and one child run each.
         initial_lr: `None` (the model's rate), a float, a grid, a `Range`,
@@ -227,6 +257,7 @@ def search(
         batch_size=batch_size,
         seed=seed,
         control=control,
+        share_prefix=share_prefix,
         repeats=repeats,
         project_dir=project_dir,
         project_name=project_name,
@@ -284,6 +315,7 @@ def _search(
     hypermodel = DecayHyperModel(
         build_model, plan.space, max_epochs=plan.epochs, tracking=False
     )
+    hypermodel.share_prefix = plan.shares_prefix
     tuner = build_tuner(plan, hypermodel)
     if not role.is_worker and plan.seed is not None:
         layout.write_seed(plan.project_path, plan.seed)

@@ -19,6 +19,10 @@ call it rather than writing a tag name or a query of their own.
   (`STATUS_TAG`, KerasTuner's status of the trial); a completed trial's runs
   carry its score (`SCORE_TAG`), the best trial's runs `lrdecay.best=true`
   (`BEST_TAG`).
+- A trial that continued a shared trunk is tagged `lrdecay.branch_of` and
+  `lrdecay.departure_epoch` (`BRANCH_OF_TAG`, `DEPARTURE_TAG`) and holds the
+  trunk's epochs before the departure as its own; the parent run holds the
+  metrics `epochs_trained` and `epochs_independent`.
 - A run that no process can still write (its process was killed) is ended
   KILLED with `lrdecay.stale=true` (`STALE_TAG`) and the reason in
   `lrdecay.error` (`ERROR_TAG`): `end_stale_runs`.
@@ -64,6 +68,16 @@ STALE_TAG = "lrdecay.stale"
 ERROR_TAG = "lrdecay.error"
 CONTINUED_FROM_TAG = "lrdecay.continued_from"
 CONTINUED_FROM_RUN_TAG = "lrdecay.continued_from_run"
+# A trial continuing a shared constant-rate trunk (`search(share_prefix=True)`):
+# the trial that trained the trunk up to the branch point (else the trunk's
+# key), and the branch point, the first epoch the trial trained itself. Its
+# run holds the trunk's epochs before it too, logged with the trunk's values.
+BRANCH_OF_TAG = "lrdecay.branch_of"
+DEPARTURE_TAG = "lrdecay.departure_epoch"
+# The parent run's metrics: epochs the search's trials fitted, and epochs
+# independent trials would have fitted.
+EPOCHS_TRAINED_METRIC = "epochs_trained"
+EPOCHS_INDEPENDENT_METRIC = "epochs_independent"
 # Hyperband's place of a trial: `tuner/<key>` hyperparameter -> `lrdecay.<key>`.
 HYPERBAND_KEYS = ("bracket", "round", "initial_epoch", "epochs")
 

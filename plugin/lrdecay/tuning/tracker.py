@@ -268,13 +268,20 @@ class SearchRuns:
         runs.sort(key=lambda run: run.info.start_time, reverse=True)
         return runs[0].info.run_id if runs else None
 
-    def trial_run(self, context: Any, resolved: ResolvedDecay, epochs: int) -> TrialRun:
+    def trial_run(
+        self,
+        context: Any,
+        resolved: ResolvedDecay,
+        epochs: int,
+        extra_tags: Mapping[str, str] | None = None,
+    ) -> TrialRun:
         """A new `TrialRun` (an `MlflowLogger` child run) for one execution."""
         from lrdecay.tracking.logger import MlflowLogger
 
         trial_id = context.trial_id
         values = context.hyperparameters
         tags = {layout.ROLE_TAG: layout.TRIAL_ROLE, layout.STATUS_TAG: "RUNNING"}
+        tags.update(extra_tags or {})
         if self.project_name is not None:
             tags[layout.SEARCH_TAG] = str(self.project_name)
         seed = context.seed
@@ -305,7 +312,8 @@ class SearchRuns:
         params["epoch_budget"] = epochs
         if seed is not None:
             # The execution's own seed: `keras.utils.set_random_seed(seed)`
-            # before building the model repeats this run exactly.
+            # before building the model, and array data read through
+            # `EpochOrderedData(x, y, batch_size, seed)`, repeat this run.
             params["seed"] = seed
         logger = MlflowLogger(
             tracking_uri=self.tracking_uri,
@@ -363,6 +371,22 @@ class SearchRuns:
         sending, self._sending = self._sending, []
         for logger in sending:
             logger.wait_for_artifacts()
+
+    def log_epoch_counts(self, trained: int, independent: int) -> None:
+        """The parent's `epochs_trained` and `epochs_independent` metrics."""
+        if self.parent_run_id is None:
+            return
+        try:
+            now = _now_ms()
+            self.client.log_batch(
+                self.parent_run_id,
+                metrics=[
+                    Metric(layout.EPOCHS_TRAINED_METRIC, trained, now, 0),
+                    Metric(layout.EPOCHS_INDEPENDENT_METRIC, independent, now, 0),
+                ],
+            )
+        except Exception as error:
+            _warn("logging the epoch counts", error)
 
     def search_interrupted(self, error: BaseException) -> None:
         self.wait_for_artifacts()

@@ -70,10 +70,15 @@ class _SearchHooks:
         if not isinstance(results, list):
             return results
         objective = self.oracle.objective  # type: ignore[attr-defined]
+        counts = getattr(self.hypermodel, "epoch_counts", {})  # type: ignore[attr-defined]
         metrics = []
         for index, result in enumerate(results):
             values = keras_tuner_compat.metrics_of_result(result, objective)
             values[execution_metric(index)] = objective.get_value(values)
+            count = counts.pop((str(trial.trial_id), index), None)
+            if count is not None:
+                values[EPOCHS_TRAINED_METRIC.format(index)] = count[0]
+                values[EPOCHS_BUDGET_METRIC.format(index)] = count[1]
             metrics.append(values)
         # KerasTuner averages each name over the executions holding it: the
         # objective over all of them, `lrdecay/execution_<i>` over one.
@@ -115,6 +120,31 @@ class _SearchHooks:
         return super()._build_and_fit_model(  # type: ignore[misc]
             trial, *args, **kwargs
         )
+
+
+# Each execution's epochs: those its fit trained (fewer than its budget when
+# it continued a shared trunk) and its budget, as trial metrics.
+EPOCHS_TRAINED_METRIC = "lrdecay/epochs_trained_{}"
+EPOCHS_BUDGET_METRIC = "lrdecay/epochs_budget_{}"
+
+
+def epoch_counts(trials: Any) -> tuple[int, int]:
+    """(epochs trained, epochs of independent runs) over `trials`' executions.
+
+    Summed from the `EPOCHS_TRAINED_METRIC` / `EPOCHS_BUDGET_METRIC` metrics
+    of each trial (whichever process or resume ran it); executions that did
+    not finish their fit have none and count for nothing.
+    """
+    trained = independent = 0
+    for trial in trials:
+        index = 0
+        while trial.metrics.exists(EPOCHS_BUDGET_METRIC.format(index)):
+            budget = trial.metrics.get_last_value(EPOCHS_BUDGET_METRIC.format(index))
+            fitted = trial.metrics.get_last_value(EPOCHS_TRAINED_METRIC.format(index))
+            independent += round(budget or 0)
+            trained += round(fitted or 0)
+            index += 1
+    return trained, independent
 
 
 _TUNER_CLASSES: dict[str, type[Any]] = {}
