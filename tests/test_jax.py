@@ -53,7 +53,7 @@ def test_the_backend_dependent_tests_pass_on_jax() -> None:
     env = {**os.environ, "KERAS_BACKEND": "jax"}
     done = subprocess.run(
         [
-            sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+            sys.executable, "-m", "pytest", "-q", "-n", "0", "-p", "no:cacheprovider",
             *(str(TESTS / test) for test in ON_JAX),
         ],
         capture_output=True, text=True, env=env,

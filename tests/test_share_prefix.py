@@ -190,6 +190,11 @@ def test_array_data_are_ordered_and_split_as_keras_splits_them() -> None:
     fit = data.fit_arguments({"epochs": 4, "validation_split": 0.2}, 2)
     assert (fit["initial_epoch"], fit["steps_per_epoch"], fit["epochs"]) == (2, 3, 4)
     assert "validation_split" not in fit and "batch_size" not in fit
+    # Other values of the same shapes are other data: another trunk.
+    same = ordered_data((x.copy(), y), {"validation_split": 0.2}, 3)
+    other = ordered_data((x + 1, y), {"validation_split": 0.2}, 3)
+    assert same is not None and other is not None
+    assert same.shapes() == data.shapes() != other.shapes()
     # Anything but arrays runs as given.
     assert ordered_data(([x, x], y), {}, 3) is None
     assert ordered_data((x, y), {"sample_weight": np.ones(25)}, 3) is None

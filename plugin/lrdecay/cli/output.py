@@ -372,7 +372,15 @@ def decay_line(result: Any) -> str:
     """The winning decay as the Python line to paste into `model.fit`."""
     code = result.best_decay_code
     if code is None:  # the constant-rate control won
-        return "no decay: the constant rate scored best; keep the model's rate"
+        rate = (result.best_decay or {}).get("initial_lr")
+        if rate is None:
+            return "no decay: the constant rate scored best; keep the model's rate"
+        # The rate was searched (e.g. --initial-lr auto): name the one that won.
+        return (
+            f"no decay: the constant rate scored best at "
+            f"initial_lr={labels.value_text(rate)}; "
+            "compile the model's optimizer with it"
+        )
     return code or "no best trial"
 
 

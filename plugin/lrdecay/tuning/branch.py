@@ -29,6 +29,7 @@ data order of each epoch is then a function of (seed, epoch)
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -44,6 +45,7 @@ from lrdecay.tuning.prefix import _plateau_mode, _Resume, departure_epoch, plate
 
 Logs = dict[str, float]
 _DEFAULT_BATCH_SIZE = 32  # Keras' own, when `batch_size=None`
+_DIGEST_VALUES = 1 << 16
 # `fit` arguments an `EpochOrderedData` cannot carry: the fit runs as given.
 _UNORDERED = ("sample_weight", "class_weight", "steps_per_epoch")
 
@@ -59,10 +61,22 @@ class OrderedData:
     seed: int
 
     def shapes(self) -> list[Any]:
-        """The data's shapes, part of a trunk's key."""
-        shapes: list[Any] = [list(self.x.shape), list(self.y.shape)]
-        for part in self.validation_data or ():
-            shapes.append(list(np.shape(part)))
+        """What identifies the data in a trunk's key: shapes and a digest.
+
+        The digest reads at most `_DIGEST_VALUES` values of each array, evenly
+        spaced (all of them for data up to that size): other data of the same
+        shapes get another trunk, at the cost of microseconds per trial.
+        """
+        shapes: list[Any] = []
+        for part in (self.x, self.y, *(self.validation_data or ())):
+            array = np.asarray(part)
+            if array.dtype == object:  # e.g. a dataset as validation data
+                shapes.append([list(array.shape), "object"])
+                continue
+            flat = array.reshape(-1)
+            step = max(1, flat.size // _DIGEST_VALUES)
+            digest = hashlib.sha1(np.ascontiguousarray(flat[::step]).tobytes())
+            shapes.append([list(array.shape), str(array.dtype), digest.hexdigest()])
         return shapes
 
     def fit_arguments(

@@ -32,7 +32,8 @@ a search then trains its trunks again.
 The key of a trunk (`trunk_key`): the execution's seed, the trunk's rate as
 float32, the values of `build_model`'s own (non-decay) hyperparameters, the
 batch size, the shapes and dtypes of the model's variables, the optimizer's
-class and its config other than the rate, and the training data's shapes.
+class and its config other than the rate, and the data's shapes, dtypes and
+a digest of their values (`lrdecay.tuning.branch.OrderedData.shapes`).
 """
 
 from __future__ import annotations
