@@ -34,34 +34,6 @@ def find_tuner_callback(callbacks: Sequence[Any]) -> Any | None:
     return None
 
 
-def dispatch_batch_hooks_async(callbacks: Sequence[Any], tuner: Any) -> None:
-    """Let Keras keep asynchronous batch dispatch despite KerasTuner's callback.
-
-    `Tuner.run_trial` adds a `TunerCallback(tuner, trial)` whose
-    `on_batch_begin` / `on_batch_end` forward to the tuner's, which are
-    no-ops unless a tuner subclass overrides them. Overriding a batch hook
-    makes Keras' `CallbackList` call every batch end synchronously (it
-    waits for each training step and converts its logs), which a bare fit
-    does not. When `tuner`'s batch hooks are KerasTuner's own no-ops, the
-    callback is marked `async_safe` (Keras' attribute for a callback whose
-    batch hooks may run on its dispatch thread).
-
-    Relies on `keras_tuner.src.engine.tuner_utils.TunerCallback` forwarding
-    only to `tuner.on_batch_begin` / `tuner.on_batch_end`, no-ops in
-    `keras_tuner.src.engine.tuner.Tuner` (keras-tuner 1.4.7, 1.4.8), and on
-    Keras' `CallbackList` honouring `callback.async_safe` (keras 3.15).
-    """
-    from keras_tuner.src.engine import tuner as tuner_module
-
-    base = tuner_module.Tuner
-    for name in ("on_batch_begin", "on_batch_end"):
-        if getattr(type(tuner), name, None) is not getattr(base, name):
-            return
-    callback = find_tuner_callback(callbacks)
-    if callback is not None:
-        callback.async_safe = True
-
-
 def find_best_epoch_checkpoint(callbacks: Sequence[Any]) -> Any | None:
     """The callback that writes a trial's best-epoch checkpoint, if any.
 

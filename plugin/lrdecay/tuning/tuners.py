@@ -11,9 +11,7 @@ Each is the stock tuner (the grid search with lrdecay's
   (Python, NumPy and the backend), the same seeds for every setting;
 - KerasTuner's best-epoch checkpoint is kept in memory and written once
   per fit, not at every improving epoch
-  (`keras_tuner_compat.keep_best_epoch_in_memory`), and its per-trial
-  callback no longer turns Keras' asynchronous batch dispatch off
-  (`keras_tuner_compat.dispatch_batch_hooks_async`);
+  (`keras_tuner_compat.keep_best_epoch_in_memory`);
 - each execution's own objective value is kept in the trial's metrics as
   `lrdecay/execution_<i>` (`EXECUTION_METRIC`), beside KerasTuner's mean
   over the executions, so the ranking can show the spread of the repeats.
@@ -115,8 +113,6 @@ class _SearchHooks:
         callbacks = kwargs.get("callbacks") or ()
         # KerasTuner's checkpoint: in memory, written once per fit.
         keras_tuner_compat.keep_best_epoch_in_memory(callbacks)
-        # Training steps dispatched as in a bare fit, not one at a time.
-        keras_tuner_compat.dispatch_batch_hooks_async(callbacks, self)
         return super()._build_and_fit_model(  # type: ignore[misc]
             trial, *args, **kwargs
         )
