@@ -434,7 +434,7 @@ def _branch(
     """Continue `decay` from the trunk's state at `departure`."""
     keras.utils.set_random_seed(spec.seed)
     model = build_model()
-    _restore(model, trunk.snapshots[departure])
+    restore_state(model, trunk.snapshots[departure])
     resume = _Resume(decay, trunk.lr, departure)
     if isinstance(decay, PlateauDecay):
         reduction = _first_reduction(
@@ -471,7 +471,23 @@ def _capture(model: Any, epoch: int) -> TrunkState:
     )
 
 
-def _restore(model: Any, state: TrunkState) -> None:
+def restore_state(
+    model: Any,
+    state: TrunkState,
+    mismatch: str = (
+        "`build_model` returned a different model for a branch than for "
+        "the trunk: {got} variables instead of {expected}."
+    ),
+) -> None:
+    """Put `state` into `model` (built as the trunk's model was).
+
+    Model and optimizer variables (the optimizer is built first if needed),
+    then Python's and NumPy's global random states.
+
+    Raises:
+        ValueError: `mismatch`, formatted with `got` and `expected`, when
+            `model` holds another number of variables than `state`.
+    """
     optimizer = model.optimizer
     if not optimizer.built:
         optimizer.build(model.trainable_variables)
@@ -480,10 +496,7 @@ def _restore(model: Any, state: TrunkState) -> None:
         (optimizer.variables, state.optimizer_variables),
     ):
         if len(variables) != len(values):
-            raise ValueError(
-                "`build_model` returned a different model for a branch than for "
-                f"the trunk: {len(variables)} variables instead of {len(values)}."
-            )
+            raise ValueError(mismatch.format(got=len(variables), expected=len(values)))
         for variable, value in zip(variables, values, strict=True):
             variable.assign(value)
     random.setstate(state.python_random)

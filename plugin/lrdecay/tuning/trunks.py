@@ -51,6 +51,8 @@ from typing import Any
 import keras
 import numpy as np
 
+from lrdecay.tuning.prefix import TrunkState, restore_state
+
 TRUNKS_DIR = "trunks"
 _FILE = "epoch-{:04d}.npz"
 
@@ -88,14 +90,9 @@ def trunk_key(
 
 
 @dataclasses.dataclass
-class TrunkEpoch:
+class TrunkEpoch(TrunkState):
     """One trunk file: the state at the start of `epoch`, and epoch-1's logs."""
 
-    epoch: int
-    model_variables: list[np.ndarray]
-    optimizer_variables: list[np.ndarray]
-    python_random: Any
-    numpy_random: Any
     logs: Logs
     writer: str | None
 
@@ -198,23 +195,13 @@ def restore(model: Any, state: TrunkEpoch) -> None:
     Raises:
         ValueError: If `model` has other variables than the trunk's.
     """
-    optimizer = model.optimizer
-    if not optimizer.built:
-        optimizer.build(model.trainable_variables)
-    for variables, values in (
-        (model.variables, state.model_variables),
-        (optimizer.variables, state.optimizer_variables),
-    ):
-        if len(variables) != len(values):
-            raise ValueError(
-                "The model of this trial has other variables than the stored "
-                f"trunk's: {len(variables)} instead of {len(values)}. Delete "
-                "the project's `trunks/` folder, or pass `share_prefix=False`."
-            )
-        for variable, value in zip(variables, values, strict=True):
-            variable.assign(value)
-    random.setstate(state.python_random)
-    np.random.set_state(state.numpy_random)
+    restore_state(
+        model,
+        state,
+        mismatch="The model of this trial has other variables than the stored "
+        "trunk's: {got} instead of {expected}. Delete the project's `trunks/` "
+        "folder, or pass `share_prefix=False`.",
+    )
 
 
 class TrunkWriter(keras.callbacks.Callback):
