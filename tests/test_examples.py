@@ -15,8 +15,9 @@ FLAGS: dict[str, list[str]] = {
     "step_decay.py": ["--epochs", "3"],
     "cosine_decay.py": ["--epochs", "3"],
     "exponential_decay.py": ["--epochs", "5"],
-    "plateau_decay.py": ["--epochs", "3"],
-    "schedule_plus_plateau.py": ["--epochs", "3"],
+    # Long enough for val_loss to stall: the plateau examples show a reduction.
+    "plateau_decay.py": ["--epochs", "9"],
+    "schedule_plus_plateau.py": ["--epochs", "9"],
     "search_grid.py": ["--epochs", "4", "--decay-epochs", "1,2", "--kinds", "step"],
     "search_random.py": [
         "--epochs",
@@ -30,6 +31,12 @@ FLAGS: dict[str, list[str]] = {
     ],
     "plateau_validation.py": ["--epochs", "3", "--patience", "1,2"],
     "track_fit.py": ["--epochs", "3"],
+}
+
+# What an example is about, in what it prints with its flags above.
+SHOWS: dict[str, str] = {
+    "plateau_decay.py": "lr 0.200000 -> 0.100000",
+    "schedule_plus_plateau.py": "<- plateau reduction",
 }
 
 SCRIPTS = sorted(
@@ -46,4 +53,6 @@ def test_example_runs(script, monkeypatch, capsys):
     monkeypatch.syspath_prepend(str(EXAMPLES))
     monkeypatch.setattr(sys, "argv", [script, *FLAGS.get(script, [])])
     runpy.run_path(str(EXAMPLES / script), run_name="__main__")
-    assert capsys.readouterr().out.strip(), f"{script} printed nothing"
+    printed = capsys.readouterr().out
+    assert printed.strip(), f"{script} printed nothing"
+    assert SHOWS.get(script, "") in printed, printed
