@@ -105,7 +105,7 @@ from typing import Any
 
 from lrdecay import defaults
 from lrdecay.tracking.credentials import credentials_in_environment
-from lrdecay.tuning import assemble, distributed, prepare
+from lrdecay.tuning import assemble, distributed, inputs, keywords, prepare
 from lrdecay.tuning import runs as layout
 from lrdecay.tuning.hypermodel import DecayHyperModel
 from lrdecay.tuning.plan import SearchPlan, check_data, make_plan
@@ -166,7 +166,8 @@ def search(
     callbacks: Sequence[Any] | None = None,
     progress: Callable[[TrialEvent], None] | None = None,
     verbose: int = 0,
-    **tuner_kwargs: Any,
+    tuner_options: Mapping[str, Any] | None = None,
+    **fit_kwargs: Any,
 ) -> SearchResult:
     """Search the decay kind and its epochs with KerasTuner; track it in MLflow.
 
@@ -231,20 +232,29 @@ def search(
         callbacks: Extra Keras callbacks for every trial (deep-copied).
         progress: Callable or `None`. Receives a `TrialEvent` per ended trial.
         verbose: Int. Keras/KerasTuner verbosity. Defaults to `0`.
-        **tuner_kwargs: More arguments for the KerasTuner tuner (e.g.
-            `factor` for Hyperband, `max_consecutive_failed_trials`).
+        tuner_options: Dict or `None`. More arguments for the KerasTuner
+            tuner, e.g. `{"factor": 3}` for Hyperband or
+            `{"max_consecutive_failed_trials": 5}`.
+        **fit_kwargs: `model.fit` arguments for every trial:
+            `steps_per_epoch`, `validation_steps`, `validation_batch_size`,
+            `validation_freq`, `class_weight`, `sample_weight`, `shuffle`.
+            A tuner option given here still works, with a
+            `DeprecationWarning` (use `tuner_options=`).
 
     Returns:
         A `SearchResult`.
 
     Raises:
-        TypeError: For an argument of the wrong type, before any training.
+        TypeError: For an argument of the wrong type, or a keyword that is
+            neither a `model.fit` argument nor a tuner option, before any
+            training.
         ValueError: For a bad argument or space, before any training.
         RuntimeError: If no trial completed.
         lrdecay.tuning.result.DivergedSearchError: A `RuntimeError`, when
             every trial diverged; it suggests `initial_lr="auto"` (trials
             completed but the rate looks wrong: `SearchResult.rate_warning`).
     """
+    fit_kwargs, options = keywords.split_keywords(fit_kwargs, tuner_options)
     plan = make_plan(
         algorithm=algorithm,
         kinds=kinds,
@@ -266,13 +276,13 @@ def search(
         tracking_uri=tracking_uri,
         experiment_name=experiment_name,
         executions_per_trial=executions_per_trial,
-        tuner_kwargs=tuner_kwargs,
+        tuner_kwargs=options,
     )
     check_data(plan, validation_data, validation_split, progress)
     with _credentials_out_of_the_uri(plan):
         return _search(
             plan, build_model, x, y, validation_data, validation_split,
-            callbacks, progress, verbose,
+            callbacks, progress, verbose, fit_kwargs,
         )  # fmt: skip
 
 
@@ -304,9 +314,24 @@ def _search(
     callbacks: Sequence[Any] | None,
     progress: Callable[[TrialEvent], None] | None,
     verbose: int,
+    fit_kwargs: Mapping[str, Any],
 ) -> SearchResult:
     """`search()` after its arguments are checked: the steps, in order."""
     role, joined = prepare.join(plan)
+    data = inputs.normalize(
+        x,
+        y,
+        validation_data=validation_data,
+        validation_split=validation_split,
+        batch_size=plan.batch_size,
+        epochs=plan.epochs,
+        fit_kwargs=fit_kwargs,
+    )
+    if not data.exact:
+        # The data's own arguments, as given (a generator read already is
+        # replayed from what was read).
+        (x, *rest), _ = data.given
+        y = rest[0] if rest else None
     lr_range = (
         prepare.range_test(plan, build_model, x, y, validation_split)
         if plan.auto_initial_lr
@@ -319,13 +344,14 @@ def _search(
     tuner = build_tuner(plan, hypermodel)
     if not role.is_worker and plan.seed is not None:
         layout.write_seed(plan.project_path, plan.seed)
-    runs = prepare.track(plan, tuner, hypermodel, joined)
+    runs = prepare.track(plan, tuner, hypermodel, joined, data)
     if lr_range is not None and lr_range[1] and not role.is_worker:
         prepare.record_range_test(plan, runs, lr_range[0])
-    fit = _fit_kwargs(plan, verbose, callbacks, validation_data, validation_split)
-    _run(plan, tuner, runs, role, progress, x, y, fit)
+    fit = _fit_kwargs(plan, verbose, callbacks, fit_kwargs)
+    _run(plan, tuner, runs, role, progress, data, None, fit)
     result = assemble.search_result(plan, tuner, hypermodel, runs, role)
     result.lr_range = None if lr_range is None else lr_range[0]
+    result.inputs = data
     return result
 
 
@@ -333,21 +359,20 @@ def _fit_kwargs(
     plan: SearchPlan,
     verbose: int,
     callbacks: Sequence[Any] | None,
-    validation_data: Any,
-    validation_split: float | None,
+    fit_kwargs: Mapping[str, Any],
 ) -> dict[str, Any]:
-    """The arguments of every trial's `model.fit`."""
-    fit_kwargs: dict[str, Any] = {
+    """The arguments of every trial's `model.fit` besides its data.
+
+    The data, with their own arguments (`validation_data`,
+    `steps_per_epoch`, `sample_weight`, ...), come as one
+    `lrdecay.tuning.inputs.SearchInputs` (`DecayHyperModel.fit` unpacks it).
+    """
+    return {
         "epochs": plan.epochs,
-        "batch_size": plan.batch_size,
         "verbose": verbose,
         "callbacks": list(callbacks or []),
+        **inputs.passed_on(fit_kwargs),
     }
-    if validation_data is not None:
-        fit_kwargs["validation_data"] = validation_data
-    if validation_split:
-        fit_kwargs["validation_split"] = validation_split
-    return fit_kwargs
 
 
 def _run(
