@@ -323,3 +323,81 @@ def test_a_short_generator_is_a_value_error(digits: Any) -> None:
     x, y, _, _ = digits
     with pytest.raises(ValueError, match="steps_per_epoch"):
         _normalize(iter([(x[:8], y[:8])] * 5), steps_per_epoch=2, epochs=4)
+
+
+def test_weights_reach_the_loss_as_in_keras_own_fit(digits: Any) -> None:
+    import keras
+
+    x, y, _, _ = digits
+    x, y = x[:200], y[:200]
+    weights = np.linspace(0.5, 1.5, 200).astype("float32")
+    for weighting in ({"class_weight": {0: 3.0, 1: 0.5}}, {"sample_weight": weights}):
+        data = _normalize(x, y, shuffle=False, **weighting)
+        assert data.exact
+        losses = []
+        for ordered in (True, False):
+            keras.utils.set_random_seed(0)
+            model = build_model()
+            if ordered:
+                fit = data.ordered(0).fit_arguments({"epochs": 2, **weighting}, 0)
+            else:
+                fit = {"x": x, "y": y, "batch_size": 32, "epochs": 2, "shuffle": False}
+                fit.update(weighting)
+            losses.append(model.fit(verbose=0, **fit).history["loss"])
+        assert losses[0] == losses[1]
+
+
+def test_a_validation_stream_goes_on_where_the_evaluations_left_it(
+    digits: Any,
+) -> None:
+    x, y, _, _ = digits
+
+    def batches() -> Any:
+        for start in range(0, 10_000, 10):
+            yield (
+                x[start % 1400 : start % 1400 + 10],
+                y[start % 1400 : start % 1400 + 10],
+            )
+
+    data = _normalize(
+        iter([(x, y)]),  # a one-batch training generator, replayed
+        validation_data=batches(),
+        validation_steps=3,
+        validation_freq=2,
+        epochs=6,
+    )
+    assert data.exact
+    # Evaluated after epochs 1, 3 and 5: 3 x 3 batches recorded.
+    later = data.ordered(0).fit_arguments({"epochs": 6}, 4)
+    assert later["validation_steps"] == 3
+    # Epoch 4 starts after two evaluations: batch 6 of the stream.
+    np.testing.assert_array_equal(later["validation_data"][0][1], y[60:70])
+
+
+def test_a_py_dataset_is_read_into_samples_or_a_stream(digits: Any) -> None:
+    import keras
+
+    x, y, _, _ = digits
+
+    class Digits(keras.utils.PyDataset):
+        def __init__(self, endless: bool = False) -> None:
+            super().__init__()
+            self.order = np.arange(100)
+            self.endless = endless
+
+        @property
+        def num_batches(self) -> int | None:
+            return None if self.endless else 10
+
+        def __getitem__(self, index: int) -> Any:
+            rows = self.order[(index % 10) * 10 : (index % 10) * 10 + 10]
+            return x[rows], y[rows]
+
+        def on_epoch_end(self) -> None:
+            self.order = np.random.default_rng(len(self.order)).permutation(100)
+
+    finite = _normalize(Digits())
+    assert (finite.exact, finite.kind, finite.batch_size) == (True, "PyDataset", 10)
+    assert finite.ordered_data.shuffle  # Keras shuffles its batches per epoch
+    endless = _normalize(Digits(endless=True), steps_per_epoch=4, epochs=3)
+    assert endless.exact and len(endless.ordered_data.batches) == 12

@@ -211,8 +211,8 @@ class SearchInputs:
     steps_per_epoch: int | None
     element_spec: Any
     data_digest: str
-    ordered_data: OrderedData | RecordedData | None
-    given: tuple[tuple[Any, ...], dict[str, Any]]
+    ordered_data: OrderedData | RecordedData | None = dataclasses.field(repr=False)
+    given: tuple[tuple[Any, ...], dict[str, Any]] = dataclasses.field(repr=False)
 
     def digest(self) -> str:
         """A SHA-1 of the data: the same data give the same digest in every run.

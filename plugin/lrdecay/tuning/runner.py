@@ -68,12 +68,17 @@ the stored constant-rate *trunk* of its setting (seed, initial rate,
 from it (`lrdecay.tuning.branch`; the trunks are kept under
 `<project_dir>/<project_name>/trunks/`, `lrdecay.tuning.trunks`); the
 control, run first, trains the trunk. The numbers are those of independent
-trials: every seeded fit on array data (NumPy arrays and array-likes with a
-length) reads its epochs in an order that is a function of (seed, epoch)
-(`lrdecay.tuning.epoch_order.EpochOrderedData`; `validation_split` is
+trials: `search()` reads its data once (`lrdecay.tuning.inputs`) and every
+seeded fit reads, epoch by epoch, what the control read: arrays (and dicts
+or lists of arrays, with `sample_weight`) and finite datasets in an order
+that is a function of (seed, epoch), generators and repeating datasets with
+`steps_per_epoch` as the stream the control read (`validation_split` is
 applied first, as Keras does), with `share_prefix=False` too, which gives
-the same numbers at full cost. Other data (datasets, generators, dicts of
-inputs, `sample_weight`) and Hyperband's trials run whole, as before.
+the same numbers at full cost. Data that cannot be given so (a pipeline
+with random augmentation, more than 1 GiB, a torch `DataLoader`) run as
+given, share nothing, and the search says so once (a `UserWarning`, the
+parent's tag `lrdecay.data_exact=false`, `SearchResult.inputs.reason`);
+Hyperband's trials run whole.
 Callbacks of your own (`callbacks=`) see a branch's own epochs only: one that
 keeps state across epochs (`EarlyStopping`) makes the numbers differ; pass
 `share_prefix=False` with those. Each
@@ -189,7 +194,10 @@ def search(
 
     Args:
         build_model: `build_model(hp)` or `build_model()`: a compiled model.
-        x, y: Training data, as for `model.fit`.
+        x, y: Training data, as for `model.fit`: arrays, a dict or list of
+            arrays, a `tf.data.Dataset`, a `keras.utils.PyDataset`, a
+            generator (read once before the trials: see the module
+            docstring and `lrdecay.tuning.inputs`).
         validation_data: Validation data, as for `model.fit`.
         validation_split: Float or `None`, as for `model.fit`.
         algorithm: `"grid"` (default), `"random"`, `"hyperband"`, `"bayesian"`.
@@ -327,11 +335,10 @@ def _search(
         epochs=plan.epochs,
         fit_kwargs=fit_kwargs,
     )
-    if not data.exact:
-        # The data's own arguments, as given (a generator read already is
-        # replayed from what was read).
-        (x, *rest), _ = data.given
-        y = rest[0] if rest else None
+    # For the range test: the data as given (a generator read already is
+    # replayed from what was read).
+    (x, *rest), _ = data.given
+    y = rest[0] if rest else None
     lr_range = (
         prepare.range_test(plan, build_model, x, y, validation_split)
         if plan.auto_initial_lr
