@@ -401,3 +401,20 @@ def test_a_py_dataset_is_read_into_samples_or_a_stream(digits: Any) -> None:
     assert finite.ordered_data.shuffle  # Keras shuffles its batches per epoch
     endless = _normalize(Digits(endless=True), steps_per_epoch=4, epochs=3)
     assert endless.exact and len(endless.ordered_data.batches) == 12
+
+
+def test_a_finite_dataset_with_steps_is_read_as_keras_reads_it(digits: Any) -> None:
+    import tensorflow as tf
+
+    x, y, _, _ = digits
+    dataset = tf.data.Dataset.from_tensor_slices((x[:40], y[:40])).batch(10)
+    # 4 batches, 2 a epoch: epoch 1 goes on with the iterator of epoch 0.
+    data = _normalize(dataset, steps_per_epoch=2, epochs=4)
+    assert data.exact and data.steps_per_epoch == 2
+    fit = data.ordered(0).fit_arguments({"epochs": 4}, 1)
+    np.testing.assert_array_equal(fit["x"][0][1], y[20:30])
+    np.testing.assert_array_equal(fit["x"][2][1], y[0:10])
+    # 3 steps of a 4-batch dataset: Keras cuts the second epoch short.
+    with pytest.warns(UserWarning, match="runs past the end"):
+        cut = _normalize(dataset, steps_per_epoch=3, epochs=2)
+    assert not cut.exact

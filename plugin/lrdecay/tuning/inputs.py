@@ -21,9 +21,12 @@ keywords), and returns `SearchInputs`: the data in one of three forms.
   its batches in that order (Keras would have nothing left after the first
   epoch). Validation generators likewise (`validation_steps` per
   evaluation), so a trial never finds them exhausted.
+  A finite `tf.data.Dataset` with `steps_per_epoch` is recorded as Keras
+  reads it (each epoch goes on where the last stopped, a new pass after
+  the last batch).
 - **As given**: anything else (more than the budget, a pipeline whose two
   passes hold other samples, i.e. random augmentation, a torch
-  `DataLoader`, a finite dataset with `steps_per_epoch`): each trial reads
+  `DataLoader`, steps that run past the end of a finite dataset): each trial reads
   it as `model.fit` would, nothing is shared, and `normalize` says so once
   (`SearchInputs.reason`, a `UserWarning`).
 

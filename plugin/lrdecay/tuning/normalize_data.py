@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import keras
@@ -250,11 +250,14 @@ def _pipeline(value: Any, steps: int | None, epochs: int, role: str) -> _Read:
         raise _NotExact(f"a torch {type(value).__name__} is not read ahead")
     endless = _endless(value)
     if steps is not None and not readers.is_iterator(value) and not endless:
-        name = "steps_per_epoch" if role == "training" else "validation_steps"
-        raise _NotExact(
-            f"`{name}` with a finite {type(value).__name__} (each epoch would "
-            "start where the last one stopped)"
-        )
+        if not readers.is_tf_dataset(value) or int(value.cardinality()) < 0:
+            name = "steps_per_epoch" if role == "training" else "validation_steps"
+            raise _NotExact(
+                f"`{name}` with a finite {type(value).__name__} of unknown "
+                "length (each epoch starts where the last one stopped)"
+            )
+        reads = _as_keras_reads(value, steps, role)
+        return _stream(reads, steps, epochs, role, given=value)
     if steps is not None or readers.is_iterator(value):
         return _stream(value, steps, epochs, role)
     if endless:
@@ -281,6 +284,34 @@ def _pipeline(value: Any, steps: int | None, epochs: int, role: str) -> _Read:
     )
 
 
+def _as_keras_reads(dataset: Any, steps: int, role: str) -> Iterator[Any]:
+    """A finite dataset's batches in the order `fit` reads them with `steps`.
+
+    Keras' `EpochIterator`: each epoch goes on with the iterator of the last
+    one and takes `steps` batches; an iterator that has given all its batches
+    is replaced at the end of an epoch (a new pass: a new shuffle). An epoch
+    that would run past the end is cut short in Keras ("ran out of data"):
+    not exact.
+    """
+    count = int(dataset.cardinality())
+    iterator = None
+    seen = 0
+    while True:
+        if iterator is None:
+            iterator, seen = dataset.as_numpy_iterator(), 0
+        for _ in range(steps):
+            if seen >= count:
+                name = "steps_per_epoch" if role == "training" else "validation_steps"
+                raise _NotExact(
+                    f"`{name}={steps}` runs past the end of a dataset of "
+                    f"{count} batches (Keras cuts such an epoch short)"
+                )
+            seen += 1
+            yield next(iterator)
+        if seen >= count:
+            iterator = None
+
+
 def _endless(value: Any) -> bool:
     if readers.is_tf_dataset(value):
         return int(value.cardinality()) == -1  # tf.data.INFINITE_CARDINALITY
@@ -301,8 +332,14 @@ def _read_all(value: Any) -> list[Any]:
     return batches
 
 
-def _stream(value: Any, steps: int | None, epochs: int, role: str) -> _Read:
-    """The batches a fit reads from a generator or an endless input."""
+def _stream(
+    value: Any, steps: int | None, epochs: int, role: str, given: Any = None
+) -> _Read:
+    """The batches a fit reads from a generator or an endless input.
+
+    `given`: the input `value` reads (`value` itself when `None`).
+    """
+    given = value if given is None else given
     needed = None if steps is None else steps * epochs
     source = value
     if isinstance(value, keras.utils.PyDataset):
@@ -312,12 +349,9 @@ def _stream(value: Any, steps: int | None, epochs: int, role: str) -> _Read:
     try:
         batches = readers.read(source, needed)
     except readers.OverBudget as error:
-        given = (
-            itertools.chain(error.read, value) if readers.is_iterator(value) else None
-        )
         raise _NotExact(
             f"the batches it must give hold more than {readers.BUDGET_BYTES >> 20} MiB",
-            given,
+            itertools.chain(error.read, given) if readers.is_iterator(given) else None,
         ) from error
     if not batches:
         raise _NotExact("it yielded no batch")
