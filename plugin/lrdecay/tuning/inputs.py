@@ -19,21 +19,23 @@ keywords), and returns `SearchInputs`: the data in one of three forms.
   fit from epoch S reads them from `S * steps_per_epoch`. A finite
   generator without `steps_per_epoch` is read once and every epoch reads
   its batches in that order (Keras would have nothing left after the first
-  epoch). Validation generators likewise (`validation_steps` per
-  evaluation), so a trial never finds them exhausted.
-  A finite `tf.data.Dataset` with `steps_per_epoch` is recorded as Keras
-  reads it (each epoch goes on where the last stopped, a new pass after
-  the last batch).
+  epoch); a finite `tf.data.Dataset` with `steps_per_epoch` is recorded
+  as Keras reads it (each epoch goes on where the last one stopped, a new
+  pass after the last batch). Validation generators likewise
+  (`validation_steps` per evaluation), so a trial never finds them
+  exhausted.
 - **As given**: anything else (more than the budget, a pipeline whose two
   passes hold other samples, i.e. random augmentation, a torch
-  `DataLoader`, steps that run past the end of a finite dataset): each trial reads
-  it as `model.fit` would, nothing is shared, and `normalize` says so once
-  (`SearchInputs.reason`, a `UserWarning`).
+  `DataLoader`, steps that run past the end of a finite dataset): each
+  trial reads it as `model.fit` would, nothing is shared, and `normalize`
+  says so once (`SearchInputs.reason`, a `UserWarning`).
 
 Samples and streams are exact: with a seed, a trial's epochs before its
 first decay equal the control's, and shared prefixes continue the control's
-trunk. `SearchInputs.digest()` identifies the data (the same pipeline, even
-one that shuffles, gives the same digest on every run).
+trunk. `SearchInputs.digest()` identifies the data: samples by their values
+(a pipeline that shuffles gives the same digest on every run), a stream by
+its batches in order (a generator drawing other batches on another run is
+other data).
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ import numpy as np
 from lrdecay.tuning import readers
 from lrdecay.tuning.epoch_order import EpochOrderedData, RecordedBatches
 
-_DEFAULT_BATCH_SIZE = 32  # Keras' own, when `batch_size=None`
+DEFAULT_BATCH_SIZE = 32  # Keras' own, when `batch_size=None`
 # `model.fit` arguments the normalized data carry themselves.
 CONSUMED = (
     "sample_weight",
@@ -80,7 +82,7 @@ class Validation:
     def fit_arguments(self, initial_epoch: int) -> dict[str, Any]:
         if self.stream is None:
             return dict(self.arguments)
-        done = sum(_evaluates(epoch, self.freq) for epoch in range(initial_epoch))
+        done = sum(evaluates(epoch, self.freq) for epoch in range(initial_epoch))
         start = 0 if self.cyclic else done * int(self.steps or 0)
         return {
             "validation_data": RecordedBatches(self.stream, start, self.cyclic),
@@ -88,7 +90,7 @@ class Validation:
         }
 
 
-def _evaluates(epoch: int, freq: Any) -> bool:
+def evaluates(epoch: int, freq: Any) -> bool:
     """Whether Keras evaluates after `epoch` (`Trainer._should_eval`)."""
     if isinstance(freq, int):
         return (epoch + 1) % freq == 0
@@ -347,7 +349,7 @@ def ordered_arrays(
         x,
         y,
         validation_data,
-        int(kwargs.get("batch_size") or _DEFAULT_BATCH_SIZE),
+        int(kwargs.get("batch_size") or DEFAULT_BATCH_SIZE),
         seed,
         sample_weight=weight,
         shuffle=kwargs.get("shuffle", True) is not False,

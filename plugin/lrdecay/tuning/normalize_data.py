@@ -16,13 +16,13 @@ import keras
 
 from lrdecay.tuning import readers
 from lrdecay.tuning.inputs import (
-    _DEFAULT_BATCH_SIZE,
+    DEFAULT_BATCH_SIZE,
     OrderedData,
     RecordedData,
     SearchInputs,
     Validation,
-    _evaluates,
     array_parts,
+    evaluates,
     split_validation,
     warn_not_exact,
 )
@@ -173,7 +173,7 @@ def _arrays(
         parts, split_off = split
     samples = tuple(part for part in parts if part is not None)
     read = _Read(
-        batch_size=int(batch_size or _DEFAULT_BATCH_SIZE),
+        batch_size=int(batch_size or DEFAULT_BATCH_SIZE),
         spec=readers.element_spec(samples),
         digest=readers.digest(*samples, sampled=True),
         samples=samples,
@@ -198,7 +198,7 @@ def _validation(
             return Validation(arguments), readers.digest(*parts, sampled=True)
     freq = fit.get("validation_freq", 1)
     steps = fit.get("validation_steps")
-    evaluations = sum(_evaluates(epoch, freq) for epoch in range(epochs))
+    evaluations = sum(evaluates(epoch, freq) for epoch in range(epochs))
     read = _pipeline(value, steps, max(1, evaluations), "validation")
     digest = readers.digest(spec=[read.spec, read.digest])
     if read.batches is not None:
