@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import sys
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -37,8 +38,9 @@ class OverBudget(Exception):
 
 
 def is_tf_dataset(value: Any) -> bool:
-    module = type(value).__module__
-    return module.startswith("tensorflow") and hasattr(value, "element_spec")
+    # A dataset exists only once TensorFlow is imported: never import it here.
+    tensorflow = sys.modules.get("tensorflow")
+    return tensorflow is not None and isinstance(value, tensorflow.data.Dataset)
 
 
 def is_torch_loader(value: Any) -> bool:
