@@ -381,9 +381,11 @@ def run_cell(dataset: str, regime: str, seed: int, plan: dict[str, Any]) -> dict
         if method == "bayesian":
             # KerasTuner's default starts with 3 random trials per
             # hyperparameter: more than the whole budget here.
-            arguments["num_initial_points"] = plan["bayesian_initial_points"]
+            arguments["tuner_options"] = {
+                "num_initial_points": plan["bayesian_initial_points"]
+            }
         if method == "hyperband":
-            arguments["factor"] = plan["hyperband_factor"]
+            arguments["tuner_options"] = {"factor": plan["hyperband_factor"]}
         result = lrdecay.search(
             build_model, x, y, validation_data=data["val"], **arguments
         )

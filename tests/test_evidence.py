@@ -168,7 +168,7 @@ def test_the_control_runs_first_and_once(
 ) -> None:
     kw: dict[str, Any] = {"max_trials": 2}
     if algorithm == "hyperband":
-        kw = {"factor": 2, "hyperband_iterations": 1}
+        kw = {"tuner_options": {"factor": 2, "hyperband_iterations": 1}}
     result = _seeded_search(
         build, digits, tmp_path, algorithm=algorithm, kinds=("step", "exponential"),
         decay_epochs=[0.5, 1.0], epochs=2, seed=1, tracking=False, tracking_uri=None,

@@ -40,6 +40,9 @@ ON_JAX = [
     "test_evidence.py::test_repeats_give_one_child_run_per_seed_and_a_spread",
     # A search's trials continue the stored trunk with the independent numbers.
     "test_share_prefix.py::test_a_small_shared_grid_is_exact_on_jax",
+    # A reshuffling tf.data pipeline and a generator, read once: exact.
+    "test_inputs.py::test_a_reshuffling_pipeline_gives_every_trial_the_controls_data",
+    "test_inputs.py::test_a_generator_with_steps_per_epoch_is_searched",
     # The best epoch's weights, kept in memory and written once.
     "test_overhead.py::test_the_checkpoint_is_the_best_epoch_written_once_at_the_end",
 ]

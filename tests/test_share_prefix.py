@@ -195,10 +195,15 @@ def test_array_data_are_ordered_and_split_as_keras_splits_them() -> None:
     other = ordered_data((x + 1, y), {"validation_split": 0.2}, 3)
     assert same is not None and other is not None
     assert same.shapes() == data.shapes() != other.shapes()
-    # Anything but arrays runs as given.
-    assert ordered_data(([x, x], y), {}, 3) is None
-    assert ordered_data((x, y), {"sample_weight": np.ones(25)}, 3) is None
-    assert ordered_data(({"a": x}, y), {}, 3) is None
+    # Several inputs and sample or class weights are ordered too; both
+    # weights and anything but arrays run as given.
+    assert ordered_data(([x, x], y), {}, 3) is not None
+    assert ordered_data((x, y), {"sample_weight": np.ones(25)}, 3) is not None
+    assert ordered_data(({"a": x}, y), {}, 3) is not None
+    assert ordered_data((x, y), {"class_weight": {0: 2.0}}, 3) is not None
+    weights = {"class_weight": {0: 2.0}, "sample_weight": np.ones(25)}
+    assert ordered_data((x, y), weights, 3) is None
+    assert ordered_data((iter([(x, y)]),), {}, 3) is None
 
 
 class _InterruptAt:

@@ -21,18 +21,18 @@ its rule over the prefix and, if the prefix holds a better epoch, writes
 that epoch's weights to the checkpoint and sets its `best_value`: the file
 an independent run would have written.
 
-Exact only when every fit is seeded and the training data are arrays: the
-data order of each epoch is then a function of (seed, epoch)
-(`OrderedData`, `lrdecay.tuning.epoch_order.EpochOrderedData`).
+Exact only when every fit is seeded and its data are exact: arrays, or
+what `search()` read once (`lrdecay.tuning.inputs`); the data of each epoch
+are then a function of (seed, epoch) (`OrderedData`,
+`lrdecay.tuning.epoch_order.EpochOrderedData`) or a recorded stream.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import math
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -40,108 +40,15 @@ import numpy as np
 from lrdecay._compat.keras import monitor_direction
 from lrdecay.callbacks import DecayEvent, PlateauDecay, current_learning_rate
 from lrdecay.tuning import trunks
-from lrdecay.tuning.epoch_order import EpochOrderedData
+from lrdecay.tuning.inputs import OrderedData, ordered_arrays
 from lrdecay.tuning.prefix import _plateau_mode, _Resume, departure_epoch, plateau_state
 
 Logs = dict[str, float]
-_DEFAULT_BATCH_SIZE = 32  # Keras' own, when `batch_size=None`
-_DIGEST_VALUES = 1 << 16
-# `fit` arguments an `EpochOrderedData` cannot carry: the fit runs as given.
-_UNORDERED = ("sample_weight", "class_weight", "steps_per_epoch")
+__all__ = ["Branch", "OrderedData", "ordered_data", "start_branch"]
 
 
-@dataclasses.dataclass(frozen=True)
-class OrderedData:
-    """Array training data a seeded fit reads in the order of (seed, epoch)."""
-
-    x: np.ndarray
-    y: np.ndarray
-    validation_data: Any
-    batch_size: int
-    seed: int
-
-    def shapes(self) -> list[Any]:
-        """What identifies the data in a trunk's key: shapes and a digest.
-
-        The digest reads at most `_DIGEST_VALUES` values of each array, evenly
-        spaced (all of them for data up to that size): other data of the same
-        shapes get another trunk, at the cost of microseconds per trial.
-        """
-        shapes: list[Any] = []
-        for part in (self.x, self.y, *(self.validation_data or ())):
-            array = np.asarray(part)
-            if array.dtype == object:  # e.g. a dataset as validation data
-                shapes.append([list(array.shape), "object"])
-                continue
-            flat = array.reshape(-1)
-            step = max(1, flat.size // _DIGEST_VALUES)
-            digest = hashlib.sha1(np.ascontiguousarray(flat[::step]).tobytes())
-            shapes.append([list(array.shape), str(array.dtype), digest.hexdigest()])
-        return shapes
-
-    def fit_arguments(
-        self, kwargs: Mapping[str, Any], initial_epoch: int
-    ) -> dict[str, Any]:
-        """`kwargs` for `model.fit` reading this data from `initial_epoch`."""
-        arguments = {
-            key: value
-            for key, value in kwargs.items()
-            if key not in ("x", "y", "batch_size", "shuffle", "validation_split")
-        }
-        data = EpochOrderedData(
-            self.x, self.y, self.batch_size, self.seed, initial_epoch
-        )
-        arguments.update(
-            x=data,
-            steps_per_epoch=data.steps_per_epoch,
-            initial_epoch=initial_epoch,
-            shuffle=False,  # the order is the data's own
-        )
-        if self.validation_data is not None:
-            arguments["validation_data"] = self.validation_data
-        return arguments
-
-
-def ordered_data(
-    args: Sequence[Any], kwargs: Mapping[str, Any], seed: int
-) -> OrderedData | None:
-    """`fit(*args, **kwargs)`'s training data as `OrderedData`, if arrays.
-
-    Arrays are NumPy arrays and array-likes with a length (pandas, tensors);
-    not dicts, lists or tuples of them, and not datasets or generators.
-    `validation_split` is applied as Keras does (the last fraction of the
-    samples, before any shuffling). `None` when the data are anything else,
-    or the fit has `sample_weight`, `class_weight` or `steps_per_epoch`.
-    """
-    if len(args) > 2 or any(kwargs.get(name) is not None for name in _UNORDERED):
-        return None
-    x = args[0] if args else kwargs.get("x")
-    y = args[1] if len(args) > 1 else kwargs.get("y")
-    x_array, y_array = _array(x), _array(y)
-    if x_array is None or y_array is None or len(x_array) != len(y_array):
-        return None
-    validation_data = kwargs.get("validation_data")
-    split = kwargs.get("validation_split")
-    if validation_data is None and split:
-        # keras.src.trainers.data_adapters.array_slicing.train_validation_split
-        split_at = math.floor(len(x_array) * (1.0 - float(split)))
-        if split_at in (0, len(x_array)):
-            return None  # Keras raises its own error for this
-        validation_data = (x_array[split_at:], y_array[split_at:])
-        x_array, y_array = x_array[:split_at], y_array[:split_at]
-    batch_size = kwargs.get("batch_size") or _DEFAULT_BATCH_SIZE
-    return OrderedData(x_array, y_array, validation_data, int(batch_size), seed)
-
-
-def _array(value: Any) -> np.ndarray | None:
-    if value is None or isinstance(value, (dict, list, tuple, str)):
-        return None
-    if not (hasattr(value, "__array__") and hasattr(value, "__len__")):
-        return None
-    array = np.asarray(value)
-    if array.dtype == object or array.ndim == 0 or len(array) == 0:
-        return None
-    return array
+# Array data as `OrderedData` (kept here for the callers that import it).
+ordered_data = ordered_arrays
 
 
 @dataclasses.dataclass

@@ -12,11 +12,12 @@ project) from that callback. Without one (a custom tuner, or `fit` called by
 hand) the trial id is unknown and the run is still tracked, without a trial
 tag.
 
-A seeded execution (`search()` seeds each one) on array data reads them
+A seeded execution (`search()` seeds each one) on array data (or on the
+data `search()` read once, `lrdecay.tuning.inputs.SearchInputs`) reads them
 through `lrdecay.tuning.epoch_order.EpochOrderedData` (the order of each
-epoch a function of the seed and the epoch); with `share_prefix` set (by
-`search()`) it continues the stored constant-rate trunk of its setting
-(`lrdecay.tuning.branch`).
+epoch a function of the seed and the epoch) or a recorded stream; with
+`share_prefix` set (by `search()`) it continues the stored constant-rate
+trunk of its setting (`lrdecay.tuning.branch`).
 """
 
 from __future__ import annotations
@@ -41,11 +42,11 @@ from lrdecay.tuning import runs as layout
 from lrdecay.tuning import trunks
 from lrdecay.tuning.branch import (
     Branch,
-    OrderedData,
     decay_hyperparameter_names,
-    ordered_data,
     start_branch,
 )
+from lrdecay.tuning.inputs import OrderedData, RecordedData
+from lrdecay.tuning.inputs import unpack as unpack_inputs
 from lrdecay.tuning.result import TrialSummary, best_trial, summarize
 from lrdecay.tuning.space import (
     CONTROL_KIND,
@@ -296,9 +297,7 @@ class DecayHyperModel(keras_tuner.HyperModel):
             )
         decay, resolved = self._make_decay(context, model, epochs)
         self.last_decay = decay
-        data = (
-            None if context.seed is None else ordered_data(args, kwargs, context.seed)
-        )
+        args, kwargs, data = unpack_inputs(args, kwargs, context.seed)
         first_epoch = int(kwargs.get("initial_epoch") or 0)
         branch = None
         if data is not None and first_epoch == 0:
@@ -360,7 +359,7 @@ class DecayHyperModel(keras_tuner.HyperModel):
         decay: Any,
         resolved: ResolvedDecay,
         epochs: int,
-        data: OrderedData,
+        data: OrderedData | RecordedData,
         callbacks: Sequence[Any],
     ) -> Branch | None:
         """Where this fit starts on its stored trunk (`lrdecay.tuning.branch`)."""

@@ -14,6 +14,7 @@ from typing import Any
 
 from lrdecay.tuning import auto_lr, distributed
 from lrdecay.tuning.hypermodel import DecayHyperModel
+from lrdecay.tuning.inputs import SearchInputs
 from lrdecay.tuning.lr_range import LRFinderResult
 from lrdecay.tuning.plan import SearchPlan
 
@@ -99,9 +100,17 @@ def _recorded_seed(tracking_uri: str | None, parent_run_id: str) -> int | None:
 
 
 def track(
-    plan: SearchPlan, tuner: Any, hypermodel: DecayHyperModel, joined: Any | None
+    plan: SearchPlan,
+    tuner: Any,
+    hypermodel: DecayHyperModel,
+    joined: Any | None,
+    data: SearchInputs | None = None,
 ) -> Any | None:
-    """The search's MLflow runs (`tracker.SearchRuns`), or `None` untracked."""
+    """The search's MLflow runs (`tracker.SearchRuns`), or `None` untracked.
+
+    The parent's params hold `data`'s batch size and steps per epoch, as
+    the data have them, and its tags whether they are exact.
+    """
     if plan.tracking is None:
         return None
     from lrdecay.tuning import tracker
@@ -123,10 +132,15 @@ def track(
             project_name=plan.project_name,
             project_path=plan.project_path,
             resuming=resuming,
-            settings=plan.settings(),
+            settings={
+                **plan.settings(),
+                **({} if data is None else data.settings()),
+            },
             space=plan.space,
         )
         runs.close_stale_runs(tuner)
+        if data is not None:
+            runs.tag_data(data.exact, data.reason)
     hypermodel.tracking = {}
     hypermodel.attach_search_runs(runs)
     return runs

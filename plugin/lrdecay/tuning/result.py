@@ -148,6 +148,10 @@ class SearchResult:
             trains only its own epochs; `search(share_prefix=True)`).
         epochs_independent: Int. Epochs independent trials would have
             trained: every execution's budget. 0 on a worker.
+        inputs: `lrdecay.tuning.inputs.SearchInputs` or `None`. The search's
+            data as it read them: `.exact` (every trial saw the control's
+            batches; else `.reason` says why not, and nothing was shared),
+            `.digest()`, `.batch_size`, `.steps_per_epoch`, `.element_spec`.
     """
 
     best_hyperparameters: Any
@@ -174,6 +178,7 @@ class SearchResult:
     rate_warning: str | None = None
     epochs_trained: int = 0
     epochs_independent: int = 0
+    inputs: Any | None = None
 
     def __str__(self) -> str:
         if self.best_decay_code is None:

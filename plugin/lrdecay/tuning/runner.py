@@ -68,12 +68,17 @@ the stored constant-rate *trunk* of its setting (seed, initial rate,
 from it (`lrdecay.tuning.branch`; the trunks are kept under
 `<project_dir>/<project_name>/trunks/`, `lrdecay.tuning.trunks`); the
 control, run first, trains the trunk. The numbers are those of independent
-trials: every seeded fit on array data (NumPy arrays and array-likes with a
-length) reads its epochs in an order that is a function of (seed, epoch)
-(`lrdecay.tuning.epoch_order.EpochOrderedData`; `validation_split` is
+trials: `search()` reads its data once (`lrdecay.tuning.inputs`) and every
+seeded fit reads, epoch by epoch, what the control read: arrays (and dicts
+or lists of arrays, with `sample_weight`) and finite datasets in an order
+that is a function of (seed, epoch), generators and repeating datasets with
+`steps_per_epoch` as the stream the control read (`validation_split` is
 applied first, as Keras does), with `share_prefix=False` too, which gives
-the same numbers at full cost. Other data (datasets, generators, dicts of
-inputs, `sample_weight`) and Hyperband's trials run whole, as before.
+the same numbers at full cost. Data that cannot be given so (a pipeline
+with random augmentation, more than 1 GiB, a torch `DataLoader`) run as
+given, share nothing, and the search says so once (a `UserWarning`, the
+parent's tag `lrdecay.data_exact=false`, `SearchResult.inputs.reason`);
+Hyperband's trials run whole.
 Callbacks of your own (`callbacks=`) see a branch's own epochs only: one that
 keeps state across epochs (`EarlyStopping`) makes the numbers differ; pass
 `share_prefix=False` with those. Each
@@ -105,7 +110,7 @@ from typing import Any
 
 from lrdecay import defaults
 from lrdecay.tracking.credentials import credentials_in_environment
-from lrdecay.tuning import assemble, distributed, prepare
+from lrdecay.tuning import assemble, distributed, inputs, keywords, prepare
 from lrdecay.tuning import runs as layout
 from lrdecay.tuning.hypermodel import DecayHyperModel
 from lrdecay.tuning.plan import SearchPlan, check_data, make_plan
@@ -166,7 +171,8 @@ def search(
     callbacks: Sequence[Any] | None = None,
     progress: Callable[[TrialEvent], None] | None = None,
     verbose: int = 0,
-    **tuner_kwargs: Any,
+    tuner_options: Mapping[str, Any] | None = None,
+    **fit_kwargs: Any,
 ) -> SearchResult:
     """Search the decay kind and its epochs with KerasTuner; track it in MLflow.
 
@@ -188,7 +194,10 @@ def search(
 
     Args:
         build_model: `build_model(hp)` or `build_model()`: a compiled model.
-        x, y: Training data, as for `model.fit`.
+        x, y: Training data, as for `model.fit`: arrays, a dict or list of
+            arrays, a `tf.data.Dataset`, a `keras.utils.PyDataset`, a
+            generator (read once before the trials: see the module
+            docstring and `lrdecay.tuning.inputs`).
         validation_data: Validation data, as for `model.fit`.
         validation_split: Float or `None`, as for `model.fit`.
         algorithm: `"grid"` (default), `"random"`, `"hyperband"`, `"bayesian"`.
@@ -231,20 +240,29 @@ def search(
         callbacks: Extra Keras callbacks for every trial (deep-copied).
         progress: Callable or `None`. Receives a `TrialEvent` per ended trial.
         verbose: Int. Keras/KerasTuner verbosity. Defaults to `0`.
-        **tuner_kwargs: More arguments for the KerasTuner tuner (e.g.
-            `factor` for Hyperband, `max_consecutive_failed_trials`).
+        tuner_options: Dict or `None`. More arguments for the KerasTuner
+            tuner, e.g. `{"factor": 3}` for Hyperband or
+            `{"max_consecutive_failed_trials": 5}`.
+        **fit_kwargs: `model.fit` arguments for every trial:
+            `steps_per_epoch`, `validation_steps`, `validation_batch_size`,
+            `validation_freq`, `class_weight`, `sample_weight`, `shuffle`.
+            A tuner option given here still works, with a
+            `DeprecationWarning` (use `tuner_options=`).
 
     Returns:
         A `SearchResult`.
 
     Raises:
-        TypeError: For an argument of the wrong type, before any training.
+        TypeError: For an argument of the wrong type, or a keyword that is
+            neither a `model.fit` argument nor a tuner option, before any
+            training.
         ValueError: For a bad argument or space, before any training.
         RuntimeError: If no trial completed.
         lrdecay.tuning.result.DivergedSearchError: A `RuntimeError`, when
             every trial diverged; it suggests `initial_lr="auto"` (trials
             completed but the rate looks wrong: `SearchResult.rate_warning`).
     """
+    fit_kwargs, options = keywords.split_keywords(fit_kwargs, tuner_options)
     plan = make_plan(
         algorithm=algorithm,
         kinds=kinds,
@@ -266,13 +284,13 @@ def search(
         tracking_uri=tracking_uri,
         experiment_name=experiment_name,
         executions_per_trial=executions_per_trial,
-        tuner_kwargs=tuner_kwargs,
+        tuner_kwargs=options,
     )
     check_data(plan, validation_data, validation_split, progress)
     with _credentials_out_of_the_uri(plan):
         return _search(
             plan, build_model, x, y, validation_data, validation_split,
-            callbacks, progress, verbose,
+            callbacks, progress, verbose, fit_kwargs,
         )  # fmt: skip
 
 
@@ -304,9 +322,23 @@ def _search(
     callbacks: Sequence[Any] | None,
     progress: Callable[[TrialEvent], None] | None,
     verbose: int,
+    fit_kwargs: Mapping[str, Any],
 ) -> SearchResult:
     """`search()` after its arguments are checked: the steps, in order."""
     role, joined = prepare.join(plan)
+    data = inputs.normalize(
+        x,
+        y,
+        validation_data=validation_data,
+        validation_split=validation_split,
+        batch_size=plan.batch_size,
+        epochs=plan.epochs,
+        fit_kwargs=fit_kwargs,
+    )
+    # For the range test: the data as given (a generator read already is
+    # replayed from what was read).
+    (x, *rest), _ = data.given
+    y = rest[0] if rest else None
     lr_range = (
         prepare.range_test(plan, build_model, x, y, validation_split)
         if plan.auto_initial_lr
@@ -319,13 +351,14 @@ def _search(
     tuner = build_tuner(plan, hypermodel)
     if not role.is_worker and plan.seed is not None:
         layout.write_seed(plan.project_path, plan.seed)
-    runs = prepare.track(plan, tuner, hypermodel, joined)
+    runs = prepare.track(plan, tuner, hypermodel, joined, data)
     if lr_range is not None and lr_range[1] and not role.is_worker:
         prepare.record_range_test(plan, runs, lr_range[0])
-    fit = _fit_kwargs(plan, verbose, callbacks, validation_data, validation_split)
-    _run(plan, tuner, runs, role, progress, x, y, fit)
+    fit = _fit_kwargs(plan, verbose, callbacks, fit_kwargs)
+    _run(plan, tuner, runs, role, progress, data, None, fit)
     result = assemble.search_result(plan, tuner, hypermodel, runs, role)
     result.lr_range = None if lr_range is None else lr_range[0]
+    result.inputs = data
     return result
 
 
@@ -333,21 +366,20 @@ def _fit_kwargs(
     plan: SearchPlan,
     verbose: int,
     callbacks: Sequence[Any] | None,
-    validation_data: Any,
-    validation_split: float | None,
+    fit_kwargs: Mapping[str, Any],
 ) -> dict[str, Any]:
-    """The arguments of every trial's `model.fit`."""
-    fit_kwargs: dict[str, Any] = {
+    """The arguments of every trial's `model.fit` besides its data.
+
+    The data, with their own arguments (`validation_data`,
+    `steps_per_epoch`, `sample_weight`, ...), come as one
+    `lrdecay.tuning.inputs.SearchInputs` (`DecayHyperModel.fit` unpacks it).
+    """
+    return {
         "epochs": plan.epochs,
-        "batch_size": plan.batch_size,
         "verbose": verbose,
         "callbacks": list(callbacks or []),
+        **inputs.passed_on(fit_kwargs),
     }
-    if validation_data is not None:
-        fit_kwargs["validation_data"] = validation_data
-    if validation_split:
-        fit_kwargs["validation_split"] = validation_split
-    return fit_kwargs
 
 
 def _run(

@@ -23,6 +23,9 @@ call it rather than writing a tag name or a query of their own.
   `lrdecay.departure_epoch` (`BRANCH_OF_TAG`, `DEPARTURE_TAG`) and holds the
   trunk's epochs before the departure as its own; the parent run holds the
   metrics `epochs_trained` and `epochs_independent`.
+- A search whose data are not exact (`lrdecay.tuning.inputs`) has its
+  parent tagged `lrdecay.data_exact=false` and `lrdecay.data_reason`
+  (`DATA_EXACT_TAG`, `DATA_REASON_TAG`); exact data, `lrdecay.data_exact=true`.
 - A run that no process can still write (its process was killed) is ended
   KILLED with `lrdecay.stale=true` (`STALE_TAG`) and the reason in
   `lrdecay.error` (`ERROR_TAG`): `end_stale_runs`.
@@ -77,6 +80,11 @@ DEPARTURE_TAG = "lrdecay.departure_epoch"
 # The parent run's metrics: epochs the search's trials fitted, and epochs
 # independent trials would have fitted.
 EPOCHS_TRAINED_METRIC = "epochs_trained"
+# The parent run of a search whose data cannot be given to every trial as the
+# control saw them (`lrdecay.tuning.inputs.SearchInputs.exact`): "false", and
+# why. Its trials ran as given, nothing shared.
+DATA_EXACT_TAG = "lrdecay.data_exact"
+DATA_REASON_TAG = "lrdecay.data_reason"
 EPOCHS_INDEPENDENT_METRIC = "epochs_independent"
 # Hyperband's place of a trial: `tuner/<key>` hyperparameter -> `lrdecay.<key>`.
 HYPERBAND_KEYS = ("bracket", "round", "initial_epoch", "epochs")

@@ -388,6 +388,21 @@ class SearchRuns:
         except Exception as error:
             _warn("logging the epoch counts", error)
 
+    def tag_data(self, exact: bool, reason: str | None) -> None:
+        """Tag the parent with whether the data are exact, and why not."""
+        if self.parent_run_id is None:
+            return
+        try:
+            self.client.set_tag(
+                self.parent_run_id, layout.DATA_EXACT_TAG, str(bool(exact)).lower()
+            )
+            if reason is not None:
+                self.client.set_tag(
+                    self.parent_run_id, layout.DATA_REASON_TAG, tag_value(reason)
+                )
+        except Exception as error:
+            _warn("tagging the search's data", error)
+
     def search_interrupted(self, error: BaseException) -> None:
         self.wait_for_artifacts()
         if self.parent_run_id is None:
