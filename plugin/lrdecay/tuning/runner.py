@@ -105,17 +105,19 @@ from typing import Any
 
 from lrdecay import defaults
 from lrdecay.tracking.credentials import credentials_in_environment
-from lrdecay.tuning import assemble, distributed, prepare
+from lrdecay.tuning import assemble, distributed, identity, prepare
 from lrdecay.tuning import runs as layout
 from lrdecay.tuning.hypermodel import DecayHyperModel
-from lrdecay.tuning.plan import SearchPlan, check_data, make_plan
+from lrdecay.tuning.plan import SearchPlan, check_data, make_plan, with_identity
 from lrdecay.tuning.result import (
     DivergedSearchError,
+    EvidenceWarning,
     RankedSetting,
     SearchResult,
     TrialEvent,
     TrialSummary,
     best_trial,
+    evidence_warnings,
     last_line,
     summarize,
 )
@@ -270,10 +272,14 @@ def search(
     )
     check_data(plan, validation_data, validation_split, progress)
     with _credentials_out_of_the_uri(plan):
-        return _search(
+        result = _search(
             plan, build_model, x, y, validation_data, validation_split,
             callbacks, progress, verbose,
         )  # fmt: skip
+    for message in evidence_warnings(result):
+        # At the caller's line: where a notebook or script user looks.
+        warnings.warn(message, EvidenceWarning, stacklevel=2)
+    return result
 
 
 @contextlib.contextmanager
@@ -306,7 +312,16 @@ def _search(
     verbose: int,
 ) -> SearchResult:
     """`search()` after its arguments are checked: the steps, in order."""
+    search_identity = identity.identify(
+        plan.identity_settings, build_model, x, y, validation_data,
+        validation_split, seed=plan.seed,
+    )  # fmt: skip
+    plan = with_identity(plan, search_identity)
     role, joined = prepare.join(plan)
+    if not role.is_worker:
+        identity.check_project(
+            plan.project_path, search_identity, overwrite=plan.overwrite
+        )
     lr_range = (
         prepare.range_test(plan, build_model, x, y, validation_split)
         if plan.auto_initial_lr
@@ -316,9 +331,11 @@ def _search(
         build_model, plan.space, max_epochs=plan.epochs, tracking=False
     )
     hypermodel.share_prefix = plan.shares_prefix
-    tuner = build_tuner(plan, hypermodel)
-    if not role.is_worker and plan.seed is not None:
-        layout.write_seed(plan.project_path, plan.seed)
+    tuner = build_tuner(plan, hypermodel, verbose=verbose)
+    if not role.is_worker:
+        layout.write_identity(plan.project_path, search_identity.digest())
+        if plan.seed is not None:
+            layout.write_seed(plan.project_path, plan.seed)
     runs = prepare.track(plan, tuner, hypermodel, joined)
     if lr_range is not None and lr_range[1] and not role.is_worker:
         prepare.record_range_test(plan, runs, lr_range[0])
