@@ -253,6 +253,12 @@ def test_other_data_and_another_model_are_new_searches(
         other_data.parent_run_id,
         other_model.parent_run_id,
     ]
+    # The parent runs say why: the digests of their data and model.
+    digests = [
+        (p.data.params["data_digest"], p.data.params["model_digest"]) for p in parents
+    ]
+    assert digests[0][0] != digests[1][0] and digests[0][1] == digests[1][1]
+    assert digests[0][0] == digests[2][0] and digests[0][1] != digests[2][1]
     trials = _runs(client, "trial")
     by_parent: dict[str, list[str]] = {}
     for run in trials:
@@ -300,3 +306,25 @@ def test_an_explicit_project_holding_another_search_stops(
     assert other.parent_run_id != first.parent_run_id
     assert [t.status for t in other.trials] == ["COMPLETED", "COMPLETED"]
     assert len(_runs(client, "trial")) == 4
+
+
+@pytest.mark.slow
+def test_the_command_line_says_the_verdict_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from lrdecay.tuning.result import EvidenceWarning
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        code = cli.main(
+            ["search", "--epochs", "2", "--kinds", "plateau", "--decay-epochs",
+             "2", "--seed", "3", "--tracking-uri", uri]
+        )  # fmt: skip
+    assert code == 0
+    assert [w for w in caught if issubclass(w.category, EvidenceWarning)] == []
+    captured = capsys.readouterr()
+    assert "EvidenceWarning" not in captured.err
+    # The exact tie: the control wins, the verdict is printed once.
+    assert "Best: trial 0000, constant" in captured.out
+    assert captured.out.count("scored the same as the constant rate") == 1

@@ -198,7 +198,8 @@ def digest_model(model: Any) -> str:
     dtypes; a model without a config (a subclass that does not implement
     `get_config`) is described by its class and its layers' classes. The
     optimizer is its class and `get_config()` without its `name`; the loss
-    and metrics are the model's compile config, where it has one.
+    (and its weights) from the model's compile config, where it has one.
+    Metrics are left out: they watch training without changing it.
     """
     try:
         architecture: Any = _without_names(model.get_config())
@@ -226,7 +227,8 @@ def digest_model(model: Any) -> str:
     except Exception:
         compile_config = None
     if isinstance(compile_config, Mapping):
-        compiled = {k: v for k, v in compile_config.items() if k != "optimizer"}
+        # What training minimizes; metrics only watch it.
+        compiled = {key: compile_config.get(key) for key in _TRAINING_COMPILE_KEYS}
     return _sha1(
         {
             "architecture": architecture,
@@ -235,6 +237,10 @@ def digest_model(model: Any) -> str:
             "compile": compiled,
         }
     )
+
+
+# The compile arguments that change what training does.
+_TRAINING_COMPILE_KEYS = ("loss", "loss_weights")
 
 
 def _qualified(value: Any) -> str:

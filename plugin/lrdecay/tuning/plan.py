@@ -67,6 +67,8 @@ class SearchPlan:
     identity_settings: dict[str, Any] = dataclasses.field(default_factory=dict)
     # Whether the user named the project (else its name is derived).
     project_name_given: bool = True
+    # The data's and the model's digests (`with_identity`), parent params.
+    content: dict[str, str] = dataclasses.field(default_factory=dict)
 
     @property
     def shares_prefix(self) -> bool:
@@ -104,6 +106,7 @@ class SearchPlan:
             "control": self.control,
             "share_prefix": self.shares_prefix,
             "project_name": self.project_name,
+            **{f"{key}_digest": value for key, value in self.content.items()},
             **{f"tuner.{key}": value for key, value in self.tuner_kwargs.items()},
         }
 
@@ -184,14 +187,16 @@ def with_identity(plan: SearchPlan, identity: SearchIdentity) -> SearchPlan:
     the one the project so named recorded, if any.
     """
     if plan.project_name_given:
-        return plan
+        return dataclasses.replace(plan, content=identity.content)
     project_name = identity.project_name()
     seed = plan.seed
     if not plan.seed_given:
         seed = _resolved_seed(
             plan.overwrite, os.path.join(plan.project_dir, project_name)
         )
-    return dataclasses.replace(plan, project_name=project_name, seed=seed)
+    return dataclasses.replace(
+        plan, project_name=project_name, seed=seed, content=identity.content
+    )
 
 
 def _resolved_seed(overwrite: bool, project_path: str) -> int:

@@ -15,9 +15,25 @@ interrupted trial re-runs, its stale run is closed as KILLED, and the parent
 run is the same. The defaults are those of `lrdecay search`
 (`lrdecay.defaults`), and so is the default project name: a search of the
 bundled digits started from Python with the command line's settings resumes
-from `lrdecay search`, and the reverse. The default project name hashes
-`algorithm`, `kinds`, `decay_epochs`, `initial_lr`, `epochs`, `batch_size`,
-`objective`, `seed`, and `control` / `repeats` when not the defaults.
+from `lrdecay search`, and the reverse. A search is its settings, its
+data and its model (`lrdecay.tuning.identity`): the default project name
+hashes `algorithm`, `kinds`, `decay_epochs`, `initial_lr`, `epochs`,
+`batch_size`, `objective`, `seed`, `control` / `repeats` when not the
+defaults, a digest of the data and a digest of the model (its architecture
+and optimizer, read from one model `build_model` builds with default
+hyperparameters before the search; `keras.backend.clear_session()` follows,
+as before every trial). Other data or another model is a new project and a
+new parent run; the same call again resumes, training nothing. A project
+named with `project_name` that holds another search stops with a
+`ValueError` before anything trains, unless `overwrite=True`.
+
+Said where you look: the rate warning, and the verdict when no decay beat
+the control, are also warned (`lrdecay.tuning.result.EvidenceWarning`, a
+`UserWarning`) at the line that called `search()`, once per search;
+`print(result)` shows the ranking, the winner and the verdict; KerasTuner's
+"Reloading Tuner from ..." only with `verbose`. Exact ties go to the
+control, then to the earlier trial (`lrdecay.tuning.verdict.ranking_key`),
+so a rerun never changes the winner.
 
 Process-wide state: for the duration of the KerasTuner search the objects
 alive before it are frozen (`gc.freeze()`), so that KerasTuner's full
@@ -217,9 +233,10 @@ def search(
             test (`SearchResult.lr_range`; see the module docstring).
         project_dir: KerasTuner's projects folder. Default `"lrdecay_project"`.
         project_name: String or `None`: the KerasTuner project and MLflow tag
-            `lrdecay.search`; `None`: `lrdecay.defaults.project_name(...)` of
-            the settings, e.g. `"grid-digits-3f2a9c1e"`.
-        overwrite: Bool. Start over instead of resuming. Defaults to `False`.
+            `lrdecay.search`; `None`: named after the settings, the data and
+            the model, e.g. `"grid-digits-3f2a9c1e"`.
+        overwrite: Bool. Start over instead of resuming (also a project
+            that holds another search). Defaults to `False`.
         tracking: Bool, string (tracking URI) or dict, as for
             `DecayHyperModel(tracking=)`; a dict may hold `tracking_uri`,
             `experiment_name`, `parent_run_id` and `MlflowLogger` options
@@ -241,7 +258,8 @@ def search(
 
     Raises:
         TypeError: For an argument of the wrong type, before any training.
-        ValueError: For a bad argument or space, before any training.
+        ValueError: For a bad argument or space, or a `project_name` whose
+            project holds another search, before any training.
         RuntimeError: If no trial completed.
         lrdecay.tuning.result.DivergedSearchError: A `RuntimeError`, when
             every trial diverged; it suggests `initial_lr="auto"` (trials
