@@ -139,7 +139,11 @@ def _describe(value: Any) -> Any:
         # The trunks' digest of an array (shape, dtype, sampled values):
         # `shapes()` reads `x`, `y` and `validation_data` alike.
         (digest,) = OrderedData(
-            x=array, y=array[:0], validation_data=None, batch_size=1, seed=0
+            x=array,
+            y=array.reshape(-1)[:0],
+            validation_data=None,
+            batch_size=1,
+            seed=0,
         ).shapes()[:1]
         return digest
     described: dict[str, Any] = {
