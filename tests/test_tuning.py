@@ -112,7 +112,8 @@ def test_grid_search_tracks_one_run_per_trial(
         half_life = round(math.log(2) / best.settings["k"])
         expected_code = f"ExponentialDecay(initial_lr=0.1, half_life={half_life})"
     assert result.best_decay_code == expected_code
-    assert str(result).endswith(expected_code)
+    assert f"Best: trial {best.trial_id}, val_loss " in str(result)
+    assert expected_code in str(result)
     assert result.best_model.evaluate(x_val, y_val, verbose=0)[0] == pytest.approx(
         best.score, rel=1e-4
     )
@@ -125,17 +126,19 @@ def test_grid_search_tracks_one_run_per_trial(
     (parent,) = _runs(client, "search")
     assert parent.info.run_id == result.parent_run_id
     assert parent.info.status == "FINISHED"
-    # The default project name is the command line's for the same settings.
-    from lrdecay import defaults
+    # The default project name is the command line's for the same settings,
+    # data and model: the settings' hash with the data's and model's digests.
+    from lrdecay.tuning.identity import identify
 
-    project_name = defaults.project_name(
+    project_name = identify(
         {
             "algorithm": "grid", "kinds": ("step", "exponential"),
             "decay_epochs": [1, 2], "initial_lr": None, "epochs": 3,
             "batch_size": BATCH, "objective": "val_loss", "seed": None,
             "control": False,
-        }
-    )  # fmt: skip
+        },
+        build, x, y, (x_val, y_val),
+    ).project_name()  # fmt: skip
     assert project_name.startswith("grid-digits-")
     assert parent.data.tags["lrdecay.search"] == project_name
     assert result.tuner.project_name == project_name
@@ -309,7 +312,8 @@ from sklearn.datasets import load_digits
 import lrdecay
 
 x, y = load_digits(return_X_y=True)
-x = (x / 16.0).astype("float32")
+# The test's digits (conftest): the resumed search must be the same data.
+x, y = (x / 16.0).astype("float32"), y.astype("int32")
 here = sys.argv[1]
 
 

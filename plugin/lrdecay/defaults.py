@@ -65,15 +65,21 @@ SHARE_PREFIX = True
 
 
 def project_name(
-    settings: Mapping[str, Any], data_identity: Mapping[str, Any] | None = None
+    settings: Mapping[str, Any],
+    data_identity: Mapping[str, Any] | None = None,
+    *,
+    content: Mapping[str, str] | None = None,
 ) -> str:
     """The KerasTuner project name of a search: `<algorithm>-<data>-<hash>`.
 
-    The hash covers the settings that change what a trial means, and
-    `data_identity` (the command line's data file, target and model; `None`
-    for the bundled digits with the default model, or data passed from
-    Python), so the same search gets the same name from Python and from the
-    command line, and a different one never mixes its trials into it.
+    The hash covers the settings that change what a trial means, the
+    digests of the data and the model (`content`, from
+    `lrdecay.tuning.identity`), and `data_identity` (the command line's data
+    file, target and model; `None` for the bundled digits with the default
+    model, or data passed from Python), so the same search gets the same
+    name from Python and from the command line (the bundled digits and the
+    command's model, passed from Python, are the same data and model), and
+    a different one never mixes its trials into it.
 
     Args:
         settings: Mapping. The search's settings; must hold every key of
@@ -84,23 +90,38 @@ def project_name(
         data_identity: Mapping or `None`. What identifies data and model
             beyond the defaults; its `"name"` entry, if any, names the data
             in the project name. Defaults to `None`.
+        content: Mapping or `None`. The digests of the data and the model
+            (`{"data": ..., "model": ...}`). Defaults to `None`.
 
     Returns:
         The project name, e.g. `"grid-digits-3f2a9c1e"`.
     """
+    data_name = "digits"
+    if data_identity:
+        data_name = str(data_identity.get("name") or "data")
+    digest = identity_digest(settings, data_identity, content=content)[:8]
+    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in data_name)
+    return f"{settings['algorithm']}-{safe}-{digest}"
+
+
+def identity_digest(
+    settings: Mapping[str, Any],
+    data_identity: Mapping[str, Any] | None = None,
+    *,
+    content: Mapping[str, str] | None = None,
+) -> str:
+    """The hex digest `project_name` shortens: settings, data and model."""
     identity = {key: _canonical(settings[key]) for key in _IDENTITY}
     for key, default in _IDENTITY_UNLESS_DEFAULT.items():
         if settings.get(key, default) != default:
             identity[key] = _canonical(settings[key])
-    data_name = "digits"
     if data_identity:
         identity["data"] = {k: _canonical(v) for k, v in data_identity.items()}
-        data_name = str(data_identity.get("name") or "data")
-    digest = hashlib.sha1(
+    if content:
+        identity["content"] = {k: str(v) for k, v in content.items()}
+    return hashlib.sha1(
         json.dumps(identity, sort_keys=True).encode("utf-8")
-    ).hexdigest()[:8]
-    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in data_name)
-    return f"{settings['algorithm']}-{safe}-{digest}"
+    ).hexdigest()
 
 
 def _canonical(value: Any) -> Any:

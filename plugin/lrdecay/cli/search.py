@@ -16,6 +16,7 @@ import dataclasses
 import os
 import sys
 import traceback
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -149,12 +150,10 @@ def _run_search(args: argparse.Namespace) -> int:
             f"--objective {settings['objective']!r}: rank trials by a validation "
             "metric such as val_loss or val_accuracy."
         )
-    project_name = args.project_name or defaults.project_name(
-        settings, data_identity(args)
-    )
     _warn_about_batch_size(settings["batch_size"], dataset)
     quiet.import_backend(args.verbosity)
     model = _model(args, settings, dataset)
+    project_name = _project_name(args, settings, model, dataset)
     if args.verbosity >= 1:
         resuming = not args.overwrite and os.path.exists(
             os.path.join(settings["project_dir"], project_name, "oracle.json")
@@ -181,6 +180,42 @@ def _run_search(args: argparse.Namespace) -> int:
     )
     _print_rate_warning(outcome)
     return EXIT_OK
+
+
+def _project_name(
+    args: argparse.Namespace, settings: dict[str, Any], model: _Model, dataset: Any
+) -> str:
+    """The search's project: `--project-name`, else named after its identity.
+
+    The identity (`lrdecay.tuning.identity`: the settings, the data and the
+    model) is what `lrdecay.search()` names its project after, plus the
+    data and model flags: the bundled digits with the default model get the
+    name `lrdecay.search()` gives them. A project that holds another search
+    stops here (exit 2) unless `--overwrite`.
+    """
+    from lrdecay.tuning import identity
+
+    search_identity = identity.identify(
+        settings,
+        model.build,
+        dataset.x_train,
+        dataset.y_train,
+        (dataset.x_val, dataset.y_val),
+        seed=settings["seed"],
+    )
+    project_name = args.project_name or search_identity.project_name(
+        data_identity(args)
+    )
+    try:
+        identity.check_project(
+            os.path.join(settings["project_dir"], project_name),
+            search_identity,
+            overwrite=args.overwrite,
+            arguments=("--project-name", "--overwrite"),
+        )
+    except ValueError as error:
+        raise UsageError(one_line(error)) from None
+    return project_name
 
 
 def _print_range_test(result: Any, verbosity: int) -> None:
@@ -296,6 +331,7 @@ def _search(
     from lrdecay._compat.keras_tuner import debug_tracebacks
     from lrdecay.tuning import distributed
     from lrdecay.tuning import runner as tuning
+    from lrdecay.tuning.result import EvidenceWarning
     from lrdecay.tuning.termination import Terminated
 
     verbosity = args.verbosity
@@ -306,7 +342,9 @@ def _search(
     try:
         # KerasTuner prints every failed trial's traceback in debug mode (its
         # default); the trial's message and its FAILED run keep the reason.
-        with debug_tracebacks(verbosity >= 2):
+        # The verdict and the rate warning: printed with the result, once.
+        with debug_tracebacks(verbosity >= 2), warnings.catch_warnings():
+            warnings.simplefilter("ignore", EvidenceWarning)
             return tuning.search(
                 model.build,
                 dataset.x_train,

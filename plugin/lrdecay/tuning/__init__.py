@@ -9,8 +9,11 @@ is never shadowed by a subpackage of the same name.
   the defaults (`lrdecay.defaults`), `prepare` joins a distributed search,
   runs the LR range test and sets up the MLflow runs, `tuners` builds the
   KerasTuner tuner, `assemble` builds the `SearchResult` when it ends.
+- `identity`: what a search is (its settings, a digest of its data and of
+  its model), which names its project.
 - `result`: `SearchResult`, `TrialSummary`, `TrialEvent`; `verdict`: the
-  ranking with its spread, the verdict and the rate warning.
+  ranking with its spread, the one rule for ties, the verdict and the rate
+  warning; `table`: the ranking as text (`print(result)`, `lrdecay search`).
 - `runs`: THE MLflow run layout of a search (tag names, parent lookup, stale
   runs, experiment); `tracker` writes a search's runs by it, `comparison`
   its plots.

@@ -76,11 +76,11 @@ def search_result(
             f"No trial of the search {plan.project_name!r} completed with a "
             "finite score; see each trial's message (`tuner.oracle.trials`)."
         )
-    best_model = _best_model(tuner, role)
+    best_model = _best_model(tuner, best, role)
     summary = next(t for t in trials if t.trial_id == best.trial_id)
     direction = _direction(tuner)
     objective = _objective_name(tuner)
-    ranking = rank(tuner.oracle.trials, trials, plan.repeats, direction, best.trial_id)
+    ranking = rank(tuner.oracle.trials, trials, plan.repeats, direction)
     control, beats_control_by, control_p_value = compare_with_control(
         ranking, direction
     )
@@ -141,9 +141,10 @@ def _compiled_lr(model: Any) -> float | None:
     return model_initial_lr(model)
 
 
-def _best_model(tuner: Any, role: distributed.Role) -> Any | None:
+def _best_model(tuner: Any, best: Any, role: distributed.Role) -> Any | None:
+    """The model of `best` (`best_trial`'s: KerasTuner's own order may differ)."""
     try:
-        return tuner.get_best_models(1)[0]
+        return tuner.load_model(best)
     except Exception as error:
         if not role.is_chief:
             raise

@@ -4,7 +4,9 @@
 exists, and fills in what depends on other arguments: the experiment, the
 project name `lrdecay.defaults.project_name` gives the search's settings
 (the same as the command line's, so either resumes the other's search), and
-the seed.
+the seed. `with_identity` then names the project after the settings, the
+data and the model (`lrdecay.tuning.identity`), once the runner has built
+the model once.
 
 The seed: a search always has one. The user's, else the one a resumed
 search recorded in its project directory (`runs.read_seed`), else a new one
@@ -31,6 +33,7 @@ from lrdecay._validation import (
     check_seed,
 )
 from lrdecay.tuning import runs as layout
+from lrdecay.tuning.identity import SearchIdentity
 from lrdecay.tuning.space import DecaySpace
 
 
@@ -59,6 +62,13 @@ class SearchPlan:
     auto_initial_lr: bool = False
     # Branch trials from stored constant-rate trunks (`lrdecay.tuning.branch`).
     share_prefix: bool = defaults.SHARE_PREFIX
+    # The settings `defaults.project_name` hashes (the search's identity
+    # without its data and model: `lrdecay.tuning.identity`).
+    identity_settings: dict[str, Any] = dataclasses.field(default_factory=dict)
+    # Whether the user named the project (else its name is derived).
+    project_name_given: bool = True
+    # The data's and the model's digests (`with_identity`), parent params.
+    content: dict[str, str] = dataclasses.field(default_factory=dict)
 
     @property
     def shares_prefix(self) -> bool:
@@ -96,6 +106,7 @@ class SearchPlan:
             "control": self.control,
             "share_prefix": self.shares_prefix,
             "project_name": self.project_name,
+            **{f"{key}_digest": value for key, value in self.content.items()},
             **{f"tuner.{key}": value for key, value in self.tuner_kwargs.items()},
         }
 
@@ -137,22 +148,20 @@ def make_plan(
             f"Received: max_trials={settings['max_trials']!r}"
         )
     options, experiment_name = _tracking(tracking, tracking_uri, experiment_name)
+    identity = _identity(
+        algorithm, given_space, settings, kinds, decay_epochs, initial_lr
+    )
+    identity["control"] = control
+    identity["repeats"] = settings["executions_per_trial"]
+    project_name_given = project_name is not None
     if project_name is None:
-        identity = _identity(
-            algorithm, given_space, settings, kinds, decay_epochs, initial_lr
-        )
-        identity["control"] = control
-        identity["repeats"] = settings["executions_per_trial"]
         project_name = defaults.project_name(identity)
     project_dir = os.fspath(project_dir)
     seed_given = settings["seed"] is not None
     if not seed_given:
-        recorded = (
-            None
-            if settings["overwrite"]
-            else layout.read_seed(os.path.join(project_dir, project_name))
+        settings["seed"] = _resolved_seed(
+            settings["overwrite"], os.path.join(project_dir, project_name)
         )
-        settings["seed"] = pick_seed() if recorded is None else recorded
     return SearchPlan(
         algorithm=algorithm,
         space=space,
@@ -164,8 +173,36 @@ def make_plan(
         seed_given=seed_given,
         auto_initial_lr=auto_initial_lr,
         share_prefix=bool(share_prefix),
+        identity_settings=identity,
+        project_name_given=project_name_given,
         **settings,
     )
+
+
+def with_identity(plan: SearchPlan, identity: SearchIdentity) -> SearchPlan:
+    """`plan` named after its settings, data and model, unless the user named it.
+
+    The derived name (`SearchIdentity.project_name`) hashes the data's and
+    the model's digests beside the settings; a seed the user did not give is
+    the one the project so named recorded, if any.
+    """
+    if plan.project_name_given:
+        return dataclasses.replace(plan, content=identity.content)
+    project_name = identity.project_name()
+    seed = plan.seed
+    if not plan.seed_given:
+        seed = _resolved_seed(
+            plan.overwrite, os.path.join(plan.project_dir, project_name)
+        )
+    return dataclasses.replace(
+        plan, project_name=project_name, seed=seed, content=identity.content
+    )
+
+
+def _resolved_seed(overwrite: bool, project_path: str) -> int:
+    """The seed a resumed project recorded, else a new one."""
+    recorded = None if overwrite else layout.read_seed(project_path)
+    return pick_seed() if recorded is None else recorded
 
 
 def _check_counts(settings: dict[str, Any]) -> bool:

@@ -17,7 +17,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from lrdecay.tuning.space import DecaySpace
+from lrdecay.tuning.space import CONTROL_KIND, KIND_HP, DecaySpace
+from lrdecay.tuning.table import format_ranking_table
 from lrdecay.tuning.verdict import (
     ALPHA,
     CHANCE_FACTOR,
@@ -25,11 +26,13 @@ from lrdecay.tuning.verdict import (
     RankedSetting,
     best_accuracy,
     compare_with_control,
+    control_beaten,
     describe,
     diverged,
     execution_metric,
     execution_scores,
     rank,
+    ranking_key,
     rate_warning,
     verdict,
     welch_p_value,
@@ -40,6 +43,7 @@ __all__ = [
     "CHANCE_FACTOR",
     "DIVERGED_ERROR",
     "DivergedSearchError",
+    "EvidenceWarning",
     "RankedSetting",
     "SearchResult",
     "TrialEvent",
@@ -50,10 +54,12 @@ __all__ = [
     "decay_code",
     "describe",
     "diverged",
+    "evidence_warnings",
     "execution_metric",
     "execution_scores",
     "last_line",
     "rank",
+    "ranking_key",
     "rate_warning",
     "summarize",
     "verdict",
@@ -112,8 +118,7 @@ class SearchResult:
             callback to paste into `model.fit(callbacks=[...])`, e.g.
             `"StepDecay(initial_lr=0.1, drop=0.5, epochs_drop=20)"`; `None`
             when the constant-rate control won (no decay: keep the rate);
-            `""` when no trial is known (a distributed worker). `str(result)`
-            gives it too.
+            `""` when no trial is known (a distributed worker).
         trials: List of `TrialSummary`, in trial-id order.
         parent_run_id: String or `None`. The search's MLflow run.
         experiment_id: String or `None`.
@@ -181,25 +186,61 @@ class SearchResult:
     inputs: Any | None = None
 
     def __str__(self) -> str:
+        """The ranking table, the best trial, the line to paste, the verdict.
+
+        As `lrdecay search` prints them (without the model's own
+        hyperparameters), then the rate warning if any.
+        """
+        if not self.best_decay_code and self.best_decay_code is not None:
+            return f"SearchResult(no best trial). {self.verdict}".rstrip()
+        direction = "higher" if self.direction == "max" else "lower"
+        lines = [f"Trials ranked by {self.objective} ({direction} is better):"]
+        if self.ranking:
+            lines.append(format_ranking_table(self))
         if self.best_decay_code is None:
-            return (
-                f"Best trial {self.best_trial_id} (score {self.best_score:.6g}): "
-                "no decay (the constant-rate control)"
-            )
-        if not self.best_decay_code:
-            return "SearchResult(no best trial)"
-        return (
-            f"Best trial {self.best_trial_id} (score {self.best_score:.6g}): "
-            f"{self.best_decay_code}"
-        )
+            paste = "no decay: the constant rate scored best; keep the rate"
+        else:
+            paste = self.best_decay_code
+        lines += [
+            f"Best: trial {self.best_trial_id}, {self.objective} "
+            f"{self.best_score:.6g}: {paste}",
+            self.verdict,
+        ]
+        if self.rate_warning:
+            lines.append(f"Warning: {self.rate_warning}")
+        return "\n".join(line for line in lines if line)
 
 
 class DivergedSearchError(RuntimeError):
     """Every trial of a search diverged: the initial rate is too high."""
 
 
+class EvidenceWarning(UserWarning):
+    """What a search's evidence says that a caller should not miss.
+
+    `search()` warns with it once per search: the rate warning, and the
+    verdict when no decay beat the constant-rate control (beyond the noise,
+    where repeats measure it). The command line prints them itself.
+    """
+
+
+def evidence_warnings(result: SearchResult) -> list[str]:
+    """The messages `search()` warns with (`EvidenceWarning`), in order."""
+    messages = []
+    if result.rate_warning:
+        messages.append(result.rate_warning)
+    if result.ranking and control_beaten(result.ranking, result.direction) is False:
+        messages.append(f"No decay beat the constant-rate control: {result.verdict}")
+    return messages
+
+
 def best_trial(oracle: Any) -> Any | None:
-    """The best COMPLETED trial with a finite score, or `None`."""
+    """The best COMPLETED trial with a finite score, or `None`.
+
+    By the search's one rule for ties (`verdict.ranking_key`): at an exact
+    tie the constant-rate control wins, then the earlier trial; never
+    KerasTuner's order of the trials, which a rerun may change.
+    """
     completed = [
         trial
         for trial in oracle.trials.values()
@@ -209,11 +250,15 @@ def best_trial(oracle: Any) -> Any | None:
     ]
     if not completed:
         return None
-    return sorted(
+    return min(
         completed,
-        key=lambda trial: float(trial.score),
-        reverse=oracle.objective.direction == "max",
-    )[0]
+        key=lambda trial: ranking_key(
+            float(trial.score),
+            oracle.objective.direction,
+            trial.hyperparameters.values.get(KIND_HP) == CONTROL_KIND,
+            str(trial.trial_id),
+        ),
+    )
 
 
 def summarize(trial: Any, space: DecaySpace, epochs: int) -> TrialSummary:

@@ -15,9 +15,25 @@ interrupted trial re-runs, its stale run is closed as KILLED, and the parent
 run is the same. The defaults are those of `lrdecay search`
 (`lrdecay.defaults`), and so is the default project name: a search of the
 bundled digits started from Python with the command line's settings resumes
-from `lrdecay search`, and the reverse. The default project name hashes
-`algorithm`, `kinds`, `decay_epochs`, `initial_lr`, `epochs`, `batch_size`,
-`objective`, `seed`, and `control` / `repeats` when not the defaults.
+from `lrdecay search`, and the reverse. A search is its settings, its
+data and its model (`lrdecay.tuning.identity`): the default project name
+hashes `algorithm`, `kinds`, `decay_epochs`, `initial_lr`, `epochs`,
+`batch_size`, `objective`, `seed`, `control` / `repeats` when not the
+defaults, a digest of the data and a digest of the model (its architecture
+and optimizer, read from one model `build_model` builds with default
+hyperparameters before the search; `keras.backend.clear_session()` follows,
+as before every trial). Other data or another model is a new project and a
+new parent run; the same call again resumes, training nothing. A project
+named with `project_name` that holds another search stops with a
+`ValueError` before anything trains, unless `overwrite=True`.
+
+Said where you look: the rate warning, and the verdict when no decay beat
+the control, are also warned (`lrdecay.tuning.result.EvidenceWarning`, a
+`UserWarning`) at the line that called `search()`, once per search;
+`print(result)` shows the ranking, the winner and the verdict; KerasTuner's
+"Reloading Tuner from ..." only with `verbose`. Exact ties go to the
+control, then to the earlier trial (`lrdecay.tuning.verdict.ranking_key`),
+so a rerun never changes the winner.
 
 Process-wide state: for the duration of the KerasTuner search the objects
 alive before it are frozen (`gc.freeze()`), so that KerasTuner's full
@@ -110,17 +126,26 @@ from typing import Any
 
 from lrdecay import defaults
 from lrdecay.tracking.credentials import credentials_in_environment
-from lrdecay.tuning import assemble, distributed, inputs, keywords, prepare
+from lrdecay.tuning import (
+    assemble,
+    distributed,
+    identity,
+    inputs,
+    keywords,
+    prepare,
+)
 from lrdecay.tuning import runs as layout
 from lrdecay.tuning.hypermodel import DecayHyperModel
-from lrdecay.tuning.plan import SearchPlan, check_data, make_plan
+from lrdecay.tuning.plan import SearchPlan, check_data, make_plan, with_identity
 from lrdecay.tuning.result import (
     DivergedSearchError,
+    EvidenceWarning,
     RankedSetting,
     SearchResult,
     TrialEvent,
     TrialSummary,
     best_trial,
+    evidence_warnings,
     last_line,
     summarize,
 )
@@ -224,9 +249,10 @@ def search(
             test (`SearchResult.lr_range`; see the module docstring).
         project_dir: KerasTuner's projects folder. Default `"lrdecay_project"`.
         project_name: String or `None`: the KerasTuner project and MLflow tag
-            `lrdecay.search`; `None`: `lrdecay.defaults.project_name(...)` of
-            the settings, e.g. `"grid-digits-3f2a9c1e"`.
-        overwrite: Bool. Start over instead of resuming. Defaults to `False`.
+            `lrdecay.search`; `None`: named after the settings, the data and
+            the model, e.g. `"grid-digits-3f2a9c1e"`.
+        overwrite: Bool. Start over instead of resuming (also a project
+            that holds another search). Defaults to `False`.
         tracking: Bool, string (tracking URI) or dict, as for
             `DecayHyperModel(tracking=)`; a dict may hold `tracking_uri`,
             `experiment_name`, `parent_run_id` and `MlflowLogger` options
@@ -256,7 +282,8 @@ def search(
         TypeError: For an argument of the wrong type, or a keyword that is
             neither a `model.fit` argument nor a tuner option, before any
             training.
-        ValueError: For a bad argument or space, before any training.
+        ValueError: For a bad argument or space, or a `project_name` whose
+            project holds another search, before any training.
         RuntimeError: If no trial completed.
         lrdecay.tuning.result.DivergedSearchError: A `RuntimeError`, when
             every trial diverged; it suggests `initial_lr="auto"` (trials
@@ -288,10 +315,14 @@ def search(
     )
     check_data(plan, validation_data, validation_split, progress)
     with _credentials_out_of_the_uri(plan):
-        return _search(
+        result = _search(
             plan, build_model, x, y, validation_data, validation_split,
             callbacks, progress, verbose, fit_kwargs,
         )  # fmt: skip
+    for message in evidence_warnings(result):
+        # At the caller's line: where a notebook or script user looks.
+        warnings.warn(message, EvidenceWarning, stacklevel=2)
+    return result
 
 
 @contextlib.contextmanager
@@ -325,7 +356,6 @@ def _search(
     fit_kwargs: Mapping[str, Any],
 ) -> SearchResult:
     """`search()` after its arguments are checked: the steps, in order."""
-    role, joined = prepare.join(plan)
     data = inputs.normalize(
         x,
         y,
@@ -335,10 +365,20 @@ def _search(
         epochs=plan.epochs,
         fit_kwargs=fit_kwargs,
     )
-    # For the range test: the data as given (a generator read already is
-    # replayed from what was read).
+    # The data as given (a generator read already is replayed from what was
+    # read), for the identity's fallback and the range test.
     (x, *rest), _ = data.given
     y = rest[0] if rest else None
+    search_identity = identity.identify(
+        plan.identity_settings, build_model, x, y, validation_data,
+        validation_split, data_digest=data.digest(), seed=plan.seed,
+    )  # fmt: skip
+    plan = with_identity(plan, search_identity)
+    role, joined = prepare.join(plan)
+    if not role.is_worker:
+        identity.check_project(
+            plan.project_path, search_identity, overwrite=plan.overwrite
+        )
     lr_range = (
         prepare.range_test(plan, build_model, x, y, validation_split)
         if plan.auto_initial_lr
@@ -348,9 +388,11 @@ def _search(
         build_model, plan.space, max_epochs=plan.epochs, tracking=False
     )
     hypermodel.share_prefix = plan.shares_prefix
-    tuner = build_tuner(plan, hypermodel)
-    if not role.is_worker and plan.seed is not None:
-        layout.write_seed(plan.project_path, plan.seed)
+    tuner = build_tuner(plan, hypermodel, verbose=verbose)
+    if not role.is_worker:
+        layout.write_identity(plan.project_path, search_identity.digest())
+        if plan.seed is not None:
+            layout.write_seed(plan.project_path, plan.seed)
     runs = prepare.track(plan, tuner, hypermodel, joined, data)
     if lr_range is not None and lr_range[1] and not role.is_worker:
         prepare.record_range_test(plan, runs, lr_range[0])

@@ -9,7 +9,10 @@ call it rather than writing a tag name or a query of their own.
   as params (among them `seed`, the search's seed, picked when the user gave
   none). Its id and the seed are kept in
   `<project_dir>/<project_name>/lrdecay_search.json` (`MARKER_FILE`), so a
-  resumed search logs under the same parent with the same seed; without the
+  resumed search logs under the same parent with the same seed, and the
+  digest of the search's identity (data, model, settings:
+  `lrdecay.tuning.identity`), so a project is never resumed by another
+  search; without the
   file, the newest parent with those tags in the experiment is used (`find_parent_run`).
 - Each trial execution is one child run (`mlflow.parentRunId`, `PARENT_TAG`)
   holding the trial's hyperparameters (`decay_kind=constant` for the
@@ -369,6 +372,21 @@ def write_seed(project_path: str, seed: int) -> None:
     without tracking: a search that picked its own seed resumes with it.
     """
     _update_marker_file(project_path, seed=int(seed))
+
+
+def read_identity(project_path: str | None) -> str | None:
+    """The digest of the search the project holds (`identity.SearchIdentity`)."""
+    value = _read_marker_file(project_path).get("identity")
+    return value if isinstance(value, str) else None
+
+
+def write_identity(project_path: str, digest: str) -> None:
+    """Keep the digest of the search's identity in the project directory.
+
+    The same file as the seed (`MARKER_FILE`): a later search with an
+    explicit `project_name` finds out whether the project holds it.
+    """
+    _update_marker_file(project_path, identity=str(digest))
 
 
 def _read_marker_file(project_path: str | None) -> dict[str, Any]:

@@ -23,6 +23,8 @@ their first random point (`start_with_control`).
 
 from __future__ import annotations
 
+import contextlib
+import io
 import math
 from collections.abc import Callable
 from typing import Any
@@ -196,8 +198,12 @@ def _count(setting: Any) -> int | None:
     return len(setting.values)
 
 
-def build_tuner(plan: SearchPlan, hypermodel: Any) -> Any:
-    """The tuner of `plan.algorithm` over `hypermodel`, in `plan`'s project."""
+def build_tuner(plan: SearchPlan, hypermodel: Any, verbose: int = 0) -> Any:
+    """The tuner of `plan.algorithm` over `hypermodel`, in `plan`'s project.
+
+    KerasTuner prints "Reloading Tuner from ..." when it resumes a project:
+    only with `verbose`.
+    """
     tuner_args: dict[str, Any] = {
         "objective": plan.objective,
         "seed": plan.seed,
@@ -211,7 +217,9 @@ def build_tuner(plan: SearchPlan, hypermodel: Any) -> Any:
     elif plan.max_trials is not None or plan.algorithm != "grid":
         tuner_args["max_trials"] = plan.max_trials or 10
     tuner_args.update(plan.tuner_kwargs)
-    tuner = _tuner_class(plan.algorithm)(hypermodel, **tuner_args)
+    quiet = contextlib.redirect_stdout(io.StringIO()) if not verbose else None
+    with quiet or contextlib.nullcontext():
+        tuner = _tuner_class(plan.algorithm)(hypermodel, **tuner_args)
     tuner.lrdecay_seed = plan.seed
     if plan.space.control and plan.algorithm != "grid":
         start_with_control(tuner.oracle, plan.space)

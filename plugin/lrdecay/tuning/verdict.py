@@ -5,6 +5,13 @@
 `verdict` says in one sentence what the ranking shows, and `rate_warning`
 says when the initial rate, not the decay, looks like the problem.
 
+Ties (`ranking_key`, the one rule the best trial, the ranking, the parent
+run's tags and `lrdecay report` all sort by): a decay that scores exactly
+what the constant-rate control scores is no evidence for decaying, so the
+control wins exact ties; other exact ties go to the earlier trial (the lower
+trial id). Rerunning or resuming a finished search therefore never changes
+the winner, whatever order KerasTuner lists the trials in.
+
 Indistinguishable from the best (`RankedSetting.indistinguishable_from_best`):
 a setting is, unless Welch's two-sided t-test on its repeats' scores against
 the best setting's rejects equal means at the 5% level (`ALPHA`). The test
@@ -26,6 +33,25 @@ from lrdecay.tuning.space import CONTROL_KIND
 
 # Welch's t-test level for "indistinguishable from the best".
 ALPHA = 0.05
+
+
+def ranking_key(
+    score: float, direction: str, is_control: bool, trial_id: str | None
+) -> tuple[float, bool, tuple[int, str]]:
+    """The sort key of a scored setting, best first (see the module docstring).
+
+    Args:
+        score: Float. The setting's objective value (mean over its repeats).
+        direction: `"min"` or `"max"`.
+        is_control: Bool. Whether it is the constant-rate control, which wins
+            exact ties.
+        trial_id: String or `None`. Its KerasTuner trial id; the lower wins
+            the other exact ties (numerically: `"0010"` after `"0009"`).
+    """
+    value = -float(score) if direction == "max" else float(score)
+    text = "" if trial_id is None else str(trial_id)
+    order = (int(text), text) if text.isdigit() else (2**63, text)
+    return value, not is_control, order
 
 
 def execution_metric(index: int) -> str:
@@ -257,17 +283,17 @@ def rank(
     summaries: Sequence[_Summary],
     repeats: int,
     direction: str,
-    best_trial_id: str | None = None,
 ) -> list[RankedSetting]:
     """The completed settings, best first, with their spread over the repeats.
+
+    Sorted by `ranking_key`: exact ties go to the control, then to the
+    earlier trial.
 
     Args:
         oracle_trials: Mapping trial id -> KerasTuner `Trial`.
         summaries: The search's `TrialSummary`s.
         repeats: Int. Executions per trial.
         direction: `"min"` or `"max"`.
-        best_trial_id: String or `None`. The oracle's best trial, ranked
-            first among equal means.
     """
     import numpy as np
 
@@ -283,11 +309,12 @@ def rank(
             continue
         scores = execution_scores(trial, repeats)
         rows.append((summary, scores))
-    sign = -1.0 if direction == "max" else 1.0
     rows.sort(
-        key=lambda row: (
-            sign * float(row[0].score),  # type: ignore[arg-type]
-            row[0].trial_id != best_trial_id,
+        key=lambda row: ranking_key(
+            row[0].score,  # type: ignore[arg-type]
+            direction,
+            row[0].kind == CONTROL_KIND,
+            row[0].trial_id,
         )
     )
     if not rows:
@@ -326,6 +353,23 @@ def compare_with_control(
     if direction == "max":
         margin = -margin
     return control, margin, welch_p_value(best_decay.scores, control.scores)
+
+
+def control_beaten(ranking: list[RankedSetting], direction: str) -> bool | None:
+    """Whether a decay beat the constant-rate control, as `verdict` judges it.
+
+    `None` without a control; `False` when no decay completed, when the
+    best decay scored the same or worse, or when repeats measured the
+    noise and the margin is inside it (Welch's p >= `ALPHA`); `True` when
+    the best decay scored better, beyond the noise when repeats measure it
+    (one run per setting measures none: the verdict says so).
+    """
+    control, margin, p_value = compare_with_control(ranking, direction)
+    if control is None:
+        return None
+    if margin is None or margin <= 0:
+        return False
+    return p_value is None or p_value < ALPHA
 
 
 def verdict(
