@@ -95,7 +95,7 @@ class ConstantSchedule(schedules.Schedule):
     kind: ClassVar[str] = CONTROL_KIND
 
     def _decayed(self, epochs_since_warmup: int) -> float:
-        return self.initial_lr
+        return self.require_initial_lr()
 
 
 @dataclasses.dataclass(frozen=True)
