@@ -116,10 +116,14 @@ def test_preview_curves_equal_the_schedules() -> None:
 
     curve = parse_decay("step:epochs_drop=7,drop=0.3", {"initial_lr": 0.5})
     assert curve.schedule == StepSchedule(initial_lr=0.5, drop=0.3, epochs_drop=7)
+    # Without an initial rate, a preview starts from 0.1 (the decays
+    # themselves start from the optimizer's rate, unknown to a preview).
     curve = parse_decay("multistep:milestones=3,9")
-    assert curve.schedule == MultiStepSchedule(milestones=(3, 9))
+    assert curve.schedule == MultiStepSchedule(initial_lr=0.1, milestones=(3, 9))
     curve = parse_decay("exponential:k=0.2,warmup_epochs=2")
-    assert curve.schedule == ExponentialSchedule(k=0.2, warmup_epochs=2)
+    assert curve.schedule == ExponentialSchedule(
+        initial_lr=0.1, k=0.2, warmup_epochs=2
+    )
 
 
 @pytest.mark.parametrize(
