@@ -121,9 +121,7 @@ def test_preview_curves_equal_the_schedules() -> None:
     curve = parse_decay("multistep:milestones=3,9")
     assert curve.schedule == MultiStepSchedule(initial_lr=0.1, milestones=(3, 9))
     curve = parse_decay("exponential:k=0.2,warmup_epochs=2")
-    assert curve.schedule == ExponentialSchedule(
-        initial_lr=0.1, k=0.2, warmup_epochs=2
-    )
+    assert curve.schedule == ExponentialSchedule(initial_lr=0.1, k=0.2, warmup_epochs=2)
 
 
 @pytest.mark.parametrize(
@@ -713,3 +711,19 @@ def test_python_and_command_line_searches_resume_each_other(
         r.info.run_id for r in runs
     )
     assert config.DEBUG is debug
+
+
+def test_find_lr_says_in_one_line_when_the_minimum_is_at_the_end(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from lrdecay.cli import main as cli
+
+    # 30 steps up to 10: the lowest loss at 2.81, the next-to-last rate.
+    argv = ["find-lr", "--seed", "0", "--num-steps", "30", "--out", "lr.png"]
+    assert cli.main(argv) == 0
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert err.startswith(
+        "lrdecay: warning: find_lr(): the smoothed loss is lowest at the end"
+    )
+    assert "end_lr=1000." in err
