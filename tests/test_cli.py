@@ -492,13 +492,17 @@ def test_search_logs_ranks_resumes_and_reports(tmp_path: Path) -> None:
 def test_failed_search_exits_1_and_leaves_no_run_running(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # A model whose loss cannot take the labels: every trial fails.
+    # A model whose training step fails: every trial fails. (One whose loss
+    # cannot take the labels is found before any trial: tests/test_checks.py.)
     (tmp_path / "broken_model.py").write_text(
         "import keras\n"
+        "class Broken(keras.Sequential):\n"
+        "    def train_step(self, *args, **kwargs):\n"
+        "        raise ValueError('Incompatible shapes: [128,10] vs. [128]')\n"
         "def build(input_shape, num_outputs):\n"
-        "    model = keras.Sequential([keras.Input(input_shape),\n"
-        "                              keras.layers.Dense(num_outputs)])\n"
-        "    model.compile(optimizer='sgd', loss='mean_squared_error')\n"
+        "    model = Broken([keras.Input(input_shape),\n"
+        "                    keras.layers.Dense(num_outputs, activation='softmax')])\n"
+        "    model.compile(optimizer='sgd', loss='sparse_categorical_crossentropy')\n"
         "    return model\n"
     )
     from keras_tuner.src import config

@@ -1,7 +1,10 @@
 """`search()`: the short path from a model-building function to a tracked search.
 
 It runs in the steps a search has, one function each: check the arguments
-and fill in the defaults (`plan.make_plan`, `plan.check_data`), find this
+and fill in the defaults (`plan.make_plan`, `plan.check_data`), check one
+model from `build_model` before any run or trial (`checks.preflight`:
+compiled, a float learning rate, a loss that computes on the first batch,
+an objective the model logs), find this
 process's role in KerasTuner's distributed mode (`prepare.join`), build the
 tuner (`tuners.build_tuner`), set up its MLflow runs (`prepare.track`), run
 it (`_run`), and assemble the `SearchResult` (`assemble.search_result`).
@@ -105,7 +108,7 @@ from typing import Any
 
 from lrdecay import defaults
 from lrdecay.tracking.credentials import credentials_in_environment
-from lrdecay.tuning import assemble, distributed, prepare
+from lrdecay.tuning import assemble, checks, distributed, prepare
 from lrdecay.tuning import runs as layout
 from lrdecay.tuning.hypermodel import DecayHyperModel
 from lrdecay.tuning.plan import SearchPlan, check_data, make_plan
@@ -238,8 +241,12 @@ def search(
         A `SearchResult`.
 
     Raises:
-        TypeError: For an argument of the wrong type, before any training.
-        ValueError: For a bad argument or space, before any training.
+        TypeError: For an argument of the wrong type, or a model compiled
+            with a `LearningRateSchedule`, before any training or run.
+        ValueError: For a bad argument or space, an uncompiled model, labels
+            the model's loss cannot take, or an objective the model does not
+            log (the message names the ones it does), before any training
+            or run.
         RuntimeError: If no trial completed.
         lrdecay.tuning.result.DivergedSearchError: A `RuntimeError`, when
             every trial diverged; it suggests `initial_lr="auto"` (trials
@@ -306,6 +313,17 @@ def _search(
     verbose: int,
 ) -> SearchResult:
     """`search()` after its arguments are checked: the steps, in order."""
+    # Before any run or trial: what every trial would fail on.
+    checks.preflight(
+        DecayHyperModel(build_model, plan.space, tracking=False),
+        x,
+        y,
+        validation_data=validation_data,
+        validation_split=validation_split,
+        batch_size=plan.batch_size,
+        objective=plan.objective,
+        callbacks=callbacks or (),
+    )
     role, joined = prepare.join(plan)
     lr_range = (
         prepare.range_test(plan, build_model, x, y, validation_split)
