@@ -77,9 +77,12 @@ length) reads its epochs in an order that is a function of (seed, epoch)
 applied first, as Keras does), with `share_prefix=False` too, which gives
 the same numbers at full cost. Other data (datasets, generators, dicts of
 inputs, `sample_weight`) and Hyperband's trials run whole, as before.
-Callbacks of your own (`callbacks=`) see a branch's own epochs only: one that
-keeps state across epochs (`EarlyStopping`) makes the numbers differ; pass
-`share_prefix=False` with those. Each
+Callbacks of your own (`callbacks=`) see in every trial what an independent
+fit shows them: trials share prefixes only when each is known to keep no
+state across epochs (`ProgbarLogger`, `TerminateOnNaN`, `History`,
+`lrdecay.tuning.user_callbacks.StatelessCallback`); with any other
+(`EarlyStopping`, `ModelCheckpoint`, ...) every trial runs whole, said once
+(a `UserWarning`, the parent run's tag `lrdecay.share_prefix_off`). Each
 trial's run still holds its whole curve from epoch 0 (the shared epochs
 logged into it with the trunk's values), tagged with the trial it branched
 from; `SearchResult.epochs_trained` / `.epochs_independent` (and the parent
@@ -108,7 +111,7 @@ from typing import Any
 
 from lrdecay import defaults
 from lrdecay.tracking.credentials import credentials_in_environment
-from lrdecay.tuning import assemble, checks, distributed, prepare
+from lrdecay.tuning import assemble, checks, distributed, prepare, user_callbacks
 from lrdecay.tuning import runs as layout
 from lrdecay.tuning.hypermodel import DecayHyperModel
 from lrdecay.tuning.plan import SearchPlan, check_data, make_plan
@@ -231,7 +234,14 @@ def search(
         experiment_name: String or `None` (created if missing); else
             `tracking`'s, else `MLFLOW_EXPERIMENT_NAME`, else `"lrdecay"`.
         executions_per_trial: Int. The same as `repeats`. Defaults to `1`.
-        callbacks: Extra Keras callbacks for every trial (deep-copied).
+        callbacks: Extra Keras callbacks for every trial (deep-copied), each
+            seeing what an independent fit shows it: with one that keeps
+            state across epochs (`EarlyStopping`, ...) trials do not share
+            prefixes (a `UserWarning` says so). A `ModelCheckpoint`,
+            `CSVLogger`, `TensorBoard` or `BackupAndRestore` writes each
+            trial to its own path: `{trial_id}` in the path is filled in,
+            else `-trial_<id>` goes before a file's extension
+            (`best-trial_0001.keras`), `trial_<id>/` into a folder.
         progress: Callable or `None`. Receives a `TrialEvent` per ended trial.
         verbose: Int. Keras/KerasTuner verbosity. Defaults to `0`.
         **tuner_kwargs: More arguments for the KerasTuner tuner (e.g.
@@ -330,6 +340,7 @@ def _search(
         if plan.auto_initial_lr
         else None
     )
+    sharing_off = user_callbacks.settle_sharing(plan, callbacks or ())
     hypermodel = DecayHyperModel(
         build_model, plan.space, max_epochs=plan.epochs, tracking=False
     )
@@ -338,6 +349,8 @@ def _search(
     if not role.is_worker and plan.seed is not None:
         layout.write_seed(plan.project_path, plan.seed)
     runs = prepare.track(plan, tuner, hypermodel, joined)
+    if runs is not None and sharing_off is not None and not role.is_worker:
+        runs.tag_search({layout.SHARING_OFF_TAG: sharing_off})
     if lr_range is not None and lr_range[1] and not role.is_worker:
         prepare.record_range_test(plan, runs, lr_range[0])
     fit = _fit_kwargs(plan, verbose, callbacks, validation_data, validation_split)

@@ -208,6 +208,16 @@ class SearchRuns:
             self.parent_run_id, space.get_config(), "lrdecay/search_space.json"
         )
 
+    def tag_search(self, tags: Mapping[str, str]) -> None:
+        """Set `tags` on the parent run (e.g. why prefixes are not shared)."""
+        if self.parent_run_id is None:
+            return
+        try:
+            for key, value in tags.items():
+                self.client.set_tag(self.parent_run_id, key, tag_value(value))
+        except Exception as error:
+            _warn("tagging the search's run", error)
+
     def log_range_test(self, result: Any) -> None:
         """Record `initial_lr="auto"`'s LR range test in the parent run."""
         if self.parent_run_id is None:
