@@ -39,9 +39,13 @@ class ScheduledDecay(LearningRateScheduler):
     from the optimizer's rate, as PyTorch's schedulers do: the rate the
     model was compiled with, read when the fit begins (`on_train_begin`;
     `lrdecay.callbacks.starting_learning_rate`). An explicit `initial_lr`
-    wins. `get_config()` keeps what was given (`initial_lr=None` stays
-    relative); `applied_config()`, which `MlflowLogger` logs, holds the rate
-    the fit started from.
+    wins. The rate read is kept per optimizer, so a second fit continuing
+    the first (`initial_epoch=10`) starts the schedule from the same rate,
+    not from the decayed one; a fit resuming a decayed run in a new process
+    (the optimizer restored at a decayed rate) should pass `initial_lr`.
+    `get_config()` keeps what was given (`initial_lr=None` stays relative);
+    `applied_config()`, which `MlflowLogger` logs, holds the rate the fit
+    started from.
 
     `lr_at(epoch)` and `curve(epochs)` need the rate the schedule starts
     from: its `initial_lr`, else the `optimizer_lr` argument, else the rate

@@ -173,6 +173,7 @@ def check_loss(model: Any, batch: tuple[Any, ...], owner: str) -> list[str]:
     """
     inputs, labels, weights = batch
     size = _leading_size(inputs)
+    _check_sparse_labels(model, inputs, labels, owner)
     try:
         logs = model.evaluate(
             inputs,
@@ -202,6 +203,36 @@ def check_loss(model: Any, batch: tuple[Any, ...], owner: str) -> list[str]:
             "class labels are below the number of output units."
         )
     return [str(name) for name in logs]
+
+
+def _check_sparse_labels(model: Any, inputs: Any, labels: Any, owner: str) -> None:
+    """Class labels at or above the output units: an error on every backend.
+
+    TensorFlow raises on them; JAX silently reads a clamped index, and every
+    trial would train on a wrong loss.
+    """
+    loss = getattr(model, "loss", None)
+    sparse = loss == "sparse_categorical_crossentropy" or isinstance(
+        loss, keras.losses.SparseCategoricalCrossentropy
+    )
+    if not sparse or labels is None or len(keras.tree.flatten(labels)) != 1:
+        return
+    try:
+        outputs = keras.tree.flatten(model(inputs, training=False))
+    except Exception:
+        return  # evaluate() says what is wrong
+    if len(outputs) != 1:
+        return
+    units = int(outputs[0].shape[-1])
+    highest = int(keras.ops.convert_to_numpy(keras.ops.max(labels)))
+    if highest >= units:
+        raise ValueError(
+            f"{owner}: the labels go up to {highest}, but the model outputs "
+            f"{units} classes: inputs {_shapes(inputs)}, labels {_shapes(labels)}, "
+            f"model outputs {_shapes(outputs[0])}. With "
+            "`sparse_categorical_crossentropy`, class labels 0..n-1 need "
+            "`Dense(n)` as the last layer."
+        )
 
 
 def check_objective(
