@@ -82,11 +82,14 @@ def main(argv: list[str] | None = None) -> int:
         )
         return model
 
-    class Announce(keras.callbacks.Callback):
+    from lrdecay.tuning.user_callbacks import StatelessCallback
+
+    # Stateless harness callbacks: the trials still share prefixes.
+    class Announce(StatelessCallback):
         def on_train_begin(self, logs: Any = None) -> None:
             print(f"FIT {tuner_id} {time.time():.3f}", flush=True)
 
-    class Stall(keras.callbacks.Callback):
+    class Stall(StatelessCallback):
         """Hang after the first epoch, once the trial's run is RUNNING."""
 
         def on_epoch_end(self, epoch: int, logs: Any = None) -> None:

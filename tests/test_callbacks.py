@@ -384,3 +384,88 @@ def test_import_lrdecay_loads_neither_mlflow_nor_keras_tuner():
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+# -- a decay without `initial_lr` starts from the optimizer's rate ------------------
+
+
+def adam_model(make_model, rate=1e-3):
+    return make_model(optimizer=keras.optimizers.Adam(learning_rate=rate))
+
+
+@pytest.mark.parametrize(
+    "decay, expected",
+    [
+        (StepDecay(epochs_drop=2), [1e-3, 1e-3, 5e-4, 5e-4]),
+        (ExponentialDecay(k=0.5), [1e-3 * math.exp(-0.5 * e) for e in range(4)]),
+        (
+            CosineDecay(decay_epochs=4),
+            [1e-3 * 0.5 * (1 + math.cos(math.pi * e / 4)) for e in range(4)],
+        ),
+        (MultiStepDecay(drop=0.1, milestones=[1, 3]), [1e-3, 1e-4, 1e-4, 1e-5]),
+    ],
+    ids=lambda value: type(value).__name__ if not isinstance(value, list) else "",
+)
+def test_a_decay_without_initial_lr_starts_from_the_optimizers_rate(
+    make_model, digits, lr_probe, decay, expected
+):
+    assert decay.initial_lr is None
+    fit(adam_model(make_model), digits, [decay, lr_probe], epochs=4)
+    assert lr_probe.rates == pytest.approx(expected, rel=F32)
+    # Once a fit began, its curve is the one the fit ran.
+    assert decay.curve(4) == pytest.approx(expected, rel=1e-12)
+    assert decay.applied_config()["initial_lr"] == 0.001
+    assert decay.get_config()["initial_lr"] is None
+
+
+def test_an_explicit_initial_lr_wins_over_the_optimizers(make_model, digits, lr_probe):
+    decay = StepDecay(initial_lr=0.01, epochs_drop=2)
+    fit(adam_model(make_model), digits, [decay, lr_probe], epochs=4)
+    assert lr_probe.rates == pytest.approx([0.01, 0.01, 0.005, 0.005], rel=F32)
+    assert decay.applied_config()["initial_lr"] == 0.01
+
+
+def test_a_continued_fit_starts_the_schedule_from_the_first_fits_rate(
+    make_model, digits, lr_probe
+):
+    # PyTorch keeps the optimizer's first rate as `initial_lr`: a second fit
+    # from epoch 2, with a new decay, does not decay the decayed rate again.
+    model = adam_model(make_model)
+    fit(model, digits, [StepDecay(epochs_drop=1)], epochs=2)
+    decay = StepDecay(epochs_drop=1)
+    fit(model, digits, [decay, lr_probe], epochs=4, initial_epoch=2)
+    assert lr_probe.rates == pytest.approx([2.5e-4, 1.25e-4], rel=F32)
+    assert decay.applied_config()["initial_lr"] == 0.001
+
+
+def test_the_curve_before_a_fit_needs_a_rate():
+    decay = StepDecay(epochs_drop=2)
+    with pytest.raises(ValueError, match=r"without `initial_lr`.*optimizer_lr="):
+        decay.curve(4)
+    with pytest.raises(ValueError, match="initial_lr"):
+        decay.lr_at(0)
+    assert decay.curve(4, optimizer_lr=1e-3) == [1e-3, 1e-3, 5e-4, 5e-4]
+    # The decay's own rate wins over the optimizer's.
+    assert StepDecay(initial_lr=0.1, epochs_drop=2).lr_at(2, optimizer_lr=1) == 0.05
+
+
+def test_a_relative_decay_survives_config_copy_and_keras_saving(make_model, digits):
+    decay = ExponentialDecay(half_life=2, min_lr=1e-5)
+    again = ExponentialDecay.from_config(decay.get_config())
+    assert again.get_config() == decay.get_config()
+    assert again.get_config()["initial_lr"] is None
+    restored = keras.saving.deserialize_keras_object(
+        keras.saving.serialize_keras_object(decay)
+    )
+    assert restored.get_config() == decay.get_config()
+    copied = copy.deepcopy(decay)
+    fit(adam_model(make_model, 0.004), digits, [copied], epochs=3)
+    assert [rate for _, rate in copied.lr_history] == pytest.approx(
+        [0.004, 0.004 * 2**-0.5, 0.002], rel=F32
+    )
+    assert decay.initial_lr is None  # the original is untouched
+
+
+def test_a_min_lr_above_the_optimizers_rate_fails_at_the_fits_start(make_model, digits):
+    with pytest.raises(ValueError, match="min_lr"):
+        fit(adam_model(make_model), digits, [StepDecay(min_lr=0.01)], epochs=1)

@@ -116,10 +116,12 @@ def test_preview_curves_equal_the_schedules() -> None:
 
     curve = parse_decay("step:epochs_drop=7,drop=0.3", {"initial_lr": 0.5})
     assert curve.schedule == StepSchedule(initial_lr=0.5, drop=0.3, epochs_drop=7)
+    # Without an initial rate, a preview starts from 0.1 (the decays
+    # themselves start from the optimizer's rate, unknown to a preview).
     curve = parse_decay("multistep:milestones=3,9")
-    assert curve.schedule == MultiStepSchedule(milestones=(3, 9))
+    assert curve.schedule == MultiStepSchedule(initial_lr=0.1, milestones=(3, 9))
     curve = parse_decay("exponential:k=0.2,warmup_epochs=2")
-    assert curve.schedule == ExponentialSchedule(k=0.2, warmup_epochs=2)
+    assert curve.schedule == ExponentialSchedule(initial_lr=0.1, k=0.2, warmup_epochs=2)
 
 
 @pytest.mark.parametrize(
@@ -490,13 +492,17 @@ def test_search_logs_ranks_resumes_and_reports(tmp_path: Path) -> None:
 def test_failed_search_exits_1_and_leaves_no_run_running(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # A model whose loss cannot take the labels: every trial fails.
+    # A model whose training step fails: every trial fails. (One whose loss
+    # cannot take the labels is found before any trial: tests/test_checks.py.)
     (tmp_path / "broken_model.py").write_text(
         "import keras\n"
+        "class Broken(keras.Sequential):\n"
+        "    def train_step(self, *args, **kwargs):\n"
+        "        raise ValueError('Incompatible shapes: [128,10] vs. [128]')\n"
         "def build(input_shape, num_outputs):\n"
-        "    model = keras.Sequential([keras.Input(input_shape),\n"
-        "                              keras.layers.Dense(num_outputs)])\n"
-        "    model.compile(optimizer='sgd', loss='mean_squared_error')\n"
+        "    model = Broken([keras.Input(input_shape),\n"
+        "                    keras.layers.Dense(num_outputs, activation='softmax')])\n"
+        "    model.compile(optimizer='sgd', loss='sparse_categorical_crossentropy')\n"
         "    return model\n"
     )
     from keras_tuner.src import config
@@ -709,3 +715,19 @@ def test_python_and_command_line_searches_resume_each_other(
         r.info.run_id for r in runs
     )
     assert config.DEBUG is debug
+
+
+def test_find_lr_says_in_one_line_when_the_minimum_is_at_the_end(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from lrdecay.cli import main as cli
+
+    # 30 steps up to 10: the lowest loss at 2.81, the next-to-last rate.
+    argv = ["find-lr", "--seed", "0", "--num-steps", "30", "--out", "lr.png"]
+    assert cli.main(argv) == 0
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert err.startswith(
+        "lrdecay: warning: find_lr(): the smoothed loss is lowest at the end"
+    )
+    assert "end_lr=1000." in err

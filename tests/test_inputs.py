@@ -262,9 +262,9 @@ def test_a_keyword_that_is_neither_is_a_type_error(tmp_path: Path) -> None:
 
 
 def _normalize(x: Any, y: Any = None, **kwargs: Any) -> Any:
-    from lrdecay.tuning import inputs
+    from lrdecay.tuning import normalize_data
 
-    return inputs.normalize(
+    return normalize_data.normalize(
         x,
         y,
         validation_data=kwargs.pop("validation_data", None),

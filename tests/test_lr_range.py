@@ -164,3 +164,90 @@ def test_bad_arguments_raise_naming_the_value(
         find_lr(model, x, y, **arguments)
     for old, new in zip(before, state(model), strict=True):
         np.testing.assert_array_equal(new, old)
+
+
+# -- what model.fit takes ---------------------------------------------------------
+
+
+def batches(x, y, size=64):
+    """A generator of `(x, y)` batches, read once."""
+    for start in range(0, len(x), size):
+        yield x[start : start + size], y[start : start + size]
+
+
+def test_a_generator_is_read_once_and_the_model_restored(make_model, digits):
+    x, y, _, _ = digits
+    model = make_model(seed=4)
+    before = state(model)
+    # 1400 samples in batches of 64: 22 batches, all of them read.
+    with pytest.warns(UserWarning, match=r"ended after 22 of num_steps=30 batches"):
+        result = find_lr(model, batches(x, y), num_steps=30, end_lr=1.0)
+    assert len(result.lrs) == 22
+    assert result.lrs[0] == 1e-7
+    for old, new in zip(before, state(model), strict=True):
+        np.testing.assert_array_equal(new, old)
+    long_enough = find_lr(make_model(seed=4), batches(x, y), num_steps=20)
+    assert len(long_enough.lrs) == 20 or long_enough.stopped_early
+
+
+def test_a_dataset_cycles_until_num_steps(make_model, digits):
+    import tensorflow as tf
+
+    x, y, _, _ = digits
+    # 5 batches of 64, read 4 times over for 20 steps.
+    dataset = tf.data.Dataset.from_tensor_slices((x[:320], y[:320])).batch(64)
+    result = find_lr(make_model(), dataset, start_lr=1e-4, end_lr=1.0, num_steps=20)
+    assert len(result.lrs) == 20 or result.stopped_early
+    assert len(result.lrs) > 5
+
+
+def test_a_py_dataset_and_dict_inputs(digits):
+    x, y, _, _ = digits
+    inputs = {"pixels": keras.Input((64,), name="pixels")}
+    outputs = keras.layers.Dense(10, activation="softmax")(
+        keras.layers.Dense(16, activation="relu")(inputs["pixels"])
+    )
+    model = keras.Model(inputs, outputs)
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    result = find_lr(model, {"pixels": x}, y, num_steps=20)
+    assert len(result.lrs) == 20 or result.stopped_early
+
+    class Pixels(keras.utils.PyDataset):
+        def __len__(self):
+            return 7
+
+        def __getitem__(self, index):
+            part = slice(index * 100, (index + 1) * 100)
+            return {"pixels": x[part]}, y[part]
+
+    result = find_lr(model, Pixels(), num_steps=20)
+    assert len(result.lrs) == 20 or result.stopped_early
+
+
+def test_labels_that_do_not_match_the_outputs_are_named(digits):
+    x, y, _, _ = digits
+    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(10)])
+    model.compile(optimizer="sgd", loss="categorical_crossentropy")
+    with pytest.raises(ValueError, match=r"labels \(32,\), model outputs \(32, 10\)"):
+        find_lr(model, x, y)
+
+
+def test_a_schedule_compiled_model_is_told_to_compile_with_a_float(make_model, digits):
+    x, y, _, _ = digits
+    schedule = keras.optimizers.schedules.ExponentialDecay(0.1, 10, 0.9)
+    model = make_model(optimizer=keras.optimizers.Adam(learning_rate=schedule))
+    with pytest.raises(TypeError, match=r"every batch.*ExponentialDecay.*Adam\("):
+        find_lr(model, x, y)
+
+
+def test_a_minimum_at_the_end_of_the_range_warns(make_model, digits):
+    x, y, _, _ = digits
+    # SGD up to 1.0 on the digits: the loss still falls at the last rate.
+    with pytest.warns(UserWarning, match=r"lowest at the end.*end_lr=100\.") as caught:
+        result = find_lr(make_model(), x, y, start_lr=1e-2, end_lr=1.0, num_steps=40)
+    assert result.min_loss_lr == 1.0
+    ours = [w for w in caught if str(w.message).startswith("find_lr()")]
+    assert [str(w.message) for w in ours] == [result.warning]
+    assert not result.stopped_early
+    quiet = find_lr(make_model(), x, y)  # the default range brackets the minimum
+    assert quiet.warning is None

@@ -280,3 +280,13 @@ def test_cosine_min_lr_floors_and_warmup_shifts_the_curve() -> None:
     expected = [0.1 / 3, 0.2 / 3, 0.1, 0.1 * 0.5 * (1 + math.cos(math.pi / 4)), 0.05]
     expected += [max(0.1 * 0.5 * (1 + math.cos(math.pi * 3 / 4)), 0.02), 0.02, 0.02]
     assert schedule.curve(8) == pytest.approx(expected, rel=1e-12)
+
+
+def test_a_schedule_without_initial_lr_needs_one_for_its_rates():
+    relative = StepSchedule(epochs_drop=2, min_lr=0.01)
+    with pytest.raises(ValueError, match=r"no `initial_lr`.*with_initial_lr"):
+        relative.curve(3)
+    assert relative.with_initial_lr(0.1).curve(5) == [0.1, 0.1, 0.05, 0.05, 0.025]
+    assert relative.get_config()["initial_lr"] is None
+    with pytest.raises(ValueError, match=r"min_lr=0\.01, initial_lr=0\.001"):
+        relative.with_initial_lr(0.001)

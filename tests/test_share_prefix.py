@@ -212,9 +212,10 @@ class _InterruptAt:
     armed = True
 
     def __new__(cls, epoch: int) -> Any:
-        import keras
+        from lrdecay.tuning.user_callbacks import StatelessCallback
 
-        class Interrupt(keras.callbacks.Callback):
+        # Stateless (it looks at the epoch alone): the trials share prefixes.
+        class Interrupt(StatelessCallback):
             def on_epoch_begin(self, current: int, logs: Any = None) -> None:
                 if current == epoch and _InterruptAt.armed:
                     _InterruptAt.armed = False

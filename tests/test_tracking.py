@@ -690,3 +690,11 @@ def test_a_long_error_fits_mlflow_tag_length_without_its_warning(
         client.set_tag(run_id, "lrdecay.error", value)
     assert "truncated" not in caplog.text
     assert client.get_run(run_id).data.tags["lrdecay.error"] == value
+
+
+def test_a_decay_without_initial_lr_logs_the_optimizers_rate(uri, make_model, digits):
+    model = make_model(optimizer=keras.optimizers.Adam(learning_rate=1e-3))
+    logger = MlflowLogger(tracking_uri=uri)
+    fit(model, digits, [StepDecay(epochs_drop=2), logger], epochs=3)
+    params = MlflowClient(uri).get_run(logger.run_id).data.params
+    assert params["step/initial_lr"] == "0.001"

@@ -42,9 +42,15 @@ class Schedule:
     Subclasses implement `_decayed(epochs_since_warmup)`, the rate the decay
     formula gives `epochs_since_warmup` epochs after the warm-up ended.
 
+    A schedule without `initial_lr` is relative to a rate not known yet (the
+    decay callbacks fill in the optimizer's rate when a fit begins): it
+    gives no rates until `with_initial_lr(rate)` names one; `lr_at` and
+    `curve` raise a `ValueError` that says so.
+
     Args:
-        initial_lr: Float. The rate the decay starts from (and the warm-up
-            rises to). Defaults to `0.1`.
+        initial_lr: Float or `None`. The rate the decay starts from (and the
+            warm-up rises to). Defaults to `None`: the optimizer's rate,
+            filled in by the decay callback (`with_initial_lr`).
         min_lr: Float. A floor the decayed rate never goes below. Defaults
             to `0.0`.
         warmup_epochs: Int. Number of epochs of linear warm-up before the
@@ -56,15 +62,16 @@ class Schedule:
 
     kind: ClassVar[str] = ""
 
-    initial_lr: float = 0.1
+    initial_lr: float | None = None
     min_lr: float = 0.0
     warmup_epochs: int = 0
     warmup_start_lr: float | None = None
 
     def __post_init__(self) -> None:
-        check_positive_finite("initial_lr", self.initial_lr)
+        if self.initial_lr is not None:
+            check_positive_finite("initial_lr", self.initial_lr)
         check_non_negative_finite("min_lr", self.min_lr)
-        if self.min_lr > self.initial_lr:
+        if self.initial_lr is not None and self.min_lr > self.initial_lr:
             raise ValueError(
                 "Argument `min_lr` must not exceed `initial_lr`. "
                 f"Received: min_lr={self.min_lr!r}, initial_lr={self.initial_lr!r}"
@@ -72,7 +79,9 @@ class Schedule:
         check_epoch_count("warmup_epochs", self.warmup_epochs, allow_zero=True)
         if self.warmup_start_lr is not None:
             check_number("warmup_start_lr", self.warmup_start_lr)
-            if not 0 <= self.warmup_start_lr <= self.initial_lr:
+            if self.warmup_start_lr < 0 or (
+                self.initial_lr is not None and self.warmup_start_lr > self.initial_lr
+            ):
                 raise ValueError(
                     "Argument `warmup_start_lr` must be between 0 and "
                     f"`initial_lr`. Received: warmup_start_lr="
@@ -82,6 +91,26 @@ class Schedule:
     def _decayed(self, epochs_since_warmup: int) -> float:
         raise NotImplementedError
 
+    def require_initial_lr(self) -> float:
+        """`initial_lr`; a `ValueError` naming the fix when it is not set yet."""
+        if self.initial_lr is None:
+            raise ValueError(
+                f"This {type(self).__name__} has no `initial_lr`: it starts from "
+                "the optimizer's rate, known once a fit begins. To read its "
+                "rates before training, give the rate it starts from, e.g. "
+                "`schedule.with_initial_lr(0.001).curve(epochs)`."
+            )
+        return self.initial_lr
+
+    def with_initial_lr(self, initial_lr: float) -> Schedule:
+        """This schedule starting from `initial_lr` (its other settings kept).
+
+        Raises:
+            ValueError: If `initial_lr` is not a positive number, or is below
+                `min_lr` or `warmup_start_lr`.
+        """
+        return dataclasses.replace(self, initial_lr=initial_lr)
+
     def lr_at(self, epoch: int, scale: float = 1.0) -> float:
         """The learning rate of `epoch` (from 0).
 
@@ -90,20 +119,30 @@ class Schedule:
             scale: Float. A multiplier on the schedule, e.g. the product of
                 the plateau reductions so far. The `min_lr` floor applies
                 after it. Defaults to `1.0`.
+
+        Raises:
+            ValueError: If the schedule has no `initial_lr` (see
+                `with_initial_lr`).
         """
         _check_epoch(epoch)
+        initial_lr = self.require_initial_lr()
         if epoch < self.warmup_epochs:
             start = (
-                self.initial_lr / (self.warmup_epochs + 1)
+                initial_lr / (self.warmup_epochs + 1)
                 if self.warmup_start_lr is None
                 else self.warmup_start_lr
             )
             fraction = epoch / self.warmup_epochs
-            return scale * (start + (self.initial_lr - start) * fraction)
+            return scale * (start + (initial_lr - start) * fraction)
         return max(scale * self._decayed(epoch - self.warmup_epochs), self.min_lr)
 
     def curve(self, epochs: int) -> list[float]:
-        """The learning rates of epochs `0 .. epochs - 1`."""
+        """The learning rates of epochs `0 .. epochs - 1`.
+
+        Raises:
+            ValueError: If the schedule has no `initial_lr` (see
+                `with_initial_lr`).
+        """
         check_epoch_count("epochs", epochs, allow_zero=True)
         return [self.lr_at(epoch) for epoch in range(epochs)]
 
@@ -140,7 +179,9 @@ class StepSchedule(Schedule):
         check_epoch_count("epochs_drop", self.epochs_drop, allow_zero=False)
 
     def _decayed(self, epochs_since_warmup: int) -> float:
-        return self.initial_lr * self.drop ** (epochs_since_warmup // self.epochs_drop)
+        return self.require_initial_lr() * self.drop ** (
+            epochs_since_warmup // self.epochs_drop
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -168,7 +209,7 @@ class MultiStepSchedule(Schedule):
 
     def _decayed(self, epochs_since_warmup: int) -> float:
         decays = bisect.bisect_right(self.milestones, epochs_since_warmup)
-        return self.initial_lr * self.drop**decays
+        return self.require_initial_lr() * self.drop**decays
 
 
 @dataclasses.dataclass(frozen=True)
@@ -215,7 +256,9 @@ class ExponentialSchedule(Schedule):
         return cast(float, self.k)
 
     def _decayed(self, epochs_since_warmup: int) -> float:
-        return self.initial_lr * math.exp(-self.decay_rate * epochs_since_warmup)
+        return self.require_initial_lr() * math.exp(
+            -self.decay_rate * epochs_since_warmup
+        )
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
@@ -253,7 +296,7 @@ class CosineSchedule(Schedule):
 
     def _decayed(self, epochs_since_warmup: int) -> float:
         fraction = min(epochs_since_warmup, self.decay_epochs) / self.decay_epochs
-        return self.initial_lr * _cosine(fraction, self.alpha, 1.0)
+        return self.require_initial_lr() * _cosine(fraction, self.alpha, 1.0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -325,7 +368,9 @@ class CosineRestartsSchedule(Schedule):
 
     def _decayed(self, epochs_since_warmup: int) -> float:
         restart, fraction = self.period(epochs_since_warmup)
-        return self.initial_lr * _cosine(fraction, self.alpha, self.m_mul**restart)
+        return self.require_initial_lr() * _cosine(
+            fraction, self.alpha, self.m_mul**restart
+        )
 
 
 def _cosine(fraction: float, alpha: float, peak: float) -> float:

@@ -7,7 +7,9 @@ schedules of `lrdecay.schedules`; `PlateauDecay` is a Keras
 users miss: argument checks at construction, the applied history
 (`lr_history`, and `decay_events` for plateau decay), the curve before
 training (`lr_at`, `curve`), and a clear error for optimizers whose learning
-rate is a `LearningRateSchedule`.
+rate is a `LearningRateSchedule`. A scheduled decay built without
+`initial_lr` (the default) starts from the optimizer's rate, as PyTorch's
+schedulers do.
 
 A scheduled decay and a plateau rule compose: when the optimizer's rate was
 changed between two epochs by someone else (a `PlateauDecay`, Keras'
@@ -24,6 +26,7 @@ from lrdecay.callbacks.fit import (
     current_learning_rate,
     decays_in_fit,
     start_fit_registry,
+    starting_learning_rate,
 )
 from lrdecay.callbacks.plateau import DecayEvent, PlateauDecay
 from lrdecay.callbacks.scheduled import (
@@ -47,6 +50,7 @@ __all__ = [
     "current_learning_rate",
     "decays_in_fit",
     "start_fit_registry",
+    "starting_learning_rate",
 ]
 
 

@@ -29,8 +29,8 @@ class CosineDecay(ScheduledDecay):
     ```
 
     Args:
-        initial_lr: Float. The rate of epoch 0 (after warm-up). Defaults to
-            `0.1`.
+        initial_lr: Float or `None`. The rate of epoch 0 (after warm-up).
+            Defaults to `None`: the optimizer's rate when the fit begins.
         decay_epochs: Int > 0. Epochs the rate takes to reach its floor;
             usually the epochs of the fit. Required.
         alpha: Float in [0, 1). The floor, as a fraction of `initial_lr`.
@@ -51,7 +51,7 @@ class CosineDecay(ScheduledDecay):
 
     def __init__(
         self,
-        initial_lr: float = 0.1,
+        initial_lr: float | None = None,
         decay_epochs: int | None = None,
         alpha: float = 0.0,
         min_lr: float = 0.0,
@@ -92,8 +92,8 @@ class CosineDecayRestarts(ScheduledDecay):
     ```
 
     Args:
-        initial_lr: Float. The rate of epoch 0 (after warm-up). Defaults to
-            `0.1`.
+        initial_lr: Float or `None`. The rate of epoch 0 (after warm-up).
+            Defaults to `None`: the optimizer's rate when the fit begins.
         first_decay_epochs: Int > 0. Length of the first period. Required.
         t_mul: Float >= 1. Each period is `t_mul` times longer than the one
             before. Defaults to `2.0`.
@@ -117,7 +117,7 @@ class CosineDecayRestarts(ScheduledDecay):
 
     def __init__(
         self,
-        initial_lr: float = 0.1,
+        initial_lr: float | None = None,
         first_decay_epochs: int | None = None,
         t_mul: float = 2.0,
         m_mul: float = 1.0,

@@ -153,6 +153,10 @@ class PlateauDecay(ReduceLROnPlateau):
             "min_lr": self.min_lr,
         }
 
+    def applied_config(self) -> dict[str, Any]:
+        """The settings of the fit, as the scheduled decays': `get_config()`."""
+        return self.get_config()
+
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> PlateauDecay:
         return cls(**config)

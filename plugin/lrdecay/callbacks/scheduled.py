@@ -18,6 +18,7 @@ from lrdecay.callbacks.fit import (
     current_learning_rate,
     join_fit,
     start_fit_registry,
+    starting_learning_rate,
 )
 from lrdecay.schedules import (
     ExponentialSchedule,
@@ -33,6 +34,23 @@ class ScheduledDecay(LearningRateScheduler):
     The base of `StepDecay`, `MultiStepDecay`, `ExponentialDecay`,
     `CosineDecay` and `CosineDecayRestarts`; use it directly to drive a fit
     from any `Schedule`.
+
+    Without an `initial_lr` (the default of every decay) the schedule starts
+    from the optimizer's rate, as PyTorch's schedulers do: the rate the
+    model was compiled with, read when the fit begins (`on_train_begin`;
+    `lrdecay.callbacks.starting_learning_rate`). An explicit `initial_lr`
+    wins. The rate read is kept per optimizer, so a second fit continuing
+    the first (`initial_epoch=10`) starts the schedule from the same rate,
+    not from the decayed one; a fit resuming a decayed run in a new process
+    (the optimizer restored at a decayed rate) should pass `initial_lr`.
+    `get_config()` keeps what was given (`initial_lr=None` stays relative);
+    `applied_config()`, which `MlflowLogger` logs, holds the rate the fit
+    started from.
+
+    `lr_at(epoch)` and `curve(epochs)` need the rate the schedule starts
+    from: its `initial_lr`, else the `optimizer_lr` argument, else the rate
+    the current (or last) fit started from; before any fit, a decay without
+    `initial_lr` raises a `ValueError` asking for one of them.
 
     Args:
         decay_schedule: `lrdecay.schedules.Schedule`. The epoch -> rate rule.
@@ -52,26 +70,74 @@ class ScheduledDecay(LearningRateScheduler):
         self.lr_history: list[tuple[int, float]] = []
         self._scale = 1.0
         self._last_applied_lr: float | None = None
+        # The schedule of the current (or last) fit, its initial rate known.
+        self._fit_schedule: Schedule | None = None
 
     @property
     def kind(self) -> str:
         """The decay kind, e.g. `"step"`, `"exponential"` or `"cosine"`."""
         return self.decay_schedule.kind
 
-    def lr_at(self, epoch: int) -> float:
-        """The scheduled learning rate of `epoch` (from 0), before training."""
-        return self.decay_schedule.lr_at(epoch)
+    @property
+    def initial_lr(self) -> float | None:
+        """The rate given at construction; `None`: the optimizer's."""
+        return self.decay_schedule.initial_lr
 
-    def curve(self, epochs: int) -> list[float]:
-        """The scheduled learning rates of epochs `0 .. epochs - 1`."""
-        return self.decay_schedule.curve(epochs)
+    def _schedule(self, optimizer_lr: float | None) -> Schedule:
+        if self.decay_schedule.initial_lr is not None:
+            return self.decay_schedule
+        if optimizer_lr is not None:
+            return self.decay_schedule.with_initial_lr(optimizer_lr)
+        if self._fit_schedule is not None:
+            return self._fit_schedule
+        raise ValueError(
+            f"{type(self).__name__}() was built without `initial_lr`: it starts "
+            "from the optimizer's rate, known once a fit begins. To read its "
+            "rates before training, give that rate, e.g. "
+            "`decay.curve(epochs, optimizer_lr=0.001)`, or build it with "
+            "`initial_lr=...`."
+        )
+
+    def lr_at(self, epoch: int, optimizer_lr: float | None = None) -> float:
+        """The scheduled learning rate of `epoch` (from 0).
+
+        Args:
+            epoch: Int. The epoch, counted from 0 as Keras counts it.
+            optimizer_lr: Float or `None`. The optimizer's rate, which a
+                decay without `initial_lr` starts from; ignored when the
+                decay has its own `initial_lr`. Defaults to `None`: the rate
+                the current (or last) fit started from.
+
+        Raises:
+            ValueError: If the decay has no `initial_lr`, no `optimizer_lr`
+                is given and no fit has begun.
+        """
+        return self._schedule(optimizer_lr).lr_at(epoch)
+
+    def curve(self, epochs: int, optimizer_lr: float | None = None) -> list[float]:
+        """The scheduled learning rates of epochs `0 .. epochs - 1`.
+
+        Args:
+            epochs: Int. The number of epochs.
+            optimizer_lr: Float or `None`. As for `lr_at`.
+
+        Raises:
+            ValueError: As `lr_at`.
+        """
+        return self._schedule(optimizer_lr).curve(epochs)
 
     def set_model(self, model: Any) -> None:
         super().set_model(model)
         start_fit_registry(model)
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
-        check_settable_learning_rate(self.model.optimizer, type(self).__name__)
+        optimizer = self.model.optimizer
+        check_settable_learning_rate(optimizer, type(self).__name__)
+        self._fit_schedule = (
+            self.decay_schedule
+            if self.decay_schedule.initial_lr is not None
+            else self.decay_schedule.with_initial_lr(starting_learning_rate(optimizer))
+        )
         self.lr_history = []
         self._scale = 1.0
         self._last_applied_lr = None
@@ -87,7 +153,7 @@ class ScheduledDecay(LearningRateScheduler):
             # Someone (a plateau rule, user code) changed the rate since we
             # set it: keep their change as a multiplier on the schedule.
             self._scale *= current_lr / last
-        return float(self.decay_schedule.lr_at(epoch, self._scale))
+        return float(self._schedule(None).lr_at(epoch, self._scale))
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         super().on_epoch_begin(epoch, logs)
@@ -107,6 +173,15 @@ class ScheduledDecay(LearningRateScheduler):
     def get_config(self) -> dict[str, Any]:
         return {**self.decay_schedule.get_config(), "verbose": self.verbose}
 
+    def applied_config(self) -> dict[str, Any]:
+        """`get_config()` with the `initial_lr` of the current (or last) fit.
+
+        What the fit ran: for a decay without `initial_lr`, the optimizer's
+        rate it started from. Before any fit, `get_config()`.
+        """
+        schedule = self._fit_schedule or self.decay_schedule
+        return {**schedule.get_config(), "verbose": self.verbose}
+
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> ScheduledDecay:
         return cls(**config)
@@ -118,19 +193,22 @@ class StepDecay(ScheduledDecay):
 
     The rate of epoch `e` (from 0) is
     `initial_lr * drop ** floor(e / epochs_drop)`, never below `min_lr`,
-    after an optional linear warm-up of `warmup_epochs` epochs.
+    after an optional linear warm-up of `warmup_epochs` epochs. Without
+    `initial_lr`, it starts from the optimizer's rate (see `ScheduledDecay`).
 
     Example:
 
     ```python
-    decay = StepDecay(initial_lr=0.1, drop=0.5, epochs_drop=30)
-    decay.curve(61)[::30]  # [0.1, 0.05, 0.025]
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
+    decay = StepDecay(drop=0.5, epochs_drop=30)  # from Adam's 1e-3
+    decay.curve(61, optimizer_lr=1e-3)[::30]  # [0.001, 0.0005, 0.00025]
     model.fit(x, y, epochs=90, callbacks=[decay])
+    StepDecay(initial_lr=0.1, epochs_drop=30).curve(61)[::30]  # [0.1, 0.05, 0.025]
     ```
 
     Args:
-        initial_lr: Float. The rate of epoch 0 (after warm-up). Defaults to
-            `0.1`.
+        initial_lr: Float or `None`. The rate of epoch 0 (after warm-up).
+            Defaults to `None`: the optimizer's rate when the fit begins.
         drop: Float in (0, 1]. The factor applied at every decay. Defaults
             to `0.5`.
         epochs_drop: Int. Epochs between two decays. Defaults to `30`.
@@ -150,7 +228,7 @@ class StepDecay(ScheduledDecay):
 
     def __init__(
         self,
-        initial_lr: float = 0.1,
+        initial_lr: float | None = None,
         drop: float = 0.5,
         epochs_drop: int = 30,
         min_lr: float = 0.0,
@@ -186,8 +264,8 @@ class MultiStepDecay(ScheduledDecay):
     ```
 
     Args:
-        initial_lr: Float. The rate before the first milestone. Defaults to
-            `0.1`.
+        initial_lr: Float or `None`. The rate before the first milestone.
+            Defaults to `None`: the optimizer's rate when the fit begins.
         drop: Float in (0, 1]. The factor applied at each milestone. Defaults
             to `0.1`.
         milestones: Sequence of int. Strictly increasing epochs (>= 0).
@@ -202,7 +280,7 @@ class MultiStepDecay(ScheduledDecay):
 
     def __init__(
         self,
-        initial_lr: float = 0.1,
+        initial_lr: float | None = None,
         drop: float = 0.1,
         milestones: tuple[int, ...] | list[int] = (30, 60, 90),
         min_lr: float = 0.0,
@@ -240,8 +318,8 @@ class ExponentialDecay(ScheduledDecay):
     ```
 
     Args:
-        initial_lr: Float. The rate of epoch 0 (after warm-up). Defaults to
-            `0.1`.
+        initial_lr: Float or `None`. The rate of epoch 0 (after warm-up).
+            Defaults to `None`: the optimizer's rate when the fit begins.
         k: Float >= 0 or `None`. Decay rate per epoch. Defaults to `0.1`
             unless `half_life` is given.
         min_lr: Float. A floor for the decayed rate. Defaults to `0.0`.
@@ -261,7 +339,7 @@ class ExponentialDecay(ScheduledDecay):
 
     def __init__(
         self,
-        initial_lr: float = 0.1,
+        initial_lr: float | None = None,
         k: float | None = None,
         min_lr: float = 0.0,
         warmup_epochs: int = 0,

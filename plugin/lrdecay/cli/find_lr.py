@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 from typing import Any
 
 from lrdecay.cli import arguments
@@ -70,6 +71,9 @@ def run_find_lr(args: argparse.Namespace) -> int:
     result = _test(model, dataset, args)
     result.plot(out)
     _print(result, dataset, out, args)
+    if result.warning is not None:
+        # The minimum at an end of the range: the suggestion is unreliable.
+        print(f"lrdecay: warning: {one_line(result.warning)}", file=sys.stderr)
     if tracked:
         run_id = _track(result, dataset, out, args, uri)
         if args.verbosity >= 1:
@@ -113,7 +117,10 @@ def _test(model: Any, dataset: Any, args: argparse.Namespace) -> Any:
         if getattr(args, name) is not None
     }
     try:
-        return find_lr(model, dataset.x_train, dataset.y_train, **options)
+        with warnings.catch_warnings():
+            # Printed as one line instead (`result.warning`).
+            warnings.filterwarnings("ignore", message=r"find_lr\(\)")
+            return find_lr(model, dataset.x_train, dataset.y_train, **options)
     except (TypeError, ValueError) as error:
         # An uncompiled model, a schedule as the rate, a loss NaN at once.
         raise UsageError(one_line(error)) from None

@@ -5,7 +5,9 @@ Pure schedule math (`lrdecay.schedules`) and matplotlib (through
 given as a spec string, `kind[:name=value,name=value,...]`, e.g.
 `step:epochs_drop=30,drop=0.5`, `exponential:k=0.05` or
 `multistep:milestones=30,60,drop=0.1` (a value followed by bare numbers is
-a list).
+a list). A decay without `initial_lr` is drawn from `PREVIEW_INITIAL_LR`
+(0.1): the decay callbacks start from the optimizer's rate, which a preview
+does not know; `--initial-lr` names it.
 
 Example:
 
@@ -38,6 +40,9 @@ PREVIEW_KINDS = tuple(SCHEDULES)
 _KIND_CHOICES = ("step", "multistep", "exponential", "cosine", "cosine_restarts")
 # `--decay-epochs N` is the period of each cosine kind.
 _PERIOD = {"cosine": "decay_epochs", "cosine_restarts": "first_decay_epochs"}
+
+# The rate a curve starts from when the spec and `--initial-lr` name none.
+PREVIEW_INITIAL_LR = 0.1
 
 
 class PreviewError(UsageError, ValueError):
@@ -118,7 +123,7 @@ def make_curve(kind: str, settings: dict[str, Any], label: str | None = None) ->
             f"{kind} decay needs {required[0]}: e.g. --decay {kind}:{required[0]}=50"
         )
     try:
-        schedule = SCHEDULES[kind](**settings)
+        schedule = SCHEDULES[kind](**{"initial_lr": PREVIEW_INITIAL_LR, **settings})
     except (TypeError, ValueError) as error:
         raise PreviewError(f"{kind} decay: {error}") from None
     if label is None:
@@ -269,7 +274,7 @@ def plot_curves(
 
 def curves_from_args(args: Any) -> list[Curve]:
     """The curves `lrdecay preview` was asked for (`--kind` and/or `--decay`)."""
-    shared: dict[str, Any] = {"initial_lr": args.initial_lr or 0.1}
+    shared: dict[str, Any] = {"initial_lr": args.initial_lr or PREVIEW_INITIAL_LR}
     if args.min_lr is not None:
         shared["min_lr"] = args.min_lr
     if args.warmup_epochs is not None:

@@ -119,11 +119,12 @@ def trial_total(
 def epoch_ticker(epochs: int, objective: str, verbosity: int) -> Any:
     """A callback that marks training as started and, on a terminal, shows
     the epoch of the running trial on one self-overwriting line."""
-    import keras
+    from lrdecay.tuning.user_callbacks import StatelessCallback
 
     interactive = verbosity == 1 and sys.stdout.isatty()
 
-    class EpochTicker(keras.callbacks.Callback):
+    # Stateless: trials keep sharing prefixes with it.
+    class EpochTicker(StatelessCallback):
         def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
             _STATE["trained"] = True
 

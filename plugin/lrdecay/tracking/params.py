@@ -72,14 +72,16 @@ def decay_params(decays: Sequence[Any]) -> dict[str, Any]:
     """The params of the lrdecay decay callbacks of one fit.
 
     `decay_kind` is the kinds joined by "+" ("step+plateau"), or "none"; each
-    setting of `get_config()` but `verbose` is `<kind>/<setting>`, or
-    `<kind><index>/<setting>` when a kind appears twice.
+    setting of `applied_config()` (the settings the fit ran: a decay built
+    without `initial_lr` gives the optimizer's rate it started from) but
+    `verbose` is `<kind>/<setting>`, or `<kind><index>/<setting>` when a kind
+    appears twice.
     """
     kinds = [decay.kind for decay in decays]
     params: dict[str, Any] = {KIND_PARAM: "+".join(kinds) if kinds else "none"}
     for index, decay in enumerate(decays):
         prefix = decay.kind if kinds.count(decay.kind) == 1 else f"{decay.kind}{index}"
-        for name, value in decay.get_config().items():
+        for name, value in decay.applied_config().items():
             if name != "verbose":
                 params[f"{prefix}/{name}"] = value
     return params

@@ -39,7 +39,7 @@ from lrdecay import callbacks as decay_callbacks
 from lrdecay import defaults, schedules
 from lrdecay._compat import keras_tuner as keras_tuner_compat
 from lrdecay.tuning import runs as layout
-from lrdecay.tuning import trunks
+from lrdecay.tuning import trunks, user_callbacks
 from lrdecay.tuning.branch import (
     Branch,
     decay_hyperparameter_names,
@@ -96,7 +96,7 @@ class ConstantSchedule(schedules.Schedule):
     kind: ClassVar[str] = CONTROL_KIND
 
     def _decayed(self, epochs_since_warmup: int) -> float:
-        return self.initial_lr
+        return self.require_initial_lr()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -287,6 +287,7 @@ class DecayHyperModel(keras_tuner.HyperModel):
     def fit(self, hp: Any, model: Any, *args: Any, **kwargs: Any) -> Any:
         callbacks = list(kwargs.pop("callbacks", None) or [])
         context = self._trial_context(hp, callbacks)
+        callbacks = user_callbacks.for_trial(callbacks, context.trial_id)
         epochs = int(kwargs.get("epochs", 1))
         self._last_epochs = epochs
         self._check_budget(context, epochs)

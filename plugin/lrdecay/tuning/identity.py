@@ -79,7 +79,7 @@ def identify(
             takes them.
         data_digest: String or `None`. The data's digest when the caller
             has one (`search()`'s normalized inputs); else the digest
-            `lrdecay.tuning.inputs.normalize` gives `x`, `y`,
+            `lrdecay.tuning.normalize_data.normalize` gives `x`, `y`,
             `validation_data` and `validation_split`.
         seed: Int or `None`. Seeds the one model built (`default_model`).
 
@@ -114,7 +114,7 @@ def digest_data(
     """A hex digest of training and validation data: `search()`'s own.
 
     The digest of the data as `search()` reads them
-    (`lrdecay.tuning.inputs.normalize(...).digest()`): arrays (and dicts,
+    (`lrdecay.tuning.normalize_data.normalize(...).digest()`): arrays (and dicts,
     lists and tuples of them) by their shapes, dtypes and values, a
     pipeline by what it holds (the same for a pipeline that only shuffles,
     run after run), a pipeline that cannot be read exactly by its kind and
@@ -126,9 +126,9 @@ def digest_data(
     digest_data(x_train, y_train, (x_val, y_val))  # '3f2a9c1e...'
     ```
     """
-    from lrdecay.tuning import inputs
+    from lrdecay.tuning import normalize_data
 
-    return inputs.normalize(
+    return normalize_data.normalize(
         x,
         y,
         validation_data=validation_data,

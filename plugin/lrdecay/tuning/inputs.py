@@ -1,8 +1,9 @@
 """A search's data, read once so that every trial sees the control's batches.
 
-`normalize` runs once, before the tuner, on what `search()` was given
-(`x`, `y`, `validation_data`, `validation_split` and the `model.fit`
-keywords), and returns `SearchInputs`: the data in one of three forms.
+`lrdecay.tuning.normalize_data.normalize` runs once, before the tuner, on
+what `search()` was given (`x`, `y`, `validation_data`, `validation_split`
+and the `model.fit` keywords), and returns `SearchInputs`: the data in one
+of three forms.
 
 - **Samples** (`OrderedData`): arrays, and dicts, lists or tuples of arrays
   (several inputs), with `sample_weight` carried per sample; and a finite
@@ -243,37 +244,6 @@ class SearchInputs:
             "steps_per_epoch": self.steps_per_epoch,
             "data_exact": self.exact,
         }
-
-
-def normalize(
-    x: Any,
-    y: Any,
-    *,
-    validation_data: Any,
-    validation_split: float | None,
-    batch_size: int | None,
-    epochs: int,
-    fit_kwargs: Mapping[str, Any],
-) -> SearchInputs:
-    """`search()`'s data as `SearchInputs` (see the module docstring).
-
-    Warns once (`UserWarning`) when the data cannot be exact.
-
-    Raises:
-        ValueError: When a generator holds fewer batches than
-            `steps_per_epoch * epochs` (or the validation steps) need.
-    """
-    from lrdecay.tuning import normalize_data
-
-    return normalize_data.normalize(
-        x,
-        y,
-        validation_data=validation_data,
-        validation_split=validation_split,
-        batch_size=batch_size,
-        epochs=epochs,
-        fit_kwargs=fit_kwargs,
-    )
 
 
 def passed_on(fit_kwargs: Mapping[str, Any]) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,9 @@ from lrdecay._validation import (
     check_positive_finite,
     check_positive_int,
 )
-from lrdecay.callbacks import check_settable_learning_rate, current_learning_rate
+from lrdecay.callbacks import current_learning_rate
+from lrdecay.tuning.checks import check_loss, check_model
+from lrdecay.tuning.lr_range_data import RangeTestData
 
 __all__ = ["LRFinderResult", "find_lr"]
 
@@ -46,6 +49,9 @@ __all__ = ["LRFinderResult", "find_lr"]
 # minimum and steepest descent: the bias-corrected average still moves with
 # single batches there (fastai v1 skips 10 of 100 for the same reason).
 _SKIP_START = 10
+# A minimum within this many points (or 5% of them) of either end of the
+# curve is at the edge of the range: the suggestion is then unreliable.
+_END_POINTS = 3
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,6 +71,9 @@ class LRFinderResult:
         stopped_early: Bool. True when the loss exploded (exceeded
             `stop_factor` times its minimum, or was not finite) before
             `end_lr`.
+        warning: String or `None`. Why the suggestion is unreliable, when
+            the minimum of the smoothed loss is at either end of the range
+            tried (`find_lr` also warns it); else `None`.
     """
 
     lrs: list[float]
@@ -74,6 +83,7 @@ class LRFinderResult:
     min_loss_lr: float
     steepest_lr: float | None
     stopped_early: bool
+    warning: str | None = None
 
     def plot(self, path: str | os.PathLike[str]) -> Path:
         """Write the loss against the rate (log axis) to a PNG; returns its path.
@@ -176,9 +186,14 @@ def find_lr(
 ) -> LRFinderResult:
     """Run an LR range test on a compiled model; suggest an initial rate.
 
-    Trains on `x, y` for up to `num_steps` batches (several epochs if the data
-    is shorter) while the rate grows exponentially from `start_lr` to
-    `end_lr`, one value per batch. Each batch's loss is smoothed as fastai
+    Trains on `x, y` for up to `num_steps` batches while the rate grows
+    exponentially from `start_lr` to `end_lr`, one value per batch. The data
+    is what `model.fit` takes: arrays, a dict or list of arrays (batches of
+    `batch_size`, shuffled), a `tf.data.Dataset`, a `keras.utils.PyDataset`
+    or a torch `DataLoader` (their own batches); a finite source is read
+    again from the start until `num_steps` batches were read. A generator
+    is read once: if it ends first, the test covers only the rates it
+    reached, and says so (`UserWarning`). Each batch's loss is smoothed as fastai
     does (an exponential moving average with bias correction), and the test
     stops once the smoothed loss exceeds `stop_factor` times its minimum or a
     loss is not finite. Afterwards every variable of the model (weights,
@@ -196,6 +211,13 @@ def find_lr(
     from run to run. The rate of steepest descent (`steepest_lr`, fastai v1's
     suggestion and Smith's reading) is reported beside it; it depends on the
     slope of a noisy curve and jumps between runs, so it is not the default.
+    When the minimum is at either end of the range tried (the loss was
+    still falling at `end_lr`, or rose from `start_lr`), the suggestion is
+    unreliable: `find_lr` warns (`UserWarning`, also `result.warning`) and
+    says which end to widen.
+
+    Before training, the model is checked as `search()` checks it: compiled,
+    a float learning rate, and a loss that computes on the first batch.
 
     Example:
 
@@ -208,14 +230,17 @@ def find_lr(
     Args:
         model: A compiled `keras.Model` whose optimizer has a float learning
             rate (not a `LearningRateSchedule`).
-        x: Input data: arrays (or a dict or list of arrays), as for `fit`.
-        y: Target arrays, as for `fit`. Defaults to `None`.
+        x: Input data, as for `fit`: arrays (or a dict or list of arrays),
+            a `tf.data.Dataset`, a `keras.utils.PyDataset`, a generator.
+        y: Target arrays, as for `fit`, with array `x` only. Defaults to
+            `None`.
         start_lr: Float > 0. The rate of the first batch. Defaults to `1e-7`.
         end_lr: Float > `start_lr`. The rate of the last batch. Defaults to
             `10.0`.
         num_steps: Int >= 2. Batches from `start_lr` to `end_lr`. Defaults
             to `100`.
-        batch_size: Int > 0. Samples per batch. Defaults to `32`.
+        batch_size: Int > 0. Samples per batch of array data (other sources
+            bring their own batches). Defaults to `32`.
         smoothing: Float in [0, 1). Weight of the past in the moving average
             of the loss (0: no smoothing). Defaults to `0.98`.
         stop_factor: Float > 1. Stop when the smoothed loss exceeds this
@@ -227,22 +252,19 @@ def find_lr(
 
     Raises:
         ValueError: If an argument is out of range (the message names it),
-            the model is not compiled, or the loss was not finite from the
-            first batch.
+            the model is not compiled, the data gives no batch, the loss
+            does not compute on the first batch (the labels do not match
+            the outputs: the message names the shapes), or it was not
+            finite from the first batch.
         TypeError: If an argument has the wrong type, or the optimizer's
             rate is a `LearningRateSchedule`.
     """
     _check_arguments(start_lr, end_lr, num_steps, batch_size, smoothing, stop_factor)
-    optimizer = getattr(model, "optimizer", None)
-    if not getattr(model, "compiled", False) or optimizer is None:
-        raise ValueError(
-            "find_lr() needs a compiled model: call `model.compile(optimizer=..., "
-            f"loss=...)` first. Received: model={model!r}"
-        )
-    check_settable_learning_rate(optimizer, "find_lr()")
-    samples = len(keras.tree.flatten(x)[0])
+    check_model(model, "find_lr()")
+    data = RangeTestData.of(x, y, batch_size, num_steps)
     if not model.built:
-        model(keras.tree.map_structure(lambda array: array[:batch_size], x))
+        model(data.first[0])
+    optimizer = model.optimizer
     if not optimizer.built:
         # Build the slots now, so they are saved and restored fresh as well.
         optimizer.build(model.trainable_variables)
@@ -251,24 +273,30 @@ def find_lr(
     rates = [start_lr * growth**step for step in range(num_steps)]
     rates[-1] = end_lr
     test = _RangeTest(rates, smoothing, stop_factor)
-    steps_per_epoch = math.ceil(samples / batch_size)
     with _restored(model):
-        model.fit(
-            x,
-            y,
-            batch_size=batch_size,
-            epochs=math.ceil(num_steps / steps_per_epoch),
-            shuffle=True,
-            verbose=0,
-            callbacks=[test],
-        )
+        check_loss(model, data.first, "find_lr()")
+        with warnings.catch_warnings():
+            # A generator that ends early: said below, in find_lr's words.
+            warnings.filterwarnings("ignore", message="Your input ran out of data")
+            model.fit(**data.fit_arguments, verbose=0, callbacks=[test])
     if not test.lrs:
         raise ValueError(
             "find_lr(): the loss was not finite from the first batch, at "
             f"start_lr={start_lr!r}. Check the data and the loss, or lower "
             "`start_lr`."
         )
-    return _summarize(test)
+    if data.once and not test.stopped_early and len(test.lrs) < num_steps:
+        warnings.warn(
+            f"find_lr(): the data ended after {len(test.lrs)} of "
+            f"num_steps={num_steps} batches, so the test reached "
+            f"lr={test.lrs[-1]:.3g}, not end_lr={end_lr:g}. Give a generator "
+            "that yields at least `num_steps` batches, or lower `num_steps`.",
+            stacklevel=2,
+        )
+    result = _summarize(test, start_lr, end_lr)
+    if result.warning is not None:
+        warnings.warn(result.warning, stacklevel=2)
+    return result
 
 
 def _check_arguments(
@@ -338,7 +366,7 @@ class _restored:
             vars(model).pop("history", None)
 
 
-def _summarize(test: _RangeTest) -> LRFinderResult:
+def _summarize(test: _RangeTest, start_lr: float, end_lr: float) -> LRFinderResult:
     losses = np.asarray(test.losses)
     # Skip the first points: there the bias-corrected average is one or two
     # batches, and a lucky first batch would pass for the minimum.
@@ -353,6 +381,24 @@ def _summarize(test: _RangeTest) -> LRFinderResult:
     # Never suggest below the tested range: if the minimum came at once,
     # the range started too high and its first rate is the best we know.
     suggested_lr = max(min_loss_lr / 10, test.lrs[0])
+    few = max(_END_POINTS, len(losses) // 20)
+    warning = None
+    if not test.stopped_early and lowest >= len(losses) - few:
+        warning = (
+            "find_lr(): the smoothed loss is lowest at the end of the range "
+            f"tried (lr={min_loss_lr:.3g}; the last rate tried "
+            f"{test.lrs[-1]:.3g}) and never exploded: the range may stop short "
+            f"of the best rate, so the suggestion ({suggested_lr:.3g}) is "
+            f"unreliable. Widen the range upwards, e.g. end_lr={end_lr * 100:g}."
+        )
+    elif lowest - skip < few and len(losses) > few:
+        warning = (
+            "find_lr(): the smoothed loss is lowest at the start of the range "
+            f"tried (lr={min_loss_lr:.3g}; start_lr={start_lr:g}): it never fell "
+            f"below its first values, so the suggestion ({suggested_lr:.3g}) is "
+            f"unreliable. Widen the range downwards, e.g. "
+            f"start_lr={start_lr / 100:g}, or check the data and the loss."
+        )
     return LRFinderResult(
         lrs=list(test.lrs),
         losses=[float(loss) for loss in test.losses],
@@ -361,4 +407,5 @@ def _summarize(test: _RangeTest) -> LRFinderResult:
         min_loss_lr=min_loss_lr,
         steepest_lr=steepest_lr,
         stopped_early=test.stopped_early,
+        warning=warning,
     )

@@ -1,4 +1,4 @@
-"""`lrdecay.tuning.inputs.normalize`: each input kind into its exact form.
+"""`normalize`: each input kind of a search into its exact form.
 
 Training data first (`_training`), then validation data (`_validation`);
 both are exact or the search runs as given (see `lrdecay.tuning.inputs`).
@@ -73,6 +73,14 @@ def normalize(
     epochs: int,
     fit_kwargs: Mapping[str, Any],
 ) -> SearchInputs:
+    """`search()`'s data as `SearchInputs` (see `lrdecay.tuning.inputs`).
+
+    Warns once (`UserWarning`) when the data cannot be exact.
+
+    Raises:
+        ValueError: When a generator holds fewer batches than
+            `steps_per_epoch * epochs` (or the validation steps) need.
+    """
     fit = dict(fit_kwargs)
     kind = _kind(x)
     given_kwargs: dict[str, Any] = {**fit}

@@ -71,7 +71,8 @@ def departure_epoch(
       `epochs_drop` (plus any warm-up), multi-step at its first milestone,
       exponential and cosine at 1 (epoch 0 runs at the initial rate),
       unless a rate of 0 or a floor keeps them constant; a warm-up, or
-      another initial rate, departs at 0.
+      another initial rate, departs at 0. A decay built without
+      `initial_lr` starts from `trunk_lr`, the optimizer's rate.
     - `PlateauDecay`: the epoch after the one where the trunk's `history`
       (its per-epoch logs) triggers the first reduction
       (`plateau_departure`); `None` also while `history` has not triggered
@@ -96,7 +97,7 @@ def departure_epoch(
     trunk = np.float32(trunk_lr)
     if isinstance(decay, ScheduledDecay):
         for epoch in range(epochs):
-            if np.float32(decay.lr_at(epoch)) != trunk:
+            if np.float32(decay.lr_at(epoch, optimizer_lr=trunk_lr)) != trunk:
                 return epoch
         return None
     if isinstance(decay, PlateauDecay):

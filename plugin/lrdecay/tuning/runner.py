@@ -1,7 +1,10 @@
 """`search()`: the short path from a model-building function to a tracked search.
 
 It runs in the steps a search has, one function each: check the arguments
-and fill in the defaults (`plan.make_plan`, `plan.check_data`), find this
+and fill in the defaults (`plan.make_plan`, `plan.check_data`), check one
+model from `build_model` before any run or trial (`checks.preflight`:
+compiled, a float learning rate, a loss that computes on the first batch,
+an objective the model logs), find this
 process's role in KerasTuner's distributed mode (`prepare.join`), build the
 tuner (`tuners.build_tuner`), set up its MLflow runs (`prepare.track`), run
 it (`_run`), and assemble the `SearchResult` (`assemble.search_result`).
@@ -95,9 +98,12 @@ with random augmentation, more than 1 GiB, a torch `DataLoader`) run as
 given, share nothing, and the search says so once (a `UserWarning`, the
 parent's tag `lrdecay.data_exact=false`, `SearchResult.inputs.reason`);
 Hyperband's trials run whole.
-Callbacks of your own (`callbacks=`) see a branch's own epochs only: one that
-keeps state across epochs (`EarlyStopping`) makes the numbers differ; pass
-`share_prefix=False` with those. Each
+Callbacks of your own (`callbacks=`) see in every trial what an independent
+fit shows them: trials share prefixes only when each is known to keep no
+state across epochs (`ProgbarLogger`, `TerminateOnNaN`, `History`,
+`lrdecay.tuning.user_callbacks.StatelessCallback`); with any other
+(`EarlyStopping`, `ModelCheckpoint`, ...) every trial runs whole, said once
+(a `UserWarning`, the parent run's tag `lrdecay.share_prefix_off`). Each
 trial's run still holds its whole curve from epoch 0 (the shared epochs
 logged into it with the trunk's values), tagged with the trial it branched
 from; `SearchResult.epochs_trained` / `.epochs_independent` (and the parent
@@ -128,11 +134,14 @@ from lrdecay import defaults
 from lrdecay.tracking.credentials import credentials_in_environment
 from lrdecay.tuning import (
     assemble,
+    checks,
     distributed,
     identity,
     inputs,
     keywords,
+    normalize_data,
     prepare,
+    user_callbacks,
 )
 from lrdecay.tuning import runs as layout
 from lrdecay.tuning.hypermodel import DecayHyperModel
@@ -263,7 +272,14 @@ def search(
         experiment_name: String or `None` (created if missing); else
             `tracking`'s, else `MLFLOW_EXPERIMENT_NAME`, else `"lrdecay"`.
         executions_per_trial: Int. The same as `repeats`. Defaults to `1`.
-        callbacks: Extra Keras callbacks for every trial (deep-copied).
+        callbacks: Extra Keras callbacks for every trial (deep-copied), each
+            seeing what an independent fit shows it: with one that keeps
+            state across epochs (`EarlyStopping`, ...) trials do not share
+            prefixes (a `UserWarning` says so). A `ModelCheckpoint`,
+            `CSVLogger`, `TensorBoard` or `BackupAndRestore` writes each
+            trial to its own path: `{trial_id}` in the path is filled in,
+            else `-trial_<id>` goes before a file's extension
+            (`best-trial_0001.keras`), `trial_<id>/` into a folder.
         progress: Callable or `None`. Receives a `TrialEvent` per ended trial.
         verbose: Int. Keras/KerasTuner verbosity. Defaults to `0`.
         tuner_options: Dict or `None`. More arguments for the KerasTuner
@@ -279,11 +295,14 @@ def search(
         A `SearchResult`.
 
     Raises:
-        TypeError: For an argument of the wrong type, or a keyword that is
-            neither a `model.fit` argument nor a tuner option, before any
-            training.
-        ValueError: For a bad argument or space, or a `project_name` whose
-            project holds another search, before any training.
+        TypeError: For an argument of the wrong type, a keyword that is
+            neither a `model.fit` argument nor a tuner option, or a model
+            compiled with a `LearningRateSchedule`, before any training or
+            run.
+        ValueError: For a bad argument or space, an uncompiled model, labels
+            the model's loss cannot take, an objective the model does not
+            log (the message names the ones it does), or a `project_name`
+            whose project holds another search, before any training or run.
         RuntimeError: If no trial completed.
         lrdecay.tuning.result.DivergedSearchError: A `RuntimeError`, when
             every trial diverged; it suggests `initial_lr="auto"` (trials
@@ -356,7 +375,7 @@ def _search(
     fit_kwargs: Mapping[str, Any],
 ) -> SearchResult:
     """`search()` after its arguments are checked: the steps, in order."""
-    data = inputs.normalize(
+    data = normalize_data.normalize(
         x,
         y,
         validation_data=validation_data,
@@ -366,9 +385,20 @@ def _search(
         fit_kwargs=fit_kwargs,
     )
     # The data as given (a generator read already is replayed from what was
-    # read), for the identity's fallback and the range test.
+    # read), for the checks, the identity's fallback and the range test.
     (x, *rest), _ = data.given
     y = rest[0] if rest else None
+    # Before any run or trial: what every trial would fail on.
+    checks.preflight(
+        DecayHyperModel(build_model, plan.space, tracking=False),
+        x,
+        y,
+        validation_data=validation_data,
+        validation_split=validation_split,
+        batch_size=plan.batch_size,
+        objective=plan.objective,
+        callbacks=callbacks or (),
+    )
     search_identity = identity.identify(
         plan.identity_settings, build_model, x, y, validation_data,
         validation_split, data_digest=data.digest(), seed=plan.seed,
@@ -384,6 +414,7 @@ def _search(
         if plan.auto_initial_lr
         else None
     )
+    sharing_off = user_callbacks.settle_sharing(plan, callbacks or ())
     hypermodel = DecayHyperModel(
         build_model, plan.space, max_epochs=plan.epochs, tracking=False
     )
@@ -394,6 +425,8 @@ def _search(
         if plan.seed is not None:
             layout.write_seed(plan.project_path, plan.seed)
     runs = prepare.track(plan, tuner, hypermodel, joined, data)
+    if runs is not None and sharing_off is not None and not role.is_worker:
+        runs.tag_search({layout.SHARING_OFF_TAG: sharing_off})
     if lr_range is not None and lr_range[1] and not role.is_worker:
         prepare.record_range_test(plan, runs, lr_range[0])
     fit = _fit_kwargs(plan, verbose, callbacks, fit_kwargs)

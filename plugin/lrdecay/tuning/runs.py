@@ -80,6 +80,9 @@ CONTINUED_FROM_RUN_TAG = "lrdecay.continued_from_run"
 # run holds the trunk's epochs before it too, logged with the trunk's values.
 BRANCH_OF_TAG = "lrdecay.branch_of"
 DEPARTURE_TAG = "lrdecay.departure_epoch"
+# The parent run of a search whose trials could not share prefixes although
+# asked to (`lrdecay.tuning.user_callbacks`): why.
+SHARING_OFF_TAG = "lrdecay.share_prefix_off"
 # The parent run's metrics: epochs the search's trials fitted, and epochs
 # independent trials would have fitted.
 EPOCHS_TRAINED_METRIC = "epochs_trained"

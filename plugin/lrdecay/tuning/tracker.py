@@ -28,6 +28,7 @@ from lrdecay._compat import keras_tuner as keras_tuner_compat
 from lrdecay.tracking import store
 from lrdecay.tracking import uri as tracking_uri_module
 from lrdecay.tracking.guard import tag_value
+from lrdecay.tracking.run import FIT_STATUS_TAG
 from lrdecay.tuning import comparison, labels
 from lrdecay.tuning import runs as layout
 from lrdecay.tuning.space import DecaySpace, ResolvedDecay
@@ -207,6 +208,16 @@ class SearchRuns:
             self.parent_run_id, space.get_config(), "lrdecay/search_space.json"
         )
 
+    def tag_search(self, tags: Mapping[str, str]) -> None:
+        """Set `tags` on the parent run (e.g. why prefixes are not shared)."""
+        if self.parent_run_id is None:
+            return
+        try:
+            for key, value in tags.items():
+                self.client.set_tag(self.parent_run_id, key, tag_value(value))
+        except Exception as error:
+            _warn("tagging the search's run", error)
+
     def log_range_test(self, result: Any) -> None:
         """Record `initial_lr="auto"`'s LR range test in the parent run."""
         if self.parent_run_id is None:
@@ -344,12 +355,15 @@ class SearchRuns:
                 if status == "FAILED":
                     run = self.client.get_run(run_id)
                     if run.info.status == "FINISHED":
-                        # e.g. a NaN objective the oracle scored INVALID.
+                        # The fit finished, KerasTuner failed the trial after
+                        # it (a NaN objective, an objective the logs lack):
+                        # the run says FAILED, as the trial.
                         self.client.set_tag(
                             run_id,
                             layout.ERROR_TAG,
                             tag_value(trial.message or "trial FAILED"),
                         )
+                        self.client.set_tag(run_id, FIT_STATUS_TAG, "FAILED")
                         self.client.set_terminated(run_id, "FAILED")
             except Exception as error:
                 _warn("updating the trial's run", error)
