@@ -13,7 +13,12 @@ from typing import Any
 
 import pytest
 
-from lrdecay.tuning.termination import Terminated, sigterm_as_interrupt
+from lrdecay.tuning.termination import (
+    Terminated,
+    raise_if_stopped,
+    signals_deferred,
+    stop_on_signals,
+)
 
 # The first trial's first training step marks `ready` and waits there while
 # `hold` exists: the signal lands mid-trial, after its run was created
@@ -137,7 +142,7 @@ def test_sigterm_kills_the_runs_exits_143_and_the_same_command_resumes(
 
 def test_sigterm_raises_terminated_inside_the_block_only() -> None:
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
-    with pytest.raises(Terminated) as raised, sigterm_as_interrupt():
+    with pytest.raises(Terminated) as raised, stop_on_signals():
         os.kill(os.getpid(), signal.SIGTERM)
         time.sleep(5)  # the handler runs here and raises
     assert isinstance(raised.value, KeyboardInterrupt)
@@ -154,7 +159,7 @@ def test_sigterm_handler_of_the_program_is_left_alone() -> None:
 
     previous = signal.signal(signal.SIGTERM, own)
     try:
-        with sigterm_as_interrupt():
+        with stop_on_signals():
             os.kill(os.getpid(), signal.SIGTERM)
             time.sleep(0.1)
         assert received == [signal.SIGTERM]
@@ -167,10 +172,84 @@ def test_sigterm_outside_the_main_thread_installs_nothing() -> None:
     seen: list[Any] = []
 
     def search_in_a_thread() -> None:
-        with sigterm_as_interrupt():
+        with stop_on_signals():
             seen.append(signal.getsignal(signal.SIGTERM))
 
     thread = threading.Thread(target=search_in_a_thread)
     thread.start()
     thread.join()
     assert seen == [signal.SIG_DFL]
+
+
+class _SignalInDel:
+    """Sends SIGINT to the process while Python runs its `__del__`, where an
+    exception is printed ("Exception ignored in ...") and swallowed."""
+
+    def __del__(self) -> None:
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.5)  # the handler runs here; its exception goes nowhere
+
+
+def test_a_swallowed_ctrl_c_is_raised_again_at_the_next_safe_point(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    hook = sys.unraisablehook
+    reached = []
+    with pytest.raises(KeyboardInterrupt), stop_on_signals():
+        _SignalInDel()  # collected at once: the signal lands in __del__
+        reached.append("after __del__")
+        raise_if_stopped()
+        reached.append("after the safe point")
+    assert reached == ["after __del__"]
+    # Not printed: it was raised again.
+    assert "Exception ignored" not in capfd.readouterr().err
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert sys.unraisablehook is hook
+    raise_if_stopped()  # outside the block: nothing pending
+
+
+def test_a_block_ending_normally_after_a_swallowed_signal_raises_it() -> None:
+    with pytest.raises(Terminated), stop_on_signals():
+
+        class SigtermInDel:
+            def __del__(self) -> None:
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(0.5)
+
+        SigtermInDel()
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+def test_a_swallowed_signal_replaces_the_error_it_became() -> None:
+    with pytest.raises(KeyboardInterrupt) as raised, stop_on_signals():
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)
+        except BaseException as error:  # a library turning it into an error
+            raise RuntimeError("wrapped") from error
+    assert isinstance(raised.value.__cause__, RuntimeError)
+
+
+def test_nested_blocks_raise_once_and_the_outer_one_ends_cleanly() -> None:
+    caught = []
+    with stop_on_signals():
+        try:
+            with stop_on_signals():
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(5)
+        except KeyboardInterrupt:
+            caught.append("inner")
+        raise_if_stopped()  # delivered: nothing pending any more
+    assert caught == ["inner"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_signal_in_a_deferred_block_stops_when_it_ends() -> None:
+    steps = []
+    with pytest.raises(KeyboardInterrupt), stop_on_signals():
+        with signals_deferred():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.2)
+            steps.append("bookkeeping finished")
+        steps.append("after the block")
+    assert steps == ["bookkeeping finished"]

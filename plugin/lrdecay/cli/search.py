@@ -132,6 +132,11 @@ def _run_search(args: argparse.Namespace) -> int:
 
     settings = search_settings(args)
     check_space(settings)
+    if args.model:
+        from lrdecay.cli import models
+
+        # The file and its function, in a second, before TensorFlow loads.
+        models.check_model_spec(args.model)
     # The store first: before the data, TensorFlow, or anything is created.
     try:
         tracking_uri.check_reachable(

@@ -104,6 +104,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from lrdecay import defaults
+from lrdecay._compat import keras_tuner as keras_tuner_compat
 from lrdecay.tracking.credentials import credentials_in_environment
 from lrdecay.tuning import assemble, distributed, prepare
 from lrdecay.tuning import runs as layout
@@ -120,7 +121,7 @@ from lrdecay.tuning.result import (
     summarize,
 )
 from lrdecay.tuning.space import DecaySpace
-from lrdecay.tuning.termination import sigterm_as_interrupt
+from lrdecay.tuning.termination import stop_on_signals
 from lrdecay.tuning.tuners import ALGORITHMS, build_tuner, grid_size, trial_total
 from lrdecay.tuning.verdict import rate_warning
 
@@ -376,9 +377,15 @@ def _run(
         # so a worker counts the trials it ran itself.
         ended_here.append(summary.trial_id)
         best = None if role.is_worker else best_trial(oracle)
-        index = (
-            len(ended_here) if role.is_worker else len(getattr(oracle, "end_order", ()))
-        )
+        index = len(ended_here)
+        if not role.is_worker:
+            # The chief's watcher may see two trials end at once: each gets
+            # its own place in the oracle's order (a resume counts from it).
+            end_order = [str(trial_id) for trial_id in getattr(oracle, "end_order", ())]
+            if summary.trial_id in end_order:
+                index = end_order.index(summary.trial_id) + 1
+            else:
+                index = len(end_order)
         progress(
             TrialEvent(
                 index=index,
@@ -397,8 +404,10 @@ def _run(
     tuner.lrdecay_on_trial_end = on_trial_end
     try:
         with (
-            sigterm_as_interrupt(),
+            stop_on_signals(),
             _frozen_heap(),
+            # KerasTuner prints each conditional value it sends over gRPC.
+            keras_tuner_compat.quiet_condition_protos(),
             distributed.watch_chief(
                 tuner.oracle,
                 role,
