@@ -253,3 +253,120 @@ def test_a_signal_in_a_deferred_block_stops_when_it_ends() -> None:
             steps.append("bookkeeping finished")
         steps.append("after the block")
     assert steps == ["bookkeeping finished"]
+
+
+# -- a real search, stopped at 20 moments -------------------------------------
+
+DRIVER = Path(__file__).with_name("interrupt_search.py")
+# Fractions of the timed search's duration at which SIGINT comes: from its
+# start (data, model, the parent run) through every trial to its end.
+FRACTIONS = [round(0.02 + index * 0.045, 3) for index in range(20)]
+
+
+def _moments(stdout: str) -> list[dict[str, Any]]:
+    import json
+
+    prefix = "LRDECAY_MOMENT "
+    return [
+        json.loads(line[len(prefix) :])
+        for line in stdout.splitlines()
+        if line.startswith(prefix)
+    ]
+
+
+def _check_store(store: str) -> dict[str, Any]:
+    """No run left RUNNING; every trial run FINISHED/COMPLETED or KILLED/KILLED."""
+    import mlflow
+
+    client = mlflow.MlflowClient(store)
+    experiment = client.get_experiment_by_name("lrdecay")
+    runs = client.search_runs([experiment.experiment_id], max_results=5000)
+    assert [run.info.run_name for run in runs if run.info.status == "RUNNING"] == []
+    parents = {}
+    killed = 0
+    for run in runs:
+        tags = run.data.tags
+        if tags["lrdecay.role"] == "search":
+            parents[tags["lrdecay.search"]] = run
+            continue
+        if run.info.status == "KILLED":
+            killed += 1
+            assert (tags["lrdecay.trial_status"], tags["lrdecay.status"]) == (
+                "KILLED",
+                "KILLED",
+            ), tags
+        else:
+            assert run.info.status == "FINISHED", run.info
+            assert tags["lrdecay.trial_status"] == "COMPLETED", tags
+    return {"parents": parents, "killed": killed, "runs": runs}
+
+
+@pytest.mark.slow
+def test_sigint_at_20_moments_always_stops_the_search_and_it_resumes(
+    tmp_path: Path,
+) -> None:
+    processes = []
+    for index, fractions in enumerate((FRACTIONS[0::2], FRACTIONS[1::2])):
+        folder = tmp_path / f"driver{index}"
+        folder.mkdir()
+        command = [
+            sys.executable, str(DRIVER), "--store", f"sqlite:///{folder}/mlflow.db",
+            "--project-dir", str(folder / "projects"),
+            "--fractions", ",".join(map(str, fractions)),
+        ]  # fmt: skip
+        if index == 0:
+            command += ["--sigterm-at", "0.5", "--resume", "m05"]
+        processes.append(
+            subprocess.Popen(
+                command,
+                cwd=folder,
+                env=_env(),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
+    # And a fresh `lrdecay search` interrupted while it starts up.
+    early = subprocess.Popen(
+        [sys.executable, "-m", "lrdecay", "search", "--epochs", "3",
+         "--decay-epochs", "1,2", "--kinds", "step",
+         "--tracking-uri", f"sqlite:///{tmp_path}/early.db"],
+        cwd=tmp_path, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        time.sleep(2.0)
+        early.send_signal(signal.SIGINT)
+        _, early_err = early.communicate(timeout=120)
+        outputs = [process.communicate(timeout=400) for process in processes]
+    finally:
+        for process in [early, *processes]:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    assert early.returncode == 130, early_err[-3000:]
+    assert early_err.splitlines()[-1].startswith("lrdecay: interrupted")
+
+    moments = []
+    for process, (stdout, stderr) in zip(processes, outputs, strict=True):
+        assert process.returncode == 0, stderr[-3000:]
+        assert "Exception ignored" not in stderr, stderr[-3000:]
+        moments += _moments(stdout)
+    print(*moments, sep="\n")
+    assert len(moments) == 21
+    assert all(moment["sent"] for moment in moments)
+    assert sorted(moment["code"] for moment in moments) == [130] * 20 + [143]
+
+    killed = 0
+    for index in range(2):
+        store = _check_store(f"sqlite:///{tmp_path}/driver{index}/mlflow.db")
+        killed += store["killed"]
+        for name, parent in store["parents"].items():
+            finished = name in ("warmup", "timed", "m05")  # m05: resumed
+            assert parent.info.status == ("FINISHED" if finished else "KILLED")
+    # The moments land in trials, not only before or after them.
+    assert killed >= 8
+
+    # The search stopped at m05 resumes in the same parent run and ends.
+    resumed = [line for line in outputs[0][0].splitlines() if "RESUMED" in line]
+    assert resumed == ["LRDECAY_RESUMED 0"]

@@ -90,6 +90,22 @@ def _subparser(
 def main(argv: Sequence[str] | None = None) -> int:
     """Run `lrdecay` with `argv` (default: `sys.argv[1:]`); return the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        # Ctrl-C and SIGTERM stop the command wherever they land (a search
+        # stops at its next batch even when the exception was swallowed);
+        # the handlers are restored when it ends.
+        with stop_on_signals():
+            return _run(argv)
+    except KeyboardInterrupt as error:
+        terminated = isinstance(error, Terminated)
+        print(
+            f"lrdecay: {'terminated (SIGTERM)' if terminated else 'interrupted'}",
+            file=sys.stderr,
+        )
+        return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
+
+
+def _run(argv: list[str]) -> int:
     parser = build_parser()
     try:
         args = parse_args(parser, argv)
@@ -99,18 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if getattr(args, "verbosity", None) is None:
             args.verbosity = 1
         handler: Callable[[argparse.Namespace], int] = args.handler
-        # Ctrl-C and SIGTERM stop the command wherever they land (the
-        # search stops at its next batch even when the exception was
-        # swallowed); the handlers are restored when it ends.
-        with stop_on_signals():
-            return handler(args)
-    except KeyboardInterrupt as error:
-        terminated = isinstance(error, Terminated)
-        print(
-            f"lrdecay: {'terminated (SIGTERM)' if terminated else 'interrupted'}",
-            file=sys.stderr,
-        )
-        return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
+        return handler(args)
     except UsageError as error:
         print(f"lrdecay: error: {one_line(error)}", file=sys.stderr)
         return EXIT_USAGE

@@ -301,7 +301,7 @@ def _search(
     from lrdecay._compat.keras_tuner import debug_tracebacks
     from lrdecay.tuning import distributed
     from lrdecay.tuning import runner as tuning
-    from lrdecay.tuning.termination import Terminated
+    from lrdecay.tuning.termination import Terminated, stop_handled
 
     verbosity = args.verbosity
     progress.start(verbosity)
@@ -342,6 +342,7 @@ def _search(
             )
     except KeyboardInterrupt as error:
         # SIGTERM (Kubernetes, Slurm, `docker stop`) ends it the same way.
+        stop_handled()
         progress.end_line()
         terminated = isinstance(error, Terminated)
         print(

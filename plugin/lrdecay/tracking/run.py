@@ -28,6 +28,10 @@ from lrdecay.tracking import backstop, plots, sender, store, uri
 from lrdecay.tracking.guard import error_text, guard
 from lrdecay.tracking.recorder import FitRecorder, now_ms
 
+# How the logger ended its run (FINISHED, FAILED, KILLED), beside MLflow's
+# own status: a run a stopped search ends later says KILLED here too.
+RUN_STATUS_TAG = "lrdecay.status"
+
 
 class TrackedRun:
     """One fit's run: its store, sender, recorder, and how it ends.
@@ -192,7 +196,7 @@ class TrackedRun:
         if recorder.history:
             # Reductions made by a plateau rule listed after us, at the last epoch.
             self.add_metrics(recorder.new_reductions(now_ms()))
-        tags = {"lrdecay.status": status}
+        tags = {RUN_STATUS_TAG: status}
         text = error_text(error)
         if text:
             tags["lrdecay.error"] = text

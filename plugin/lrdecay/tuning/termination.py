@@ -29,7 +29,13 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["Terminated", "raise_if_stopped", "signals_deferred", "stop_on_signals"]
+__all__ = [
+    "Terminated",
+    "raise_if_stopped",
+    "signals_deferred",
+    "stop_handled",
+    "stop_on_signals",
+]
 
 
 class Terminated(KeyboardInterrupt):
@@ -99,6 +105,12 @@ def raise_if_stopped() -> None:
     pending = _STATE.pending
     if pending is not None and threading.current_thread() is threading.main_thread():
         raise _stop_exception(pending)
+
+
+def stop_handled() -> None:
+    """Say the stop was handled (e.g. turned into an exit code): the block
+    no longer raises it again at its end or at a safe point."""
+    _STATE.pending = None
 
 
 @contextlib.contextmanager

@@ -28,6 +28,7 @@ from lrdecay._compat import keras_tuner as keras_tuner_compat
 from lrdecay.tracking import store
 from lrdecay.tracking import uri as tracking_uri_module
 from lrdecay.tracking.guard import tag_value
+from lrdecay.tracking.run import RUN_STATUS_TAG
 from lrdecay.tuning import comparison, labels
 from lrdecay.tuning import runs as layout
 from lrdecay.tuning.space import DecaySpace, ResolvedDecay
@@ -82,6 +83,7 @@ class TrialRun:
             return
         client = self.owner.client
         client.set_tag(run_id, layout.STATUS_TAG, "KILLED")
+        client.set_tag(run_id, RUN_STATUS_TAG, "KILLED")
         if client.get_run(run_id).info.status != "KILLED":
             client.set_terminated(run_id, "KILLED")
 
