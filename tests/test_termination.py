@@ -362,7 +362,8 @@ def test_sigint_at_20_moments_always_stops_the_search_and_it_resumes(
         store = _check_store(f"sqlite:///{tmp_path}/driver{index}/mlflow.db")
         killed += store["killed"]
         for name, parent in store["parents"].items():
-            finished = name in ("warmup", "timed", "m05")  # m05: resumed
+            # The first driver resumed m05 to its end.
+            finished = name in ("warmup", "timed") or (index, name) == (0, "m05")
             assert parent.info.status == ("FINISHED" if finished else "KILLED")
     # The moments land in trials, not only before or after them.
     assert killed >= 8

@@ -325,7 +325,15 @@ def _search(
         prepare.record_range_test(plan, runs, lr_range[0])
     fit = _fit_kwargs(plan, verbose, callbacks, validation_data, validation_split)
     _run(plan, tuner, runs, role, progress, x, y, fit)
-    result = assemble.search_result(plan, tuner, hypermodel, runs, role)
+    try:
+        with stop_on_signals():
+            result = assemble.search_result(plan, tuner, hypermodel, runs, role)
+    except KeyboardInterrupt as error:
+        # Stopped while the result is assembled: the parent run ends KILLED
+        # (the same call resumes and assembles it again).
+        if runs is not None:
+            runs.search_interrupted(error)
+        raise
     result.lr_range = None if lr_range is None else lr_range[0]
     return result
 
