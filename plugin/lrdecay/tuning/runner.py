@@ -26,13 +26,18 @@ unfrozen when the search ends, also on error or interrupt (a caller who
 froze the heap already keeps it frozen, untouched). Every execution of
 every trial calls `keras.utils.set_random_seed` (Python's `random`,
 NumPy's global generator and the backend's), so those are left seeded
-from the last execution. In the main thread, SIGTERM (Kubernetes,
-Slurm, `docker stop`) raises `lrdecay.tuning.termination.Terminated`, a
-`KeyboardInterrupt`, for the duration of the KerasTuner search, unless
-the program set its own SIGTERM handler: the search then ends as on
-Ctrl-C (the trial's run and the parent KILLED, KerasTuner's state
-saved; the same call resumes), and SIGTERM's default action is restored
-when the search ends. Nothing else process-wide is changed.
+from the last execution. In the main thread, for the duration of the
+KerasTuner search, SIGTERM (Kubernetes, Slurm, `docker stop`) raises
+`lrdecay.tuning.termination.Terminated`, a `KeyboardInterrupt`, and both
+it and Ctrl-C are recorded, so that one whose exception was swallowed
+(in a garbage-collection callback, say) still stops the search at the
+next trial, epoch or batch; a handler the program set itself is left
+alone. The search then ends as on Ctrl-C (the stopped trial's runs and
+the parent KILLED, KerasTuner's state saved; the same call resumes), and
+the handlers and `sys.unraisablehook` are restored when it ends. While
+it runs, KerasTuner's module `keras_tuner.src.engine.conditions` has a
+silent `print` (its stray gRPC print), removed afterwards. Nothing else
+process-wide is changed.
 
 Reproducible: a search has one seed (`seed`, else the one a resumed
 search recorded, else one it picks and records: `SearchResult.seed`,
