@@ -492,3 +492,63 @@ def test_worker_stops_soon_after_its_chief_is_killed(
         "search), then the workers."
     ]
     assert "Traceback" not in log
+
+
+@pytest.mark.slow
+def test_cli_chief_prints_one_line_per_trial_and_nothing_of_the_frameworks(
+    tmp_path: Path, mlflow_server: MlflowServer
+) -> None:
+    port = free_port()
+    command = [
+        sys.executable, "-m", "lrdecay", "search", "--epochs", "3",
+        "--decay-epochs", "1,2", "--kinds", "step,plateau",
+        "--experiment", "distributed-cli", "--tracking-uri", mlflow_server.uri,
+        "--oracle-ip", "127.0.0.1", "--oracle-port", str(port),
+    ]  # fmt: skip
+    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "OMP_NUM_THREADS": "1"}
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    processes = {
+        tuner_id: subprocess.Popen(
+            [*command, "--tuner-id", tuner_id],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for tuner_id in ("chief", "worker1")
+    }
+    try:
+        outputs = {
+            name: process.communicate(timeout=PROCESS_TIMEOUT)
+            for name, process in processes.items()
+        }
+    finally:
+        for process in processes.values():
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    for name, process in processes.items():
+        assert process.returncode == 0, outputs[name][1][-3000:]
+    for stdout, stderr in outputs.values():
+        assert "View run" not in stdout + stderr
+        assert "View experiment" not in stdout
+        lines = stdout.splitlines()
+        assert not [line for line in lines if line.strip() in ("step", "plateau")]
+        assert "UserWarning" not in stderr and "warnings.warn" not in stderr
+        assert "absl" not in stderr and "cudart" not in stderr
+    chief_lines = outputs["chief"][0].splitlines()
+    # The control and four decays: one line each, numbered once each.
+    progress = [line for line in chief_lines if line.startswith("[")]
+    assert [line.split("]")[0] for line in progress] == [
+        f"[{index}/5" for index in range(1, 6)
+    ], progress
+    assert sorted(line.split()[2] for line in progress) == [
+        "0000", "0001", "0002", "0003", "0004",
+    ]  # fmt: skip
+    # Nothing else between the banner and the ranked table.
+    start = chief_lines.index(progress[0])
+    assert chief_lines[start : start + 5] == progress
+    assert chief_lines[start - 1].startswith("  search ")
+    assert chief_lines[start + 5] == ""
+    assert chief_lines[start + 6].startswith("Trials ranked by")

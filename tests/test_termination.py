@@ -13,7 +13,12 @@ from typing import Any
 
 import pytest
 
-from lrdecay.tuning.termination import Terminated, sigterm_as_interrupt
+from lrdecay.tuning.termination import (
+    Terminated,
+    raise_if_stopped,
+    signals_deferred,
+    stop_on_signals,
+)
 
 # The first trial's first training step marks `ready` and waits there while
 # `hold` exists: the signal lands mid-trial, after its run was created
@@ -137,7 +142,7 @@ def test_sigterm_kills_the_runs_exits_143_and_the_same_command_resumes(
 
 def test_sigterm_raises_terminated_inside_the_block_only() -> None:
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
-    with pytest.raises(Terminated) as raised, sigterm_as_interrupt():
+    with pytest.raises(Terminated) as raised, stop_on_signals():
         os.kill(os.getpid(), signal.SIGTERM)
         time.sleep(5)  # the handler runs here and raises
     assert isinstance(raised.value, KeyboardInterrupt)
@@ -154,7 +159,7 @@ def test_sigterm_handler_of_the_program_is_left_alone() -> None:
 
     previous = signal.signal(signal.SIGTERM, own)
     try:
-        with sigterm_as_interrupt():
+        with stop_on_signals():
             os.kill(os.getpid(), signal.SIGTERM)
             time.sleep(0.1)
         assert received == [signal.SIGTERM]
@@ -167,10 +172,202 @@ def test_sigterm_outside_the_main_thread_installs_nothing() -> None:
     seen: list[Any] = []
 
     def search_in_a_thread() -> None:
-        with sigterm_as_interrupt():
+        with stop_on_signals():
             seen.append(signal.getsignal(signal.SIGTERM))
 
     thread = threading.Thread(target=search_in_a_thread)
     thread.start()
     thread.join()
     assert seen == [signal.SIG_DFL]
+
+
+class _SignalInDel:
+    """Sends SIGINT to the process while Python runs its `__del__`, where an
+    exception is printed ("Exception ignored in ...") and swallowed."""
+
+    def __del__(self) -> None:
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.5)  # the handler runs here; its exception goes nowhere
+
+
+def test_a_swallowed_ctrl_c_is_raised_again_at_the_next_safe_point(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    hook = sys.unraisablehook
+    reached = []
+    with pytest.raises(KeyboardInterrupt), stop_on_signals():
+        _SignalInDel()  # collected at once: the signal lands in __del__
+        reached.append("after __del__")
+        raise_if_stopped()
+        reached.append("after the safe point")
+    assert reached == ["after __del__"]
+    # Not printed: it was raised again.
+    assert "Exception ignored" not in capfd.readouterr().err
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert sys.unraisablehook is hook
+    raise_if_stopped()  # outside the block: nothing pending
+
+
+def test_a_block_ending_normally_after_a_swallowed_signal_raises_it() -> None:
+    with pytest.raises(Terminated), stop_on_signals():
+
+        class SigtermInDel:
+            def __del__(self) -> None:
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(0.5)
+
+        SigtermInDel()
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+def test_a_swallowed_signal_replaces_the_error_it_became() -> None:
+    with pytest.raises(KeyboardInterrupt) as raised, stop_on_signals():
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)
+        except BaseException as error:  # a library turning it into an error
+            raise RuntimeError("wrapped") from error
+    assert isinstance(raised.value.__cause__, RuntimeError)
+
+
+def test_nested_blocks_raise_once_and_the_outer_one_ends_cleanly() -> None:
+    caught = []
+    with stop_on_signals():
+        try:
+            with stop_on_signals():
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(5)
+        except KeyboardInterrupt:
+            caught.append("inner")
+        raise_if_stopped()  # delivered: nothing pending any more
+    assert caught == ["inner"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_signal_in_a_deferred_block_stops_when_it_ends() -> None:
+    steps = []
+    with pytest.raises(KeyboardInterrupt), stop_on_signals():
+        with signals_deferred():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.2)
+            steps.append("bookkeeping finished")
+        steps.append("after the block")
+    assert steps == ["bookkeeping finished"]
+
+
+# -- a real search, stopped at 20 moments -------------------------------------
+
+DRIVER = Path(__file__).with_name("interrupt_search.py")
+# Fractions of the timed search's duration at which SIGINT comes: from its
+# start (data, model, the parent run) through every trial to its end.
+FRACTIONS = [round(0.02 + index * 0.045, 3) for index in range(20)]
+
+
+def _moments(stdout: str) -> list[dict[str, Any]]:
+    import json
+
+    prefix = "LRDECAY_MOMENT "
+    return [
+        json.loads(line[len(prefix) :])
+        for line in stdout.splitlines()
+        if line.startswith(prefix)
+    ]
+
+
+def _check_store(store: str) -> dict[str, Any]:
+    """No run left RUNNING; every trial run FINISHED/COMPLETED or KILLED/KILLED."""
+    import mlflow
+
+    client = mlflow.MlflowClient(store)
+    experiment = client.get_experiment_by_name("lrdecay")
+    runs = client.search_runs([experiment.experiment_id], max_results=5000)
+    assert [run.info.run_name for run in runs if run.info.status == "RUNNING"] == []
+    parents = {}
+    killed = 0
+    for run in runs:
+        tags = run.data.tags
+        if tags["lrdecay.role"] == "search":
+            parents[tags["lrdecay.search"]] = run
+            continue
+        if run.info.status == "KILLED":
+            killed += 1
+            assert (tags["lrdecay.trial_status"], tags["lrdecay.status"]) == (
+                "KILLED",
+                "KILLED",
+            ), tags
+        else:
+            assert run.info.status == "FINISHED", run.info
+            assert tags["lrdecay.trial_status"] == "COMPLETED", tags
+    return {"parents": parents, "killed": killed, "runs": runs}
+
+
+@pytest.mark.slow
+def test_sigint_at_20_moments_always_stops_the_search_and_it_resumes(
+    tmp_path: Path,
+) -> None:
+    processes = []
+    for index, fractions in enumerate((FRACTIONS[0::2], FRACTIONS[1::2])):
+        folder = tmp_path / f"driver{index}"
+        folder.mkdir()
+        command = [
+            sys.executable, str(DRIVER), "--store", f"sqlite:///{folder}/mlflow.db",
+            "--project-dir", str(folder / "projects"),
+            "--fractions", ",".join(map(str, fractions)),
+        ]  # fmt: skip
+        if index == 0:
+            command += ["--sigterm-at", "0.5", "--resume", "m05"]
+        processes.append(
+            subprocess.Popen(
+                command,
+                cwd=folder,
+                env=_env(),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
+    # And a fresh `lrdecay search` interrupted while it starts up.
+    early = subprocess.Popen(
+        [sys.executable, "-m", "lrdecay", "search", "--epochs", "3",
+         "--decay-epochs", "1,2", "--kinds", "step",
+         "--tracking-uri", f"sqlite:///{tmp_path}/early.db"],
+        cwd=tmp_path, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        time.sleep(2.0)
+        early.send_signal(signal.SIGINT)
+        _, early_err = early.communicate(timeout=120)
+        outputs = [process.communicate(timeout=400) for process in processes]
+    finally:
+        for process in [early, *processes]:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    assert early.returncode == 130, early_err[-3000:]
+    assert early_err.splitlines()[-1].startswith("lrdecay: interrupted")
+
+    moments = []
+    for process, (stdout, stderr) in zip(processes, outputs, strict=True):
+        assert process.returncode == 0, stderr[-3000:]
+        assert "Exception ignored" not in stderr, stderr[-3000:]
+        moments += _moments(stdout)
+    print(*moments, sep="\n")
+    assert len(moments) == 21
+    assert all(moment["sent"] for moment in moments)
+    assert sorted(moment["code"] for moment in moments) == [130] * 20 + [143]
+
+    killed = 0
+    for index in range(2):
+        store = _check_store(f"sqlite:///{tmp_path}/driver{index}/mlflow.db")
+        killed += store["killed"]
+        for name, parent in store["parents"].items():
+            # The first driver resumed m05 to its end.
+            finished = name in ("warmup", "timed") or (index, name) == (0, "m05")
+            assert parent.info.status == ("FINISHED" if finished else "KILLED")
+    # The moments land in trials, not only before or after them.
+    assert killed >= 8
+
+    # The search stopped at m05 resumes in the same parent run and ends.
+    resumed = [line for line in outputs[0][0].splitlines() if "RESUMED" in line]
+    assert resumed == ["LRDECAY_RESUMED 0"]

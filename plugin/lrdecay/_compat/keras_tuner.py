@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import importlib
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -345,6 +346,46 @@ def oracle_progress(oracle: Any, lock_timeout: float) -> OracleProgress | None:
         )
     finally:
         lock.release()
+
+
+_QUIET_CONDITIONS = {"depth": 0}
+_QUIET_CONDITIONS_LOCK = threading.Lock()
+
+
+def _discard_print(*args: Any, **kwargs: Any) -> None:
+    """What `print` is in KerasTuner's `conditions` module during a search."""
+
+
+@contextlib.contextmanager
+def quiet_condition_protos() -> Iterator[None]:
+    """Silence the stray `print` of KerasTuner's conditions for the block.
+
+    `keras_tuner.src.engine.conditions.Parent.to_proto` prints the first
+    value of its condition (`step`, `plateau`, ...) to stdout each time a
+    conditional hyperparameter is sent over gRPC: a distributed search's
+    chief and workers printed ~80 such lines for 5 trials. For the block,
+    the module gets a global `print` that discards, which shadows the
+    builtin for that module's code only; when the outermost block ends the
+    global is removed again (nested and concurrent blocks count). Nothing
+    else in the module prints.
+
+    Relies on: the bare `print(self.values[0])` in `Parent.to_proto`, a
+    global name lookup in `keras_tuner.src.engine.conditions`. Verified with
+    keras-tuner 1.4.8.
+    """
+    from keras_tuner.src.engine import conditions
+
+    with _QUIET_CONDITIONS_LOCK:
+        _QUIET_CONDITIONS["depth"] += 1
+        if _QUIET_CONDITIONS["depth"] == 1:
+            conditions.print = _discard_print
+    try:
+        yield
+    finally:
+        with _QUIET_CONDITIONS_LOCK:
+            _QUIET_CONDITIONS["depth"] -= 1
+            if _QUIET_CONDITIONS["depth"] == 0:
+                vars(conditions).pop("print", None)
 
 
 # ---------------------------------------------------------------------------

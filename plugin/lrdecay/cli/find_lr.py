@@ -30,8 +30,19 @@ DEFAULT_VAL_SPLIT = 0.2
 
 def run_find_lr(args: argparse.Namespace) -> int:
     """`lrdecay find-lr`: test, print the suggestion, write the plot."""
-    from lrdecay.cli import data, models
+    from lrdecay.cli import quiet
 
+    # Before anything can import TensorFlow or MLflow, as for `lrdecay search`.
+    with quiet.framework_output(args.verbosity):
+        return _run_find_lr(args)
+
+
+def _run_find_lr(args: argparse.Namespace) -> int:
+    from lrdecay.cli import data, models, quiet
+
+    if args.model:
+        # The file and its function, before the data and TensorFlow load.
+        models.check_model_spec(args.model)
     out = args.out or DEFAULT_OUT
     if not str(out).lower().endswith(".png"):
         raise UsageError(f"--out must name a .png file. Received: {out!r}")
@@ -63,10 +74,10 @@ def run_find_lr(args: argparse.Namespace) -> int:
         val_split=DEFAULT_VAL_SPLIT if args.val_split is None else args.val_split,
         seed=data.DEFAULT_SPLIT_SEED if args.seed is None else args.seed,
     )
+    # The user's module imports Keras: the backend first, without its
+    # start-up lines.
+    quiet.import_backend(args.verbosity)
     builder = models.load_model_builder(args.model, dataset) if args.model else None
-    if args.verbosity < 2:
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-        os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     model = _build(builder, dataset, args)
     result = _test(model, dataset, args)
     result.plot(out)

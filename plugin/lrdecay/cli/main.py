@@ -9,8 +9,8 @@ neither TensorFlow, MLflow nor matplotlib, so `lrdecay --help` and
 heavy loads.
 
 Exit codes (`lrdecay.cli.errors`): 0 success; 1 the search (or report)
-failed; 2 bad input (one line on stderr, no traceback); 130 interrupted;
-143 terminated (SIGTERM during a search).
+failed; 2 bad input (one line on stderr, no traceback); 130 interrupted
+(Ctrl-C); 143 terminated (SIGTERM).
 """
 
 from __future__ import annotations
@@ -22,7 +22,14 @@ from typing import NoReturn
 
 from lrdecay import __version__
 from lrdecay.cli import find_lr, preview, replay, report, search
-from lrdecay.cli.errors import EXIT_INTERRUPTED, EXIT_USAGE, UsageError, one_line
+from lrdecay.cli.errors import (
+    EXIT_INTERRUPTED,
+    EXIT_TERMINATED,
+    EXIT_USAGE,
+    UsageError,
+    one_line,
+)
+from lrdecay.tuning.termination import Terminated, stop_on_signals
 
 
 class _Parser(argparse.ArgumentParser):
@@ -83,6 +90,22 @@ def _subparser(
 def main(argv: Sequence[str] | None = None) -> int:
     """Run `lrdecay` with `argv` (default: `sys.argv[1:]`); return the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        # Ctrl-C and SIGTERM stop the command wherever they land (a search
+        # stops at its next batch even when the exception was swallowed);
+        # the handlers are restored when it ends.
+        with stop_on_signals():
+            return _run(argv)
+    except KeyboardInterrupt as error:
+        terminated = isinstance(error, Terminated)
+        print(
+            f"lrdecay: {'terminated (SIGTERM)' if terminated else 'interrupted'}",
+            file=sys.stderr,
+        )
+        return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
+
+
+def _run(argv: list[str]) -> int:
     parser = build_parser()
     try:
         args = parse_args(parser, argv)
@@ -93,9 +116,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.verbosity = 1
         handler: Callable[[argparse.Namespace], int] = args.handler
         return handler(args)
-    except KeyboardInterrupt:
-        print("lrdecay: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
     except UsageError as error:
         print(f"lrdecay: error: {one_line(error)}", file=sys.stderr)
         return EXIT_USAGE

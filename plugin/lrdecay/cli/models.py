@@ -19,6 +19,7 @@ model = build()         # a compiled keras.Model
 
 from __future__ import annotations
 
+import ast
 import importlib
 import importlib.util
 import inspect
@@ -93,12 +94,7 @@ def load_model_builder(spec: str, dataset: Dataset) -> Callable[[Any], Any]:
             function is missing or not callable, or it asks for an argument
             not in the list above.
     """
-    module_name, sep, function_name = spec.rpartition(":")
-    if not sep or not module_name or not function_name:
-        raise DataError(
-            f"--model must look like module:function or path/file.py:function. "
-            f"Received: {spec!r}"
-        )
+    module_name, function_name = _split_spec(spec)
     module = _import_user_module(module_name, spec)
     function = getattr(module, function_name, None)
     if function is None:
@@ -150,8 +146,134 @@ def load_model_builder(spec: str, dataset: Dataset) -> Callable[[Any], Any]:
     return build_model
 
 
+def check_model_spec(spec: str) -> None:
+    """Check `module:function` without running the module (no Keras loads).
+
+    The file (or the module's source) must exist and bind `function` at its
+    top level: a `def`, a class, an assignment or an import of that name.
+    A module whose names cannot be read from its source (`from x import *`,
+    a module `__getattr__`, no Python source) passes; `load_model_builder`
+    checks it when it imports it.
+
+    Raises:
+        DataError: The spec is malformed, the file or module does not
+            exist, its source does not parse, or it has no such name.
+    """
+    module_name, function_name = _split_spec(spec)
+    if _is_path(module_name):
+        path = Path(module_name)
+        if not path.is_file():
+            raise DataError(f"--model {spec!r}: file {module_name!r} not found.")
+        source_path: str | None = str(path)
+    else:
+        source_path = _module_source(module_name, spec)
+    if source_path is None:
+        return
+    try:
+        with open(source_path, "rb") as file:
+            tree = ast.parse(file.read(), filename=source_path)
+    except (OSError, SyntaxError, ValueError) as error:
+        raise DataError(
+            f"--model {spec!r}: importing {module_name!r} failed: "
+            f"{type(error).__name__}: {error}"
+        ) from None
+    names = _top_level_names(tree.body)
+    if names is None or function_name in names:
+        return
+    raise DataError(
+        f"--model {spec!r}: module {module_name!r} has no attribute {function_name!r}."
+    )
+
+
+def _split_spec(spec: str) -> tuple[str, str]:
+    module_name, sep, function_name = spec.rpartition(":")
+    if not sep or not module_name or not function_name:
+        raise DataError(
+            f"--model must look like module:function or path/file.py:function. "
+            f"Received: {spec!r}"
+        )
+    return module_name, function_name
+
+
+def _is_path(module_name: str) -> bool:
+    return module_name.endswith(".py") or os.sep in module_name or "/" in module_name
+
+
+def _module_source(module_name: str, spec: str) -> str | None:
+    """The source file of `module_name`, found as `import` would (from the
+    current directory too), without running it; `None`: no Python source.
+    A dotted name runs its parent packages, as `find_spec` must."""
+    cwd = os.getcwd()
+    added = cwd not in sys.path
+    if added:
+        sys.path.insert(0, cwd)
+    try:
+        found = importlib.util.find_spec(module_name)
+    except (ImportError, ValueError) as error:
+        found, reason = None, f" ({error})"
+    else:
+        reason = ""
+    finally:
+        if added and cwd in sys.path:
+            sys.path.remove(cwd)
+    if found is None:
+        raise DataError(
+            f"--model {spec!r}: cannot import module {module_name!r}{reason}; "
+            "run from the directory that holds it, or give a path to the file."
+        )
+    origin = found.origin
+    if not origin or not origin.endswith(".py") or not os.path.isfile(origin):
+        return None
+    return origin
+
+
+def _top_level_names(body: list[ast.stmt]) -> set[str] | None:
+    """The names a module's statements bind at its top level (into `if`,
+    `try`, `with` and loops); `None` when they cannot be known."""
+    names: set[str] = set()
+    for node in body:
+        if isinstance(node, ast.Match):
+            return None
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            if node.name == "__getattr__":
+                return None
+            names.add(node.name)
+            continue
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            for alias in node.names:
+                if alias.name == "*":
+                    return None
+                names.add(alias.asname or alias.name.split(".")[0])
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.For)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                names.update(
+                    sub.id for sub in ast.walk(target) if isinstance(sub, ast.Name)
+                )
+        for block in ("body", "orelse", "finalbody", "handlers"):
+            inner = getattr(node, block, None)
+            if isinstance(inner, list):
+                statements = [
+                    statement
+                    for item in inner
+                    for statement in (
+                        item.body if isinstance(item, ast.ExceptHandler) else [item]
+                    )
+                ]
+                found = _top_level_names(statements)
+                if found is None:
+                    return None
+                names |= found
+        names.update(
+            sub.target.id
+            for sub in ast.walk(node)
+            if isinstance(sub, ast.NamedExpr) and isinstance(sub.target, ast.Name)
+        )
+    return names
+
+
 def _import_user_module(module_name: str, spec: str) -> Any:
-    if module_name.endswith(".py") or os.sep in module_name or "/" in module_name:
+    if _is_path(module_name):
         path = Path(module_name)
         if not path.is_file():
             raise DataError(f"--model {spec!r}: file {module_name!r} not found.")

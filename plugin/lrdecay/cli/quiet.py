@@ -19,6 +19,15 @@ all as they are.
   `tensorflow`: WARNING, ERROR, ERROR.
 - KerasTuner's "Reloading Tuner from ..." (a `print` in `Tuner.__init__`,
   keras-tuner 1.4.8): dropped from stdout; the banner says "resuming".
+  (The `print` of its gRPC conditions is silenced by the search itself:
+  `lrdecay._compat.keras_tuner.quiet_condition_protos`.)
+- MLflow's "🏃 View run ... at" / "🧪 View experiment at" lines on stdout,
+  printed as each run against a tracking server ends:
+  `MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT=true` unless the user set it; the
+  command prints the link to the search's runs itself.
+- Warnings: one `lrdecay: warning: <message>` line each on stderr (another
+  package's: `<package>: warning: <message>`), not Python's two lines
+  with the file, line and source of the `warnings.warn` call.
 - Keras' "Skipping variable loading for optimizer ..." warning: KerasTuner's
   `Tuner.load_model` (which `search()` uses for `SearchResult.best_model`)
   loads the best checkpoint into a freshly built model whose optimizer is not
@@ -55,6 +64,9 @@ _NATIVE_NOISE = re.compile(
 
 _RELOADING_TUNER = "Reloading Tuner from "
 
+# MLflow's variable (read at each run's end) against its "View run" lines.
+_NO_RUN_LINKS = "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"
+
 _OPTIMIZER_NOT_BUILT = "Skipping variable loading for optimizer"
 
 
@@ -71,12 +83,13 @@ def framework_output(verbosity: int) -> Iterator[None]:
         return
     saved_env = {
         name: os.environ.get(name)
-        for name in ("TF_CPP_MIN_LOG_LEVEL", "MLFLOW_LOGGING_LEVEL")
+        for name in ("TF_CPP_MIN_LOG_LEVEL", "MLFLOW_LOGGING_LEVEL", _NO_RUN_LINKS)
     }
     # The user's own setting wins.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     # MLflow sets its logger's level from this variable when it is imported.
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault(_NO_RUN_LINKS, "true")
     saved_levels = {}
     for name, level in _LOGGER_LEVELS.items():
         logger = logging.getLogger(name)
@@ -84,6 +97,7 @@ def framework_output(verbosity: int) -> Iterator[None]:
         logger.setLevel(max(level, logger.getEffectiveLevel()))
     try:
         with warnings.catch_warnings(), _stdout_without(_RELOADING_TUNER):
+            warnings.showwarning = _show_warning
             warnings.filterwarnings(
                 "ignore", message=re.escape(_OPTIMIZER_NOT_BUILT), category=UserWarning
             )
@@ -97,6 +111,42 @@ def framework_output(verbosity: int) -> Iterator[None]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+def warning_line(message: Warning | str, filename: str) -> str:
+    """A warning as the command prints it: `lrdecay: warning: <message>`.
+
+    lrdecay's messages that start with `lrdecay: ` lose that start; another
+    package's warning is named by its package (from `filename`).
+    """
+    text = str(message).strip()
+    package = _package_of(filename)
+    if package == "lrdecay" or text.startswith("lrdecay"):
+        return f"lrdecay: warning: {text.removeprefix('lrdecay: ')}"
+    return f"{package}: warning: {text}"
+
+
+def _package_of(filename: str) -> str:
+    parts = os.path.normpath(filename).split(os.sep)
+    for marker in ("site-packages", "dist-packages", "plugin"):
+        if marker in parts[:-1]:
+            index = len(parts) - 1 - parts[::-1].index(marker)
+            return os.path.splitext(parts[index + 1])[0]
+    return os.path.splitext(os.path.basename(filename))[0] or "python"
+
+
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
+    stream = file if file is not None else sys.stderr
+    # As `warnings.showwarning`: a closed or missing stream shows nothing.
+    with contextlib.suppress(AttributeError, OSError, ValueError):
+        stream.write(warning_line(message, filename) + "\n")
 
 
 def import_backend(verbosity: int) -> None:

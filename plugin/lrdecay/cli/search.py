@@ -133,6 +133,11 @@ def _run_search(args: argparse.Namespace) -> int:
 
     settings = search_settings(args)
     check_space(settings)
+    if args.model:
+        from lrdecay.cli import models
+
+        # The file and its function, in a second, before TensorFlow loads.
+        models.check_model_spec(args.model)
     # The store first: before the data, TensorFlow, or anything is created.
     try:
         tracking_uri.check_reachable(
@@ -332,7 +337,7 @@ def _search(
     from lrdecay.tuning import distributed
     from lrdecay.tuning import runner as tuning
     from lrdecay.tuning.result import EvidenceWarning
-    from lrdecay.tuning.termination import Terminated
+    from lrdecay.tuning.termination import Terminated, stop_handled
 
     verbosity = args.verbosity
     progress.start(verbosity)
@@ -375,6 +380,7 @@ def _search(
             )
     except KeyboardInterrupt as error:
         # SIGTERM (Kubernetes, Slurm, `docker stop`) ends it the same way.
+        stop_handled()
         progress.end_line()
         terminated = isinstance(error, Terminated)
         print(

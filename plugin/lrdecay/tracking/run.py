@@ -28,9 +28,11 @@ from lrdecay.tracking import backstop, plots, sender, store, uri
 from lrdecay.tracking.guard import error_text, guard
 from lrdecay.tracking.recorder import FitRecorder, now_ms
 
-# The tag of how the fit ended: FINISHED, FAILED or KILLED. A search rewrites
-# it when KerasTuner fails a trial whose fit finished (`SearchRuns.trial_ended`).
-FIT_STATUS_TAG = "lrdecay.status"
+# How the logger ended its run (FINISHED, FAILED, KILLED), beside MLflow's
+# own status: a search rewrites it when KerasTuner fails a trial whose fit
+# finished (`SearchRuns.trial_ended`), and a stopped search ends a run KILLED
+# here too.
+RUN_STATUS_TAG = "lrdecay.status"
 
 
 class TrackedRun:
@@ -196,7 +198,7 @@ class TrackedRun:
         if recorder.history:
             # Reductions made by a plateau rule listed after us, at the last epoch.
             self.add_metrics(recorder.new_reductions(now_ms()))
-        tags = {FIT_STATUS_TAG: status}
+        tags = {RUN_STATUS_TAG: status}
         text = error_text(error)
         if text:
             tags["lrdecay.error"] = text

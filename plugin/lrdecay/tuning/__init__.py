@@ -24,5 +24,5 @@ is never shadowed by a subpackage of the same name.
 - `prefix`, `epoch_order`: shared-prefix trunks and branches (exact: a branch
   equals its independent run), and the data order per (seed, epoch) they
   need. Not yet used by `search()`.
-- `termination`: SIGTERM during a search ends it as Ctrl-C does.
+- `termination`: Ctrl-C and SIGTERM stop a search wherever they land.
 """

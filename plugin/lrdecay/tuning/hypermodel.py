@@ -330,7 +330,12 @@ class DecayHyperModel(keras_tuner.HyperModel):
             history = model.fit(*args, callbacks=fit_callbacks, **kwargs)
         except KeyboardInterrupt as error:
             if run is not None:
-                run.end("KILLED", f"interrupted ({type(error).__name__})")
+                reason = f"{type(error).__name__}: {error}" if str(error) else ""
+                run.end(
+                    "KILLED",
+                    f"interrupted ({reason or type(error).__name__})",
+                    trial_status="KILLED",
+                )
             raise
         except keras_tuner.errors.FailedTrialError as error:
             if run is not None:

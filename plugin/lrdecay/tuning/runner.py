@@ -45,13 +45,18 @@ unfrozen when the search ends, also on error or interrupt (a caller who
 froze the heap already keeps it frozen, untouched). Every execution of
 every trial calls `keras.utils.set_random_seed` (Python's `random`,
 NumPy's global generator and the backend's), so those are left seeded
-from the last execution. In the main thread, SIGTERM (Kubernetes,
-Slurm, `docker stop`) raises `lrdecay.tuning.termination.Terminated`, a
-`KeyboardInterrupt`, for the duration of the KerasTuner search, unless
-the program set its own SIGTERM handler: the search then ends as on
-Ctrl-C (the trial's run and the parent KILLED, KerasTuner's state
-saved; the same call resumes), and SIGTERM's default action is restored
-when the search ends. Nothing else process-wide is changed.
+from the last execution. In the main thread, for the duration of the
+KerasTuner search, SIGTERM (Kubernetes, Slurm, `docker stop`) raises
+`lrdecay.tuning.termination.Terminated`, a `KeyboardInterrupt`, and both
+it and Ctrl-C are recorded, so that one whose exception was swallowed
+(in a garbage-collection callback, say) still stops the search at the
+next trial, epoch or batch; a handler the program set itself is left
+alone. The search then ends as on Ctrl-C (the stopped trial's runs and
+the parent KILLED, KerasTuner's state saved; the same call resumes), and
+the handlers and `sys.unraisablehook` are restored when it ends. While
+it runs, KerasTuner's module `keras_tuner.src.engine.conditions` has a
+silent `print` (its stray gRPC print), removed afterwards. Nothing else
+process-wide is changed.
 
 Reproducible: a search has one seed (`seed`, else the one a resumed
 search recorded, else one it picks and records: `SearchResult.seed`,
@@ -131,6 +136,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from lrdecay import defaults
+from lrdecay._compat import keras_tuner as keras_tuner_compat
 from lrdecay.tracking.credentials import credentials_in_environment
 from lrdecay.tuning import (
     assemble,
@@ -159,7 +165,7 @@ from lrdecay.tuning.result import (
     summarize,
 )
 from lrdecay.tuning.space import DecaySpace
-from lrdecay.tuning.termination import sigterm_as_interrupt
+from lrdecay.tuning.termination import stop_on_signals
 from lrdecay.tuning.tuners import ALGORITHMS, build_tuner, grid_size, trial_total
 from lrdecay.tuning.verdict import rate_warning
 
@@ -431,7 +437,15 @@ def _search(
         prepare.record_range_test(plan, runs, lr_range[0])
     fit = _fit_kwargs(plan, verbose, callbacks, fit_kwargs)
     _run(plan, tuner, runs, role, progress, data, None, fit)
-    result = assemble.search_result(plan, tuner, hypermodel, runs, role)
+    try:
+        with stop_on_signals():
+            result = assemble.search_result(plan, tuner, hypermodel, runs, role)
+    except KeyboardInterrupt as error:
+        # Stopped while the result is assembled: the parent run ends KILLED
+        # (the same call resumes and assembles it again).
+        if runs is not None:
+            runs.search_interrupted(error)
+        raise
     result.lr_range = None if lr_range is None else lr_range[0]
     result.inputs = data
     return result
@@ -483,9 +497,15 @@ def _run(
         # so a worker counts the trials it ran itself.
         ended_here.append(summary.trial_id)
         best = None if role.is_worker else best_trial(oracle)
-        index = (
-            len(ended_here) if role.is_worker else len(getattr(oracle, "end_order", ()))
-        )
+        index = len(ended_here)
+        if not role.is_worker:
+            # The chief's watcher may see two trials end at once: each gets
+            # its own place in the oracle's order (a resume counts from it).
+            end_order = [str(trial_id) for trial_id in getattr(oracle, "end_order", ())]
+            if summary.trial_id in end_order:
+                index = end_order.index(summary.trial_id) + 1
+            else:
+                index = len(end_order)
         progress(
             TrialEvent(
                 index=index,
@@ -504,8 +524,10 @@ def _run(
     tuner.lrdecay_on_trial_end = on_trial_end
     try:
         with (
-            sigterm_as_interrupt(),
+            stop_on_signals(),
             _frozen_heap(),
+            # KerasTuner prints each conditional value it sends over gRPC.
+            keras_tuner_compat.quiet_condition_protos(),
             distributed.watch_chief(
                 tuner.oracle,
                 role,

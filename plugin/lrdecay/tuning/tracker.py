@@ -28,7 +28,7 @@ from lrdecay._compat import keras_tuner as keras_tuner_compat
 from lrdecay.tracking import store
 from lrdecay.tracking import uri as tracking_uri_module
 from lrdecay.tracking.guard import tag_value
-from lrdecay.tracking.run import FIT_STATUS_TAG
+from lrdecay.tracking.run import RUN_STATUS_TAG
 from lrdecay.tuning import comparison, labels
 from lrdecay.tuning import runs as layout
 from lrdecay.tuning.space import DecaySpace, ResolvedDecay
@@ -70,6 +70,23 @@ class TrialRun:
         except Exception as failure:
             _warn("tagging the trial's run", failure)
 
+    def kill(self, reason: str) -> None:
+        """End the run KILLED, its trial status KILLED, whatever it got to.
+
+        For a trial the search stopped in: its fit may have ended the run,
+        or been interrupted while ending it. The trial re-runs on resume.
+        """
+        self.logger.wait_for_artifacts()
+        self.end("KILLED", reason, trial_status="KILLED")  # a no-op if ended
+        run_id = self.logger.run_id
+        if run_id is None:
+            return
+        client = self.owner.client
+        client.set_tag(run_id, layout.STATUS_TAG, "KILLED")
+        client.set_tag(run_id, RUN_STATUS_TAG, "KILLED")
+        if client.get_run(run_id).info.status != "KILLED":
+            client.set_terminated(run_id, "KILLED")
+
 
 class SearchRuns:
     """The parent run of a search and the child runs of its trials."""
@@ -96,6 +113,9 @@ class SearchRuns:
         self.trial_run_ids: dict[str, list[str]] = {}
         # Loggers whose artifacts may still be on their way.
         self._sending: list[Any] = []
+        # This process's runs of the trials KerasTuner has not ended yet:
+        # when the search stops, they end KILLED.
+        self._trial_runs: list[TrialRun] = []
 
     # -- finding the parent -----------------------------------------------------
 
@@ -340,12 +360,16 @@ class SearchRuns:
             attempt = self.trial_run_ids.setdefault(trial_id, [])
             if context.execution == 0:
                 attempt.clear()
-        return _RecordingTrialRun(self, logger, trial_id)
+        trial_run = _RecordingTrialRun(self, logger, trial_id)
+        if trial_id is not None:
+            self._trial_runs.append(trial_run)
+        return trial_run
 
     def trial_ended(self, trial: Any) -> None:
         """Write KerasTuner's final status (and score) onto the trial's runs."""
         trial_id = str(trial.trial_id)
         status = str(trial.status)
+        self._trial_runs = [run for run in self._trial_runs if run.trial_id != trial_id]
         for run_id in self.trial_run_ids.get(trial_id, []):
             try:
                 self.client.set_tag(run_id, layout.STATUS_TAG, status)
@@ -363,7 +387,7 @@ class SearchRuns:
                             layout.ERROR_TAG,
                             tag_value(trial.message or "trial FAILED"),
                         )
-                        self.client.set_tag(run_id, FIT_STATUS_TAG, "FAILED")
+                        self.client.set_tag(run_id, RUN_STATUS_TAG, "FAILED")
                         self.client.set_terminated(run_id, "FAILED")
             except Exception as error:
                 _warn("updating the trial's run", error)
@@ -418,7 +442,21 @@ class SearchRuns:
             _warn("tagging the search's data", error)
 
     def search_interrupted(self, error: BaseException) -> None:
+        """End the runs of the trials the search stopped in, then the parent.
+
+        After an interrupt, each run this process opened for a trial
+        KerasTuner did not end becomes KILLED (`lrdecay.trial_status=KILLED`):
+        the trial re-runs when the search resumes. The parent ends KILLED
+        after an interrupt, FAILED after an error.
+        """
         self.wait_for_artifacts()
+        stopped, self._trial_runs = self._trial_runs, []
+        reason = f"{type(error).__name__}: {error}" if str(error) else ""
+        for run in stopped if isinstance(error, KeyboardInterrupt) else ():
+            try:
+                run.kill(f"interrupted ({reason or type(error).__name__})")
+            except Exception as failure:
+                _warn("ending the stopped trial's run", failure)
         if self.parent_run_id is None:
             return
         status = "KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED"

@@ -1,7 +1,7 @@
 """The KerasTuner tuners `search()` builds, one per algorithm.
 
 Each is the stock tuner (the grid search with lrdecay's
-`ParallelGridSearchOracle`) with four additions (`_SearchHooks`):
+`ParallelGridSearchOracle`) with five additions (`_SearchHooks`):
 
 - a hook run after KerasTuner's own `on_trial_end`, so that `search()`
   updates the trial's MLflow run and sends its `progress` event once the
@@ -14,7 +14,10 @@ Each is the stock tuner (the grid search with lrdecay's
   (`keras_tuner_compat.keep_best_epoch_in_memory`);
 - each execution's own objective value is kept in the trial's metrics as
   `lrdecay/execution_<i>` (`EXECUTION_METRIC`), beside KerasTuner's mean
-  over the executions, so the ranking can show the spread of the repeats.
+  over the executions, so the ranking can show the spread of the repeats;
+- a Ctrl-C or SIGTERM whose exception was swallowed (in a garbage-collection
+  callback, say) stops the search at the next trial, epoch or batch
+  (`lrdecay.tuning.termination`).
 
 The constant-rate control runs first: grid search lists it first (the
 kind's default value); random, Bayesian and Hyperband search hand it out as
@@ -36,6 +39,7 @@ from lrdecay._compat import keras_tuner as keras_tuner_compat
 from lrdecay.tuning import oracles as parallel_grid
 from lrdecay.tuning.plan import SearchPlan, execution_seed
 from lrdecay.tuning.space import CONTROL_KIND, KIND_HP, DecaySpace
+from lrdecay.tuning.termination import raise_if_stopped, signals_deferred
 from lrdecay.tuning.verdict import execution_metric
 
 ALGORITHMS: dict[str, type[Any]] = {
@@ -56,13 +60,37 @@ class _SearchHooks:
     _lrdecay_execution = 0
     _lrdecay_loading = False
 
+    # Safe points where a swallowed Ctrl-C / SIGTERM stops the search
+    # (`termination.raise_if_stopped`): a trial's start and end (before
+    # KerasTuner ends it, so an interrupted trial re-runs), every epoch and
+    # batch.
+    def on_trial_begin(self, trial: Any) -> None:
+        raise_if_stopped()
+        super().on_trial_begin(trial)  # type: ignore[misc]
+
+    def on_epoch_begin(self, *args: Any, **kwargs: Any) -> None:
+        raise_if_stopped()
+        super().on_epoch_begin(*args, **kwargs)  # type: ignore[misc]
+
+    def on_batch_begin(self, *args: Any, **kwargs: Any) -> None:
+        raise_if_stopped()
+        super().on_batch_begin(*args, **kwargs)  # type: ignore[misc]
+
+    def on_epoch_end(self, *args: Any, **kwargs: Any) -> None:
+        raise_if_stopped()
+        super().on_epoch_end(*args, **kwargs)  # type: ignore[misc]
+
     def on_trial_end(self, trial: Any) -> None:
-        try:
-            super().on_trial_end(trial)  # type: ignore[misc]
-        finally:
-            hook = self.lrdecay_on_trial_end
-            if hook is not None:
-                hook(self, trial)
+        raise_if_stopped()
+        # The trial ends in the oracle and in its runs together, or not at
+        # all: a signal meanwhile stops the search right after.
+        with signals_deferred():
+            try:
+                super().on_trial_end(trial)  # type: ignore[misc]
+            finally:
+                hook = self.lrdecay_on_trial_end
+                if hook is not None:
+                    hook(self, trial)
 
     def run_trial(self, trial: Any, *args: Any, **kwargs: Any) -> Any:
         self._lrdecay_execution = 0
