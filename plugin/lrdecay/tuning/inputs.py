@@ -259,7 +259,8 @@ def warn_not_exact(inputs: SearchInputs) -> None:
         "differences between settings include the data's own noise; pass "
         "`repeats=` (e.g. 3) to measure it.",
         UserWarning,
-        stacklevel=4,
+        # warn_not_exact <- normalize <- _search <- search <- the caller.
+        stacklevel=5,
     )
 
 
