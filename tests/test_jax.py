@@ -46,10 +46,13 @@ ON_JAX = [
     # A reshuffling tf.data pipeline and a generator, read once: exact.
     "test_inputs.py::test_a_reshuffling_pipeline_gives_every_trial_the_controls_data",
     "test_inputs.py::test_a_generator_with_steps_per_epoch_is_searched",
-    # keras-io shapes: a CNN on arrays, dict inputs on a shuffled tf.data
-    # pipeline, each through a tracked fit, a search and the range test.
+    # keras-io shapes on exact data: a CNN on arrays, dict inputs on a
+    # shuffled tf.data pipeline, a Conv1D model with the user's EarlyStopping,
+    # each through a tracked fit, a search and the range test.
     "test_scenarios.py::test_a_cnn_on_image_arrays",
     "test_scenarios.py::test_a_dict_input_model_on_a_shuffled_tf_data_pipeline",
+    "test_scenarios.py::"
+    "test_a_conv1d_model_with_the_users_early_stopping_and_checkpoint",
     # The best epoch's weights, kept in memory and written once.
     "test_overhead.py::test_the_checkpoint_is_the_best_epoch_written_once_at_the_end",
 ]
