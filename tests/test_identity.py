@@ -142,7 +142,7 @@ def test_the_data_digest_reads_values_structure_and_pipelines(digits: Any) -> No
     def pipeline(batch_size: int = 32) -> Any:
         return tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size)
 
-    # A pipeline by its type and element spec (its content is not read).
+    # A pipeline by what it holds; an unbatched one runs as given.
     assert digest_data(pipeline()) == digest_data(pipeline())
     assert digest_data(pipeline()) != digest_data(pipeline().unbatch())
     assert digest_data(x.astype(np.float64), y) != digest_data(x, y)

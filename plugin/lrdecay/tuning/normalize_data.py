@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import keras
+import numpy as np
 
 from lrdecay.tuning import readers
 from lrdecay.tuning.inputs import (
@@ -271,6 +272,9 @@ def _pipeline(value: Any, steps: int | None, epochs: int, role: str) -> _Read:
     if endless:
         raise _NotExact(f"an endless {type(value).__name__} without steps")
     first = _read_all(value)
+    if first and any(np.ndim(leaf) == 0 for leaf in keras.tree.flatten(first[0])):
+        # Keras reads each element as a batch: a scalar has no samples.
+        raise _NotExact("its elements are not batched (call `.batch(...)`)")
     second = _read_all(value)
     samples = readers.unbatch(first)
     relation = readers.compare(samples, readers.unbatch(second))
