@@ -22,7 +22,7 @@ import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from lrdecay.tuning import runs
+from lrdecay.tuning import runs, termination
 from lrdecay.tuning.distributed.roles import Role
 
 _TERMINAL = ("FINISHED", "FAILED", "KILLED")
@@ -429,6 +429,8 @@ def watch_for_chief(
         yield
     except KeyboardInterrupt:
         if watchdog.fired.is_set():
+            # The watchdog's own SIGINT, not the user's: no stop to raise again.
+            termination.stop_handled()
             raise ChiefUnreachableError(watchdog.message) from None
         raise
     finally:
