@@ -358,13 +358,21 @@ def test_sigint_at_20_moments_always_stops_the_search_and_it_resumes(
     assert sorted(moment["code"] for moment in moments) == [130] * 20 + [143]
 
     killed = 0
+    stopped_parents = 0
     for index in range(2):
         store = _check_store(f"sqlite:///{tmp_path}/driver{index}/mlflow.db")
         killed += store["killed"]
         for name, parent in store["parents"].items():
             # The first driver resumed m05 to its end.
             finished = name in ("warmup", "timed") or (index, name) == (0, "m05")
-            assert parent.info.status == ("FINISHED" if finished else "KILLED")
+            if finished:
+                assert parent.info.status == "FINISHED", name
+                continue
+            # On a loaded machine a late moment can land after the search
+            # ended (the command still exits 130): its parent is FINISHED.
+            assert parent.info.status in ("KILLED", "FINISHED"), name
+            stopped_parents += parent.info.status == "KILLED"
+    assert stopped_parents >= 15
     # The moments land in trials, not only before or after them.
     assert killed >= 8
 
