@@ -101,6 +101,11 @@ def framework_output(verbosity: int) -> Iterator[None]:
             warnings.filterwarnings(
                 "ignore", message=re.escape(_OPTIMIZER_NOT_BUILT), category=UserWarning
             )
+            # Python's own defaults for a program's libraries (a test runner
+            # turns them on): deprecations are for developers, not the
+            # command's users (e.g. pyparsing's, through matplotlib).
+            warnings.filterwarnings("ignore", category=DeprecationWarning)
+            warnings.filterwarnings("ignore", category=PendingDeprecationWarning)
             yield
     finally:
         for name, level in saved_levels.items():
