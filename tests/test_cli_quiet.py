@@ -32,7 +32,7 @@ def _env() -> dict[str, str]:
 def test_find_lr_writes_nothing_to_stderr(tmp_path: Path) -> None:
     out = tmp_path / "range.png"
     done = subprocess.run(
-        [sys.executable, "-m", "lrdecay", "find-lr", "--num-steps", "20",
+        [sys.executable, "-m", "lrdecay", "find-lr",
          "--out", str(out)],
         cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=300,
     )  # fmt: skip
