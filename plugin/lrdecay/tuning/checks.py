@@ -138,8 +138,7 @@ def first_batch(x: Any, y: Any, batch_size: int | None) -> tuple[Any, ...] | Non
     `None` for a bare iterator (a generator), whose first batch would be
     lost to the fit, and for an empty source.
     """
-    flat = keras.tree.flatten(x)
-    if flat and all(hasattr(item, "shape") for item in flat):
+    if is_arrays(x):
         size = batch_size or 32
 
         def head(array: Any) -> Any:
@@ -160,6 +159,17 @@ def first_batch(x: Any, y: Any, batch_size: int | None) -> tuple[Any, ...] | Non
             element = next(iterator)
         except StopIteration:
             return None
+    return unpack_batch(element)
+
+
+def is_arrays(x: Any) -> bool:
+    """Whether `x` is arrays, or a dict, list or tuple of them."""
+    flat = keras.tree.flatten(x)
+    return bool(flat) and all(hasattr(item, "shape") for item in flat)
+
+
+def unpack_batch(element: Any) -> tuple[Any, ...]:
+    """A batch as `(x, y, sample_weight)`, as `model.fit` reads it."""
     if isinstance(element, tuple):
         return keras.utils.unpack_x_y_sample_weight(element)
     return element, None, None

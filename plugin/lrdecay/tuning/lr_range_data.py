@@ -22,7 +22,7 @@ from typing import Any
 
 import keras
 
-from lrdecay.tuning.checks import first_batch
+from lrdecay.tuning.checks import first_batch, is_arrays, unpack_batch
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,7 +37,7 @@ class RangeTestData:
     @classmethod
     def of(cls, x: Any, y: Any, batch_size: int, num_steps: int) -> RangeTestData:
         """Raises `ValueError` for a source that gives no batch."""
-        if _is_arrays(x):
+        if is_arrays(x):
             samples = len(keras.tree.flatten(x)[0])
             steps_per_epoch = math.ceil(samples / batch_size)
             first = first_batch(x, y, batch_size)
@@ -77,7 +77,7 @@ class RangeTestData:
             "epochs": 1,
             "steps_per_epoch": num_steps,
         }
-        return cls(_unpack(element), arguments, once=True)
+        return cls(unpack_batch(element), arguments, once=True)
 
 
 def _chained(element: Any, iterator: Any) -> Iterator[Any]:
@@ -87,17 +87,6 @@ def _chained(element: Any, iterator: Any) -> Iterator[Any]:
     """
     yield element
     yield from iterator
-
-
-def _is_arrays(x: Any) -> bool:
-    flat = keras.tree.flatten(x)
-    return bool(flat) and all(hasattr(item, "shape") for item in flat)
-
-
-def _unpack(element: Any) -> tuple[Any, ...]:
-    if isinstance(element, tuple):
-        return keras.utils.unpack_x_y_sample_weight(element)
-    return element, None, None
 
 
 def _no_labels(x: Any, y: Any) -> None:
