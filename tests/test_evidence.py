@@ -22,53 +22,23 @@ from typing import Any
 
 import pytest
 
+import search_store as store
+from search_store import unseeded_digits_model
+
 BATCH = 128
 
 
 @pytest.fixture
 def build() -> Callable[[], Any]:
     """A dense digits classifier that does *not* seed itself: the search must."""
-
-    def build_model() -> Any:
-        import keras
-
-        model = keras.Sequential(
-            [
-                keras.Input((64,)),
-                keras.layers.Dense(32, activation="relu"),
-                keras.layers.Dense(10, activation="softmax"),
-            ]
-        )
-        model.compile(
-            optimizer=keras.optimizers.SGD(learning_rate=0.1),
-            loss="sparse_categorical_crossentropy",
-            metrics=["accuracy"],
-        )
-        return model
-
-    return build_model
-
-
-def _client(folder: Path) -> Any:
-    import mlflow
-
-    return mlflow.MlflowClient(f"sqlite:///{folder}/mlflow.db")
-
-
-def _trial_runs(client: Any) -> list[Any]:
-    experiment = client.get_experiment_by_name("lrdecay")
-    return client.search_runs(
-        [experiment.experiment_id],
-        filter_string="tags.`lrdecay.role` = 'trial'",
-        order_by=["attributes.start_time ASC"],
-    )
+    return unseeded_digits_model()
 
 
 def _curves(folder: Path) -> dict[tuple[str, str], list[float]]:
     """(trial id, execution seed) -> the run's val_loss per epoch, from MLflow."""
-    client = _client(folder)
+    client = store.client(folder)
     curves = {}
-    for run in _trial_runs(client):
+    for run in store.runs(client, "trial"):
         history = client.get_metric_history(run.info.run_id, "val_loss")
         key = (run.data.tags["lrdecay.trial_id"], run.data.params["seed"])
         curves[key] = [point.value for point in sorted(history, key=lambda p: p.step)]
@@ -112,9 +82,9 @@ def test_a_seeded_search_repeats_exactly_in_fresh_folders_and_the_same_one(
     again = _seeded_search(build, digits, tmp_path / "first", overwrite=True)
     assert [t.score for t in again.trials] == [t.score for t in first.trials]
     # Both searches' runs are in the folder's store: each curve twice, equal.
-    client = _client(tmp_path / "first")
+    client = store.client(tmp_path / "first")
     by_key: dict[tuple[str, str], list[list[float]]] = {}
-    for run in _trial_runs(client):
+    for run in store.runs(client, "trial"):
         history = client.get_metric_history(run.info.run_id, "val_loss")
         key = (run.data.tags["lrdecay.trial_id"], run.data.params["seed"])
         by_key.setdefault(key, []).append(
@@ -135,10 +105,10 @@ def test_an_unseeded_search_picks_records_and_reuses_its_seed(
         epochs=1,
     )  # fmt: skip
     assert isinstance(result.seed, int) and 0 <= result.seed < 2**31
-    client = _client(tmp_path)
+    client = store.client(tmp_path)
     parent = client.get_run(result.parent_run_id)
     assert parent.data.params["seed"] == str(result.seed)
-    assert [run.data.params["seed"] for run in _trial_runs(client)] == [
+    assert [run.data.params["seed"] for run in store.runs(client, "trial")] == [
         str(result.seed)
     ] * 2
     marker = tmp_path / "project" / result.tuner.project_name / "lrdecay_search.json"
@@ -152,7 +122,7 @@ def test_an_unseeded_search_picks_records_and_reuses_its_seed(
     )  # fmt: skip
     assert resumed.seed == result.seed
     assert resumed.parent_run_id == result.parent_run_id
-    assert len(_trial_runs(client)) == 2
+    assert len(store.runs(client, "trial")) == 2
     # Starting over picks a new seed; untracked, the seed is still recorded.
     fresh = _seeded_search(
         build, digits, tmp_path, seed=None, kinds=("step",), decay_epochs=[1],
@@ -199,8 +169,8 @@ def test_repeats_give_one_child_run_per_seed_and_a_spread(
         build, digits, tmp_path, kinds=("step",), decay_epochs=[1], repeats=2
     )
     assert result.repeats == 2 and result.seed == 7
-    client = _client(tmp_path)
-    runs = _trial_runs(client)
+    client = store.client(tmp_path)
+    runs = store.runs(client, "trial")
     assert sorted(
         (r.data.tags["lrdecay.trial_id"], r.data.params["decay_kind"],
          r.data.params["seed"]) for r in runs

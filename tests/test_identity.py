@@ -24,30 +24,11 @@ from typing import Any
 
 import pytest
 
+import search_store as store
 from lrdecay.cli import main as cli
+from search_store import unseeded_digits_model
 
 EPOCHS = 4
-
-
-def _builder(units: int = 8) -> Callable[[], Any]:
-    def build_model() -> Any:
-        import keras
-
-        model = keras.Sequential(
-            [
-                keras.Input((64,)),
-                keras.layers.Dense(units, activation="relu"),
-                keras.layers.Dense(10, activation="softmax"),
-            ]
-        )
-        model.compile(
-            optimizer=keras.optimizers.SGD(learning_rate=0.1),
-            loss="sparse_categorical_crossentropy",
-            metrics=["accuracy"],
-        )
-        return model
-
-    return build_model
 
 
 def _search(
@@ -62,21 +43,12 @@ def _search(
         "tracking_uri": f"sqlite:///{folder}/mlflow.db",
     }  # fmt: skip
     settings.update(kw)
-    return search(build or _builder(), x, y, validation_data=(x_val, y_val), **settings)
-
-
-def _client(folder: Path) -> Any:
-    import mlflow
-
-    return mlflow.MlflowClient(f"sqlite:///{folder}/mlflow.db")
-
-
-def _runs(client: Any, role: str) -> list[Any]:
-    experiment = client.get_experiment_by_name("lrdecay")
-    return client.search_runs(
-        [experiment.experiment_id],
-        filter_string=f"tags.`lrdecay.role` = '{role}'",
-        order_by=["attributes.start_time ASC"],
+    return search(
+        build or unseeded_digits_model(8),
+        x,
+        y,
+        validation_data=(x_val, y_val),
+        **settings,
     )
 
 
@@ -106,11 +78,11 @@ def test_the_model_digest_ignores_layer_names_and_optimizer_name() -> None:
 
     from lrdecay.tuning.identity import digest_model
 
-    build = _builder()
+    build = unseeded_digits_model(8)
     first, second = build(), build()  # dense_1, dense_2, ... in one process
     assert first.layers[0].name != second.layers[0].name
     assert digest_model(first) == digest_model(second)
-    assert digest_model(_builder(units=4)()) != digest_model(first)
+    assert digest_model(unseeded_digits_model(units=4)()) != digest_model(first)
     adam = build()
     adam.compile(optimizer=keras.optimizers.Adam(0.1), loss="mse")
     assert digest_model(adam) != digest_model(first)
@@ -201,8 +173,8 @@ def test_a_rerun_keeps_the_winner_and_an_exact_tie_goes_to_the_control(
     assert "no decay: the constant rate scored best; keep the rate" in text
     assert text.endswith(first.verdict)
 
-    client = _client(tmp_path)
-    (parent,) = _runs(client, "search")
+    client = store.client(tmp_path)
+    (parent,) = store.runs(client, "search")
     tags = dict(parent.data.tags)
     assert tags["lrdecay.best_trial_id"] == "0000"
     assert tags["lrdecay.best.decay_kind"] == "constant"
@@ -218,7 +190,7 @@ def test_a_rerun_keeps_the_winner_and_an_exact_tie_goes_to_the_control(
     assert again.best_decay_code is None
     assert again.verdict == first.verdict
     assert [e.trial_id for e in again.ranking] == ["0000", "0001"]
-    (parent,) = _runs(client, "search")
+    (parent,) = store.runs(client, "search")
     resumed = dict(parent.data.tags)
     assert resumed.pop("lrdecay.resumes") == "1"
     assert resumed == tags
@@ -240,14 +212,14 @@ def test_other_data_and_another_model_are_new_searches(
     x, y, x_val, y_val = digits
     original = _search(digits, tmp_path)
     other_data = _search(digits, tmp_path, data=(x[::-1], y[::-1], x_val, y_val))
-    other_model = _search(digits, tmp_path, build=_builder(units=4))
+    other_model = _search(digits, tmp_path, build=unseeded_digits_model(units=4))
     names = {
         result.tuner.project_name for result in (original, other_data, other_model)
     }
     assert len(names) == 3
     assert all(name.startswith("grid-digits-") for name in names)
-    client = _client(tmp_path)
-    parents = _runs(client, "search")
+    client = store.client(tmp_path)
+    parents = store.runs(client, "search")
     assert [p.info.run_id for p in parents] == [
         original.parent_run_id,
         other_data.parent_run_id,
@@ -259,7 +231,7 @@ def test_other_data_and_another_model_are_new_searches(
     ]
     assert digests[0][0] != digests[1][0] and digests[0][1] == digests[1][1]
     assert digests[0][0] == digests[2][0] and digests[0][1] != digests[2][1]
-    trials = _runs(client, "trial")
+    trials = store.runs(client, "trial")
     by_parent: dict[str, list[str]] = {}
     for run in trials:
         by_parent.setdefault(run.data.tags["mlflow.parentRunId"], []).append(
@@ -277,10 +249,12 @@ def test_an_explicit_project_holding_another_search_stops(
 ) -> None:
     first = _search(digits, tmp_path, project_name="mine")
     with pytest.raises(ValueError, match=r"holds another search.*overwrite=True"):
-        _search(digits, tmp_path, project_name="mine", build=_builder(units=4))
-    client = _client(tmp_path)
-    assert len(_runs(client, "search")) == 1
-    assert len(_runs(client, "trial")) == 2
+        _search(
+            digits, tmp_path, project_name="mine", build=unseeded_digits_model(units=4)
+        )
+    client = store.client(tmp_path)
+    assert len(store.runs(client, "search")) == 1
+    assert len(store.runs(client, "trial")) == 2
     # The same search resumes under its name.
     assert _search(digits, tmp_path, project_name="mine").parent_run_id == (
         first.parent_run_id
@@ -300,12 +274,12 @@ def test_an_explicit_project_holding_another_search_stops(
     assert "holds another search" in error and "Pass --overwrite" in error
     # overwrite=True starts it afresh: a new parent run, its own trials.
     other = _search(
-        digits, tmp_path, project_name="mine", build=_builder(units=4),
+        digits, tmp_path, project_name="mine", build=unseeded_digits_model(units=4),
         overwrite=True,
     )  # fmt: skip
     assert other.parent_run_id != first.parent_run_id
     assert [t.status for t in other.trials] == ["COMPLETED", "COMPLETED"]
-    assert len(_runs(client, "trial")) == 4
+    assert len(store.runs(client, "trial")) == 4
 
 
 @pytest.mark.slow

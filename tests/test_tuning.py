@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+import search_store as store
+
 pytestmark = pytest.mark.slow
 
 BATCH = 256
@@ -52,22 +54,6 @@ def _check_lr_curve(tuner: Any, trial_id: str, first_epoch: int, epochs: int) ->
 @pytest.fixture
 def build(make_model: Callable[..., Any]) -> Callable[[], Any]:
     return lambda: make_model(learning_rate=0.1)
-
-
-def _client(tmp_path: Any) -> Any:
-    import mlflow
-
-    return mlflow.MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
-
-
-def _runs(client: Any, role: str) -> list[Any]:
-    # `search()`'s default experiment, as the command line's.
-    experiment = client.get_experiment_by_name("lrdecay")
-    return client.search_runs(
-        [experiment.experiment_id],
-        filter_string=f"tags.`lrdecay.role` = '{role}'",
-        order_by=["attributes.start_time ASC"],
-    )
 
 
 def _lr_metric(client: Any, run_id: str) -> list[tuple[int, float]]:
@@ -122,8 +108,8 @@ def test_grid_search_tracks_one_run_per_trial(
     ]
     assert events[-1].best_trial_id == best.trial_id
 
-    client = _client(tmp_path)
-    (parent,) = _runs(client, "search")
+    client = store.client(tmp_path)
+    (parent,) = store.runs(client, "search")
     assert parent.info.run_id == result.parent_run_id
     assert parent.info.status == "FINISHED"
     # The default project name is the command line's for the same settings,
@@ -148,7 +134,7 @@ def test_grid_search_tracks_one_run_per_trial(
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id, "lrdecay")}
     assert {"lrdecay/lr_curves.png", "lrdecay/val_loss_curves.png"} <= artifacts
 
-    children = _runs(client, "trial")
+    children = store.runs(client, "trial")
     assert len(children) == 4
     oracle_trials = result.tuner.oracle.trials
     for trial, run in zip(trials, children, strict=True):
@@ -292,8 +278,8 @@ def test_a_diverging_trial_fails_cleanly_and_the_search_goes_on(
         events[0].message or ""
     )
 
-    client = _client(tmp_path)
-    runs = {r.data.tags["lrdecay.trial_id"]: r for r in _runs(client, "trial")}
+    client = store.client(tmp_path)
+    runs = {r.data.tags["lrdecay.trial_id"]: r for r in store.runs(client, "trial")}
     assert len(runs) == 2
     failed = next(t for t in result.trials if t.status == "FAILED")
     bad_run = runs[failed.trial_id]
@@ -379,9 +365,9 @@ def test_resume_after_kill_9_reuses_the_parent_and_reruns_the_killed_trial(
             process.kill()
         process.wait()
 
-    client = _client(tmp_path)
-    (parent,) = _runs(client, "search")
-    before = _runs(client, "trial")
+    client = store.client(tmp_path)
+    (parent,) = store.runs(client, "search")
+    before = store.runs(client, "trial")
     assert [(r.data.tags["lrdecay.trial_id"], r.info.status) for r in before] == [
         ("0000", "FINISHED"),
         ("0001", "RUNNING"),
@@ -396,11 +382,11 @@ def test_resume_after_kill_9_reuses_the_parent_and_reruns_the_killed_trial(
     )  # fmt: skip
     assert result.parent_run_id == parent.info.run_id
     assert [t.status for t in result.trials] == ["COMPLETED"] * 4
-    (parent_after,) = _runs(client, "search")
+    (parent_after,) = store.runs(client, "search")
     assert parent_after.info.status == "FINISHED"
     assert parent_after.data.tags["lrdecay.resumes"] == "1"
 
-    after = _runs(client, "trial")
+    after = store.runs(client, "trial")
     assert [(r.data.tags["lrdecay.trial_id"], r.info.status) for r in after] == [
         ("0000", "FINISHED"),  # not re-run, not duplicated
         ("0001", "KILLED"),  # the stale run of the killed process
