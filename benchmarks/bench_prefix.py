@@ -24,7 +24,7 @@ import keras
 import pytest
 
 from lrdecay import ExponentialDecay, PlateauDecay, StepDecay
-from lrdecay.tuning.prefix import train_independent, train_shared_prefix
+from lrdecay.tuning.prefixes.prefix import train_independent, train_shared_prefix
 
 LR = 0.1
 

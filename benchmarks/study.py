@@ -310,7 +310,7 @@ def run_cell(dataset: str, regime: str, seed: int, plan: dict[str, Any]) -> dict
     import keras
 
     import lrdecay
-    from lrdecay.tuning.space import Range
+    from lrdecay.tuning.searchspace.space import Range
 
     data = load_dataset(dataset, seed)
     _TEST["data"] = data["test"]

@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return model
 
-    from lrdecay.tuning.user_callbacks import StatelessCallback
+    from lrdecay.tuning.data.user_callbacks import StatelessCallback
 
     # Stateless harness callbacks: the trials still share prefixes.
     class Announce(StatelessCallback):

@@ -181,7 +181,7 @@ def test_a_trial_failed_after_its_fit_is_tagged_failed(digits, tmp_path):
 
 
 def test_a_generator_skips_the_data_checks(digits):
-    from lrdecay.tuning import checks
+    from lrdecay.tuning.data import checks
 
     x, y, _, _ = digits
     batches = ((x[i : i + 64], y[i : i + 64]) for i in range(0, 640, 64))

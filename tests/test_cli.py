@@ -184,7 +184,7 @@ def test_unreachable_server_from_the_environment(
 
 
 def test_search_flags_parse() -> None:
-    from lrdecay.tuning.space import Range
+    from lrdecay.tuning.searchspace.space import Range
 
     parser = cli.build_parser()
     args = cli.parse_args(

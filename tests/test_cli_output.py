@@ -103,7 +103,7 @@ MODEL_WITH_HP = (
 
 
 def test_table_shows_every_value_that_differs_between_trials() -> None:
-    from lrdecay.tuning.result import TrialSummary
+    from lrdecay.tuning.evidence.result import TrialSummary
 
     def trial(trial_id: str, score: float) -> TrialSummary:
         return TrialSummary(

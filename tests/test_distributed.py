@@ -122,7 +122,7 @@ def test_join_search_is_for_workers() -> None:
 def test_parallel_grid_oracle_hands_out_points_side_by_side() -> None:
     import keras_tuner
 
-    from lrdecay.tuning.oracles import ParallelGridSearchOracle
+    from lrdecay.tuning.pipeline.oracles import ParallelGridSearchOracle
 
     hps = keras_tuner.HyperParameters()
     hps.Choice("x", [1, 2, 3])
@@ -150,7 +150,7 @@ def test_oracle_progress_reads_the_chiefs_oracle(tmp_path: Path) -> None:
     import keras_tuner
 
     from lrdecay._compat import keras_tuner as keras_tuner_compat
-    from lrdecay.tuning.oracles import ParallelGridSearchOracle
+    from lrdecay.tuning.pipeline.oracles import ParallelGridSearchOracle
 
     hps = keras_tuner.HyperParameters()
     hps.Choice("x", [1, 2])
@@ -177,7 +177,7 @@ def test_watch_chief_hands_on_ended_trials_and_stops_its_thread_on_error(
 ) -> None:
     import keras_tuner
 
-    from lrdecay.tuning.oracles import ParallelGridSearchOracle
+    from lrdecay.tuning.pipeline.oracles import ParallelGridSearchOracle
 
     hps = keras_tuner.HyperParameters()
     hps.Choice("x", [1, 2])

@@ -248,7 +248,7 @@ def test_control_false_leaves_the_control_out(
 def _trial(trial_id: str, scores: list[float]) -> Any:
     from keras_tuner.engine.trial import Trial
 
-    from lrdecay.tuning.result import execution_metric
+    from lrdecay.tuning.evidence.result import execution_metric
 
     trial = Trial(hyperparameters=None, trial_id=trial_id, status="COMPLETED")
     for index, score in enumerate(scores):
@@ -259,7 +259,7 @@ def _trial(trial_id: str, scores: list[float]) -> Any:
 
 
 def _summary(trial: Any, kind: str, settings: dict[str, Any]) -> Any:
-    from lrdecay.tuning.result import TrialSummary
+    from lrdecay.tuning.evidence.result import TrialSummary
 
     return TrialSummary(trial.trial_id, "COMPLETED", kind, settings, trial.score, None)
 
@@ -267,7 +267,7 @@ def _summary(trial: Any, kind: str, settings: dict[str, Any]) -> Any:
 def test_welch_p_value_is_scipys() -> None:
     from scipy import stats
 
-    from lrdecay.tuning.result import welch_p_value
+    from lrdecay.tuning.evidence.result import welch_p_value
 
     a, b = (0.30, 0.32, 0.31), (0.35, 0.36, 0.33)
     expected = stats.ttest_ind(a, b, equal_var=False).pvalue
@@ -278,7 +278,7 @@ def test_welch_p_value_is_scipys() -> None:
 
 
 def test_ranking_marks_what_the_noise_cannot_separate() -> None:
-    from lrdecay.tuning.result import rank, verdict
+    from lrdecay.tuning.evidence.result import rank, verdict
 
     trials = {
         "0000": _trial("0000", [0.40, 0.41, 0.39]),  # the control
@@ -316,7 +316,7 @@ def test_ranking_marks_what_the_noise_cannot_separate() -> None:
 
 
 def test_verdicts_say_when_the_evidence_shows_nothing() -> None:
-    from lrdecay.tuning.result import rank, verdict
+    from lrdecay.tuning.evidence.result import rank, verdict
 
     noisy = {
         "0000": _trial("0000", [0.30, 0.40, 0.35]),
@@ -380,7 +380,7 @@ def test_verdicts_say_when_the_evidence_shows_nothing() -> None:
 
 def test_repeats_and_control_name_a_different_search() -> None:
     from lrdecay import defaults
-    from lrdecay.tuning.plan import make_plan
+    from lrdecay.tuning.pipeline.plan import make_plan
 
     def plan(**kw: Any) -> Any:
         settings: dict[str, Any] = {

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from lrdecay.tracking import uri as tracking_uri
-from lrdecay.tuning import runs
+from lrdecay.tuning.record import runs
 from mlflow_server import MlflowServer, free_port
 
 ADMIN = ("admin", "Adm1n-s3cret-pw")
@@ -158,7 +158,7 @@ RACER = textwrap.dedent(
     """
     import sys, time
     import mlflow
-    from lrdecay.tuning import runs
+    from lrdecay.tuning.record import runs
 
     uri, project_path, start_at, reuse = sys.argv[1:5]
     client = mlflow.MlflowClient(uri)

@@ -57,7 +57,7 @@ def _search(
 
 
 def test_exact_ties_go_to_the_control_then_to_the_earlier_trial() -> None:
-    from lrdecay.tuning.verdict import ranking_key
+    from lrdecay.tuning.evidence.verdict import ranking_key
 
     rows = [
         ("0003", 0.5, False),
@@ -76,7 +76,7 @@ def test_exact_ties_go_to_the_control_then_to_the_earlier_trial() -> None:
 def test_the_model_digest_ignores_layer_names_and_optimizer_name() -> None:
     import keras
 
-    from lrdecay.tuning.identity import digest_model
+    from lrdecay.tuning.data.identity import digest_model
 
     build = unseeded_digits_model(8)
     first, second = build(), build()  # dense_1, dense_2, ... in one process
@@ -100,7 +100,7 @@ def test_the_data_digest_reads_values_structure_and_pipelines(digits: Any) -> No
     import numpy as np
     import tensorflow as tf
 
-    from lrdecay.tuning.identity import digest_data
+    from lrdecay.tuning.data.identity import digest_data
 
     x, y, x_val, y_val = digits
     base = digest_data(x, y, (x_val, y_val))
@@ -130,7 +130,7 @@ def test_a_rerun_keeps_the_winner_and_an_exact_tie_goes_to_the_control(
     tmp_path: Path,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
-    from lrdecay.tuning.result import EvidenceWarning
+    from lrdecay.tuning.evidence.result import EvidenceWarning
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -286,7 +286,7 @@ def test_an_explicit_project_holding_another_search_stops(
 def test_the_command_line_says_the_verdict_once(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from lrdecay.tuning.result import EvidenceWarning
+    from lrdecay.tuning.evidence.result import EvidenceWarning
 
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     with warnings.catch_warnings(record=True) as caught:

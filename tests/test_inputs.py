@@ -262,7 +262,7 @@ def test_a_keyword_that_is_neither_is_a_type_error(tmp_path: Path) -> None:
 
 
 def _normalize(x: Any, y: Any = None, **kwargs: Any) -> Any:
-    from lrdecay.tuning import normalize_data
+    from lrdecay.tuning.data import normalize_data
 
     return normalize_data.normalize(
         x,

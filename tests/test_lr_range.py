@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from lrdecay import find_lr
-from lrdecay.tuning.lr_range import LRFinderResult
+from lrdecay.tuning.lr_finder.lr_range import LRFinderResult
 
 
 def state(model):

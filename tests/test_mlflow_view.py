@@ -24,7 +24,7 @@ from mlflow import MlflowClient
 
 from lrdecay.tracking import plots
 from lrdecay.tracking import uri as tracking_uri
-from lrdecay.tuning import labels
+from lrdecay.tuning.evidence import labels
 from mlflow_server import MlflowServer
 
 CHROMIUM = shutil.which("chromium")

@@ -23,8 +23,8 @@ from lrdecay import (
     PlateauDecay,
     StepDecay,
 )
-from lrdecay.tuning.epoch_order import EpochOrderedData, epoch_order
-from lrdecay.tuning.prefix import (
+from lrdecay.tuning.prefixes.epoch_order import EpochOrderedData, epoch_order
+from lrdecay.tuning.prefixes.prefix import (
     departure_epoch,
     plateau_departure,
     train_independent,

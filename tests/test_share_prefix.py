@@ -174,7 +174,7 @@ def test_array_data_are_ordered_and_split_as_keras_splits_them() -> None:
         train_validation_split,
     )
 
-    from lrdecay.tuning.branch import ordered_data
+    from lrdecay.tuning.prefixes.branch import ordered_data
 
     x = np.arange(50, dtype="float32").reshape(25, 2)
     y = np.arange(25)
@@ -212,7 +212,7 @@ class _InterruptAt:
     armed = True
 
     def __new__(cls, epoch: int) -> Any:
-        from lrdecay.tuning.user_callbacks import StatelessCallback
+        from lrdecay.tuning.data.user_callbacks import StatelessCallback
 
         # Stateless (it looks at the epoch alone): the trials share prefixes.
         class Interrupt(StatelessCallback):

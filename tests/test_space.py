@@ -10,7 +10,12 @@ from typing import Any
 
 import pytest
 
-from lrdecay.tuning.space import DecaySpace, Range, ResolvedDecay, relative_epochs
+from lrdecay.tuning.searchspace.space import (
+    DecaySpace,
+    Range,
+    ResolvedDecay,
+    relative_epochs,
+)
 
 
 def _hp() -> Any:
@@ -234,7 +239,7 @@ def test_search_rejects_bad_spaces_before_training(tmp_path: Any) -> None:
 
 
 def test_grid_size_counts_conditional_combinations() -> None:
-    from lrdecay.tuning.runner import grid_size
+    from lrdecay.tuning.pipeline.runner import grid_size
 
     assert grid_size(DecaySpace()) == 12
     assert grid_size(DecaySpace(kinds=("step",), drop=[0.1, 0.5])) == 8
@@ -349,7 +354,7 @@ def test_tracking_takes_the_same_values_in_search_and_the_hypermodel(
 
 
 def test_decay_code_is_the_callback_to_paste() -> None:
-    from lrdecay.tuning.result import decay_code
+    from lrdecay.tuning.evidence.result import decay_code
 
     assert (
         decay_code("step", {"epochs_drop": 30, "drop": 0.5}, 0.1)
@@ -374,7 +379,7 @@ def test_decay_code_is_the_callback_to_paste() -> None:
 
 def test_the_default_project_name_is_the_command_lines() -> None:
     from lrdecay import defaults
-    from lrdecay.tuning.plan import make_plan
+    from lrdecay.tuning.pipeline.plan import make_plan
 
     plan = make_plan(
         algorithm="grid", kinds=defaults.KINDS, decay_epochs=defaults.DECAY_EPOCHS,

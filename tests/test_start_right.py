@@ -19,7 +19,7 @@ from lrdecay import defaults
 from lrdecay.cli import arguments
 from lrdecay.cli import main as cli
 from lrdecay.schedules import CosineRestartsSchedule, CosineSchedule
-from lrdecay.tuning.space import SEARCHABLE_KINDS, DecaySpace, Range
+from lrdecay.tuning.searchspace.space import SEARCHABLE_KINDS, DecaySpace, Range
 
 LRDECAY = [sys.executable, "-m", "lrdecay"]
 
@@ -86,8 +86,8 @@ def test_cosine_decay_epochs_are_the_period() -> None:
 
 
 def test_cosine_trials_count_and_paste() -> None:
-    from lrdecay.tuning.result import decay_code
-    from lrdecay.tuning.tuners import grid_size
+    from lrdecay.tuning.evidence.result import decay_code
+    from lrdecay.tuning.pipeline.tuners import grid_size
 
     space = DecaySpace(kinds=("step", "cosine"), decay_epochs=[5, 10, 20, 30])
     assert grid_size(space) == 8
@@ -146,7 +146,7 @@ def test_a_tracked_search_of_the_cosine_kinds(
 ) -> None:
     import mlflow
 
-    from lrdecay.tuning.runner import search
+    from lrdecay.tuning.pipeline.runner import search
 
     x, y, xv, yv = digits
     uri = f"sqlite:///{tmp_path}/mlflow.db"
@@ -273,7 +273,7 @@ def test_find_lr_prints_the_suggestion_writes_the_plot_and_one_run(
 
 
 def test_auto_rates_are_half_a_decade_either_side() -> None:
-    from lrdecay.tuning.auto_lr import auto_initial_lrs
+    from lrdecay.tuning.lr_finder.auto_lr import auto_initial_lrs
 
     assert auto_initial_lrs(0.0123) == [0.0037, 0.012, 0.037]
     assert auto_initial_lrs(0.1) == [0.03, 0.1, 0.3]
@@ -282,7 +282,7 @@ def test_auto_rates_are_half_a_decade_either_side() -> None:
 def test_auto_with_a_space_that_searches_the_rate_is_refused(
     make_model: Any, digits: Any
 ) -> None:
-    from lrdecay.tuning.runner import search
+    from lrdecay.tuning.pipeline.runner import search
 
     x, y, xv, yv = digits
     with pytest.raises(ValueError, match="already searches `initial_lr`"):
@@ -304,8 +304,8 @@ def test_search_auto_runs_the_range_test_records_it_and_resumes_it(
 ) -> None:
     import mlflow
 
-    from lrdecay.tuning.auto_lr import RANGE_TEST_FILE, auto_initial_lrs
-    from lrdecay.tuning.runner import search
+    from lrdecay.tuning.lr_finder.auto_lr import RANGE_TEST_FILE, auto_initial_lrs
+    from lrdecay.tuning.pipeline.runner import search
 
     x, y, xv, yv = digits
     uri = f"sqlite:///{tmp_path}/mlflow.db"
@@ -357,7 +357,7 @@ def test_search_auto_runs_the_range_test_records_it_and_resumes_it(
 def _search_quietly(
     build_model: Any, digits: Any, tmp_path: Path, **kwargs: Any
 ) -> Any:
-    from lrdecay.tuning.runner import search
+    from lrdecay.tuning.pipeline.runner import search
 
     x, y, xv, yv = digits
     return search(
@@ -376,7 +376,7 @@ def _search_quietly(
 def test_every_trial_diverged_says_the_rate_is_the_problem(
     tmp_path: Path, make_model: Any, digits: Any
 ) -> None:
-    from lrdecay.tuning.result import DivergedSearchError
+    from lrdecay.tuning.evidence.result import DivergedSearchError
 
     # Three trials: KerasTuner stops the search after three failures in a row.
     with pytest.raises(DivergedSearchError) as raised:

@@ -114,7 +114,7 @@ def test_grid_search_tracks_one_run_per_trial(
     assert parent.info.status == "FINISHED"
     # The default project name is the command line's for the same settings,
     # data and model: the settings' hash with the data's and model's digests.
-    from lrdecay.tuning.identity import identify
+    from lrdecay.tuning.data.identity import identify
 
     project_name = identify(
         {
@@ -161,7 +161,7 @@ def test_grid_search_tracks_one_run_per_trial(
 
 def test_random_search_over_a_range(digits: Any, build: Callable[[], Any]) -> None:
     from lrdecay import search
-    from lrdecay.tuning.space import Range
+    from lrdecay.tuning.searchspace.space import Range
 
     x, y, x_val, y_val = digits
     result = search(

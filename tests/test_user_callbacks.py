@@ -13,7 +13,7 @@ import keras
 import pytest
 
 from lrdecay import search
-from lrdecay.tuning.user_callbacks import (
+from lrdecay.tuning.data.user_callbacks import (
     StatelessCallback,
     sharing_off_reason,
     trial_path,

@@ -30,12 +30,12 @@ _EXPORTS: dict[str, str] = {
     "CosineRestartsSchedule": "lrdecay.schedules",
     "MlflowLogger": "lrdecay.tracking.logger",
     "replay": "lrdecay.tracking.offline",
-    "DecayHyperModel": "lrdecay.tuning.hypermodel",
-    "DecaySpace": "lrdecay.tuning.space",
-    "Range": "lrdecay.tuning.ranges",
-    "SearchResult": "lrdecay.tuning.result",
-    "search": "lrdecay.tuning.runner",
-    "find_lr": "lrdecay.tuning.lr_range",
+    "DecayHyperModel": "lrdecay.tuning.pipeline.hypermodel",
+    "DecaySpace": "lrdecay.tuning.searchspace.space",
+    "Range": "lrdecay.tuning.searchspace.ranges",
+    "SearchResult": "lrdecay.tuning.evidence.result",
+    "search": "lrdecay.tuning.pipeline.runner",
+    "find_lr": "lrdecay.tuning.lr_finder.lr_range",
 }
 
 __all__ = [
@@ -85,12 +85,12 @@ if TYPE_CHECKING:
     )
     from lrdecay.tracking.logger import MlflowLogger
     from lrdecay.tracking.offline import replay
-    from lrdecay.tuning.hypermodel import DecayHyperModel
-    from lrdecay.tuning.lr_range import find_lr
-    from lrdecay.tuning.ranges import Range
-    from lrdecay.tuning.result import SearchResult
-    from lrdecay.tuning.runner import search
-    from lrdecay.tuning.space import DecaySpace
+    from lrdecay.tuning.evidence.result import SearchResult
+    from lrdecay.tuning.lr_finder.lr_range import find_lr
+    from lrdecay.tuning.pipeline.hypermodel import DecayHyperModel
+    from lrdecay.tuning.pipeline.runner import search
+    from lrdecay.tuning.searchspace.ranges import Range
+    from lrdecay.tuning.searchspace.space import DecaySpace
 
 
 def __getattr__(name: str) -> Any:

@@ -29,7 +29,7 @@ DECAY_EPOCHS: tuple[int, ...] = (5, 10, 20, 30)
 BATCH_SIZE = 32
 # `initial_lr="auto"` / `--initial-lr auto`: run the LR range test on the
 # training data first, then search the initial rates its suggestion times
-# these factors (half a decade either side: see `lrdecay.tuning.auto_lr`).
+# these factors (half a decade either side: see `lrdecay.tuning.lr_finder.auto_lr`).
 AUTO_INITIAL_LR = "auto"
 AUTO_LR_FACTORS: tuple[float, ...] = (0.3, 1.0, 3.0)
 OBJECTIVE = "val_loss"
@@ -74,7 +74,7 @@ def project_name(
 
     The hash covers the settings that change what a trial means, the
     digests of the data and the model (`content`, from
-    `lrdecay.tuning.identity`), and `data_identity` (the command line's data
+    `lrdecay.tuning.data.identity`), and `data_identity` (the command line's data
     file, target and model; `None` for the bundled digits with the default
     model, or data passed from Python), so the same search gets the same
     name from Python and from the command line (the bundled digits and the

@@ -191,7 +191,7 @@ class FitWatch:
 
 
 # ---------------------------------------------------------------------------
-# Used by lrdecay.tuning.prefix.
+# Used by lrdecay.tuning.prefixes.prefix.
 
 
 def monitor_direction(callback: Any, model: Any) -> str:

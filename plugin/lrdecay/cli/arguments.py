@@ -4,7 +4,7 @@ Each type raises `argparse.ArgumentTypeError` naming the value, so argparse
 reports it as `argument --flag: ...`. The choices come from
 `lrdecay.defaults`, the one home of the search's vocabulary and defaults.
 Nothing here imports more than the standard library (and, for a decay-epoch
-range, `lrdecay.tuning.space`).
+range, `lrdecay.tuning.searchspace.space`).
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ def decay_epochs_spec(text: str) -> Any:
     """`10,20,30,50` (a grid), `10:50` or `10:50:5` (a range), fractions.
 
     Values in (0, 1) given with a decimal point are fractions of the epoch
-    budget (`0.25,0.5`). Returns a list (grid) or an `lrdecay.tuning.space.Range`.
+    budget (`0.25,0.5`). Returns a list (grid) or an `lrdecay.tuning.searchspace.space.Range`.
     """
     spec = text.strip()
     try:
@@ -128,7 +128,7 @@ def _decay_epochs_range(spec: str, text: str) -> Any:
             f"empty or non-positive decay-epoch range {text!r}: write "
             "LOW:HIGH or LOW:HIGH:STEP with 0 < LOW <= HIGH"
         )
-    from lrdecay.tuning.space import Range
+    from lrdecay.tuning.searchspace.space import Range
 
     return Range(low, high, step)
 

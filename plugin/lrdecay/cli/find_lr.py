@@ -120,7 +120,7 @@ def _build(builder: Any, dataset: Any, args: argparse.Namespace) -> Any:
 
 
 def _test(model: Any, dataset: Any, args: argparse.Namespace) -> Any:
-    from lrdecay.tuning.lr_range import find_lr
+    from lrdecay.tuning.lr_finder.lr_range import find_lr
 
     options = {
         name: getattr(args, name)
@@ -165,8 +165,8 @@ def _track(
     """One MLflow run holding the test: params, curve, plot."""
     import mlflow
 
-    from lrdecay.tuning import runs as layout
-    from lrdecay.tuning import tracker
+    from lrdecay.tuning.record import runs as layout
+    from lrdecay.tuning.record import tracker
 
     client = mlflow.MlflowClient(uri or mlflow.get_tracking_uri())
     experiment_id = layout.experiment_id(

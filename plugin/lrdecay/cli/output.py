@@ -17,9 +17,8 @@ from typing import Any
 import numpy as np
 
 from lrdecay.tracking import uri as tracking_uri
-from lrdecay.tuning import labels
-from lrdecay.tuning.space import CONTROL_KIND
-from lrdecay.tuning.table import (
+from lrdecay.tuning.evidence import labels
+from lrdecay.tuning.evidence.table import (
     EPOCH_BUDGET,  # noqa: F401 (lrdecay.cli.search, tests import it from here)
     column_name,
     format_ranking_table,
@@ -27,7 +26,8 @@ from lrdecay.tuning.table import (
     table,
     varying_names,
 )
-from lrdecay.tuning.verdict import ranking_key
+from lrdecay.tuning.evidence.verdict import ranking_key
+from lrdecay.tuning.searchspace.space import CONTROL_KIND
 
 # Settings a trial carries that say nothing about when the rate decays.
 
@@ -35,7 +35,7 @@ from lrdecay.tuning.verdict import ranking_key
 def format_settings(settings: Mapping[str, Any]) -> str:
     """`epochs_drop=20 drop=0.5`: a trial's decay settings, as every place names them.
 
-    The one rule is `lrdecay.tuning.labels.settings_text` (run names, plot
+    The one rule is `lrdecay.tuning.evidence.labels.settings_text` (run names, plot
     legends): the search's table and `lrdecay report` print a trial alike.
     """
     return labels.settings_text(settings)

@@ -119,7 +119,7 @@ def trial_total(
 def epoch_ticker(epochs: int, objective: str, verbosity: int) -> Any:
     """A callback that marks training as started and, on a terminal, shows
     the epoch of the running trial on one self-overwriting line."""
-    from lrdecay.tuning.user_callbacks import StatelessCallback
+    from lrdecay.tuning.data.user_callbacks import StatelessCallback
 
     interactive = verbosity == 1 and sys.stdout.isatty()
 

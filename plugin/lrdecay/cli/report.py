@@ -25,7 +25,7 @@ from lrdecay.cli.errors import EXIT_OK, UsageError
 from lrdecay.cli.output import format_settings, format_trials_table, ranked
 from lrdecay.tracking import plots
 from lrdecay.tracking import uri as tracking_uri
-from lrdecay.tuning import runs as runs_layout
+from lrdecay.tuning.record import runs as runs_layout
 
 # Settings of the decay callbacks that are plumbing rather than the decay.
 _HIDDEN_SETTINGS = {

@@ -99,7 +99,7 @@ def data_identity(args: argparse.Namespace) -> dict[str, Any] | None:
 
 def check_space(settings: dict[str, Any]) -> None:
     """Raise `UsageError` for a search space that cannot run (before training)."""
-    from lrdecay.tuning.space import DecaySpace
+    from lrdecay.tuning.searchspace.space import DecaySpace
 
     try:
         initial_lr = settings["initial_lr"]
@@ -192,13 +192,13 @@ def _project_name(
 ) -> str:
     """The search's project: `--project-name`, else named after its identity.
 
-    The identity (`lrdecay.tuning.identity`: the settings, the data and the
+    The identity (`lrdecay.tuning.data.identity`: the settings, the data and the
     model) is what `lrdecay.search()` names its project after, plus the
     data and model flags: the bundled digits with the default model get the
     name `lrdecay.search()` gives them. A project that holds another search
     stops here (exit 2) unless `--overwrite`.
     """
-    from lrdecay.tuning import identity
+    from lrdecay.tuning.data import identity
 
     search_identity = identity.identify(
         settings,
@@ -335,9 +335,9 @@ def _search(
     """Run the search: its `SearchResult`, or the exit code it ended with."""
     from lrdecay._compat.keras_tuner import debug_tracebacks
     from lrdecay.tuning import distributed
-    from lrdecay.tuning import runner as tuning
-    from lrdecay.tuning.result import EvidenceWarning
-    from lrdecay.tuning.termination import Terminated, stop_handled
+    from lrdecay.tuning.evidence.result import EvidenceWarning
+    from lrdecay.tuning.pipeline import runner as tuning
+    from lrdecay.tuning.pipeline.termination import Terminated, stop_handled
 
     verbosity = args.verbosity
     progress.start(verbosity)

@@ -7,7 +7,7 @@ trains and validates on (`digest_data`) and a digest of the model
 class and config). The project name hashes it, so other data or another
 model is another project and another MLflow parent run, never the old
 trials; the same call again resumes. The project directory keeps the
-identity's digest (`lrdecay.tuning.runs.write_identity`), so an explicit
+identity's digest (`lrdecay.tuning.record.runs.write_identity`), so an explicit
 `project_name` that holds another search is found out before anything
 trains (`check_project`).
 
@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from lrdecay import defaults
-from lrdecay.tuning import runs as layout
+from lrdecay.tuning.record import runs as layout
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,7 +79,7 @@ def identify(
             takes them.
         data_digest: String or `None`. The data's digest when the caller
             has one (`search()`'s normalized inputs); else the digest
-            `lrdecay.tuning.normalize_data.normalize` gives `x`, `y`,
+            `lrdecay.tuning.data.normalize_data.normalize` gives `x`, `y`,
             `validation_data` and `validation_split`.
         seed: Int or `None`. Seeds the one model built (`default_model`).
 
@@ -114,7 +114,7 @@ def digest_data(
     """A hex digest of training and validation data: `search()`'s own.
 
     The digest of the data as `search()` reads them
-    (`lrdecay.tuning.normalize_data.normalize(...).digest()`): arrays (and dicts,
+    (`lrdecay.tuning.data.normalize_data.normalize(...).digest()`): arrays (and dicts,
     lists and tuples of them) by their shapes, dtypes and values, a
     pipeline by what it holds (the same for a pipeline that only shuffles,
     run after run), a pipeline that cannot be read exactly by its kind and
@@ -126,7 +126,7 @@ def digest_data(
     digest_data(x_train, y_train, (x_val, y_val))  # '3f2a9c1e...'
     ```
     """
-    from lrdecay.tuning import normalize_data
+    from lrdecay.tuning.data import normalize_data
 
     return normalize_data.normalize(
         x,
@@ -150,7 +150,7 @@ def default_model(build_model: Callable[..., Any], seed: int | None = None) -> A
     import keras
     import keras_tuner
 
-    from lrdecay.tuning.hypermodel import DecayHyperModel
+    from lrdecay.tuning.pipeline.hypermodel import DecayHyperModel
 
     if seed is not None:
         keras.utils.set_random_seed(seed)

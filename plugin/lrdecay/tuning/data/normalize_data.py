@@ -1,7 +1,7 @@
 """`normalize`: each input kind of a search into its exact form.
 
 Training data first (`_training`), then validation data (`_validation`);
-both are exact or the search runs as given (see `lrdecay.tuning.inputs`).
+both are exact or the search runs as given (see `lrdecay.tuning.data.inputs`).
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from typing import Any
 import keras
 import numpy as np
 
-from lrdecay.tuning import readers
-from lrdecay.tuning.inputs import (
+from lrdecay.tuning.data import readers
+from lrdecay.tuning.data.inputs import (
     DEFAULT_BATCH_SIZE,
     OrderedData,
     RecordedData,
@@ -74,7 +74,7 @@ def normalize(
     epochs: int,
     fit_kwargs: Mapping[str, Any],
 ) -> SearchInputs:
-    """`search()`'s data as `SearchInputs` (see `lrdecay.tuning.inputs`).
+    """`search()`'s data as `SearchInputs` (see `lrdecay.tuning.data.inputs`).
 
     Warns once (`UserWarning`) when the data cannot be exact.
 

@@ -1,6 +1,6 @@
 """Reading a pipeline once: its batches, its samples, their digest.
 
-What `lrdecay.tuning.inputs` needs to turn a `tf.data.Dataset`, a
+What `lrdecay.tuning.data.inputs` needs to turn a `tf.data.Dataset`, a
 `keras.utils.PyDataset` or a generator into data every trial reads the same
 way: the batches of one pass (`read`, within a memory budget), the samples
 they hold (`unbatch`), whether a second pass held the same samples
@@ -21,7 +21,7 @@ import keras
 import numpy as np
 
 # At most this many bytes of a pipeline are held in memory; a larger one
-# runs as given (`lrdecay.tuning.inputs`).
+# runs as given (`lrdecay.tuning.data.inputs`).
 BUDGET_BYTES = 1 << 30
 
 FIXED = "fixed"  # two passes held the same samples in the same order

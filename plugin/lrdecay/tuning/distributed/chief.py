@@ -18,13 +18,13 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from lrdecay.tuning import runs
 from lrdecay.tuning.distributed.roles import (
     ORACLE_IP_ENV,
     ORACLE_PORT_ENV,
     TUNER_ID_ENV,
     Role,
 )
+from lrdecay.tuning.record import runs
 
 if TYPE_CHECKING:
     from lrdecay._compat.keras_tuner import OracleProgress

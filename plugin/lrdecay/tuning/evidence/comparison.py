@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from lrdecay.tracking import plots
-from lrdecay.tuning import labels
-from lrdecay.tuning import runs as layout
+from lrdecay.tuning.evidence import labels
+from lrdecay.tuning.record import runs as layout
 
 
 def log_comparison(

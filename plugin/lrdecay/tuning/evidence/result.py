@@ -5,7 +5,7 @@ of it, `TrialEvent` the `progress` event sent when a trial ends. The helpers
 read KerasTuner's trials (`summarize`, `best_trial`) and write a decay as the
 Python a user pastes into `model.fit(callbacks=[...])` (`decay_code`). The
 evidence (the ranking with its spread over the repeats, the verdict and the
-rate warning) is computed in `lrdecay.tuning.verdict`; its names are
+rate warning) is computed in `lrdecay.tuning.evidence.verdict`; its names are
 importable from here too.
 """
 
@@ -17,9 +17,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from lrdecay.tuning.space import CONTROL_KIND, KIND_HP, DecaySpace
-from lrdecay.tuning.table import format_ranking_table
-from lrdecay.tuning.verdict import (
+from lrdecay.tuning.evidence.table import format_ranking_table
+from lrdecay.tuning.evidence.verdict import (
     ALPHA,
     CHANCE_FACTOR,
     DIVERGED_ERROR,
@@ -37,6 +36,7 @@ from lrdecay.tuning.verdict import (
     verdict,
     welch_p_value,
 )
+from lrdecay.tuning.searchspace.space import CONTROL_KIND, KIND_HP, DecaySpace
 
 __all__ = [
     "ALPHA",
@@ -142,7 +142,7 @@ class SearchResult:
             repeats.
         verdict: String. One plain sentence on what the ranking shows:
             whether the best decay beat the constant rate beyond the noise.
-        lr_range: `lrdecay.tuning.lr_range.LRFinderResult` or `None`. The LR
+        lr_range: `lrdecay.tuning.lr_finder.lr_range.LRFinderResult` or `None`. The LR
             range test of `initial_lr="auto"`.
         rate_warning: String or `None`. Set when the initial rate, not the
             decay, looks like the problem (`rate_warning()`'s rule): every
@@ -153,7 +153,7 @@ class SearchResult:
             trains only its own epochs; `search(share_prefix=True)`).
         epochs_independent: Int. Epochs independent trials would have
             trained: every execution's budget. 0 on a worker.
-        inputs: `lrdecay.tuning.inputs.SearchInputs` or `None`. The search's
+        inputs: `lrdecay.tuning.data.inputs.SearchInputs` or `None`. The search's
             data as it read them: `.exact` (every trial saw the control's
             batches; else `.reason` says why not, and nothing was shared),
             `.digest()`, `.batch_size`, `.steps_per_epoch`, `.element_spec`.

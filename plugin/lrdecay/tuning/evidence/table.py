@@ -10,7 +10,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from lrdecay.tuning import labels
+from lrdecay.tuning.evidence import labels
 
 # Hyperband's epoch budget among a trial's hyperparameters.
 EPOCH_BUDGET = "tuner/epochs"

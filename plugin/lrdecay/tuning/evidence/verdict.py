@@ -29,7 +29,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from lrdecay.tuning.space import CONTROL_KIND
+from lrdecay.tuning.searchspace.space import CONTROL_KIND
 
 # Welch's t-test level for "indistinguishable from the best".
 ALPHA = 0.05
@@ -98,7 +98,7 @@ class RankedSetting:
 
 
 class _Summary(Protocol):
-    """What `rank` reads of a `lrdecay.tuning.result.TrialSummary`."""
+    """What `rank` reads of a `lrdecay.tuning.evidence.result.TrialSummary`."""
 
     @property
     def trial_id(self) -> str: ...

@@ -23,7 +23,7 @@ import os
 from typing import Any
 
 from lrdecay import defaults
-from lrdecay.tuning.lr_range import LRFinderResult, find_lr
+from lrdecay.tuning.lr_finder.lr_range import LRFinderResult, find_lr
 
 __all__ = ["RANGE_TEST_FILE", "auto_initial_lrs", "range_test"]
 

@@ -40,8 +40,8 @@ from lrdecay._validation import (
     check_positive_int,
 )
 from lrdecay.callbacks import current_learning_rate
-from lrdecay.tuning.checks import check_loss, check_model
-from lrdecay.tuning.lr_range_data import RangeTestData
+from lrdecay.tuning.data.checks import check_loss, check_model
+from lrdecay.tuning.lr_finder.lr_range_data import RangeTestData
 
 __all__ = ["LRFinderResult", "find_lr"]
 

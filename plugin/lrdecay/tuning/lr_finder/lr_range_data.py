@@ -22,7 +22,7 @@ from typing import Any
 
 import keras
 
-from lrdecay.tuning.checks import first_batch, is_arrays, unpack_batch
+from lrdecay.tuning.data.checks import first_batch, is_arrays, unpack_batch
 
 
 @dataclasses.dataclass(frozen=True)

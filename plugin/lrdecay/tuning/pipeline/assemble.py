@@ -1,7 +1,7 @@
 """The last step of `search()`: tag the best trial, end the runs, build the result.
 
 `search_result` reads the ended tuner into a `SearchResult`: the best trial
-and its model, the ranking and verdict (`lrdecay.tuning.result`), the code
+and its model, the ranking and verdict (`lrdecay.tuning.evidence.result`), the code
 of the best decay to paste, and the rate warning.
 """
 
@@ -13,9 +13,7 @@ from typing import Any
 
 from lrdecay import defaults
 from lrdecay.tuning import distributed
-from lrdecay.tuning.hypermodel import DecayHyperModel, model_initial_lr
-from lrdecay.tuning.plan import SearchPlan
-from lrdecay.tuning.result import (
+from lrdecay.tuning.evidence.result import (
     DivergedSearchError,
     SearchResult,
     TrialSummary,
@@ -23,9 +21,16 @@ from lrdecay.tuning.result import (
     decay_code,
     summarize,
 )
-from lrdecay.tuning.space import CONTROL_KIND
-from lrdecay.tuning.tuners import epoch_counts
-from lrdecay.tuning.verdict import compare_with_control, rank, rate_warning, verdict
+from lrdecay.tuning.evidence.verdict import (
+    compare_with_control,
+    rank,
+    rate_warning,
+    verdict,
+)
+from lrdecay.tuning.pipeline.hypermodel import DecayHyperModel, model_initial_lr
+from lrdecay.tuning.pipeline.plan import SearchPlan
+from lrdecay.tuning.pipeline.tuners import epoch_counts
+from lrdecay.tuning.searchspace.space import CONTROL_KIND
 
 
 def search_result(

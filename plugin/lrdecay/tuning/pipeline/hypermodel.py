@@ -13,11 +13,11 @@ hand) the trial id is unknown and the run is still tracked, without a trial
 tag.
 
 A seeded execution (`search()` seeds each one) on array data (or on the
-data `search()` read once, `lrdecay.tuning.inputs.SearchInputs`) reads them
-through `lrdecay.tuning.epoch_order.EpochOrderedData` (the order of each
+data `search()` read once, `lrdecay.tuning.data.inputs.SearchInputs`) reads them
+through `lrdecay.tuning.prefixes.epoch_order.EpochOrderedData` (the order of each
 epoch a function of the seed and the epoch) or a recorded stream; with
 `share_prefix` set (by `search()`) it continues the stored constant-rate
-trunk of its setting (`lrdecay.tuning.branch`).
+trunk of its setting (`lrdecay.tuning.prefixes.branch`).
 """
 
 from __future__ import annotations
@@ -38,17 +38,18 @@ import numpy as np
 from lrdecay import callbacks as decay_callbacks
 from lrdecay import defaults, schedules
 from lrdecay._compat import keras_tuner as keras_tuner_compat
-from lrdecay.tuning import runs as layout
-from lrdecay.tuning import trunks, user_callbacks
-from lrdecay.tuning.branch import (
+from lrdecay.tuning.data import user_callbacks
+from lrdecay.tuning.data.inputs import OrderedData, RecordedData
+from lrdecay.tuning.data.inputs import unpack as unpack_inputs
+from lrdecay.tuning.evidence.result import TrialSummary, best_trial, summarize
+from lrdecay.tuning.prefixes import trunks
+from lrdecay.tuning.prefixes.branch import (
     Branch,
     decay_hyperparameter_names,
     start_branch,
 )
-from lrdecay.tuning.inputs import OrderedData, RecordedData
-from lrdecay.tuning.inputs import unpack as unpack_inputs
-from lrdecay.tuning.result import TrialSummary, best_trial, summarize
-from lrdecay.tuning.space import (
+from lrdecay.tuning.record import runs as layout
+from lrdecay.tuning.searchspace.space import (
     CONTROL_KIND,
     DecaySpace,
     ResolvedDecay,
@@ -173,7 +174,7 @@ class DecayHyperModel(keras_tuner.HyperModel):
     Args:
         build_model: Callable. `build_model(hp)` or `build_model()`,
             returning a compiled Keras model.
-        space: `lrdecay.tuning.space.DecaySpace` or `None`. The decay space; when
+        space: `lrdecay.tuning.searchspace.space.DecaySpace` or `None`. The decay space; when
             `None`, one is built from the keyword arguments below.
         kinds, decay_epochs, drop, k, factor, initial_lr, monitor,
             relative_to, control: The `DecaySpace` arguments (ignored when
@@ -181,7 +182,7 @@ class DecayHyperModel(keras_tuner.HyperModel):
             `lrdecay.defaults.DECAY_EPOCHS`. With `control=True` the
             constant-rate control is one more `decay_kind` value; a grid
             search runs it first, and for a stock random, Bayesian or
-            Hyperband tuner `lrdecay.tuning.tuners.start_with_control(
+            Hyperband tuner `lrdecay.tuning.pipeline.tuners.start_with_control(
             tuner.oracle, hypermodel.space)` makes it their first trial.
         max_epochs: Int or `None`. The search's epoch budget, to check the
             decay epochs against before any training. Defaults to the
@@ -243,7 +244,7 @@ class DecayHyperModel(keras_tuner.HyperModel):
             )
         elif not isinstance(space, DecaySpace):
             raise TypeError(
-                "Argument `space` must be an lrdecay.tuning.space.DecaySpace. "
+                "Argument `space` must be an lrdecay.tuning.searchspace.space.DecaySpace. "
                 f"Received: space={space!r}"
             )
         if max_epochs is not None:
@@ -264,7 +265,7 @@ class DecayHyperModel(keras_tuner.HyperModel):
         # The seed of the execution about to be fitted, set by the tuner that
         # seeded it (`search()`'s); recorded as the run's `seed` param.
         self.execution_seed: int | None = None
-        # Set by `search()`: continue stored trunks (`lrdecay.tuning.branch`).
+        # Set by `search()`: continue stored trunks (`lrdecay.tuning.prefixes.branch`).
         self.share_prefix = False
         self._decay_names: set[str] | None = None
         # (trial id, execution) -> (epochs it fitted, epochs of its budget)
@@ -368,7 +369,7 @@ class DecayHyperModel(keras_tuner.HyperModel):
         data: OrderedData | RecordedData,
         callbacks: Sequence[Any],
     ) -> Branch | None:
-        """Where this fit starts on its stored trunk (`lrdecay.tuning.branch`)."""
+        """Where this fit starts on its stored trunk (`lrdecay.tuning.prefixes.branch`)."""
         project_dir = getattr(context.tuner, "project_dir", None)
         if not self.share_prefix or project_dir is None or context.seed is None:
             return None
@@ -505,7 +506,7 @@ class DecayHyperModel(keras_tuner.HyperModel):
         epochs: int,
         branch: Branch | None = None,
     ) -> Any:
-        from lrdecay.tuning import tracker
+        from lrdecay.tuning.record import tracker
 
         if self._search_runs is None:
             self._search_runs = tracker.SearchRuns.for_hypermodel(

@@ -5,7 +5,7 @@ exists, and fills in what depends on other arguments: the experiment, the
 project name `lrdecay.defaults.project_name` gives the search's settings
 (the same as the command line's, so either resumes the other's search), and
 the seed. `with_identity` then names the project after the settings, the
-data and the model (`lrdecay.tuning.identity`), once the runner has built
+data and the model (`lrdecay.tuning.data.identity`), once the runner has built
 the model once.
 
 The seed: a search always has one. The user's, else the one a resumed
@@ -32,9 +32,9 @@ from lrdecay._validation import (
     check_positive_int,
     check_seed,
 )
-from lrdecay.tuning import runs as layout
-from lrdecay.tuning.identity import SearchIdentity
-from lrdecay.tuning.space import DecaySpace
+from lrdecay.tuning.data.identity import SearchIdentity
+from lrdecay.tuning.record import runs as layout
+from lrdecay.tuning.searchspace.space import DecaySpace
 
 
 @dataclasses.dataclass
@@ -60,10 +60,10 @@ class SearchPlan:
     seed_given: bool = True
     # `initial_lr="auto"`: the LR range test sets the space's initial rates.
     auto_initial_lr: bool = False
-    # Branch trials from stored constant-rate trunks (`lrdecay.tuning.branch`).
+    # Branch trials from stored constant-rate trunks (`lrdecay.tuning.prefixes.branch`).
     share_prefix: bool = defaults.SHARE_PREFIX
     # The settings `defaults.project_name` hashes (the search's identity
-    # without its data and model: `lrdecay.tuning.identity`).
+    # without its data and model: `lrdecay.tuning.data.identity`).
     identity_settings: dict[str, Any] = dataclasses.field(default_factory=dict)
     # Whether the user named the project (else its name is derived).
     project_name_given: bool = True
@@ -259,7 +259,7 @@ def _space(
         )
     if not isinstance(space, DecaySpace):
         raise TypeError(
-            "Argument `space` must be an lrdecay.tuning.space.DecaySpace. "
+            "Argument `space` must be an lrdecay.tuning.searchspace.space.DecaySpace. "
             f"Received: space={space!r}"
         )
     if auto_initial_lr and space.initial_lr is not None:

@@ -12,11 +12,12 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from lrdecay.tuning import auto_lr, distributed
-from lrdecay.tuning.hypermodel import DecayHyperModel
-from lrdecay.tuning.inputs import SearchInputs
-from lrdecay.tuning.lr_range import LRFinderResult
-from lrdecay.tuning.plan import SearchPlan
+from lrdecay.tuning import distributed
+from lrdecay.tuning.data.inputs import SearchInputs
+from lrdecay.tuning.lr_finder import auto_lr
+from lrdecay.tuning.lr_finder.lr_range import LRFinderResult
+from lrdecay.tuning.pipeline.hypermodel import DecayHyperModel
+from lrdecay.tuning.pipeline.plan import SearchPlan
 
 
 def range_test(
@@ -113,7 +114,7 @@ def track(
     """
     if plan.tracking is None:
         return None
-    from lrdecay.tuning import tracker
+    from lrdecay.tuning.record import tracker
 
     if joined is not None:  # a worker logs under the chief's run
         runs = tracker.SearchRuns(

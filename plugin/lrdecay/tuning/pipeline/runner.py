@@ -19,7 +19,7 @@ run is the same. The defaults are those of `lrdecay search`
 (`lrdecay.defaults`), and so is the default project name: a search of the
 bundled digits started from Python with the command line's settings resumes
 from `lrdecay search`, and the reverse. A search is its settings, its
-data and its model (`lrdecay.tuning.identity`): the default project name
+data and its model (`lrdecay.tuning.data.identity`): the default project name
 hashes `algorithm`, `kinds`, `decay_epochs`, `initial_lr`, `epochs`,
 `batch_size`, `objective`, `seed`, `control` / `repeats` when not the
 defaults, a digest of the data and a digest of the model (its architecture
@@ -31,11 +31,11 @@ named with `project_name` that holds another search stops with a
 `ValueError` before anything trains, unless `overwrite=True`.
 
 Said where you look: the rate warning, and the verdict when no decay beat
-the control, are also warned (`lrdecay.tuning.result.EvidenceWarning`, a
+the control, are also warned (`lrdecay.tuning.evidence.result.EvidenceWarning`, a
 `UserWarning`) at the line that called `search()`, once per search;
 `print(result)` shows the ranking, the winner and the verdict; KerasTuner's
 "Reloading Tuner from ..." only with `verbose`. Exact ties go to the
-control, then to the earlier trial (`lrdecay.tuning.verdict.ranking_key`),
+control, then to the earlier trial (`lrdecay.tuning.evidence.verdict.ranking_key`),
 so a rerun never changes the winner.
 
 Process-wide state: for the duration of the KerasTuner search the objects
@@ -47,7 +47,7 @@ every trial calls `keras.utils.set_random_seed` (Python's `random`,
 NumPy's global generator and the backend's), so those are left seeded
 from the last execution. In the main thread, for the duration of the
 KerasTuner search, SIGTERM (Kubernetes, Slurm, `docker stop`) raises
-`lrdecay.tuning.termination.Terminated`, a `KeyboardInterrupt`, and both
+`lrdecay.tuning.pipeline.termination.Terminated`, a `KeyboardInterrupt`, and both
 it and Ctrl-C are recorded, so that one whose exception was swallowed
 (in a garbage-collection callback, say) still stops the search at the
 next trial, epoch or batch; a handler the program set itself is left
@@ -76,11 +76,11 @@ switch is on (`tf.config.experimental.enable_op_determinism()`, or
 
 The constant-rate control (`control=True`): one more setting,
 `decay_kind="constant"`, the model at its initial rate without decay,
-run first (see `lrdecay.tuning.tuners`). `repeats=N` runs every setting
+run first (see `lrdecay.tuning.pipeline.tuners`). `repeats=N` runs every setting
 N times with seeds `seed .. seed + N - 1` (KerasTuner's executions per
 trial; the trial's score is their mean), and `SearchResult.ranking`
 gives each setting's mean and spread and marks those indistinguishable
-from the best (`lrdecay.tuning.result`); `SearchResult.verdict` says
+from the best (`lrdecay.tuning.evidence.result`); `SearchResult.verdict` says
 whether the best decay beat the control beyond the noise.
 
 Shared prefixes (`share_prefix=True`, the default): a step decay with
@@ -89,10 +89,10 @@ control does, a plateau decay until the control's own history triggers its
 first reduction. Each trial of a grid, random or Bayesian search continues
 the stored constant-rate *trunk* of its setting (seed, initial rate,
 `build_model`'s own hyperparameters, batch size) from the epoch it departs
-from it (`lrdecay.tuning.branch`; the trunks are kept under
-`<project_dir>/<project_name>/trunks/`, `lrdecay.tuning.trunks`); the
+from it (`lrdecay.tuning.prefixes.branch`; the trunks are kept under
+`<project_dir>/<project_name>/trunks/`, `lrdecay.tuning.prefixes.trunks`); the
 control, run first, trains the trunk. The numbers are those of independent
-trials: `search()` reads its data once (`lrdecay.tuning.inputs`) and every
+trials: `search()` reads its data once (`lrdecay.tuning.data.inputs`) and every
 seeded fit reads, epoch by epoch, what the control read: arrays (and dicts
 or lists of arrays, with `sample_weight`) and finite datasets in an order
 that is a function of (seed, epoch), generators and repeating datasets with
@@ -106,7 +106,7 @@ Hyperband's trials run whole.
 Callbacks of your own (`callbacks=`) see in every trial what an independent
 fit shows them: trials share prefixes only when each is known to keep no
 state across epochs (`ProgbarLogger`, `TerminateOnNaN`, `History`,
-`lrdecay.tuning.user_callbacks.StatelessCallback`); with any other
+`lrdecay.tuning.data.user_callbacks.StatelessCallback`); with any other
 (`EarlyStopping`, `ModelCheckpoint`, ...) every trial runs whole, said once
 (a `UserWarning`, the parent run's tag `lrdecay.share_prefix_off`). Each
 trial's run still holds its whole curve from epoch 0 (the shared epochs
@@ -121,7 +121,7 @@ that finds no trunk trains the prefix itself (exact, not cheaper).
 from `build_model` and the training data first (`SearchResult.lr_range`,
 and the parent run's params `lr_range/suggested_lr`,
 `lr_range/min_loss_lr` and its plot), then search the initial rates
-`suggested_lr * (0.3, 1, 3)` (`lrdecay.tuning.auto_lr`); the best decay's
+`suggested_lr * (0.3, 1, 3)` (`lrdecay.tuning.lr_finder.auto_lr`); the best decay's
 code names its rate. A resumed search reads the recorded test instead of
 testing again.
 """
@@ -138,21 +138,9 @@ from typing import Any
 from lrdecay import defaults
 from lrdecay._compat import keras_tuner as keras_tuner_compat
 from lrdecay.tracking.credentials import credentials_in_environment
-from lrdecay.tuning import (
-    assemble,
-    checks,
-    distributed,
-    identity,
-    inputs,
-    keywords,
-    normalize_data,
-    prepare,
-    user_callbacks,
-)
-from lrdecay.tuning import runs as layout
-from lrdecay.tuning.hypermodel import DecayHyperModel
-from lrdecay.tuning.plan import SearchPlan, check_data, make_plan, with_identity
-from lrdecay.tuning.result import (
+from lrdecay.tuning import distributed
+from lrdecay.tuning.data import checks, identity, inputs, normalize_data, user_callbacks
+from lrdecay.tuning.evidence.result import (
     DivergedSearchError,
     EvidenceWarning,
     RankedSetting,
@@ -164,10 +152,24 @@ from lrdecay.tuning.result import (
     last_line,
     summarize,
 )
-from lrdecay.tuning.space import DecaySpace
-from lrdecay.tuning.termination import stop_on_signals
-from lrdecay.tuning.tuners import ALGORITHMS, build_tuner, grid_size, trial_total
-from lrdecay.tuning.verdict import rate_warning
+from lrdecay.tuning.evidence.verdict import rate_warning
+from lrdecay.tuning.pipeline import assemble, keywords, prepare
+from lrdecay.tuning.pipeline.hypermodel import DecayHyperModel
+from lrdecay.tuning.pipeline.plan import (
+    SearchPlan,
+    check_data,
+    make_plan,
+    with_identity,
+)
+from lrdecay.tuning.pipeline.termination import stop_on_signals
+from lrdecay.tuning.pipeline.tuners import (
+    ALGORITHMS,
+    build_tuner,
+    grid_size,
+    trial_total,
+)
+from lrdecay.tuning.record import runs as layout
+from lrdecay.tuning.searchspace.space import DecaySpace
 
 __all__ = [
     "ALGORITHMS",
@@ -237,7 +239,7 @@ def search(
         x, y: Training data, as for `model.fit`: arrays, a dict or list of
             arrays, a `tf.data.Dataset`, a `keras.utils.PyDataset`, a
             generator (read once before the trials: see the module
-            docstring and `lrdecay.tuning.inputs`).
+            docstring and `lrdecay.tuning.data.inputs`).
         validation_data: Validation data, as for `model.fit`.
         validation_split: Float or `None`, as for `model.fit`.
         algorithm: `"grid"` (default), `"random"`, `"hyperband"`, `"bayesian"`.
@@ -310,7 +312,7 @@ def search(
             log (the message names the ones it does), or a `project_name`
             whose project holds another search, before any training or run.
         RuntimeError: If no trial completed.
-        lrdecay.tuning.result.DivergedSearchError: A `RuntimeError`, when
+        lrdecay.tuning.evidence.result.DivergedSearchError: A `RuntimeError`, when
             every trial diverged; it suggests `initial_lr="auto"` (trials
             completed but the rate looks wrong: `SearchResult.rate_warning`).
     """
@@ -461,7 +463,7 @@ def _fit_kwargs(
 
     The data, with their own arguments (`validation_data`,
     `steps_per_epoch`, `sample_weight`, ...), come as one
-    `lrdecay.tuning.inputs.SearchInputs` (`DecayHyperModel.fit` unpacks it).
+    `lrdecay.tuning.data.inputs.SearchInputs` (`DecayHyperModel.fit` unpacks it).
     """
     return {
         "epochs": plan.epochs,

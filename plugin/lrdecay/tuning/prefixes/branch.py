@@ -2,7 +2,7 @@
 
 `DecayHyperModel.fit` applies one rule to every trial when prefixes are
 shared (`search(share_prefix=True)`): the decay departs from its constant-rate
-trunk at epoch D (`lrdecay.tuning.prefix.departure_epoch`, against the trunk
+trunk at epoch D (`lrdecay.tuning.prefixes.prefix.departure_epoch`, against the trunk
 history stored so far; a plateau rule not triggered yet departs at D >= the
 history's length). The fit starts at S = the largest stored trunk epoch
 <= min(D, epochs): the stored state of epoch S goes into the model KerasTuner
@@ -22,9 +22,9 @@ that epoch's weights to the checkpoint and sets its `best_value`: the file
 an independent run would have written.
 
 Exact only when every fit is seeded and its data are exact: arrays, or
-what `search()` read once (`lrdecay.tuning.inputs`); the data of each epoch
+what `search()` read once (`lrdecay.tuning.data.inputs`); the data of each epoch
 are then a function of (seed, epoch) (`OrderedData`,
-`lrdecay.tuning.epoch_order.EpochOrderedData`) or a recorded stream.
+`lrdecay.tuning.prefixes.epoch_order.EpochOrderedData`) or a recorded stream.
 """
 
 from __future__ import annotations
@@ -39,9 +39,14 @@ import numpy as np
 
 from lrdecay._compat.keras import monitor_direction
 from lrdecay.callbacks import DecayEvent, PlateauDecay, current_learning_rate
-from lrdecay.tuning import trunks
-from lrdecay.tuning.inputs import OrderedData, ordered_arrays
-from lrdecay.tuning.prefix import _plateau_mode, _Resume, departure_epoch, plateau_state
+from lrdecay.tuning.data.inputs import OrderedData, ordered_arrays
+from lrdecay.tuning.prefixes import trunks
+from lrdecay.tuning.prefixes.prefix import (
+    _plateau_mode,
+    _Resume,
+    departure_epoch,
+    plateau_state,
+)
 
 Logs = dict[str, float]
 __all__ = ["Branch", "OrderedData", "ordered_data", "start_branch"]

@@ -3,7 +3,7 @@
 A fit that starts at `initial_epoch=e` sees, in epoch `e` and after, exactly
 the batches a fit from epoch 0 sees there: what lets a shared-prefix branch
 continue a trunk with the same numbers as an independent run (see
-`lrdecay.tuning.prefix`). Keras' own `shuffle=True` draws a new permutation
+`lrdecay.tuning.prefixes.prefix`). Keras' own `shuffle=True` draws a new permutation
 from the backend's global random state at every epoch, which a fit starting
 later cannot reproduce.
 """

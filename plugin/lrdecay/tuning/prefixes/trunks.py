@@ -1,7 +1,7 @@
 """The trunk store of a search: the constant-rate prefixes its trials share.
 
 A *trunk* is the constant-rate fit every decay of one setting follows until it
-departs (`lrdecay.tuning.prefix`). `search()` keeps each trunk on disk, one
+departs (`lrdecay.tuning.prefixes.prefix`). `search()` keeps each trunk on disk, one
 self-contained file per epoch, so that a trial (in this process, in a resumed
 search, or on another worker sharing the project directory) continues it
 instead of training the shared epochs again:
@@ -33,7 +33,7 @@ The key of a trunk (`trunk_key`): the execution's seed, the trunk's rate as
 float32, the values of `build_model`'s own (non-decay) hyperparameters, the
 batch size, the shapes and dtypes of the model's variables, the optimizer's
 class and its config other than the rate, and the data's shapes, dtypes and
-a digest of their values (`lrdecay.tuning.branch.OrderedData.shapes`).
+a digest of their values (`lrdecay.tuning.prefixes.branch.OrderedData.shapes`).
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from lrdecay.tuning.prefix import TrunkState, restore_state
+from lrdecay.tuning.prefixes.prefix import TrunkState, restore_state
 
 TRUNKS_DIR = "trunks"
 _FILE = "epoch-{:04d}.npz"

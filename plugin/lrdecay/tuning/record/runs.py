@@ -1,7 +1,7 @@
 """The MLflow run layout of a search: its tag names and the lookups built on them.
 
 This module is the one place that says how a search looks in MLflow; the
-search (`lrdecay.tuning.tracker`), distributed workers and `lrdecay report`
+search (`lrdecay.tuning.record.tracker`), distributed workers and `lrdecay report`
 call it rather than writing a tag name or a query of their own.
 
 - The search is one parent run tagged `lrdecay.role=search` and
@@ -11,7 +11,7 @@ call it rather than writing a tag name or a query of their own.
   `<project_dir>/<project_name>/lrdecay_search.json` (`MARKER_FILE`), so a
   resumed search logs under the same parent with the same seed, and the
   digest of the search's identity (data, model, settings:
-  `lrdecay.tuning.identity`), so a project is never resumed by another
+  `lrdecay.tuning.data.identity`), so a project is never resumed by another
   search; without the
   file, the newest parent with those tags in the experiment is used (`find_parent_run`).
 - Each trial execution is one child run (`mlflow.parentRunId`, `PARENT_TAG`)
@@ -26,7 +26,7 @@ call it rather than writing a tag name or a query of their own.
   `lrdecay.departure_epoch` (`BRANCH_OF_TAG`, `DEPARTURE_TAG`) and holds the
   trunk's epochs before the departure as its own; the parent run holds the
   metrics `epochs_trained` and `epochs_independent`.
-- A search whose data are not exact (`lrdecay.tuning.inputs`) has its
+- A search whose data are not exact (`lrdecay.tuning.data.inputs`) has its
   parent tagged `lrdecay.data_exact=false` and `lrdecay.data_reason`
   (`DATA_EXACT_TAG`, `DATA_REASON_TAG`); exact data, `lrdecay.data_exact=true`.
 - A run that no process can still write (its process was killed) is ended
@@ -81,13 +81,13 @@ CONTINUED_FROM_RUN_TAG = "lrdecay.continued_from_run"
 BRANCH_OF_TAG = "lrdecay.branch_of"
 DEPARTURE_TAG = "lrdecay.departure_epoch"
 # The parent run of a search whose trials could not share prefixes although
-# asked to (`lrdecay.tuning.user_callbacks`): why.
+# asked to (`lrdecay.tuning.data.user_callbacks`): why.
 SHARING_OFF_TAG = "lrdecay.share_prefix_off"
 # The parent run's metrics: epochs the search's trials fitted, and epochs
 # independent trials would have fitted.
 EPOCHS_TRAINED_METRIC = "epochs_trained"
 # The parent run of a search whose data cannot be given to every trial as the
-# control saw them (`lrdecay.tuning.inputs.SearchInputs.exact`): "false", and
+# control saw them (`lrdecay.tuning.data.inputs.SearchInputs.exact`): "false", and
 # why. Its trials ran as given, nothing shared.
 DATA_EXACT_TAG = "lrdecay.data_exact"
 DATA_REASON_TAG = "lrdecay.data_reason"

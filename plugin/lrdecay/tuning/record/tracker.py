@@ -4,7 +4,7 @@
 `lrdecay.MlflowLogger` child run for each trial execution, writes KerasTuner's
 final status onto it, and at the end tags the best trial, logs the comparison
 plots and closes the parent. Every tag name and lookup comes from
-`lrdecay.tuning.runs`, which documents the layout.
+`lrdecay.tuning.record.runs`, which documents the layout.
 
 A Hyperband trial continuing another is tagged `lrdecay.bracket`,
 `lrdecay.round`, `lrdecay.continued_from` (trial id) and
@@ -29,9 +29,9 @@ from lrdecay.tracking import store
 from lrdecay.tracking import uri as tracking_uri_module
 from lrdecay.tracking.guard import tag_value
 from lrdecay.tracking.run import RUN_STATUS_TAG
-from lrdecay.tuning import comparison, labels
-from lrdecay.tuning import runs as layout
-from lrdecay.tuning.space import DecaySpace, ResolvedDecay
+from lrdecay.tuning.evidence import comparison, labels
+from lrdecay.tuning.record import runs as layout
+from lrdecay.tuning.searchspace.space import DecaySpace, ResolvedDecay
 
 
 def _warn(what: str, error: BaseException) -> None:

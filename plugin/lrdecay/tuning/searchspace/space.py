@@ -51,7 +51,7 @@ from typing import Any
 
 from lrdecay import defaults
 from lrdecay._validation import check_bool, check_choice, check_epoch_count
-from lrdecay.tuning.ranges import (
+from lrdecay.tuning.searchspace.ranges import (
     Range,
     Setting,
     all_values,
