@@ -76,7 +76,7 @@ def test_exact_ties_go_to_the_control_then_to_the_earlier_trial() -> None:
 def test_the_model_digest_ignores_layer_names_and_optimizer_name() -> None:
     import keras
 
-    from lrdecay.tuning.data.identity import digest_model
+    from lrdecay.tuning.pipeline.identity import digest_model
 
     build = unseeded_digits_model(8)
     first, second = build(), build()  # dense_1, dense_2, ... in one process
@@ -100,7 +100,7 @@ def test_the_data_digest_reads_values_structure_and_pipelines(digits: Any) -> No
     import numpy as np
     import tensorflow as tf
 
-    from lrdecay.tuning.data.identity import digest_data
+    from lrdecay.tuning.pipeline.identity import digest_data
 
     x, y, x_val, y_val = digits
     base = digest_data(x, y, (x_val, y_val))

@@ -23,7 +23,7 @@ from lrdecay import (
     PlateauDecay,
     StepDecay,
 )
-from lrdecay.tuning.prefixes.epoch_order import EpochOrderedData, epoch_order
+from lrdecay.tuning.data.epoch_order import EpochOrderedData, epoch_order
 from lrdecay.tuning.prefixes.prefix import (
     departure_epoch,
     plateau_departure,

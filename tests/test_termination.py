@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from lrdecay.tuning.pipeline.termination import (
+from lrdecay.tuning.termination import (
     Terminated,
     raise_if_stopped,
     signals_deferred,

@@ -114,7 +114,7 @@ def test_grid_search_tracks_one_run_per_trial(
     assert parent.info.status == "FINISHED"
     # The default project name is the command line's for the same settings,
     # data and model: the settings' hash with the data's and model's digests.
-    from lrdecay.tuning.data.identity import identify
+    from lrdecay.tuning.pipeline.identity import identify
 
     project_name = identify(
         {

@@ -74,7 +74,7 @@ def project_name(
 
     The hash covers the settings that change what a trial means, the
     digests of the data and the model (`content`, from
-    `lrdecay.tuning.data.identity`), and `data_identity` (the command line's data
+    `lrdecay.tuning.pipeline.identity`), and `data_identity` (the command line's data
     file, target and model; `None` for the bundled digits with the default
     model, or data passed from Python), so the same search gets the same
     name from Python and from the command line (the bundled digits and the

@@ -29,7 +29,7 @@ from lrdecay.cli.errors import (
     UsageError,
     one_line,
 )
-from lrdecay.tuning.pipeline.termination import Terminated, stop_on_signals
+from lrdecay.tuning.termination import Terminated, stop_on_signals
 
 
 class _Parser(argparse.ArgumentParser):

@@ -192,13 +192,13 @@ def _project_name(
 ) -> str:
     """The search's project: `--project-name`, else named after its identity.
 
-    The identity (`lrdecay.tuning.data.identity`: the settings, the data and the
+    The identity (`lrdecay.tuning.pipeline.identity`: the settings, the data and the
     model) is what `lrdecay.search()` names its project after, plus the
     data and model flags: the bundled digits with the default model get the
     name `lrdecay.search()` gives them. A project that holds another search
     stops here (exit 2) unless `--overwrite`.
     """
-    from lrdecay.tuning.data import identity
+    from lrdecay.tuning.pipeline import identity
 
     search_identity = identity.identify(
         settings,
@@ -337,7 +337,7 @@ def _search(
     from lrdecay.tuning import distributed
     from lrdecay.tuning.evidence.result import EvidenceWarning
     from lrdecay.tuning.pipeline import runner as tuning
-    from lrdecay.tuning.pipeline.termination import Terminated, stop_handled
+    from lrdecay.tuning.termination import Terminated, stop_handled
 
     verbosity = args.verbosity
     progress.start(verbosity)

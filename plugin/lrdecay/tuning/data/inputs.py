@@ -12,7 +12,7 @@ of three forms.
   its first batch). Read twice: the same samples in the same order stay in
   that order every epoch; the same samples in another order (a pipeline
   that shuffles) are put in one canonical order and read in the order of
-  (seed, epoch) (`lrdecay.tuning.prefixes.epoch_order.EpochOrderedData`), as arrays
+  (seed, epoch) (`lrdecay.tuning.data.epoch_order.EpochOrderedData`), as arrays
   are (with `shuffle=False`, in their own order).
 - **A recorded stream** (`RecordedData`): a generator, an endless
   `PyDataset` or a repeating dataset with `steps_per_epoch`: the
@@ -51,7 +51,7 @@ import keras
 import numpy as np
 
 from lrdecay.tuning.data import readers
-from lrdecay.tuning.prefixes.epoch_order import EpochOrderedData, RecordedBatches
+from lrdecay.tuning.data.epoch_order import EpochOrderedData, RecordedBatches
 
 DEFAULT_BATCH_SIZE = 32  # Keras' own, when `batch_size=None`
 # `model.fit` arguments the normalized data carry themselves.

@@ -22,8 +22,8 @@ import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from lrdecay.tuning import termination
 from lrdecay.tuning.distributed.roles import Role
-from lrdecay.tuning.pipeline import termination
 from lrdecay.tuning.record import runs
 
 _TERMINAL = ("FINISHED", "FAILED", "KILLED")

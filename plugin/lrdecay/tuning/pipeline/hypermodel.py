@@ -14,7 +14,7 @@ tag.
 
 A seeded execution (`search()` seeds each one) on array data (or on the
 data `search()` read once, `lrdecay.tuning.data.inputs.SearchInputs`) reads them
-through `lrdecay.tuning.prefixes.epoch_order.EpochOrderedData` (the order of each
+through `lrdecay.tuning.data.epoch_order.EpochOrderedData` (the order of each
 epoch a function of the seed and the epoch) or a recorded stream; with
 `share_prefix` set (by `search()`) it continues the stored constant-rate
 trunk of its setting (`lrdecay.tuning.prefixes.branch`).

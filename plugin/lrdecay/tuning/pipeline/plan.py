@@ -5,7 +5,7 @@ exists, and fills in what depends on other arguments: the experiment, the
 project name `lrdecay.defaults.project_name` gives the search's settings
 (the same as the command line's, so either resumes the other's search), and
 the seed. `with_identity` then names the project after the settings, the
-data and the model (`lrdecay.tuning.data.identity`), once the runner has built
+data and the model (`lrdecay.tuning.pipeline.identity`), once the runner has built
 the model once.
 
 The seed: a search always has one. The user's, else the one a resumed
@@ -32,7 +32,7 @@ from lrdecay._validation import (
     check_positive_int,
     check_seed,
 )
-from lrdecay.tuning.data.identity import SearchIdentity
+from lrdecay.tuning.pipeline.identity import SearchIdentity
 from lrdecay.tuning.record import runs as layout
 from lrdecay.tuning.searchspace.space import DecaySpace
 
@@ -63,7 +63,7 @@ class SearchPlan:
     # Branch trials from stored constant-rate trunks (`lrdecay.tuning.prefixes.branch`).
     share_prefix: bool = defaults.SHARE_PREFIX
     # The settings `defaults.project_name` hashes (the search's identity
-    # without its data and model: `lrdecay.tuning.data.identity`).
+    # without its data and model: `lrdecay.tuning.pipeline.identity`).
     identity_settings: dict[str, Any] = dataclasses.field(default_factory=dict)
     # Whether the user named the project (else its name is derived).
     project_name_given: bool = True

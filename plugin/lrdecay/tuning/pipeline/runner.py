@@ -19,7 +19,7 @@ run is the same. The defaults are those of `lrdecay search`
 (`lrdecay.defaults`), and so is the default project name: a search of the
 bundled digits started from Python with the command line's settings resumes
 from `lrdecay search`, and the reverse. A search is its settings, its
-data and its model (`lrdecay.tuning.data.identity`): the default project name
+data and its model (`lrdecay.tuning.pipeline.identity`): the default project name
 hashes `algorithm`, `kinds`, `decay_epochs`, `initial_lr`, `epochs`,
 `batch_size`, `objective`, `seed`, `control` / `repeats` when not the
 defaults, a digest of the data and a digest of the model (its architecture
@@ -47,7 +47,7 @@ every trial calls `keras.utils.set_random_seed` (Python's `random`,
 NumPy's global generator and the backend's), so those are left seeded
 from the last execution. In the main thread, for the duration of the
 KerasTuner search, SIGTERM (Kubernetes, Slurm, `docker stop`) raises
-`lrdecay.tuning.pipeline.termination.Terminated`, a `KeyboardInterrupt`, and both
+`lrdecay.tuning.termination.Terminated`, a `KeyboardInterrupt`, and both
 it and Ctrl-C are recorded, so that one whose exception was swallowed
 (in a garbage-collection callback, say) still stops the search at the
 next trial, epoch or batch; a handler the program set itself is left
@@ -139,7 +139,7 @@ from lrdecay import defaults
 from lrdecay._compat import keras_tuner as keras_tuner_compat
 from lrdecay.tracking.credentials import credentials_in_environment
 from lrdecay.tuning import distributed
-from lrdecay.tuning.data import checks, identity, inputs, normalize_data, user_callbacks
+from lrdecay.tuning.data import checks, inputs, normalize_data, user_callbacks
 from lrdecay.tuning.evidence.result import (
     DivergedSearchError,
     EvidenceWarning,
@@ -153,7 +153,7 @@ from lrdecay.tuning.evidence.result import (
     summarize,
 )
 from lrdecay.tuning.evidence.verdict import rate_warning
-from lrdecay.tuning.pipeline import assemble, keywords, prepare
+from lrdecay.tuning.pipeline import assemble, identity, keywords, prepare
 from lrdecay.tuning.pipeline.hypermodel import DecayHyperModel
 from lrdecay.tuning.pipeline.plan import (
     SearchPlan,
@@ -161,7 +161,6 @@ from lrdecay.tuning.pipeline.plan import (
     make_plan,
     with_identity,
 )
-from lrdecay.tuning.pipeline.termination import stop_on_signals
 from lrdecay.tuning.pipeline.tuners import (
     ALGORITHMS,
     build_tuner,
@@ -170,6 +169,7 @@ from lrdecay.tuning.pipeline.tuners import (
 )
 from lrdecay.tuning.record import runs as layout
 from lrdecay.tuning.searchspace.space import DecaySpace
+from lrdecay.tuning.termination import stop_on_signals
 
 __all__ = [
     "ALGORITHMS",

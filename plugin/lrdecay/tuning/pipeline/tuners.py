@@ -17,7 +17,7 @@ Each is the stock tuner (the grid search with lrdecay's
   over the executions, so the ranking can show the spread of the repeats;
 - a Ctrl-C or SIGTERM whose exception was swallowed (in a garbage-collection
   callback, say) stops the search at the next trial, epoch or batch
-  (`lrdecay.tuning.pipeline.termination`).
+  (`lrdecay.tuning.termination`).
 
 The constant-rate control runs first: grid search lists it first (the
 kind's default value); random, Bayesian and Hyperband search hand it out as
@@ -39,8 +39,8 @@ from lrdecay._compat import keras_tuner as keras_tuner_compat
 from lrdecay.tuning.evidence.verdict import execution_metric
 from lrdecay.tuning.pipeline import oracles as parallel_grid
 from lrdecay.tuning.pipeline.plan import SearchPlan, execution_seed
-from lrdecay.tuning.pipeline.termination import raise_if_stopped, signals_deferred
 from lrdecay.tuning.searchspace.space import CONTROL_KIND, KIND_HP, DecaySpace
+from lrdecay.tuning.termination import raise_if_stopped, signals_deferred
 
 ALGORITHMS: dict[str, type[Any]] = {
     # Stock order in one process; side by side under KerasTuner's chief.

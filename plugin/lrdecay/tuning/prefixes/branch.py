@@ -24,7 +24,7 @@ an independent run would have written.
 Exact only when every fit is seeded and its data are exact: arrays, or
 what `search()` read once (`lrdecay.tuning.data.inputs`); the data of each epoch
 are then a function of (seed, epoch) (`OrderedData`,
-`lrdecay.tuning.prefixes.epoch_order.EpochOrderedData`) or a recorded stream.
+`lrdecay.tuning.data.epoch_order.EpochOrderedData`) or a recorded stream.
 """
 
 from __future__ import annotations

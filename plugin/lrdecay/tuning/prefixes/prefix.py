@@ -11,7 +11,7 @@ of their epochs.
 
 What makes a branch exact (CPU, one seed):
 - the data order of each epoch is a function of (seed, epoch)
-  (`lrdecay.tuning.prefixes.epoch_order.EpochOrderedData`), so a branch sees the
+  (`lrdecay.tuning.data.epoch_order.EpochOrderedData`), so a branch sees the
   batches an independent run sees;
 - the snapshot holds every model variable (weights, and the state of each
   layer's own `SeedGenerator`, so dropout draws continue where they were),
@@ -379,7 +379,7 @@ class _FitSpec:
     callbacks: Sequence[Any]
 
     def fit(self, model: Any, initial_epoch: int, callbacks: list[Any]) -> None:
-        from lrdecay.tuning.prefixes.epoch_order import EpochOrderedData
+        from lrdecay.tuning.data.epoch_order import EpochOrderedData
 
         data = EpochOrderedData(
             self.x, self.y, self.batch_size, self.seed, initial_epoch

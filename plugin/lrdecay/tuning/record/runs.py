@@ -11,7 +11,7 @@ call it rather than writing a tag name or a query of their own.
   `<project_dir>/<project_name>/lrdecay_search.json` (`MARKER_FILE`), so a
   resumed search logs under the same parent with the same seed, and the
   digest of the search's identity (data, model, settings:
-  `lrdecay.tuning.data.identity`), so a project is never resumed by another
+  `lrdecay.tuning.pipeline.identity`), so a project is never resumed by another
   search; without the
   file, the newest parent with those tags in the experiment is used (`find_parent_run`).
 - Each trial execution is one child run (`mlflow.parentRunId`, `PARENT_TAG`)

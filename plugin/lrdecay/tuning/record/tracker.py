@@ -29,7 +29,8 @@ from lrdecay.tracking import store
 from lrdecay.tracking import uri as tracking_uri_module
 from lrdecay.tracking.guard import tag_value
 from lrdecay.tracking.run import RUN_STATUS_TAG
-from lrdecay.tuning.evidence import comparison, labels
+from lrdecay.tuning.evidence import labels
+from lrdecay.tuning.record import comparison
 from lrdecay.tuning.record import runs as layout
 from lrdecay.tuning.searchspace.space import DecaySpace, ResolvedDecay
 
