@@ -86,7 +86,8 @@ def decay_epochs_spec(text: str) -> Any:
     """`10,20,30,50` (a grid), `10:50` or `10:50:5` (a range), fractions.
 
     Values in (0, 1) given with a decimal point are fractions of the epoch
-    budget (`0.25,0.5`). Returns a list (grid) or an `lrdecay.tuning.searchspace.space.Range`.
+    budget (`0.25,0.5`). Returns a list (grid) or an
+    `lrdecay.tuning.searchspace.space.Range`.
     """
     spec = text.strip()
     try:

@@ -3,26 +3,45 @@
 Named `tuning` rather than `search` so that `lrdecay.search`, the function,
 is never shadowed by a subpackage of the same name.
 
-- `space`, `ranges`: the search space (`DecaySpace`, `Range`); pure Python.
-- `hypermodel`: `DecayHyperModel`, for any stock KerasTuner tuner.
-- `runner`: `search()`, in steps; `plan` checks its arguments and fills in
-  the defaults (`lrdecay.defaults`), `prepare` joins a distributed search,
-  runs the LR range test and sets up the MLflow runs, `tuners` builds the
-  KerasTuner tuner, `assemble` builds the `SearchResult` when it ends.
-- `identity`: what a search is (its settings, a digest of its data and of
-  its model), which names its project.
-- `result`: `SearchResult`, `TrialSummary`, `TrialEvent`; `verdict`: the
-  ranking with its spread, the one rule for ties, the verdict and the rate
-  warning; `table`: the ranking as text (`print(result)`, `lrdecay search`).
-- `runs`: THE MLflow run layout of a search (tag names, parent lookup, stale
-  runs, experiment); `tracker` writes a search's runs by it, `comparison`
-  its plots.
-- `oracles`: a grid search whose workers run side by side; `distributed`:
-  KerasTuner's chief and workers.
-- `lr_range`: `find_lr`, the LR range test that suggests an initial rate;
-  Keras only, no MLflow or KerasTuner.
-- `prefix`, `epoch_order`: shared-prefix trunks and branches (exact: a branch
-  equals its independent run), and the data order per (seed, epoch) they
-  need. Not yet used by `search()`.
-- `termination`: Ctrl-C and SIGTERM stop a search wherever they land.
+One subpackage per concern (arrows: "imports"; lint-imports keeps the
+subpackages free of cycles, `pyproject.toml`):
+
+    pipeline -> prefixes -> data -> (nothing in tuning)
+    pipeline -> searchspace, evidence, record, lr_finder, distributed
+    record -> evidence;  lr_finder -> data, record;  distributed -> record
+    pipeline, distributed -> termination
+
+- `pipeline/`: `search()` in steps. `runner` (`search()`), `plan` checks its
+  arguments and fills in the defaults (`lrdecay.defaults`), `identity` says
+  what a search is (settings, a digest of its data and of its model; names
+  its project), `prepare` joins a distributed search, runs the LR range test
+  and sets up the MLflow runs, `tuners` builds the KerasTuner tuner (`oracles`:
+  a grid whose workers run side by side), `hypermodel` (`DecayHyperModel`, for
+  any stock tuner), `keywords` (the fit keywords), `assemble` builds the
+  `SearchResult` when it ends.
+- `data/`: the real inputs of a search, read once. `inputs` (`SearchInputs`),
+  `readers`, `normalize_data`, `checks` (the preflight), `epoch_order` (the data
+  order per (seed, epoch) a branch needs), `user_callbacks`.
+- `searchspace/`: `space` (`DecaySpace`) and `ranges` (`Range`); pure Python.
+- `evidence/`: `result` (`SearchResult`, `TrialSummary`, `TrialEvent`),
+  `verdict` (the ranking with its spread, the one rule for ties, the verdict,
+  the rate warning), `labels`, `table` (the ranking as text).
+- `prefixes/`: shared-prefix trunks and branches (exact: a branch equals its
+  independent run): `prefix`, `branch`, `trunks` (kept on disk).
+- `lr_finder/`: `lr_range` (`find_lr`, the LR range test), `lr_range_data`,
+  `auto_lr` (`suggested_lr * (0.3, 1, 3)`).
+- `record/`: THE MLflow run layout of a search: `runs` (tag names, parent
+  lookup, stale runs, experiment), `tracker` writes a search's runs by it,
+  `comparison` its plots. Inside `tuning`, not beside `lrdecay.tracking`,
+  because they read `evidence` (labels, results) and tracking must not
+  import tuning.
+- `distributed/`: KerasTuner's chief and workers.
+- `termination`: Ctrl-C and SIGTERM stop a search wherever they land (used by
+  the pipeline and by distributed workers).
+
+Where to add: a decay kind: its schedule class (`lrdecay.schedules`), its
+callback (`lrdecay.callbacks`), its exports, then its space in
+`searchspace/space`. A search algorithm: `pipeline/tuners` (and `oracles`). An
+input kind: a reader in `data/readers` and its checks in `data/checks`. A
+tracking backend: `lrdecay.tracking`, written through `record/tracker`.
 """

@@ -174,7 +174,8 @@ class DecayHyperModel(keras_tuner.HyperModel):
     Args:
         build_model: Callable. `build_model(hp)` or `build_model()`,
             returning a compiled Keras model.
-        space: `lrdecay.tuning.searchspace.space.DecaySpace` or `None`. The decay space; when
+        space: `lrdecay.tuning.searchspace.space.DecaySpace` or `None`. The
+            decay space; when
             `None`, one is built from the keyword arguments below.
         kinds, decay_epochs, drop, k, factor, initial_lr, monitor,
             relative_to, control: The `DecaySpace` arguments (ignored when
@@ -244,7 +245,8 @@ class DecayHyperModel(keras_tuner.HyperModel):
             )
         elif not isinstance(space, DecaySpace):
             raise TypeError(
-                "Argument `space` must be an lrdecay.tuning.searchspace.space.DecaySpace. "
+                "Argument `space` must be an "
+                "lrdecay.tuning.searchspace.space.DecaySpace. "
                 f"Received: space={space!r}"
             )
         if max_epochs is not None:
@@ -369,7 +371,7 @@ class DecayHyperModel(keras_tuner.HyperModel):
         data: OrderedData | RecordedData,
         callbacks: Sequence[Any],
     ) -> Branch | None:
-        """Where this fit starts on its stored trunk (`lrdecay.tuning.prefixes.branch`)."""
+        """Where this fit starts on its stored trunk (`tuning.prefixes.branch`)."""
         project_dir = getattr(context.tuner, "project_dir", None)
         if not self.share_prefix or project_dir is None or context.seed is None:
             return None

@@ -171,7 +171,8 @@ def parse_setting(name: str, spec: Any) -> Setting:
         return Setting(values=tuple(spec))
     raise TypeError(
         f"Argument `{name}` must be a number, a sequence of numbers (a grid), "
-        f"a `range` or an `lrdecay.tuning.searchspace.space.Range`. Received: {name}={spec!r}"
+        "a `range` or an `lrdecay.tuning.searchspace.space.Range`. "
+        f"Received: {name}={spec!r}"
     )
 
 
