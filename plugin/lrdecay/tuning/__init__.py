@@ -6,10 +6,9 @@ is never shadowed by a subpackage of the same name.
 One subpackage per concern (arrows: "imports"; lint-imports keeps the
 subpackages free of cycles, `pyproject.toml`):
 
-    pipeline -> prefixes -> data -> (nothing in tuning)
-    pipeline -> searchspace, evidence, record, lr_finder, distributed
-    record -> evidence;  lr_finder -> data, record;  distributed -> record
-    pipeline, distributed -> termination
+    pipeline -> prefixes, lr_finder -> data -> (nothing in tuning)
+    pipeline -> distributed -> record -> evidence -> searchspace
+    pipeline, distributed -> termination; record -> searchspace
 
 - `pipeline/`: `search()` in steps. `runner` (`search()`), `plan` checks its
   arguments and fills in the defaults (`lrdecay.defaults`), `identity` says
