@@ -9,25 +9,35 @@ Warm-up follows Keras' own `CosineDecay(warmup_steps=...)`: the rate rises
 linearly over the first `warmup_epochs` epochs, and the decay counts its epochs
 from the end of the warm-up, so a warm-up shifts the decay curve right instead
 of eating into it.
+
+Each decay kind's search metadata (`KindSpec`: its name, the argument its
+decay epochs set, its other searchable settings) is the class attribute
+`spec` of its schedule; defining the class registers it in
+`lrdecay.kinds.KIND_TABLE`, and `SCHEDULES` and `SEARCHABLE_KINDS` derive
+from that table.
 """
 
 from __future__ import annotations
 
 import bisect
 import dataclasses
-import itertools
 import math
-import numbers
-from collections.abc import Sequence
 from typing import Any, ClassVar, cast
 
+from lrdecay import defaults
 from lrdecay._validation import (
+    check_drop,
     check_epoch_count,
     check_fraction,
+    check_milestones,
     check_non_negative_finite,
     check_number,
     check_positive_finite,
 )
+from lrdecay.kinds import KIND_TABLE, Extra, KindSpec, register_kind
+
+SCHEDULES: dict[str, type[Schedule]] = {}
+"""The schedule class of each kind that has one, filled as the classes are defined."""
 
 
 def _check_epoch(epoch: int) -> None:
@@ -61,6 +71,9 @@ class Schedule:
     """
 
     kind: ClassVar[str] = ""
+    # The kind's row of the kind table (`lrdecay.kinds.KindSpec`); a class
+    # that declares one is registered under `spec.name`.
+    spec: ClassVar[KindSpec | None] = None
 
     initial_lr: float | None = None
     min_lr: float = 0.0
@@ -87,6 +100,14 @@ class Schedule:
                     f"`initial_lr`. Received: warmup_start_lr="
                     f"{self.warmup_start_lr!r}, initial_lr={self.initial_lr!r}"
                 )
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        spec = cls.__dict__.get("spec")
+        if spec is not None:
+            register_kind(spec)
+            cls.kind = spec.name
+            SCHEDULES[spec.name] = cls
 
     def _decayed(self, epochs_since_warmup: int) -> float:
         raise NotImplementedError
@@ -168,7 +189,12 @@ class StepSchedule(Schedule):
         epochs_drop: Int. Epochs between two decays. Defaults to `30`.
     """
 
-    kind: ClassVar[str] = "step"
+    spec: ClassVar[KindSpec | None] = KindSpec(
+        name="step",
+        decay_arg="epochs_drop",
+        extras=(Extra("drop", 0, 1, high_open=False),),
+        piecewise=True,
+    )
 
     drop: float = 0.5
     epochs_drop: int = 30
@@ -197,7 +223,7 @@ class MultiStepSchedule(Schedule):
             after any warm-up) at which the rate is multiplied by `drop`.
     """
 
-    kind: ClassVar[str] = "multistep"
+    spec: ClassVar[KindSpec | None] = KindSpec(name="multistep", piecewise=True)
 
     drop: float = 0.1
     milestones: tuple[int, ...] = (30, 60, 90)
@@ -227,7 +253,12 @@ class ExponentialSchedule(Schedule):
             to `None` (use `k`).
     """
 
-    kind: ClassVar[str] = "exponential"
+    spec: ClassVar[KindSpec | None] = KindSpec(
+        name="exponential",
+        decay_arg="half_life",
+        rate_arg=Extra("k", 0, low_open=False),
+        rate_of_epochs=lambda half_life: math.log(2.0) / half_life,
+    )
 
     k: float | None = None
     half_life: float | None = None
@@ -282,7 +313,7 @@ class CosineSchedule(Schedule):
             Defaults to `0.0`.
     """
 
-    kind: ClassVar[str] = "cosine"
+    spec: ClassVar[KindSpec | None] = KindSpec(name="cosine", decay_arg="decay_epochs")
 
     # Keyword-only and required: the period is the one setting with no
     # sensible default (it should match the length of the fit).
@@ -321,7 +352,9 @@ class CosineRestartsSchedule(Schedule):
             Defaults to `0.0`.
     """
 
-    kind: ClassVar[str] = "cosine_restarts"
+    spec: ClassVar[KindSpec | None] = KindSpec(
+        name="cosine_restarts", decay_arg="first_decay_epochs"
+    )
 
     first_decay_epochs: int = dataclasses.field(kw_only=True)
     t_mul: float = 2.0
@@ -379,50 +412,45 @@ def _cosine(fraction: float, alpha: float, peak: float) -> float:
     return (1 - alpha) * cosine_decayed + alpha
 
 
-def check_drop(drop: float) -> None:
-    check_number("drop", drop)
-    if not 0 < drop <= 1:
-        raise ValueError(f"Argument `drop` must be in (0, 1]. Received: drop={drop!r}")
+@dataclasses.dataclass(frozen=True)
+class ConstantSchedule(Schedule):
+    """The constant-rate control's schedule: `initial_lr` at every epoch.
+
+    A `Schedule` of kind `"constant"` (not a searchable kind: the search's
+    control), so that the control trains through the same `ScheduledDecay`
+    as the decays (its rate recorded per epoch, its MLflow params
+    `decay_kind=constant`, `constant.initial_lr=...`).
+    """
+
+    kind: ClassVar[str] = "constant"
+
+    def _decayed(self, epochs_since_warmup: int) -> float:
+        return self.require_initial_lr()
 
 
-def check_milestones(milestones: Sequence[int]) -> tuple[int, ...]:
-    """Return `milestones` as a tuple, or raise if not increasing epochs >= 0."""
-    if isinstance(milestones, (str, bytes)) or not isinstance(milestones, Sequence):
-        raise TypeError(
-            "Argument `milestones` must be a sequence of epochs. "
-            f"Received: milestones={milestones!r}"
-        )
-    if len(milestones) == 0:
-        raise ValueError(
-            "Argument `milestones` must name at least one epoch. "
-            f"Received: milestones={milestones!r}"
-        )
-    for milestone in milestones:
-        if isinstance(milestone, bool) or not isinstance(milestone, numbers.Integral):
-            raise TypeError(
-                "Argument `milestones` must hold whole numbers of epochs. "
-                f"Received: milestones={milestones!r}"
-            )
-        if milestone < 0:
-            raise ValueError(
-                "Argument `milestones` must hold epochs >= 0. "
-                f"Received: milestones={milestones!r}"
-            )
-    if any(b <= a for a, b in itertools.pairwise(milestones)):
-        raise ValueError(
-            "Argument `milestones` must be strictly increasing. "
-            f"Received: milestones={milestones!r}"
-        )
-    return tuple(int(milestone) for milestone in milestones)
-
-
-SCHEDULES: dict[str, type[Schedule]] = {
-    schedule.kind: schedule
-    for schedule in (
-        StepSchedule,
-        MultiStepSchedule,
-        ExponentialSchedule,
-        CosineSchedule,
-        CosineRestartsSchedule,
+# The plateau rule has no schedule (`lrdecay.callbacks.PlateauDecay` reacts to
+# a metric); its row of the kind table lives here with the others.
+PLATEAU = register_kind(
+    KindSpec(
+        name="plateau",
+        decay_arg="patience",
+        extras=(Extra("factor", 0, 1),),
+        plateau=True,
+        preview=False,
     )
-}
+)
+
+
+def searchable_kinds() -> tuple[str, ...]:
+    """Every kind a search can try: the default kinds first, then the rest."""
+    searchable = [name for name, spec in KIND_TABLE.items() if spec.searchable]
+    rest = [name for name in searchable if name not in defaults.KINDS]
+    return (*defaults.KINDS, *rest)
+
+
+SEARCHABLE_KINDS: tuple[str, ...] = searchable_kinds()
+"""Every kind `search(kinds=)` and `lrdecay search --kinds` may name.
+
+`lrdecay.defaults.KINDS` are the ones searched by default. The decay epochs of
+each kind set its `spec.decay_arg` (a cosine decay's period, SGDR's T_0, ...).
+"""

@@ -29,6 +29,7 @@ from lrdecay.callbacks.fit import (
     starting_learning_rate,
 )
 from lrdecay.callbacks.plateau import DecayEvent, PlateauDecay
+from lrdecay.callbacks.registry import DECAYS
 from lrdecay.callbacks.scheduled import (
     ExponentialDecay,
     MultiStepDecay,
@@ -52,13 +53,3 @@ __all__ = [
     "start_fit_registry",
     "starting_learning_rate",
 ]
-
-
-DECAYS: dict[str, type[ScheduledDecay] | type[PlateauDecay]] = {
-    "step": StepDecay,
-    "multistep": MultiStepDecay,
-    "exponential": ExponentialDecay,
-    "cosine": CosineDecay,
-    "cosine_restarts": CosineDecayRestarts,
-    "plateau": PlateauDecay,
-}
