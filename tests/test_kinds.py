@@ -29,6 +29,8 @@ ALLOWED = {
     ("defaults.py", "plateau"),
     # `Range(step=...)`: a grid's step, not the kind.
     ("tuning/ranges.py", "step"),
+    # `Range(sampling="linear")`: how a range is sampled, not the kind.
+    ("tuning/ranges.py", "linear"),
     # Batch metrics `step/<key>`: the global step.
     ("tracking/recorder.py", "step/"),
     # `lrdecay preview --drop`'s help text.

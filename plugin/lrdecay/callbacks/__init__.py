@@ -28,6 +28,7 @@ from lrdecay.callbacks.fit import (
     start_fit_registry,
     starting_learning_rate,
 )
+from lrdecay.callbacks.linear import LinearDecay
 from lrdecay.callbacks.plateau import DecayEvent, PlateauDecay
 from lrdecay.callbacks.registry import DECAYS
 from lrdecay.callbacks.scheduled import (
@@ -43,6 +44,7 @@ __all__ = [
     "CosineDecayRestarts",
     "DecayEvent",
     "ExponentialDecay",
+    "LinearDecay",
     "MultiStepDecay",
     "PlateauDecay",
     "ScheduledDecay",
