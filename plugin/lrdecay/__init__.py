@@ -20,6 +20,7 @@ _EXPORTS: dict[str, str] = {
     "CosineDecay": "lrdecay.callbacks",
     "CosineDecayRestarts": "lrdecay.callbacks",
     "LinearDecay": "lrdecay.callbacks",
+    "WSDDecay": "lrdecay.callbacks",
     "PlateauDecay": "lrdecay.callbacks",
     "ScheduledDecay": "lrdecay.callbacks",
     "DecayEvent": "lrdecay.callbacks",
@@ -30,6 +31,7 @@ _EXPORTS: dict[str, str] = {
     "CosineSchedule": "lrdecay.schedules",
     "CosineRestartsSchedule": "lrdecay.schedules",
     "LinearSchedule": "lrdecay.schedules",
+    "WSDSchedule": "lrdecay.schedules",
     "MlflowLogger": "lrdecay.tracking.logger",
     "replay": "lrdecay.tracking.offline",
     "DecayHyperModel": "lrdecay.tuning.hypermodel",
@@ -62,6 +64,8 @@ __all__ = [
     "SearchResult",
     "StepDecay",
     "StepSchedule",
+    "WSDDecay",
+    "WSDSchedule",
     "__version__",
     "find_lr",
     "replay",
@@ -79,6 +83,7 @@ if TYPE_CHECKING:
         PlateauDecay,
         ScheduledDecay,
         StepDecay,
+        WSDDecay,
     )
     from lrdecay.schedules import (
         CosineRestartsSchedule,
@@ -88,6 +93,7 @@ if TYPE_CHECKING:
         MultiStepSchedule,
         Schedule,
         StepSchedule,
+        WSDSchedule,
     )
     from lrdecay.tracking.logger import MlflowLogger
     from lrdecay.tracking.offline import replay

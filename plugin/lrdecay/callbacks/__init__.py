@@ -37,6 +37,7 @@ from lrdecay.callbacks.scheduled import (
     ScheduledDecay,
     StepDecay,
 )
+from lrdecay.callbacks.wsd import WSDDecay
 
 __all__ = [
     "DECAYS",
@@ -49,6 +50,7 @@ __all__ = [
     "PlateauDecay",
     "ScheduledDecay",
     "StepDecay",
+    "WSDDecay",
     "check_settable_learning_rate",
     "current_learning_rate",
     "decays_in_fit",
