@@ -132,3 +132,28 @@ def test_constant_schedule_lives_with_the_schedules():
 
     assert hypermodel.ConstantSchedule is schedules.ConstantSchedule
     assert schedules.ConstantSchedule(0.05).curve(3) == [0.05, 0.05, 0.05]
+
+
+def test_preview_draws_several_kinds(tmp_path, capsys):
+    from lrdecay.cli import main as cli
+
+    out = tmp_path / "kinds.png"
+    argv = ["preview", "--kinds", "linear,wsd", "--epochs", "10", "--out", str(out)]
+    assert cli.main(argv) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[1:] == [
+        "linear(initial_lr=0.1,",
+        "decay_epochs=10)",
+        "wsd(initial_lr=0.1,",
+        "decay_epochs=10)",
+    ]
+    rows = {int(line.split()[0]): line.split()[1:] for line in lines[2:12]}
+    assert [float(rate) for rate in rows[8]] == [0.02, 0.1]
+    assert [float(rate) for rate in rows[9]] == [0.01, 0.05]
+    # A kind without a curve, or an unknown one: one line, exit 2.
+    assert cli.main(["preview", "--kinds", "linear,plateau", "--out", str(out)]) == 2
+    assert cli.main(["preview", "--kinds", "nope", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 2 and "no curve before training" in err[0]
+    assert "Unknown decay kind 'nope'" in err[1]
