@@ -129,7 +129,7 @@ def test_preview_curves_equal_the_schedules() -> None:
     [
         (["preview"], "Nothing to preview"),
         (["preview", "--decay", "plateau:patience=3"], "no curve before training"),
-        (["preview", "--decay", "linear"], "Unknown decay kind 'linear'"),
+        (["preview", "--decay", "triangular"], "Unknown decay kind 'triangular'"),
         (
             ["preview", "--decay", "cosine"],
             "cosine decay needs decay_epochs: e.g. --decay cosine:decay_epochs=50",
@@ -141,7 +141,7 @@ def test_preview_curves_equal_the_schedules() -> None:
         (["preview", "--kind", "step", "--out", "a.jpg"], "'a.jpg'"),
         (["preview", "--kind", "step", "--epochs", "0"], "'0'"),
         (["search", "--algorithm", "annealing"], "'annealing'"),
-        (["search", "--kinds", "step,linear"], "'linear'"),
+        (["search", "--kinds", "step,triangular"], "'triangular'"),
         (["search", "--decay-epochs", ","], "empty decay-epoch grid"),
         (["search", "--decay-epochs", "50:10"], "'50:10'"),
         (["search", "--decay-epochs", "10,-5"], "-5"),
@@ -379,7 +379,7 @@ def test_bad_inputs_in_a_subprocess(tmp_path: Path) -> None:
         (["search", "--data", "no_target.csv", "--target", "y"], "'y' not found"),
         (["search", "--data", "words.csv", "--target", "y"], "'b'"),
         (["search", "--algorithm", "annealing"], "'annealing'"),
-        (["search", "--kinds", "linear"], "'linear'"),
+        (["search", "--kinds", "triangular"], "'triangular'"),
         (["search", "--decay-epochs", ","], "empty decay-epoch grid"),
         (["search", "--decay-epochs", "10,60"], "beyond the epoch budget"),
         (["search", "--tracking-uri", unreachable], "Cannot reach"),

@@ -17,9 +17,14 @@ from lrdecay.schedules import (
 )
 
 # The settings a kind cannot do without (its period); the others default.
+# The settings without a default (a cosine's period, ...): each kind's decay
+# epochs (`spec.decay_arg`, from the kind table), set to 7.
 REQUIRED = {
-    "cosine": {"decay_epochs": 30},
-    "cosine_restarts": {"first_decay_epochs": 7},
+    kind: {field.name: 7}
+    for kind, schedule in SCHEDULES.items()
+    for field in dataclasses.fields(schedule)
+    if field.default is dataclasses.MISSING
+    and field.default_factory is dataclasses.MISSING
 }
 
 

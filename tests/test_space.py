@@ -176,7 +176,11 @@ def test_fractions_are_relative_to_the_trial_budget() -> None:
     [
         ({"decay_epochs": []}, ValueError, r"empty grid.*decay_epochs=\[\]"),
         ({"decay_epochs": range(5, 5)}, ValueError, "empty range"),
-        ({"kinds": ("step", "linear")}, ValueError, "Unknown decay kind 'linear'"),
+        (
+            {"kinds": ("step", "triangular")},
+            ValueError,
+            "Unknown decay kind 'triangular'",
+        ),
         ({"kinds": ()}, ValueError, "kinds=()"),
         ({"kinds": ("multistep",)}, ValueError, "'multistep'"),
         ({"decay_epochs": [0, 10]}, ValueError, "holding 0"),
@@ -226,7 +230,7 @@ def test_search_rejects_bad_spaces_before_training(tmp_path: Any) -> None:
     for kwargs, match in [
         ({"decay_epochs": []}, "empty grid"),
         ({"decay_epochs": [10, 20, 30, 50], "epochs": 20}, "epochs=20"),
-        ({"kinds": ("linear",)}, "'linear'"),
+        ({"kinds": ("triangular",)}, "'triangular'"),
         ({"algorithm": "annealing"}, "algorithm='annealing'"),
         ({"epochs": 0}, "epochs=0"),
     ]:

@@ -53,6 +53,8 @@ def test_cosine_kinds_are_searchable_but_not_searched_by_default() -> None:
         "plateau",
         "cosine",
         "cosine_restarts",
+        "linear",
+        "wsd",
     )
     assert defaults.KINDS == ("step", "exponential", "plateau")
     assert DecaySpace().kinds == ("step", "exponential", "plateau")

@@ -7,8 +7,10 @@ and repeat the value received. Pure Python: no Keras, no MLflow.
 
 from __future__ import annotations
 
+import itertools
 import math
 import numbers
+from collections.abc import Sequence
 from typing import Any
 
 
@@ -119,3 +121,40 @@ def check_seed(name: str, value: Any, *, allow_none: bool = True) -> None:
             f"Argument `{name}` must be a seed in [0, 2**32). "
             f"Received: {name}={value!r}"
         )
+
+
+def check_drop(drop: float) -> None:
+    check_number("drop", drop)
+    if not 0 < drop <= 1:
+        raise ValueError(f"Argument `drop` must be in (0, 1]. Received: drop={drop!r}")
+
+
+def check_milestones(milestones: Sequence[int]) -> tuple[int, ...]:
+    """Return `milestones` as a tuple, or raise if not increasing epochs >= 0."""
+    if isinstance(milestones, (str, bytes)) or not isinstance(milestones, Sequence):
+        raise TypeError(
+            "Argument `milestones` must be a sequence of epochs. "
+            f"Received: milestones={milestones!r}"
+        )
+    if len(milestones) == 0:
+        raise ValueError(
+            "Argument `milestones` must name at least one epoch. "
+            f"Received: milestones={milestones!r}"
+        )
+    for milestone in milestones:
+        if isinstance(milestone, bool) or not isinstance(milestone, numbers.Integral):
+            raise TypeError(
+                "Argument `milestones` must hold whole numbers of epochs. "
+                f"Received: milestones={milestones!r}"
+            )
+        if milestone < 0:
+            raise ValueError(
+                "Argument `milestones` must hold epochs >= 0. "
+                f"Received: milestones={milestones!r}"
+            )
+    if any(b <= a for a, b in itertools.pairwise(milestones)):
+        raise ValueError(
+            "Argument `milestones` must be strictly increasing. "
+            f"Received: milestones={milestones!r}"
+        )
+    return tuple(int(milestone) for milestone in milestones)

@@ -14,12 +14,9 @@ from typing import Any
 
 ALGORITHMS: tuple[str, ...] = ("grid", "random", "hyperband", "bayesian")
 ALGORITHM = "grid"
+# The kinds searched by default; every searchable kind is
+# `lrdecay.schedules.SEARCHABLE_KINDS` (derived from the kind table).
 KINDS: tuple[str, ...] = ("step", "exponential", "plateau")
-# Every kind a search can try (`search(kinds=)`, `lrdecay search --kinds`);
-# `KINDS` is the subset searched by default. The decay epochs of a cosine
-# decay are its period (`CosineDecay(decay_epochs=)`), of a cosine decay with
-# warm restarts its first period (SGDR's T_0, `first_decay_epochs=`).
-SEARCHABLE_KINDS: tuple[str, ...] = (*KINDS, "cosine", "cosine_restarts")
 
 # The default search: 3 kinds x 4 decay-epoch values = 12 trials of EPOCHS
 # epochs on the digits. 40 x (5, 10, 20, 30) rather than 50 x (10, 20, 30, 50):

@@ -9,25 +9,36 @@ Warm-up follows Keras' own `CosineDecay(warmup_steps=...)`: the rate rises
 linearly over the first `warmup_epochs` epochs, and the decay counts its epochs
 from the end of the warm-up, so a warm-up shifts the decay curve right instead
 of eating into it.
+
+Each decay kind's search metadata (`KindSpec`: its name, the argument its
+decay epochs set, its other searchable settings) is the class attribute
+`spec` of its schedule; defining the class registers it in
+`lrdecay.kinds.KIND_TABLE`, and `SCHEDULES` and `SEARCHABLE_KINDS` derive
+from that table.
 """
 
 from __future__ import annotations
 
 import bisect
 import dataclasses
-import itertools
 import math
-import numbers
-from collections.abc import Sequence
 from typing import Any, ClassVar, cast
 
+from lrdecay import defaults
 from lrdecay._validation import (
+    check_choice,
+    check_drop,
     check_epoch_count,
     check_fraction,
+    check_milestones,
     check_non_negative_finite,
     check_number,
     check_positive_finite,
 )
+from lrdecay.kinds import KIND_TABLE, Extra, KindSpec, register_kind
+
+SCHEDULES: dict[str, type[Schedule]] = {}
+"""The schedule class of each kind that has one, filled as the classes are defined."""
 
 
 def _check_epoch(epoch: int) -> None:
@@ -61,6 +72,9 @@ class Schedule:
     """
 
     kind: ClassVar[str] = ""
+    # The kind's row of the kind table (`lrdecay.kinds.KindSpec`); a class
+    # that declares one is registered under `spec.name`.
+    spec: ClassVar[KindSpec | None] = None
 
     initial_lr: float | None = None
     min_lr: float = 0.0
@@ -87,6 +101,14 @@ class Schedule:
                     f"`initial_lr`. Received: warmup_start_lr="
                     f"{self.warmup_start_lr!r}, initial_lr={self.initial_lr!r}"
                 )
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        spec = cls.__dict__.get("spec")
+        if spec is not None:
+            register_kind(spec)
+            cls.kind = spec.name
+            SCHEDULES[spec.name] = cls
 
     def _decayed(self, epochs_since_warmup: int) -> float:
         raise NotImplementedError
@@ -168,7 +190,12 @@ class StepSchedule(Schedule):
         epochs_drop: Int. Epochs between two decays. Defaults to `30`.
     """
 
-    kind: ClassVar[str] = "step"
+    spec: ClassVar[KindSpec | None] = KindSpec(
+        name="step",
+        decay_arg="epochs_drop",
+        extras=(Extra("drop", 0, 1, high_open=False),),
+        piecewise=True,
+    )
 
     drop: float = 0.5
     epochs_drop: int = 30
@@ -197,7 +224,7 @@ class MultiStepSchedule(Schedule):
             after any warm-up) at which the rate is multiplied by `drop`.
     """
 
-    kind: ClassVar[str] = "multistep"
+    spec: ClassVar[KindSpec | None] = KindSpec(name="multistep", piecewise=True)
 
     drop: float = 0.1
     milestones: tuple[int, ...] = (30, 60, 90)
@@ -227,7 +254,12 @@ class ExponentialSchedule(Schedule):
             to `None` (use `k`).
     """
 
-    kind: ClassVar[str] = "exponential"
+    spec: ClassVar[KindSpec | None] = KindSpec(
+        name="exponential",
+        decay_arg="half_life",
+        rate_arg=Extra("k", 0, low_open=False),
+        rate_of_epochs=lambda half_life: math.log(2.0) / half_life,
+    )
 
     k: float | None = None
     half_life: float | None = None
@@ -282,7 +314,7 @@ class CosineSchedule(Schedule):
             Defaults to `0.0`.
     """
 
-    kind: ClassVar[str] = "cosine"
+    spec: ClassVar[KindSpec | None] = KindSpec(name="cosine", decay_arg="decay_epochs")
 
     # Keyword-only and required: the period is the one setting with no
     # sensible default (it should match the length of the fit).
@@ -321,7 +353,9 @@ class CosineRestartsSchedule(Schedule):
             Defaults to `0.0`.
     """
 
-    kind: ClassVar[str] = "cosine_restarts"
+    spec: ClassVar[KindSpec | None] = KindSpec(
+        name="cosine_restarts", decay_arg="first_decay_epochs"
+    )
 
     first_decay_epochs: int = dataclasses.field(kw_only=True)
     t_mul: float = 2.0
@@ -373,56 +407,164 @@ class CosineRestartsSchedule(Schedule):
         )
 
 
+@dataclasses.dataclass(frozen=True)
+class LinearSchedule(Schedule):
+    """Linear (or polynomial) decay from `initial_lr` to `end_lr` in `decay_epochs`.
+
+    Keras' `keras.optimizers.schedules.PolynomialDecay` (`cycle=False`)
+    evaluated at step = epoch: the rate of epoch `e` is
+    `(initial_lr - end_lr) * (1 - min(e, D) / D) ** power + end_lr` with
+    `D = decay_epochs`, so it stays at `end_lr` from epoch `D` on.
+
+    Args:
+        decay_epochs: Int > 0. Epochs the rate takes to reach `end_lr`;
+            usually the length of the fit. Required.
+        end_lr: Float >= 0, not above `initial_lr`. The final rate.
+            Defaults to `0.0`.
+        power: Float > 0. The polynomial's power; `1.0` is linear. Defaults
+            to `1.0`.
+    """
+
+    spec: ClassVar[KindSpec | None] = KindSpec(name="linear", decay_arg="decay_epochs")
+
+    decay_epochs: int = dataclasses.field(kw_only=True)
+    end_lr: float = 0.0
+    power: float = 1.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_epoch_count("decay_epochs", self.decay_epochs, allow_zero=False)
+        check_non_negative_finite("end_lr", self.end_lr)
+        if self.initial_lr is not None and self.end_lr > self.initial_lr:
+            raise ValueError(
+                "Argument `end_lr` must not exceed `initial_lr`. "
+                f"Received: end_lr={self.end_lr!r}, initial_lr={self.initial_lr!r}"
+            )
+        check_positive_finite("power", self.power)
+
+    def _decayed(self, epochs_since_warmup: int) -> float:
+        fraction = min(epochs_since_warmup, self.decay_epochs) / self.decay_epochs
+        span = self.require_initial_lr() - self.end_lr
+        return span * (1 - fraction) ** self.power + self.end_lr
+
+
+@dataclasses.dataclass(frozen=True)
+class WSDSchedule(Schedule):
+    """Warmup-stable-decay: a stable `initial_lr`, then a cooldown to 0.
+
+    The schedule of MiniCPM and of Hägele et al. 2024 ("Scaling Laws and
+    Compute-Optimal Training Beyond Fixed Training Durations"), per epoch as
+    Hugging Face transformers' `get_wsd_schedule` gives it per step. After
+    any warm-up (from 0, as transformers warms up), with `D = decay_epochs`,
+    `C = cooldown_epochs` and `S = D - C`, the rate of `t` epochs is
+    `initial_lr` while `t <= S`, then `initial_lr * f((t - S) / C)` with
+    `f(p) = 1 - p` (`"linear"`) or `1 - sqrt(p)` (`"1-sqrt"`), and 0 from
+    `t = D` on. The stable phase is a constant-rate run, so a search trains
+    it once and branches each cooldown off it (`departure_epoch`).
+
+    Args:
+        decay_epochs: Int > 0. The epoch the cooldown ends at: the length
+            of the fit it plans. Required.
+        cooldown: Float in (0, 1]. The fraction of `decay_epochs` the
+            cooldown lasts: `cooldown_epochs = max(1, round(cooldown * D))`
+            (halves round up). Defaults to `0.2`.
+        shape: `"linear"` or `"1-sqrt"`. The cooldown's shape. Defaults to
+            `"linear"`.
+        warmup_start_lr: Float. As `Schedule`'s, but defaults to `0.0`.
+    """
+
+    spec: ClassVar[KindSpec | None] = KindSpec(name="wsd", decay_arg="decay_epochs")
+    SHAPES: ClassVar[tuple[str, ...]] = ("linear", "1-sqrt")
+
+    warmup_start_lr: float | None = 0.0
+    decay_epochs: int = dataclasses.field(kw_only=True)
+    cooldown: float = 0.2
+    shape: str = "linear"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_epoch_count("decay_epochs", self.decay_epochs, allow_zero=False)
+        check_number("cooldown", self.cooldown)
+        if not 0 < self.cooldown <= 1:
+            raise ValueError(
+                "Argument `cooldown` must be a fraction of `decay_epochs` in "
+                f"(0, 1]. Received: cooldown={self.cooldown!r}"
+            )
+        check_choice("shape", self.shape, self.SHAPES)
+
+    @property
+    def cooldown_epochs(self) -> int:
+        """`C`, the epochs of the cooldown: `max(1, round(cooldown * D))`."""
+        return max(1, math.floor(self.cooldown * self.decay_epochs + 0.5))
+
+    def departure_epoch(self) -> int:
+        """The first epoch whose rate is not `initial_lr`.
+
+        0 with a warm-up; else `S + 1 = decay_epochs - cooldown_epochs + 1`
+        (the cooldown's first epoch, `p = 0`, still runs at `initial_lr`).
+        Up to it a WSD run is the constant-rate run, so a search branches
+        the cooldown off a shared trunk there (`lrdecay.tuning.prefixes.prefix`).
+        """
+        if self.warmup_epochs:
+            return 0
+        return self.decay_epochs - self.cooldown_epochs + 1
+
+    def _decayed(self, epochs_since_warmup: int) -> float:
+        stable = self.decay_epochs - self.cooldown_epochs
+        if epochs_since_warmup <= stable:
+            return self.require_initial_lr()
+        if epochs_since_warmup >= self.decay_epochs:
+            return 0.0
+        progress = (epochs_since_warmup - stable) / self.cooldown_epochs
+        factor = 1 - progress if self.shape == "linear" else 1 - math.sqrt(progress)
+        return self.require_initial_lr() * factor
+
+
 def _cosine(fraction: float, alpha: float, peak: float) -> float:
     """Keras' cosine factor: from `peak` (fraction 0) down to 0, floored by `alpha`."""
     cosine_decayed = 0.5 * peak * (1.0 + math.cos(math.pi * fraction))
     return (1 - alpha) * cosine_decayed + alpha
 
 
-def check_drop(drop: float) -> None:
-    check_number("drop", drop)
-    if not 0 < drop <= 1:
-        raise ValueError(f"Argument `drop` must be in (0, 1]. Received: drop={drop!r}")
+@dataclasses.dataclass(frozen=True)
+class ConstantSchedule(Schedule):
+    """The constant-rate control's schedule: `initial_lr` at every epoch.
+
+    A `Schedule` of kind `"constant"` (not a searchable kind: the search's
+    control), so that the control trains through the same `ScheduledDecay`
+    as the decays (its rate recorded per epoch, its MLflow params
+    `decay_kind=constant`, `constant.initial_lr=...`).
+    """
+
+    kind: ClassVar[str] = "constant"
+
+    def _decayed(self, epochs_since_warmup: int) -> float:
+        return self.require_initial_lr()
 
 
-def check_milestones(milestones: Sequence[int]) -> tuple[int, ...]:
-    """Return `milestones` as a tuple, or raise if not increasing epochs >= 0."""
-    if isinstance(milestones, (str, bytes)) or not isinstance(milestones, Sequence):
-        raise TypeError(
-            "Argument `milestones` must be a sequence of epochs. "
-            f"Received: milestones={milestones!r}"
-        )
-    if len(milestones) == 0:
-        raise ValueError(
-            "Argument `milestones` must name at least one epoch. "
-            f"Received: milestones={milestones!r}"
-        )
-    for milestone in milestones:
-        if isinstance(milestone, bool) or not isinstance(milestone, numbers.Integral):
-            raise TypeError(
-                "Argument `milestones` must hold whole numbers of epochs. "
-                f"Received: milestones={milestones!r}"
-            )
-        if milestone < 0:
-            raise ValueError(
-                "Argument `milestones` must hold epochs >= 0. "
-                f"Received: milestones={milestones!r}"
-            )
-    if any(b <= a for a, b in itertools.pairwise(milestones)):
-        raise ValueError(
-            "Argument `milestones` must be strictly increasing. "
-            f"Received: milestones={milestones!r}"
-        )
-    return tuple(int(milestone) for milestone in milestones)
-
-
-SCHEDULES: dict[str, type[Schedule]] = {
-    schedule.kind: schedule
-    for schedule in (
-        StepSchedule,
-        MultiStepSchedule,
-        ExponentialSchedule,
-        CosineSchedule,
-        CosineRestartsSchedule,
+# The plateau rule has no schedule (`lrdecay.callbacks.PlateauDecay` reacts to
+# a metric); its row of the kind table lives here with the others.
+PLATEAU = register_kind(
+    KindSpec(
+        name="plateau",
+        decay_arg="patience",
+        extras=(Extra("factor", 0, 1),),
+        plateau=True,
+        preview=False,
     )
-}
+)
+
+
+def searchable_kinds() -> tuple[str, ...]:
+    """Every kind a search can try: the default kinds first, then the rest."""
+    searchable = [name for name, spec in KIND_TABLE.items() if spec.searchable]
+    rest = [name for name in searchable if name not in defaults.KINDS]
+    return (*defaults.KINDS, *rest)
+
+
+SEARCHABLE_KINDS: tuple[str, ...] = searchable_kinds()
+"""Every kind `search(kinds=)` and `lrdecay search --kinds` may name.
+
+`lrdecay.defaults.KINDS` are the ones searched by default. The decay epochs of
+each kind set its `spec.decay_arg` (a cosine decay's period, SGDR's T_0, ...).
+"""

@@ -28,13 +28,16 @@ from lrdecay.callbacks.fit import (
     start_fit_registry,
     starting_learning_rate,
 )
+from lrdecay.callbacks.linear import LinearDecay
 from lrdecay.callbacks.plateau import DecayEvent, PlateauDecay
+from lrdecay.callbacks.registry import DECAYS
 from lrdecay.callbacks.scheduled import (
     ExponentialDecay,
     MultiStepDecay,
     ScheduledDecay,
     StepDecay,
 )
+from lrdecay.callbacks.wsd import WSDDecay
 
 __all__ = [
     "DECAYS",
@@ -42,23 +45,15 @@ __all__ = [
     "CosineDecayRestarts",
     "DecayEvent",
     "ExponentialDecay",
+    "LinearDecay",
     "MultiStepDecay",
     "PlateauDecay",
     "ScheduledDecay",
     "StepDecay",
+    "WSDDecay",
     "check_settable_learning_rate",
     "current_learning_rate",
     "decays_in_fit",
     "start_fit_registry",
     "starting_learning_rate",
 ]
-
-
-DECAYS: dict[str, type[ScheduledDecay] | type[PlateauDecay]] = {
-    "step": StepDecay,
-    "multistep": MultiStepDecay,
-    "exponential": ExponentialDecay,
-    "cosine": CosineDecay,
-    "cosine_restarts": CosineDecayRestarts,
-    "plateau": PlateauDecay,
-}

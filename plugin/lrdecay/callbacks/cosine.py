@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import keras
 
+from lrdecay.callbacks.registry import decay_of
 from lrdecay.callbacks.scheduled import ScheduledDecay
 from lrdecay.schedules import CosineRestartsSchedule, CosineSchedule
 
 
 @keras.saving.register_keras_serializable(package="lrdecay")
+@decay_of(CosineSchedule.spec)
 class CosineDecay(ScheduledDecay):
     """Cosine decay: from `initial_lr` down to `alpha * initial_lr` in `decay_epochs`.
 
@@ -74,6 +76,7 @@ class CosineDecay(ScheduledDecay):
 
 
 @keras.saving.register_keras_serializable(package="lrdecay")
+@decay_of(CosineRestartsSchedule.spec)
 class CosineDecayRestarts(ScheduledDecay):
     """Cosine decay with warm restarts (SGDR): periods that grow by `t_mul`.
 

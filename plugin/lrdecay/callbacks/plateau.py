@@ -19,6 +19,8 @@ from lrdecay.callbacks.fit import (
     join_fit,
     start_fit_registry,
 )
+from lrdecay.callbacks.registry import decay_of
+from lrdecay.schedules import PLATEAU
 
 
 class DecayEvent(NamedTuple):
@@ -31,6 +33,7 @@ class DecayEvent(NamedTuple):
 
 
 @keras.saving.register_keras_serializable(package="lrdecay")
+@decay_of(PLATEAU)
 class PlateauDecay(ReduceLROnPlateau):
     """Reduce the learning rate when a monitored metric stops improving.
 
@@ -68,7 +71,7 @@ class PlateauDecay(ReduceLROnPlateau):
             `LearningRateSchedule`.
     """
 
-    kind = "plateau"
+    kind = PLATEAU.name
 
     def __init__(
         self,

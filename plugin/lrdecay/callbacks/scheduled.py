@@ -20,6 +20,7 @@ from lrdecay.callbacks.fit import (
     start_fit_registry,
     starting_learning_rate,
 )
+from lrdecay.callbacks.registry import decay_of
 from lrdecay.schedules import (
     ExponentialSchedule,
     MultiStepSchedule,
@@ -188,6 +189,7 @@ class ScheduledDecay(LearningRateScheduler):
 
 
 @keras.saving.register_keras_serializable(package="lrdecay")
+@decay_of(StepSchedule.spec)
 class StepDecay(ScheduledDecay):
     """Step decay: multiply the learning rate by `drop` every `epochs_drop` epochs.
 
@@ -250,6 +252,7 @@ class StepDecay(ScheduledDecay):
 
 
 @keras.saving.register_keras_serializable(package="lrdecay")
+@decay_of(MultiStepSchedule.spec)
 class MultiStepDecay(ScheduledDecay):
     """Decay at given epochs: multiply the rate by `drop` at each milestone.
 
@@ -302,6 +305,7 @@ class MultiStepDecay(ScheduledDecay):
 
 
 @keras.saving.register_keras_serializable(package="lrdecay")
+@decay_of(ExponentialSchedule.spec)
 class ExponentialDecay(ScheduledDecay):
     """Exponential decay: the rate of epoch `e` is `initial_lr * exp(-k * e)`.
 

@@ -13,7 +13,7 @@ import argparse
 import os
 from typing import Any
 
-from lrdecay import defaults
+from lrdecay import defaults, schedules
 
 
 def positive_int(text: str) -> int:
@@ -52,14 +52,14 @@ def kind_list(text: str) -> tuple[str, ...]:
     kinds = tuple(part.strip().lower() for part in text.split(",") if part.strip())
     if not kinds:
         raise argparse.ArgumentTypeError(
-            f"expected one or more of {','.join(defaults.SEARCHABLE_KINDS)}, "
+            f"expected one or more of {','.join(schedules.SEARCHABLE_KINDS)}, "
             f"got {text!r}"
         )
     for kind in kinds:
-        if kind not in defaults.SEARCHABLE_KINDS:
+        if kind not in schedules.SEARCHABLE_KINDS:
             raise argparse.ArgumentTypeError(
                 f"unknown decay kind {kind!r}; choose from "
-                f"{', '.join(defaults.SEARCHABLE_KINDS)}"
+                f"{', '.join(schedules.SEARCHABLE_KINDS)}"
             )
     if len(set(kinds)) != len(kinds):
         raise argparse.ArgumentTypeError(f"a decay kind is repeated in {text!r}")

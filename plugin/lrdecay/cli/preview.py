@@ -32,14 +32,13 @@ from typing import Any
 
 from lrdecay.cli import arguments
 from lrdecay.cli.errors import EXIT_OK, UsageError
-from lrdecay.schedules import SCHEDULES, Schedule
+from lrdecay.schedules import KIND_TABLE, SCHEDULES, Schedule
 from lrdecay.tracking import plots
 
-PREVIEW_KINDS = tuple(SCHEDULES)
-# `--kind`: every previewable decay (plateau has no curve before training).
-_KIND_CHOICES = ("step", "multistep", "exponential", "cosine", "cosine_restarts")
-# `--decay-epochs N` is the period of each cosine kind.
-_PERIOD = {"cosine": "decay_epochs", "cosine_restarts": "first_decay_epochs"}
+# `--kind`: every decay with a schedule (a plateau rule has no curve before
+# training), from the kind table.
+PREVIEW_KINDS = tuple(kind for kind in SCHEDULES if KIND_TABLE[kind].preview)
+_KIND_CHOICES = PREVIEW_KINDS
 
 # The rate a curve starts from when the spec and `--initial-lr` name none.
 PREVIEW_INITIAL_LR = 0.1
@@ -61,7 +60,7 @@ class Curve:
 
     @property
     def piecewise_constant(self) -> bool:
-        return self.schedule.kind in ("step", "multistep")
+        return KIND_TABLE[self.schedule.kind].piecewise
 
 
 def _setting_fields(kind: str) -> dict[str, dataclasses.Field[Any]]:
@@ -94,7 +93,7 @@ def _convert(kind: str, name: str, raw: list[str]) -> Any:
 
 def make_curve(kind: str, settings: dict[str, Any], label: str | None = None) -> Curve:
     """A `Curve` of `kind` with `settings`; raises `PreviewError` if invalid."""
-    if kind == "plateau":
+    if kind in KIND_TABLE and KIND_TABLE[kind].plateau:
         raise PreviewError(
             "Plateau decay has no curve before training: it lowers the rate "
             "when the validation metric stops improving. Preview one of: "
@@ -169,15 +168,30 @@ def parse_decay(spec: str, defaults: dict[str, Any] | None = None) -> Curve:
             )
     if kind not in SCHEDULES:
         make_curve(kind, {})  # raises the error naming the kind
-    if kind == "exponential" and "half_life" in settings:
-        # The search's name for exponential decay epochs: k = ln 2 / half_life.
-        if "k" in settings:
+    kind_spec = KIND_TABLE[kind]
+    rate = kind_spec.rate_arg
+    rate_of_epochs = kind_spec.rate_of_epochs
+    if rate is not None and rate_of_epochs and kind_spec.decay_arg in settings:
+        # The search's name for the decay epochs (exponential: half_life),
+        # converted to the rate the schedule takes (k = ln 2 / half_life).
+        decay_arg = str(kind_spec.decay_arg)
+        if rate.name in settings:
             raise PreviewError(
-                f"Give exponential decay k or half_life, not both. Received: {spec!r}"
+                f"Give {kind} decay {rate.name} or {decay_arg}, not both. "
+                f"Received: {spec!r}"
             )
-        half_life = _convert("step", "epochs_drop", settings.pop("half_life"))
-        settings["k"] = [repr(math.log(2) / half_life)]
-        label_settings = {"half_life": half_life}
+        raw = settings.pop(decay_arg)
+        try:
+            epochs = int(raw[0]) if len(raw) == 1 else None
+        except ValueError:
+            epochs = None
+        if epochs is None or epochs < 1:
+            raise PreviewError(
+                f"Setting {decay_arg!r} of {kind} decay must be a whole number "
+                f"of epochs. Received: {decay_arg}={','.join(raw)}"
+            )
+        settings[rate.name] = [repr(rate_of_epochs(epochs))]
+        label_settings = {decay_arg: epochs}
     else:
         label_settings = {}
     fields = _setting_fields(kind)
@@ -272,6 +286,30 @@ def plot_curves(
     plots.save(figure, path)
 
 
+def _period(kind: str, decay_epochs: int | None, epochs: int | None) -> dict[str, int]:
+    """`--decay-epochs` as `kind`'s own argument, where the kind requires it.
+
+    A kind whose decay epochs have no default (the cosine kinds, ...) takes
+    `--decay-epochs` as that argument (`KindSpec.decay_arg`); a required
+    `decay_epochs` (the length of the decay) defaults to the run's epochs.
+    """
+    fields = _setting_fields(kind) if kind in SCHEDULES else {}
+    arg = KIND_TABLE[kind].decay_arg if kind in KIND_TABLE else None
+    required = (
+        arg in fields
+        and fields[str(arg)].default is dataclasses.MISSING
+        and fields[str(arg)].default_factory is dataclasses.MISSING
+    )
+    if decay_epochs is not None:
+        return {str(arg) if required else "decay_epochs": decay_epochs}
+    if not required:
+        return {}
+    if arg == "decay_epochs":
+        # Usually such a decay spans the whole run.
+        return {"decay_epochs": epochs or 100}
+    raise PreviewError(f"--kind {kind} needs --decay-epochs N, its {arg}.")
+
+
 def curves_from_args(args: Any) -> list[Curve]:
     """The curves `lrdecay preview` was asked for (`--kind` and/or `--decay`)."""
     shared: dict[str, Any] = {"initial_lr": args.initial_lr or PREVIEW_INITIAL_LR}
@@ -287,16 +325,10 @@ def curves_from_args(args: Any) -> list[Curve]:
         "milestones": args.milestones,
         "alpha": args.alpha,
     }
-    if args.decay_epochs is not None:
-        own[_PERIOD.get(args.kind, "decay_epochs")] = args.decay_epochs
-    elif args.kind == "cosine":
-        # Usually a cosine decays over the whole run.
-        own["decay_epochs"] = args.epochs or 100
-    elif args.kind == "cosine_restarts":
-        raise PreviewError(
-            "--kind cosine_restarts needs --decay-epochs N, its first period "
-            "(each next one twice as long)."
-        )
+    if args.kind is not None:
+        own.update(_period(args.kind, args.decay_epochs, args.epochs))
+    elif args.decay_epochs is not None and not getattr(args, "kinds", None):
+        own["decay_epochs"] = args.decay_epochs
     given = {name: value for name, value in own.items() if value is not None}
     curves = []
     if args.kind is not None:
@@ -309,6 +341,12 @@ def curves_from_args(args: Any) -> list[Curve]:
     elif given:
         flags = ", ".join("--" + name.replace("_", "-") for name in given)
         raise PreviewError(f"{flags} need --kind ({', '.join(_KIND_CHOICES)}).")
+    for kind in filter(
+        None, (part.strip() for part in (getattr(args, "kinds", None) or "").split(","))
+    ):
+        period = _period(kind, args.decay_epochs, args.epochs)
+        body = ",".join(f"{name}={value}" for name, value in period.items())
+        curves.append(parse_decay(f"{kind}:{body}", shared))
     curves += [parse_decay(spec, shared) for spec in args.decay or ()]
     if not curves:
         raise PreviewError(
@@ -354,6 +392,12 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--kind",
         choices=_KIND_CHOICES,
         help="one decay, set by the flags below",
+    )
+    parser.add_argument(
+        "--kinds",
+        metavar="KIND,...",
+        help="several decays at their defaults, e.g. step,cosine (--decay-epochs "
+        "sets each one's decay epochs)",
     )
     parser.add_argument(
         "--decay",

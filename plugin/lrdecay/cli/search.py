@@ -20,7 +20,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-from lrdecay import defaults
+from lrdecay import defaults, schedules
 from lrdecay.cli import arguments, progress
 from lrdecay.cli.errors import (
     EXIT_FAILED,
@@ -445,7 +445,7 @@ def _add_space(parser: argparse.ArgumentParser) -> None:
         "--kinds",
         type=arguments.kind_list,
         metavar="KINDS",
-        help=f"comma-separated decay kinds: {', '.join(defaults.SEARCHABLE_KINDS)} "
+        help=f"comma-separated decay kinds: {', '.join(schedules.SEARCHABLE_KINDS)} "
         f"(default: {','.join(defaults.KINDS)})",
     )
     space.add_argument(

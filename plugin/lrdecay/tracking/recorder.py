@@ -138,7 +138,10 @@ class FitRecorder:
         params = decay_params(decays)
         self.decay_kind = params["decay_kind"]
         for decay in decays:
-            if decay.kind == "plateau" and self.plateau_monitor is None:
+            if (
+                isinstance(decay, decay_callbacks.PlateauDecay)
+                and self.plateau_monitor is None
+            ):
                 self.plateau_monitor = decay.monitor
         self.add_params(params)
         self.add_tags({"lrdecay.kind": self.decay_kind})

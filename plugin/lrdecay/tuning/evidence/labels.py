@@ -13,10 +13,27 @@ import math
 from collections.abc import Collection, Mapping
 from typing import Any
 
+from lrdecay.schedules import KIND_TABLE
+
 __all__ = ["setting_of", "settings_text", "trial_label"]
 
-# Shown first, in this order; the rest follow by name.
-SETTINGS_ORDER = ("epochs_drop", "half_life", "k", "patience", "drop", "factor")
+# When each kind decays: what a decay is named by, searched or not (every
+# kind's decay-epochs argument and rate argument, from the kind table).
+_DECAY_EPOCHS_SETTINGS = frozenset(
+    name
+    for spec in KIND_TABLE.values()
+    for name in (
+        spec.decay_arg,
+        None if spec.rate_arg is None else spec.rate_arg.name,
+    )
+    if name is not None
+)
+# Shown first, in this order (the decay epochs, then the kinds' extras); the
+# rest follow by name.
+SETTINGS_ORDER = (
+    *sorted(_DECAY_EPOCHS_SETTINGS),
+    *(extra.name for spec in KIND_TABLE.values() for extra in spec.extras),
+)
 # Not a property of the decay a trial tries (the search's objective).
 HIDDEN_SETTINGS = frozenset({"monitor"})
 
@@ -24,8 +41,6 @@ HIDDEN_SETTINGS = frozenset({"monitor"})
 # `<kind>/<setting>` (in the settings) and `tuner/...` (KerasTuner's
 # Hyperband bookkeeping; its epoch budget is added as `epochs=`).
 _DECAY_HPS = frozenset({"decay_kind"})
-# When each kind decays: what a decay is named by, searched or not.
-_DECAY_EPOCHS_SETTINGS = frozenset({"epochs_drop", "k", "half_life", "patience"})
 
 
 def value_text(value: Any) -> str:

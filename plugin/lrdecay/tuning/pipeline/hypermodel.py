@@ -29,15 +29,16 @@ import math
 import os
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, ClassVar
+from typing import Any
 
 import keras
 import keras_tuner
 import numpy as np
 
 from lrdecay import callbacks as decay_callbacks
-from lrdecay import defaults, schedules
+from lrdecay import defaults
 from lrdecay._compat import keras_tuner as keras_tuner_compat
+from lrdecay.schedules import KIND_TABLE, ConstantSchedule
 from lrdecay.tuning.data import user_callbacks
 from lrdecay.tuning.data.inputs import OrderedData, RecordedData
 from lrdecay.tuning.data.inputs import unpack as unpack_inputs
@@ -83,21 +84,6 @@ class _FiniteGuard(keras.callbacks.Callback):
                     f"`{key}` became {number} at epoch {epoch}: the trial "
                     "diverged (try a lower initial learning rate)."
                 )
-
-
-@dataclasses.dataclass(frozen=True)
-class ConstantSchedule(schedules.Schedule):
-    """The constant-rate control's schedule: `initial_lr` at every epoch.
-
-    A `Schedule` of kind `"constant"`, so that the control trains through the
-    same `ScheduledDecay` as the decays (its rate recorded per epoch, its
-    MLflow params `decay_kind=constant`, `constant.initial_lr=...`).
-    """
-
-    kind: ClassVar[str] = CONTROL_KIND
-
-    def _decayed(self, epochs_since_warmup: int) -> float:
-        return self.require_initial_lr()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -453,7 +439,7 @@ class DecayHyperModel(keras_tuner.HyperModel):
             control = decay_callbacks.ScheduledDecay(ConstantSchedule(initial_lr))
             return control, resolved
         decay_class: Any = decay_callbacks.DECAYS[resolved.kind]
-        if resolved.kind == "plateau":
+        if KIND_TABLE[resolved.kind].plateau:
             start_lr = self._continued_lr(context) or initial_lr
             optimizer.learning_rate = start_lr
             return decay_class(**resolved.settings), resolved

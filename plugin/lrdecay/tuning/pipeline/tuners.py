@@ -192,15 +192,7 @@ def grid_size(space: DecaySpace) -> int | None:
             return None
         total += rates
     for kind in space.kinds:
-        settings = []
-        if kind != "exponential" or space.k is None:
-            settings.append(space.decay_epochs[kind].setting)
-        if kind == "step":
-            settings.append(space.drop)
-        elif kind == "exponential" and space.k is not None:
-            settings.append(space.k)
-        elif kind == "plateau":
-            settings.append(space.factor)
+        settings = list(space.kind_settings(kind).values())
         if space.initial_lr is not None:
             settings.append(space.initial_lr)
         count: int | None = 1

@@ -47,10 +47,12 @@ import dataclasses
 import math
 import numbers
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
-from lrdecay import defaults
+from lrdecay import defaults, schedules
 from lrdecay._validation import check_bool, check_choice, check_epoch_count
+from lrdecay.kinds import Extra, KindSpec, extra_named
+from lrdecay.schedules import KIND_TABLE
 from lrdecay.tuning.searchspace.ranges import (
     Range,
     Setting,
@@ -73,33 +75,13 @@ __all__ = [
 ]
 
 # Every kind `kinds` may name; `lrdecay.defaults.KINDS` are the default ones.
-SEARCHABLE_KINDS: tuple[str, ...] = defaults.SEARCHABLE_KINDS
+SEARCHABLE_KINDS: tuple[str, ...] = schedules.SEARCHABLE_KINDS
 
 # The constant-rate control's `decay_kind`: the initial rate, no decay.
-CONTROL_KIND = "constant"
+CONTROL_KIND = schedules.ConstantSchedule.kind
 
 KIND_HP = "decay_kind"
 INITIAL_LR_HP = "initial_lr"
-
-# kind -> (hp name in epochs, hp name as a fraction of the budget, decay arg)
-_DECAY_EPOCHS_HP: dict[str, tuple[str, str, str]] = {
-    "step": ("step/epochs_drop", "step/epochs_drop_fraction", "epochs_drop"),
-    "exponential": (
-        "exponential/half_life",
-        "exponential/half_life_fraction",
-        "half_life",
-    ),
-    "plateau": ("plateau/patience", "plateau/patience_fraction", "patience"),
-    "cosine": ("cosine/decay_epochs", "cosine/decay_epochs_fraction", "decay_epochs"),
-    "cosine_restarts": (
-        "cosine_restarts/first_decay_epochs",
-        "cosine_restarts/first_decay_epochs_fraction",
-        "first_decay_epochs",
-    ),
-}
-DROP_HP = "step/drop"
-K_HP = "exponential/k"
-FACTOR_HP = "plateau/factor"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,8 +92,7 @@ class DecayEpochs:
     relative: bool
 
     def hp_name(self, kind: str) -> str:
-        absolute_name, fraction_name, _ = _DECAY_EPOCHS_HP[kind]
-        return fraction_name if self.relative else absolute_name
+        return KIND_TABLE[kind].decay_epochs_hp(self.relative)
 
 
 def parse_decay_epochs(name: str, spec: Any) -> DecayEpochs:
@@ -273,15 +254,9 @@ class DecaySpace:
             parsed = parse_decay_epochs("decay_epochs", decay_epochs)
             self.decay_epochs = dict.fromkeys(self.kinds, parsed)
 
-        self.drop = parse_setting("drop", drop)
-        check_between("drop", drop, self.drop, 0, 1, low_open=True, high_open=False)
-        self.k = None if k is None else parse_setting("k", k)
-        if self.k is not None:
-            check_between("k", k, self.k, 0, math.inf, low_open=False, high_open=True)
-        self.factor = parse_setting("factor", factor)
-        check_between(
-            "factor", factor, self.factor, 0, 1, low_open=True, high_open=True
-        )
+        self.drop = _parse_extra("drop", drop)
+        self.k = None if k is None else _parse_extra("k", k)
+        self.factor = _parse_extra("factor", factor)
         self.initial_lr = (
             None if initial_lr is None else parse_setting("initial_lr", initial_lr)
         )
@@ -392,15 +367,34 @@ class DecaySpace:
             self.initial_lr.declare(hp, INITIAL_LR_HP)
         for kind in self.kinds:
             with hp.conditional_scope(KIND_HP, [kind]):
-                decay_epochs = self.decay_epochs[kind]
-                if kind != "exponential" or self.k is None:
-                    decay_epochs.setting.declare(hp, decay_epochs.hp_name(kind))
-                if kind == "step":
-                    self.drop.declare(hp, DROP_HP)
-                elif kind == "exponential" and self.k is not None:
-                    self.k.declare(hp, K_HP)
-                elif kind == "plateau":
-                    self.factor.declare(hp, FACTOR_HP)
+                for name, setting in self.kind_settings(kind).items():
+                    setting.declare(hp, name)
+
+    def kind_settings(self, kind: str) -> dict[str, Setting]:
+        """The hyperparameters `kind` declares, by name, with their settings.
+
+        The decay epochs (or the kind's rate argument when the search was
+        given it, e.g. exponential decay's `k`), then the kind's extras
+        (`lrdecay.kinds.KindSpec`).
+        """
+        spec = KIND_TABLE[kind]
+        rate = self._searched_rate(spec)
+        settings: dict[str, Setting] = {}
+        if rate is None:
+            decay_epochs = self.decay_epochs[kind]
+            settings[decay_epochs.hp_name(kind)] = decay_epochs.setting
+        else:
+            settings[spec.extra_hp(rate)] = getattr(self, rate.name)
+        for extra in spec.extras:
+            settings[spec.extra_hp(extra)] = getattr(self, extra.name)
+        return settings
+
+    def _searched_rate(self, spec: KindSpec) -> Extra | None:
+        """The kind's rate argument, when the search was given its values."""
+        rate = spec.rate_arg
+        if rate is None or getattr(self, rate.name, None) is None:
+            return None
+        return rate
 
     def resolve(self, values: Mapping[str, Any], budget: int) -> ResolvedDecay:
         """The decay of a trial, from its hyperparameter values.
@@ -425,38 +419,34 @@ class DecaySpace:
             return ResolvedDecay(
                 kind, {}, None if initial_lr is None else float(initial_lr)
             )
+        spec = KIND_TABLE[kind]
+        rate = self._searched_rate(spec)
         settings: dict[str, Any] = {}
-        decay_epochs_spec = self.decay_epochs[kind]
         epochs: int | None = None
-        if kind != "exponential" or self.k is None:
+        if rate is not None:
+            settings[rate.name] = float(values[spec.extra_hp(rate)])
+        else:
+            decay_epochs_spec = self.decay_epochs[kind]
             value = values[decay_epochs_spec.hp_name(kind)]
             epochs = (
                 relative_epochs(value, budget)
                 if decay_epochs_spec.relative
                 else int(value)
             )
-        if kind == "step":
-            settings = {"epochs_drop": epochs, "drop": float(values[DROP_HP])}
-        elif kind == "exponential":
-            k = (
-                float(values[K_HP])
-                if self.k is not None
-                else math.log(2.0) / float(epochs)  # type: ignore[arg-type]
-            )
-            settings = {"k": k}
-        elif kind == "plateau":
-            settings = {
-                "patience": epochs,
-                "factor": float(values[FACTOR_HP]),
-                "monitor": self.monitor,
-            }
-        else:  # the cosine kinds: the decay epochs are the (first) period
-            settings = {_DECAY_EPOCHS_HP[kind][2]: epochs}
+            if spec.rate_arg is not None and spec.rate_of_epochs is not None:
+                settings[spec.rate_arg.name] = spec.rate_of_epochs(epochs)
+            else:
+                settings[cast(str, spec.decay_arg)] = epochs
+        for extra in spec.extras:
+            settings[extra.name] = float(values[spec.extra_hp(extra)])
+        if spec.plateau:
+            settings["monitor"] = self.monitor
+        converted = rate is None and spec.rate_arg is not None
         return ResolvedDecay(
             kind,
             settings,
             None if initial_lr is None else float(initial_lr),
-            half_life=epochs if kind == "exponential" and self.k is None else None,
+            half_life=epochs if converted else None,
         )
 
     def get_config(self) -> dict[str, Any]:
@@ -483,3 +473,19 @@ class DecaySpace:
 
     def __repr__(self) -> str:
         return f"DecaySpace({self.get_config()!r})"
+
+
+def _parse_extra(name: str, spec: Any) -> Setting:
+    """A kind's extra setting (`drop`, `k`, `factor`), checked against its bounds."""
+    extra = extra_named(name)
+    setting = parse_setting(name, spec)
+    check_between(
+        name,
+        spec,
+        setting,
+        extra.low,
+        extra.high,
+        low_open=extra.low_open,
+        high_open=extra.high_open,
+    )
+    return setting
