@@ -38,6 +38,7 @@ import numpy as np
 from lrdecay import callbacks as decay_callbacks
 from lrdecay import defaults, schedules
 from lrdecay._compat import keras_tuner as keras_tuner_compat
+from lrdecay.errors import NonFiniteLossError as NonFiniteLossError
 from lrdecay.tuning import runs as layout
 from lrdecay.tuning import trunks, user_callbacks
 from lrdecay.tuning.branch import (
@@ -59,8 +60,14 @@ from lrdecay.tuning.space import (
 DECAY_STATE_FILE = "lrdecay_decay.json"
 
 
-class NonFiniteLossError(keras_tuner.errors.FailedTrialError):
-    """A trial's loss or metric became NaN or infinite: the trial FAILED."""
+class _FailedNonFiniteLossError(
+    NonFiniteLossError, keras_tuner.errors.FailedTrialError
+):
+    """`NonFiniteLossError` as KerasTuner's `FailedTrialError`: the trial FAILED.
+
+    Its name holds `verdict.DIVERGED_ERROR`, which is how a diverged trial is
+    told apart in KerasTuner's `trial.message`.
+    """
 
 
 class _FiniteGuard(keras.callbacks.Callback):
@@ -78,7 +85,7 @@ class _FiniteGuard(keras.callbacks.Callback):
             except (TypeError, ValueError):
                 continue
             if not math.isfinite(number):
-                raise NonFiniteLossError(
+                raise _FailedNonFiniteLossError(
                     f"`{key}` became {number} at epoch {epoch}: the trial "
                     "diverged (try a lower initial learning rate)."
                 )

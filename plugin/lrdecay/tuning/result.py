@@ -17,6 +17,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from lrdecay.errors import DivergedSearchError as DivergedSearchError
+from lrdecay.errors import EvidenceWarning as EvidenceWarning
 from lrdecay.tuning.space import CONTROL_KIND, KIND_HP, DecaySpace
 from lrdecay.tuning.table import format_ranking_table
 from lrdecay.tuning.verdict import (
@@ -209,19 +211,6 @@ class SearchResult:
         if self.rate_warning:
             lines.append(f"Warning: {self.rate_warning}")
         return "\n".join(line for line in lines if line)
-
-
-class DivergedSearchError(RuntimeError):
-    """Every trial of a search diverged: the initial rate is too high."""
-
-
-class EvidenceWarning(UserWarning):
-    """What a search's evidence says that a caller should not miss.
-
-    `search()` warns with it once per search: the rate warning, and the
-    verdict when no decay beat the constant-rate control (beyond the noise,
-    where repeats measure it). The command line prints them itself.
-    """
 
 
 def evidence_warnings(result: SearchResult) -> list[str]:

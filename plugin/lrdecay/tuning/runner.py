@@ -310,7 +310,7 @@ def search(
             log (the message names the ones it does), or a `project_name`
             whose project holds another search, before any training or run.
         RuntimeError: If no trial completed.
-        lrdecay.tuning.result.DivergedSearchError: A `RuntimeError`, when
+        lrdecay.errors.DivergedSearchError: A `RuntimeError`, when
             every trial diverged; it suggests `initial_lr="auto"` (trials
             completed but the rate looks wrong: `SearchResult.rate_warning`).
     """

@@ -29,6 +29,8 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
+from lrdecay.errors import Terminated
+
 __all__ = [
     "Terminated",
     "raise_if_stopped",
@@ -36,26 +38,6 @@ __all__ = [
     "stop_handled",
     "stop_on_signals",
 ]
-
-
-class Terminated(KeyboardInterrupt):
-    """The process was asked to stop by a signal (SIGTERM) during a search.
-
-    A `KeyboardInterrupt`, so code that cleans up after Ctrl-C cleans up
-    after it too; `exit_code` is the shell's code for that signal (143).
-
-    Args:
-        signal_number: Int. The signal received. Defaults to SIGTERM.
-    """
-
-    def __init__(self, signal_number: int = signal.SIGTERM) -> None:
-        self.signal_number = int(signal_number)
-        super().__init__(f"terminated by {signal.Signals(self.signal_number).name}")
-
-    @property
-    def exit_code(self) -> int:
-        """128 + the signal number, as a shell reports a process it ended."""
-        return 128 + self.signal_number
 
 
 class _State:

@@ -22,6 +22,7 @@ import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from lrdecay.errors import ChiefUnreachableError, SearchEndedError
 from lrdecay.tuning import runs, termination
 from lrdecay.tuning.distributed.roles import Role
 
@@ -32,14 +33,6 @@ CHIEF_TIMEOUT_ENV = "LRDECAY_CHIEF_TIMEOUT"
 DEFAULT_CHIEF_TIMEOUT = 60.0
 
 logger = logging.getLogger("lrdecay.tuning.distributed")
-
-
-class SearchEndedError(RuntimeError):
-    """A worker joined a search that has no trial left for it."""
-
-
-class ChiefUnreachableError(RuntimeError):
-    """A worker's chief did not answer (while joining, or during the search)."""
 
 
 @dataclasses.dataclass(frozen=True)
