@@ -37,7 +37,7 @@ result = search(
     project_dir=args.project_dir,
     project_name="search_grid",
     overwrite=not args.resume,
-    tracking_uri=args.tracking_uri,
+    tracking=args.tracking_uri or True,
     progress=lambda e: print(
         f"trial {e.index}/{e.total} {e.trial_id} {e.kind} {e.settings} "
         f"{e.status} val_loss={e.score} (best {e.best_trial_id}: {e.best_score})"

@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
             control=False,
             project_dir=args.project_dir,
             project_name=args.project_name,
-            experiment_name=args.experiment,
+            tracking={"experiment_name": args.experiment},
             callbacks=callbacks,
         )
     except distributed.SearchEndedError as error:

@@ -53,7 +53,7 @@ def _seeded_search(
     x, y, x_val, y_val = digits
     settings: dict[str, Any] = {
         "algorithm": "grid", "kinds": ("step",), "decay_epochs": [1, 2],
-        "epochs": 3, "seed": 7, "tracking_uri": f"sqlite:///{folder}/mlflow.db",
+        "epochs": 3, "seed": 7, "tracking": f"sqlite:///{folder}/mlflow.db",
     }  # fmt: skip
     settings.update(kw)
     return search(
@@ -126,7 +126,7 @@ def test_an_unseeded_search_picks_records_and_reuses_its_seed(
     # Starting over picks a new seed; untracked, the seed is still recorded.
     fresh = _seeded_search(
         build, digits, tmp_path, seed=None, kinds=("step",), decay_epochs=[1],
-        epochs=1, overwrite=True, tracking=False, tracking_uri=None,
+        epochs=1, overwrite=True, tracking=False,
     )  # fmt: skip
     assert json.loads(marker.read_text())["seed"] == fresh.seed
 
@@ -141,7 +141,7 @@ def test_the_control_runs_first_and_once(
         kw = {"tuner_options": {"factor": 2, "hyperband_iterations": 1}}
     result = _seeded_search(
         build, digits, tmp_path, algorithm=algorithm, kinds=("step", "exponential"),
-        decay_epochs=[0.5, 1.0], epochs=2, seed=1, tracking=False, tracking_uri=None,
+        decay_epochs=[0.5, 1.0], epochs=2, seed=1, tracking=False,
         **kw,
     )  # fmt: skip
     kinds = [trial.kind for trial in result.trials]
@@ -154,7 +154,7 @@ def test_the_control_runs_first_and_once(
         more = _seeded_search(
             build, digits, tmp_path, algorithm=algorithm,
             kinds=("step", "exponential"), decay_epochs=[0.5, 1.0], epochs=2,
-            seed=1, tracking=False, tracking_uri=None, max_trials=3,
+            seed=1, tracking=False, max_trials=3,
         )  # fmt: skip
         assert len(more.trials) == 3
         assert [t.kind for t in more.trials].count("constant") == 1
@@ -232,7 +232,7 @@ def test_control_false_leaves_the_control_out(
 ) -> None:
     result = _seeded_search(
         build, digits, tmp_path, kinds=("step",), decay_epochs=[1], epochs=1,
-        control=False, tracking=False, tracking_uri=None,
+        control=False, tracking=False,
     )  # fmt: skip
     assert [t.kind for t in result.trials] == ["step"]
     assert result.control is None and result.beats_control_by is None

@@ -262,7 +262,7 @@ def _search(build: Any, x: Any, y: Any, folder: Path, **kwargs: Any) -> Any:
     settings = {"epochs": EPOCHS, "seed": SEED, **GRID, **kwargs}
     return search(
         build, x, y, project_dir=folder / "project",
-        tracking_uri=f"sqlite:///{folder}/mlflow.db", **settings,
+        tracking=f"sqlite:///{folder}/mlflow.db", **settings,
     )  # fmt: skip
 
 

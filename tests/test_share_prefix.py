@@ -63,7 +63,7 @@ def _search(
     return search(
         build_model, x, y, validation_data=(x_val, y_val), algorithm="grid",
         epochs=epochs, batch_size=128, seed=SEED, share_prefix=share_prefix,
-        project_dir=folder, tracking_uri=f"sqlite:///{folder}/mlflow.db",
+        project_dir=folder, tracking=f"sqlite:///{folder}/mlflow.db",
         callbacks=callbacks, **(grid or GRID),
     )  # fmt: skip
 

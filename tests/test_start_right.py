@@ -159,7 +159,7 @@ def test_a_tracked_search_of_the_cosine_kinds(
         decay_epochs=[2],
         epochs=3,
         project_dir=tmp_path / "project",
-        tracking_uri=uri,
+        tracking=uri,
     )
     assert [(t.kind, t.settings, t.status) for t in result.trials] == [
         ("constant", {}, "COMPLETED"),

@@ -370,8 +370,11 @@ def _search(
                 project_dir=settings["project_dir"],
                 project_name=project_name,
                 overwrite=args.overwrite,
-                tracking_uri=settings["tracking_uri"],
-                experiment_name=settings["experiment_name"],
+                tracking={
+                    name: settings[name]
+                    for name in ("tracking_uri", "experiment_name")
+                    if settings[name] is not None
+                },
                 callbacks=callbacks,
                 progress=progress.trial_printer(
                     verbosity, model.grid_factor, settings["max_trials"]

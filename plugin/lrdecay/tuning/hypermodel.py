@@ -36,11 +36,11 @@ import keras_tuner
 import numpy as np
 
 from lrdecay import callbacks as decay_callbacks
-from lrdecay import defaults, schedules
+from lrdecay import schedules
 from lrdecay._compat import keras_tuner as keras_tuner_compat
 from lrdecay.errors import NonFiniteLossError as NonFiniteLossError
+from lrdecay.tuning import arguments, trunks, user_callbacks
 from lrdecay.tuning import runs as layout
-from lrdecay.tuning import trunks, user_callbacks
 from lrdecay.tuning.branch import (
     Branch,
     decay_hyperparameter_names,
@@ -183,9 +183,9 @@ class DecayHyperModel(keras_tuner.HyperModel):
         space: `lrdecay.tuning.space.DecaySpace` or `None`. The decay space; when
             `None`, one is built from the keyword arguments below.
         kinds, decay_epochs, drop, k, factor, initial_lr, monitor,
-            relative_to, control: The `DecaySpace` arguments (ignored when
-            `space` is given); `decay_epochs` defaults to
-            `lrdecay.defaults.DECAY_EPOCHS`. With `control=True` the
+            relative_to, control: The `DecaySpace` arguments, with its
+            defaults (giving one of the first eight with `space` is a
+            `ValueError`; `control` is ignored with `space`). With `control=True` the
             constant-rate control is one more `decay_kind` value; a grid
             search runs it first, and for a stock random, Bayesian or
             Hyperband tuner `lrdecay.tuning.tuners.start_with_control(
@@ -209,7 +209,7 @@ class DecayHyperModel(keras_tuner.HyperModel):
     Raises:
         TypeError: For an argument of the wrong type.
         ValueError: For a bad space or `tracking` (the message names the
-            value).
+            value), or `space` given with one of its own arguments.
     """
 
     def __init__(
@@ -217,14 +217,14 @@ class DecayHyperModel(keras_tuner.HyperModel):
         build_model: Callable[..., Any],
         space: DecaySpace | None = None,
         *,
-        kinds: Sequence[str] = defaults.KINDS,
-        decay_epochs: Any = defaults.DECAY_EPOCHS,
-        drop: Any = 0.5,
+        kinds: Sequence[str] | None = None,
+        decay_epochs: Any = None,
+        drop: Any = None,
         k: Any = None,
-        factor: Any = 0.5,
+        factor: Any = None,
         initial_lr: Any = None,
-        monitor: str = "val_loss",
-        relative_to: str = "trial",
+        monitor: str | None = None,
+        relative_to: str | None = None,
         control: bool = False,
         max_epochs: int | None = None,
         tracking: bool | str | Mapping[str, Any] = True,
@@ -236,18 +236,20 @@ class DecayHyperModel(keras_tuner.HyperModel):
                 "Argument `build_model` must be a callable returning a compiled "
                 f"Keras model. Received: build_model={build_model!r}"
             )
+        space_arguments = {
+            "kinds": kinds,
+            "decay_epochs": decay_epochs,
+            "drop": drop,
+            "k": k,
+            "factor": factor,
+            "initial_lr": initial_lr,
+            "monitor": monitor,
+            "relative_to": relative_to,
+        }
+        arguments.space_alone(space, space_arguments)
         if space is None:
-            space = DecaySpace(
-                kinds,
-                decay_epochs,
-                drop=drop,
-                k=k,
-                factor=factor,
-                initial_lr=initial_lr,
-                monitor=monitor,
-                relative_to=relative_to,
-                control=control,
-            )
+            given = {n: v for n, v in space_arguments.items() if v is not None}
+            space = DecaySpace(**given, control=control)
         elif not isinstance(space, DecaySpace):
             raise TypeError(
                 "Argument `space` must be an lrdecay.tuning.space.DecaySpace. "
