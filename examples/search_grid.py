@@ -43,5 +43,5 @@ result = search(
         f"{e.status} val_loss={e.score} (best {e.best_trial_id}: {e.best_score})"
     ),
 )
-print("best decay:", result.best_decay, "val_loss:", round(result.best_score, 4))
+print("best decay:", result.winner.decay, "val_loss:", round(result.winner.score, 4))
 print("MLflow parent run:", result.parent_run_id)

@@ -43,4 +43,4 @@ result = search(
 )
 for trial in result.trials:
     print(trial.trial_id, trial.status, trial.kind, trial.settings, trial.score)
-print("best decay:", result.best_decay, "val_loss:", round(result.best_score, 4))
+print("best decay:", result.winner.decay, "val_loss:", round(result.winner.score, 4))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from pathlib import Path
 from typing import Any
@@ -83,3 +84,40 @@ def test_the_old_tracking_keywords_still_track_with_a_deprecation_warning(
     assert experiment is not None
     parent = client.get_run(result.parent_run_id)
     assert parent.info.experiment_id == experiment.experiment_id
+
+
+def test_search_result_groups_and_its_flat_names_of_before() -> None:
+    import math
+
+    from lrdecay.tuning.outcome import FLAT_NAMES, Cost, Evidence, Winner
+    from lrdecay.tuning.result import SearchResult
+
+    result = SearchResult(
+        winner=Winner("0003", 0.25, {"kind": "constant"}, "", control_won=True),
+        evidence=Evidence(verdict="The control won.", beats_control_by=-0.1),
+        cost=Cost(epochs_trained=30, epochs_independent=60),
+        trials=[], parent_run_id=None, experiment_id=None, tracking_uri=None,
+        tuner=None,
+    )  # fmt: skip
+    assert result.best_hyperparameters is None and result.best_model is None
+    with pytest.deprecated_call(match=r"use `SearchResult\.winner\.score`"):
+        assert result.best_score == 0.25
+    with pytest.deprecated_call(match=r"SearchResult\.evidence\.verdict"):
+        assert result.verdict == "The control won."
+    with pytest.deprecated_call(match=r"SearchResult\.cost\.epochs_trained"):
+        assert result.epochs_trained == 30
+    with pytest.deprecated_call():
+        assert result.best_decay_code is None
+    assert "no decay: the constant rate scored best" in str(result)
+    assert len(FLAT_NAMES) == 14
+    # A worker's result has no winner; the flat names answer as before.
+    worker = SearchResult(
+        winner=None, evidence=Evidence(), cost=Cost(), trials=[],
+        parent_run_id=None, experiment_id=None, tracking_uri=None, tuner=None,
+    )  # fmt: skip
+    with pytest.deprecated_call():
+        assert worker.best_decay_code == ""
+    with pytest.deprecated_call():
+        assert math.isnan(worker.best_score)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        worker.seed = 3  # type: ignore[misc]

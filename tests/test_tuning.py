@@ -97,7 +97,7 @@ def test_grid_search_tracks_one_run_per_trial(
     else:  # chosen by half-life (decay epochs 1 or 2): k = ln 2 / half_life
         half_life = round(math.log(2) / best.settings["k"])
         expected_code = f"ExponentialDecay(initial_lr=0.1, half_life={half_life})"
-    assert result.best_decay_code == expected_code
+    assert result.winner.code == expected_code
     assert f"Best: trial {best.trial_id}, val_loss " in str(result)
     assert expected_code in str(result)
     assert result.best_model.evaluate(x_val, y_val, verbose=0)[0] == pytest.approx(

@@ -78,9 +78,9 @@ The constant-rate control (`control=True`): one more setting,
 `decay_kind="constant"`, the model at its initial rate without decay,
 run first (see `lrdecay.tuning.tuners`). `repeats=N` runs every setting
 N times with seeds `seed .. seed + N - 1` (KerasTuner's executions per
-trial; the trial's score is their mean), and `SearchResult.ranking`
+trial; the trial's score is their mean), and `SearchResult.evidence.ranking`
 gives each setting's mean and spread and marks those indistinguishable
-from the best (`lrdecay.tuning.result`); `SearchResult.verdict` says
+from the best (`lrdecay.tuning.result`); `SearchResult.evidence.verdict` says
 whether the best decay beat the control beyond the noise.
 
 Shared prefixes (`share_prefix=True`, the default): a step decay with
@@ -111,14 +111,14 @@ state across epochs (`ProgbarLogger`, `TerminateOnNaN`, `History`,
 (a `UserWarning`, the parent run's tag `lrdecay.share_prefix_off`). Each
 trial's run still holds its whole curve from epoch 0 (the shared epochs
 logged into it with the trunk's values), tagged with the trial it branched
-from; `SearchResult.epochs_trained` / `.epochs_independent` (and the parent
+from; `SearchResult.cost` (`epochs_trained`, `epochs_independent`) (and the parent
 run's metrics of those names) say what it saved. A resumed search continues
 a trunk where it stopped; distributed workers on one machine or a shared
 filesystem share the trunks through the project directory, and a worker
 that finds no trunk trains the prefix itself (exact, not cheaper).
 
 `initial_lr="auto"`: run the LR range test (`lrdecay.find_lr`) on a model
-from `build_model` and the training data first (`SearchResult.lr_range`,
+from `build_model` and the training data first (`SearchResult.evidence.lr_range`,
 and the parent run's params `lr_range/suggested_lr`,
 `lr_range/min_loss_lr` and its plot), then search the initial rates
 `suggested_lr * (0.3, 1, 3)` (`lrdecay.tuning.auto_lr`); the best decay's
@@ -129,6 +129,7 @@ testing again.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gc
 import os
 import warnings
@@ -221,7 +222,7 @@ def search(
         algorithm="grid", kinds=("step", "exponential"),
         decay_epochs=[10, 20, 30], epochs=40,
     )
-    print(result.best_decay_code)  # e.g. StepDecay(initial_lr=0.1, ...)
+    print(result.winner.code)  # e.g. StepDecay(initial_lr=0.1, ...)
     ```
 
     Args:
@@ -236,7 +237,7 @@ def search(
             floats in (0, 1] are fractions of the budget. Default `(5, 10, 20, 30)`.
         initial_lr: `None` (the model's rate), a float, a grid, a `Range`,
             or `"auto"`: search `suggested_lr * (0.3, 1, 3)` of the LR range
-            test (`SearchResult.lr_range`; see the module docstring).
+            test (`SearchResult.evidence.lr_range`; see the module docstring).
         space: `DecaySpace` or `None`: the decays searched, instead of
             `kinds`, `decay_epochs` and `initial_lr` (giving one of them too
             is a `ValueError`).
@@ -304,7 +305,7 @@ def search(
         RuntimeError: If no trial completed.
         lrdecay.errors.DivergedSearchError: A `RuntimeError`, when
             every trial diverged; it suggests `initial_lr="auto"` (trials
-            completed but the rate looks wrong: `SearchResult.rate_warning`).
+            completed but the rate looks wrong: `SearchResult.evidence.rate_warning`).
     """
     fit_kwargs = dict(fit_kwargs)
     old = arguments.renamed(fit_kwargs)
@@ -446,8 +447,13 @@ def _search(
         if runs is not None:
             runs.search_interrupted(error)
         raise
-    result.lr_range = None if lr_range is None else lr_range[0]
-    result.inputs = data
+    result = dataclasses.replace(
+        result,
+        evidence=dataclasses.replace(
+            result.evidence, lr_range=None if lr_range is None else lr_range[0]
+        ),
+        inputs=data,
+    )
     return result
 
 
