@@ -205,6 +205,9 @@ class DecayHyperModel(keras_tuner.HyperModel):
             `True`.
         name: String or `None`. KerasTuner's hypermodel name.
         tunable: Bool. KerasTuner's `tunable`. Defaults to `True`.
+        share_prefix: Bool. Continue the constant-rate trunks stored in the
+            project (`lrdecay.tuning.branch`), as `search(share_prefix=True)`
+            does; needs its seeded tuner. Defaults to `False`.
 
     Raises:
         TypeError: For an argument of the wrong type.
@@ -230,6 +233,7 @@ class DecayHyperModel(keras_tuner.HyperModel):
         tracking: bool | str | Mapping[str, Any] = True,
         name: str | None = None,
         tunable: bool = True,
+        share_prefix: bool = False,
     ) -> None:
         if not callable(build_model):
             raise TypeError(
@@ -273,8 +277,8 @@ class DecayHyperModel(keras_tuner.HyperModel):
         # The seed of the execution about to be fitted, set by the tuner that
         # seeded it (`search()`'s); recorded as the run's `seed` param.
         self.execution_seed: int | None = None
-        # Set by `search()`: continue stored trunks (`lrdecay.tuning.branch`).
-        self.share_prefix = False
+        # Continue stored trunks (`lrdecay.tuning.branch`): `search()`'s.
+        self.share_prefix = bool(share_prefix)
         self._decay_names: set[str] | None = None
         # (trial id, execution) -> (epochs it fitted, epochs of its budget)
         self.epoch_counts: dict[tuple[str, int], tuple[int, int]] = {}

@@ -340,7 +340,7 @@ def search(
     validation_data = fit["validation_data"]
     validation_split = fit["validation_split"]
     check_data(plan, validation_data, validation_split, progress)
-    with _credentials_out_of_the_uri(plan):
+    with _credentials_out_of_the_uri(plan) as plan:
         result = _search(
             plan, build_model, x, y, validation_data, validation_split,
             fit["callbacks"], progress, fit["verbose"], fit_kwargs,
@@ -352,7 +352,7 @@ def search(
 
 
 @contextlib.contextmanager
-def _credentials_out_of_the_uri(plan: SearchPlan) -> Iterator[None]:
+def _credentials_out_of_the_uri(plan: SearchPlan) -> Iterator[SearchPlan]:
     """For the search, `http://user:password@host` becomes MLflow's variables.
 
     MLflow prints the URI it was given, password included, in its "View run
@@ -360,13 +360,14 @@ def _credentials_out_of_the_uri(plan: SearchPlan) -> Iterator[None]:
     `MLFLOW_TRACKING_PASSWORD` (restored afterwards) it never sees them.
     """
     if plan.tracking is None:
-        yield
+        yield plan
         return
     given = plan.tracking.get("tracking_uri") or os.environ.get("MLFLOW_TRACKING_URI")
     with credentials_in_environment(given) as clean:
         if clean != given:
-            plan.tracking["tracking_uri"] = clean
-        yield
+            tracking = {**plan.tracking, "tracking_uri": clean}
+            plan = dataclasses.replace(plan, tracking=tracking)
+        yield plan
 
 
 def _search(
@@ -411,21 +412,26 @@ def _search(
         validation_split, data_digest=data.digest(), seed=plan.seed,
     )  # fmt: skip
     plan = with_identity(plan, search_identity)
-    role, joined = prepare.join(plan)
+    joining = prepare.join(plan)
+    role, joined, plan = joining.role, joining.search, joining.plan
     if not role.is_worker:
         identity.check_project(
             plan.project_path, search_identity, overwrite=plan.overwrite
         )
-    lr_range = (
-        prepare.range_test(plan, build_model, x, y, validation_split)
-        if plan.auto_initial_lr
-        else None
-    )
+    lr_range = None
+    if plan.auto_initial_lr:
+        lr_range = prepare.range_test(plan, build_model, x, y, validation_split)
+        plan = dataclasses.replace(plan, space=lr_range.space)
     sharing_off = user_callbacks.settle_sharing(plan, callbacks or ())
+    if sharing_off is not None:
+        plan = dataclasses.replace(plan, share_prefix=False)
     hypermodel = DecayHyperModel(
-        build_model, plan.space, max_epochs=plan.epochs, tracking=False
+        build_model,
+        plan.space,
+        max_epochs=plan.epochs,
+        tracking=False,
+        share_prefix=plan.shares_prefix,
     )
-    hypermodel.share_prefix = plan.shares_prefix
     tuner = build_tuner(plan, hypermodel, verbose=verbose)
     if not role.is_worker:
         layout.write_identity(plan.project_path, search_identity.digest())
@@ -434,8 +440,8 @@ def _search(
     runs = prepare.track(plan, tuner, hypermodel, joined, data)
     if runs is not None and sharing_off is not None and not role.is_worker:
         runs.tag_search({layout.SHARING_OFF_TAG: sharing_off})
-    if lr_range is not None and lr_range[1] and not role.is_worker:
-        prepare.record_range_test(plan, runs, lr_range[0])
+    if lr_range is not None and lr_range.ran_now and not role.is_worker:
+        prepare.record_range_test(plan, runs, lr_range.result)
     fit = _fit_kwargs(plan, verbose, callbacks, fit_kwargs)
     _run(plan, tuner, runs, role, progress, data, None, fit)
     try:
@@ -450,7 +456,7 @@ def _search(
     result = dataclasses.replace(
         result,
         evidence=dataclasses.replace(
-            result.evidence, lr_range=None if lr_range is None else lr_range[0]
+            result.evidence, lr_range=None if lr_range is None else lr_range.result
         ),
         inputs=data,
     )
