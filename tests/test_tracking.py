@@ -698,3 +698,17 @@ def test_a_decay_without_initial_lr_logs_the_optimizers_rate(uri, make_model, di
     fit(model, digits, [StepDecay(epochs_drop=2), logger], epochs=3)
     params = MlflowClient(uri).get_run(logger.run_id).data.params
     assert params["step/initial_lr"] == "0.001"
+
+
+def test_failed_sends_is_zero_when_every_send_went_through(
+    uri: str, digits: Any, make_model: Any
+) -> None:
+    logger = MlflowLogger(tracking_uri=uri)
+    assert logger.failed_sends == 0  # before any fit
+    x, y, x_val, y_val = digits
+    make_model().fit(
+        x[:64], y[:64], validation_data=(x_val[:32], y_val[:32]), epochs=2,
+        batch_size=64, verbose=0, callbacks=[logger],
+    )  # fmt: skip
+    assert logger.failed_sends == 0
+    assert logger.offline_file is None

@@ -126,8 +126,7 @@ def test_server_restarts_mid_fit_every_point_arrives_once(
     fit(make_model(), digits, [StepDecay(epochs_drop=2), logger, outage])
     assert server.running
     assert logger.offline_file is None
-    assert logger._run is not None and logger._run.sink is not None
-    assert logger._run.sink.failed_sends >= 1  # the outage was felt
+    assert logger.failed_sends >= 1  # the outage was felt
     client = MlflowClient(server.uri)
     assert client.get_run(logger.run_id).info.status == "FINISHED"
     assert_every_epoch_once(client, logger.run_id)
@@ -163,8 +162,7 @@ def test_frozen_server_requests_time_out_yet_nothing_is_logged_twice(
         )
     finally:
         thaw()
-    assert logger._run is not None and logger._run.sink is not None
-    assert logger._run.sink.failed_sends >= 1  # a send timed out
+    assert logger.failed_sends >= 1  # a send timed out
     client = MlflowClient(server.uri)
     assert client.get_run(logger.run_id).info.status == "FINISHED"
     assert_every_epoch_once(client, logger.run_id)
