@@ -34,6 +34,7 @@ from lrdecay.errors import Terminated
 __all__ = [
     "Terminated",
     "raise_if_stopped",
+    "request_stop",
     "signals_deferred",
     "stop_handled",
     "stop_on_signals",
@@ -87,6 +88,17 @@ def raise_if_stopped() -> None:
     pending = _STATE.pending
     if pending is not None and threading.current_thread() is threading.main_thread():
         raise _stop_exception(pending)
+
+
+def request_stop() -> None:
+    """Ask the main thread to stop at its next safe point, as Ctrl-C would.
+
+    For a library thread that must end a search without signalling the
+    process: the main thread raises `KeyboardInterrupt` at its next
+    `raise_if_stopped()` (a trial's start or end, every epoch and batch).
+    """
+    if _STATE.pending is None:
+        _STATE.pending = signal.SIGINT
 
 
 def stop_handled() -> None:

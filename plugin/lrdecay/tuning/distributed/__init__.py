@@ -43,10 +43,13 @@ from lrdecay.tuning.distributed.roles import (
 )
 from lrdecay.tuning.distributed.worker import (
     CHIEF_TIMEOUT_ENV,
+    ChiefGone,
     ChiefUnreachableError,
     JoinedSearch,
     SearchEndedError,
+    interrupt_or_exit,
     join_search,
+    on_chief_gone,
     watch_for_chief,
 )
 
@@ -56,11 +59,14 @@ __all__ = [
     "ORACLE_PORT_ENV",
     "REPORT_EVERY_ENV",
     "TUNER_ID_ENV",
+    "ChiefGone",
     "ChiefUnreachableError",
     "JoinedSearch",
     "Role",
     "SearchEndedError",
+    "interrupt_or_exit",
     "join_search",
+    "on_chief_gone",
     "resolve_role",
     "watch_chief",
     "watch_for_chief",

@@ -11,6 +11,7 @@ the same tuner id, so the trial re-runs in a new run).
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import dataclasses
 import logging
 import os
@@ -19,7 +20,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from lrdecay.errors import ChiefUnreachableError, SearchEndedError
@@ -370,6 +371,83 @@ def chief_timeout(environ: Mapping[str, str] | None = None) -> float:
     return seconds
 
 
+@dataclasses.dataclass(frozen=True)
+class ChiefGone:
+    """What a worker's watchdog saw: its chief stopped answering.
+
+    Attributes:
+        message: String. The one line to show (`ChiefUnreachableError`'s).
+        grace: Float. Seconds the main thread gets to unwind.
+        unwound: `threading.Event`, set once the watched block has ended.
+        lock: `threading.Lock`. Held while `unwound` is set: signal the
+            main thread only under it, and only if `unwound` is not set.
+    """
+
+    message: str
+    grace: float
+    unwound: threading.Event
+    lock: threading.Lock
+
+
+# What the process does when its chief is gone (`on_chief_gone`), read in
+# the main thread when `watch_for_chief` starts.
+_ON_CHIEF_GONE: contextvars.ContextVar[Callable[[ChiefGone], None] | None] = (
+    contextvars.ContextVar("lrdecay_on_chief_gone", default=None)
+)
+
+
+@contextlib.contextmanager
+def on_chief_gone(handler: Callable[[ChiefGone], None]) -> Iterator[None]:
+    """The process owner's answer to a gone chief, for a `with` block.
+
+    The library never signals or ends the process itself: the watchdog of
+    `watch_for_chief` only asks the main thread to stop at its next safe
+    point, which a main thread blocked in a gRPC wait reaches late. A
+    process that owns its main thread (a command, a worker's entry point)
+    can do more: `interrupt_or_exit` interrupts a blocking call with SIGINT
+    and ends a process stuck in native code.
+
+    Example:
+
+    ```python
+    with distributed.on_chief_gone(distributed.interrupt_or_exit):
+        lrdecay.search(build_model, x, y)   # raises ChiefUnreachableError
+    ```
+
+    Args:
+        handler: Callable taking a `ChiefGone`, called from the watchdog's
+            thread.
+    """
+    token = _ON_CHIEF_GONE.set(handler)
+    try:
+        yield
+    finally:
+        _ON_CHIEF_GONE.reset(token)
+
+
+def interrupt_or_exit(gone: ChiefGone) -> None:
+    """A process owner's `on_chief_gone` handler: SIGINT, else exit code 1.
+
+    A real SIGINT to the main thread wakes it from a blocking call (sleep, a
+    gRPC wait; `_thread.interrupt_main` would not), and the watched block
+    raises `ChiefUnreachableError`. Where SIGINT is ignored (a job started
+    in the background by a shell), or the main thread does not unwind within
+    `gone.grace` seconds (stuck in native code), the process writes the
+    message to stderr and exits with code 1.
+    """
+    interrupting = callable(signal.getsignal(signal.SIGINT))
+    with gone.lock:
+        if gone.unwound.is_set():
+            return
+        if interrupting:
+            main = threading.main_thread().ident
+            assert main is not None
+            signal.pthread_kill(main, signal.SIGINT)
+    if not interrupting or not gone.unwound.wait(gone.grace):
+        print(f"lrdecay: {gone.message}", file=sys.stderr, flush=True)
+        os._exit(1)
+
+
 @contextlib.contextmanager
 def watch_for_chief(
     role: Role, timeout: float | None = None, grace: float | None = None
@@ -379,13 +457,14 @@ def watch_for_chief(
     KerasTuner's worker waits up to an hour in each call to a chief that is
     gone. Here a thread asks the chief's gRPC server every few seconds
     (`_compat.keras_tuner.oracle_answers`); once it has not answered for
-    `timeout` seconds, the thread sends SIGINT to the main thread, and the
-    block raises `ChiefUnreachableError` instead of `KeyboardInterrupt`
-    (the trial's run ends KILLED as any interrupted run does; the chief's
-    oracle hands the trial out again when the chief resumes). Where SIGINT
-    is ignored (a job started in the background by a shell), or the main
-    thread does not unwind within `grace` seconds (stuck in native code),
-    the process writes the message to stderr and exits with code 1.
+    `timeout` seconds, the thread asks the main thread to stop at its next
+    safe point (`termination.request_stop`) and calls the process owner's
+    `on_chief_gone` handler, if any (`interrupt_or_exit` interrupts a
+    blocking wait at once); the block raises `ChiefUnreachableError`
+    instead of `KeyboardInterrupt` (the trial's run ends KILLED as any
+    interrupted run does; the chief's oracle hands the trial out again when
+    the chief resumes). The thread itself never signals or ends the
+    process.
 
     A no-op unless `role` is a worker.
 
@@ -415,7 +494,10 @@ def watch_for_chief(
             f"Received: timeout={timeout!r}"
         )
     watchdog = _ChiefWatchdog(
-        role, limit, max(10.0, limit / 2) if grace is None else grace
+        role,
+        limit,
+        max(10.0, limit / 2) if grace is None else grace,
+        _ON_CHIEF_GONE.get(),
     )
     watchdog.start()
     try:
@@ -433,8 +515,15 @@ def watch_for_chief(
 class _ChiefWatchdog:
     """The thread behind `watch_for_chief`."""
 
-    def __init__(self, role: Role, timeout: float, grace: float) -> None:
+    def __init__(
+        self,
+        role: Role,
+        timeout: float,
+        grace: float,
+        on_gone: Callable[[ChiefGone], None] | None,
+    ) -> None:
         self.role = role
+        self.on_gone = on_gone
         self.timeout = timeout
         self.grace = grace
         self.interval = min(5.0, timeout / 4)
@@ -474,16 +563,8 @@ class _ChiefWatchdog:
                 if self.stopped.is_set():
                     return
                 self.fired.set()
-                # A real SIGINT to the main thread wakes it from a blocking
-                # call (sleep, a gRPC wait); `_thread.interrupt_main` would not.
-                interrupting = callable(signal.getsignal(signal.SIGINT))
-                if interrupting:
-                    main = threading.main_thread().ident
-                    assert main is not None
-                    signal.pthread_kill(main, signal.SIGINT)
-            if not interrupting or not self.stopped.wait(self.grace):
-                # SIGINT ignored (a background job), or the main thread stuck
-                # in native code: say why, and end the process.
-                print(f"lrdecay: {self.message}", file=sys.stderr, flush=True)
-                os._exit(1)
+                termination.request_stop()
+            if self.on_gone is not None:
+                gone = ChiefGone(self.message, self.grace, self.stopped, self._lock)
+                self.on_gone(gone)
             return
