@@ -62,6 +62,7 @@ def _seeded_search(
     )  # fmt: skip
 
 
+@pytest.mark.jax
 @pytest.mark.slow
 def test_a_seeded_search_repeats_exactly_in_fresh_folders_and_the_same_one(
     digits: Any, build: Callable[[], Any], tmp_path: Path
@@ -161,6 +162,7 @@ def test_the_control_runs_first_and_once(
     assert result.control is not None and result.control.is_control
 
 
+@pytest.mark.jax
 @pytest.mark.slow
 def test_repeats_give_one_child_run_per_seed_and_a_spread(
     digits: Any, build: Callable[[], Any], tmp_path: Path

@@ -57,6 +57,7 @@ def _saved(model: Any, path: Path) -> list[np.ndarray]:
     ]
 
 
+@pytest.mark.jax
 def test_the_checkpoint_is_the_best_epoch_written_once_at_the_end(
     digits: Any, make_model: Any, tmp_path: Path
 ) -> None:

@@ -252,6 +252,7 @@ def test_a_search_interrupted_in_the_trunk_resumes_it(
     _assert_same_curves(_curves(result), _curves(searches[0]))
 
 
+@pytest.mark.jax
 @pytest.mark.skipif(
     os.environ.get("KERAS_BACKEND") != "jax",
     reason="the JAX case: tests/test_jax.py runs it on JAX",
