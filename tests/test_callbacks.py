@@ -10,6 +10,7 @@ are backend-free and run once.
 from __future__ import annotations
 
 import copy
+import functools
 import math
 import subprocess
 import sys
@@ -18,6 +19,7 @@ import keras
 import numpy as np
 import pytest
 
+from conftest import fit as digits_fit
 from lrdecay import (
     CosineDecay,
     CosineDecayRestarts,
@@ -31,24 +33,12 @@ from lrdecay.callbacks import DECAYS, decays_in_fit
 
 F32 = 1e-6  # the optimizer holds its rate as float32
 
+fit = functools.partial(digits_fit, batch_size=256)
+
 
 def split(lr_history):
     """(epochs, rates) of a callback's `lr_history`."""
     return [epoch for epoch, _ in lr_history], [rate for _, rate in lr_history]
-
-
-def fit(model, digits, callbacks, epochs, **kwargs):
-    x, y, x_val, y_val = digits
-    return model.fit(
-        x,
-        y,
-        validation_data=(x_val, y_val),
-        epochs=epochs,
-        batch_size=256,
-        verbose=0,
-        callbacks=callbacks,
-        **kwargs,
-    )
 
 
 def never_improves(**kwargs) -> PlateauDecay:

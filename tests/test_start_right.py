@@ -5,42 +5,19 @@
 from __future__ import annotations
 
 import math
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
+from conftest import run_lrdecay
 from lrdecay import defaults
 from lrdecay.cli import arguments
 from lrdecay.cli import main as cli
 from lrdecay.schedules import CosineRestartsSchedule, CosineSchedule
 from lrdecay.tuning.space import SEARCHABLE_KINDS, DecaySpace, Range
-
-LRDECAY = [sys.executable, "-m", "lrdecay"]
-
-
-def run_lrdecay(*args: str, cwd: Path, timeout: float = 900) -> Any:
-    env = {
-        **os.environ,
-        "MLFLOW_DISABLE_TELEMETRY": "true",
-        "TF_CPP_MIN_LOG_LEVEL": "3",
-    }
-    env.pop("MLFLOW_TRACKING_URI", None)
-    env.pop("MLFLOW_EXPERIMENT_NAME", None)
-    return subprocess.run(
-        [*LRDECAY, *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
 
 # --------------------------------------------------------------------------
 # cosine as a searchable kind

@@ -17,6 +17,7 @@ import pytest
 from mlflow import MlflowClient
 
 import lrdecay
+from conftest import fit
 from lrdecay import ExponentialDecay, MlflowLogger, PlateauDecay, StepDecay
 from lrdecay.tracking import backstop
 from lrdecay.tracking.offline import replay
@@ -29,19 +30,6 @@ EPOCHS = 5
 @pytest.fixture
 def uri(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path}/mlflow.db"
-
-
-def fit(model: Any, digits: Any, callbacks: list[Any], epochs: int = EPOCHS) -> Any:
-    x, y, x_val, y_val = digits
-    return model.fit(
-        x,
-        y,
-        validation_data=(x_val, y_val),
-        epochs=epochs,
-        batch_size=64,
-        verbose=0,
-        callbacks=callbacks,
-    )
 
 
 def history(client: MlflowClient, run_id: str, key: str) -> list[tuple[int, float]]:

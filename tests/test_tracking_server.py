@@ -6,6 +6,7 @@ freezes or restarts it leaves it running again.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -19,6 +20,7 @@ import keras
 import pytest
 from mlflow import MlflowClient
 
+from conftest import fit as digits_fit
 from lrdecay import MlflowLogger, PlateauDecay, StepDecay
 from lrdecay.tracking.offline import replay
 from mlflow_server import MlflowServer
@@ -26,25 +28,13 @@ from mlflow_server import MlflowServer
 pytestmark = pytest.mark.slow
 
 EPOCHS = 6
+fit = functools.partial(digits_fit, epochs=EPOCHS)
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
     with MlflowServer(tmp_path_factory.mktemp("mlflow-server")) as running:
         yield running
-
-
-def fit(model: Any, digits: Any, callbacks: list[Any], epochs: int = EPOCHS) -> None:
-    x, y, x_val, y_val = digits
-    model.fit(
-        x,
-        y,
-        validation_data=(x_val, y_val),
-        epochs=epochs,
-        batch_size=64,
-        verbose=0,
-        callbacks=callbacks,
-    )
 
 
 def steps_of(client: MlflowClient, run_id: str, key: str) -> list[int]:
