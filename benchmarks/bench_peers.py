@@ -192,9 +192,11 @@ class Rows:
                 project_dir=str(self.workdir / "projects"),
                 project_name=f"search_{self.count}",
                 overwrite=True,
-                tracking=tracked,
-                tracking_uri=self.uri(name) if tracked else None,
-                experiment_name="bench_peers" if tracked else None,
+                tracking=(
+                    {"tracking_uri": self.uri(name), "experiment_name": "bench_peers"}
+                    if tracked
+                    else False
+                ),
                 **extra,
             )
             completed = sum(trial.status == "COMPLETED" for trial in result.trials)

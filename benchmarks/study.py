@@ -390,8 +390,8 @@ def run_cell(dataset: str, regime: str, seed: int, plan: dict[str, Any]) -> dict
             build_model, x, y, validation_data=data["val"], **arguments
         )
         return {
-            "chosen": result.best_decay,
-            "search_best_score": result.best_score,
+            "chosen": result.winner.decay,
+            "search_best_score": result.winner.score,
             "trials": len(result.trials),
         }
 

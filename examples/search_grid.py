@@ -37,11 +37,11 @@ result = search(
     project_dir=args.project_dir,
     project_name="search_grid",
     overwrite=not args.resume,
-    tracking_uri=args.tracking_uri,
+    tracking=args.tracking_uri or True,
     progress=lambda e: print(
         f"trial {e.index}/{e.total} {e.trial_id} {e.kind} {e.settings} "
         f"{e.status} val_loss={e.score} (best {e.best_trial_id}: {e.best_score})"
     ),
 )
-print("best decay:", result.best_decay, "val_loss:", round(result.best_score, 4))
+print("best decay:", result.winner.decay, "val_loss:", round(result.winner.score, 4))
 print("MLflow parent run:", result.parent_run_id)

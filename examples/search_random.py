@@ -39,8 +39,8 @@ result = search(
     project_dir=args.project_dir,
     project_name="search_random",
     overwrite=not args.resume,
-    tracking_uri=args.tracking_uri,
+    tracking=args.tracking_uri or True,
 )
 for trial in result.trials:
     print(trial.trial_id, trial.status, trial.kind, trial.settings, trial.score)
-print("best decay:", result.best_decay, "val_loss:", round(result.best_score, 4))
+print("best decay:", result.winner.decay, "val_loss:", round(result.winner.score, 4))

@@ -1,4 +1,8 @@
-"""Shared fixtures: the digits data and a tiny seeded model; a quiet environment."""
+"""Shared fixtures and helpers: the digits data, a tiny seeded model, a fit,
+the `lrdecay` command in a subprocess; a quiet environment.
+
+The helpers are plain functions: `from conftest import fit, run_lrdecay`.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,10 @@ import os
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -95,3 +102,68 @@ class LearningRateProbe:
 def lr_probe() -> Any:
     """A callback whose `.rates` are the optimizer's rate in every epoch."""
     return LearningRateProbe()
+
+
+# -- helpers -----------------------------------------------------------------
+
+LRDECAY = [sys.executable, "-m", "lrdecay"]
+
+
+def lrdecay_environment(**changes: str | None) -> dict[str, str]:
+    """This process's environment for a fresh `lrdecay`, TensorFlow unsilenced.
+
+    No MLflow store or experiment from the environment; `changes` set (or,
+    with `None`, remove) variables.
+    """
+    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
+    for name in ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME"):
+        env.pop(name, None)
+    # The command silences TensorFlow itself: the test must not do it for it.
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    env.pop("MLFLOW_LOGGING_LEVEL", None)
+    for name, value in changes.items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
+    return env
+
+
+def run_lrdecay(
+    *args: str,
+    cwd: Path,
+    env: dict[str, str] | None = None,
+    timeout: float = 900,
+) -> subprocess.CompletedProcess[str]:
+    """`lrdecay *args` in a subprocess, in `cwd`, its output captured."""
+    return subprocess.run(
+        [*LRDECAY, *args],
+        cwd=cwd,
+        env=lrdecay_environment() if env is None else env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def fit(
+    model: Any,
+    digits: Any,
+    callbacks: list[Any],
+    epochs: int = 5,
+    *,
+    batch_size: int = 64,
+    **kwargs: Any,
+) -> Any:
+    """`model.fit` on the digits with `callbacks`, quietly; returns the history."""
+    x, y, x_val, y_val = digits
+    return model.fit(
+        x,
+        y,
+        validation_data=(x_val, y_val),
+        epochs=epochs,
+        batch_size=batch_size,
+        verbose=0,
+        callbacks=callbacks,
+        **kwargs,
+    )

@@ -109,24 +109,26 @@ def main(argv: list[str] | None = None) -> int:
     if args.stall_marker:
         callbacks.append(Stall())
     try:
-        result = lrdecay.search(
-            build_model,
-            x_train,
-            y_train,
-            validation_data=(x_val, y_val),
-            algorithm="grid",
-            kinds=tuple(args.kinds.split(",")),
-            decay_epochs=[int(value) for value in args.decay_epochs.split(",")],
-            epochs=args.epochs,
-            batch_size=32,
-            seed=0,
-            # These tests count the grid's trials; the control has its own tests.
-            control=False,
-            project_dir=args.project_dir,
-            project_name=args.project_name,
-            experiment_name=args.experiment,
-            callbacks=callbacks,
-        )
+        # This script owns its process: a gone chief interrupts it at once.
+        with distributed.on_chief_gone(distributed.interrupt_or_exit):
+            result = lrdecay.search(
+                build_model,
+                x_train,
+                y_train,
+                validation_data=(x_val, y_val),
+                algorithm="grid",
+                kinds=tuple(args.kinds.split(",")),
+                decay_epochs=[int(value) for value in args.decay_epochs.split(",")],
+                epochs=args.epochs,
+                batch_size=32,
+                seed=0,
+                # These tests count the grid's trials; the control has its own tests.
+                control=False,
+                project_dir=args.project_dir,
+                project_name=args.project_name,
+                tracking={"experiment_name": args.experiment},
+                callbacks=callbacks,
+            )
     except distributed.SearchEndedError as error:
         print(f"SEARCH ENDED: {error}", file=sys.stderr, flush=True)
         return 3
@@ -136,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     summary: dict[str, Any] = {
         "tuner_id": tuner_id,
         "parent_run_id": result.parent_run_id,
-        "best_trial_id": result.best_trial_id,
+        "best_trial_id": "" if result.winner is None else result.winner.trial_id,
         "trials": {},
     }
     # A worker's oracle is the chief's, over gRPC: it has no `trials`.

@@ -10,6 +10,7 @@ are backend-free and run once.
 from __future__ import annotations
 
 import copy
+import functools
 import math
 import subprocess
 import sys
@@ -18,6 +19,7 @@ import keras
 import numpy as np
 import pytest
 
+from conftest import fit as digits_fit
 from lrdecay import (
     CosineDecay,
     CosineDecayRestarts,
@@ -31,24 +33,12 @@ from lrdecay.callbacks import DECAYS, decays_in_fit
 
 F32 = 1e-6  # the optimizer holds its rate as float32
 
+fit = functools.partial(digits_fit, batch_size=256)
+
 
 def split(lr_history):
     """(epochs, rates) of a callback's `lr_history`."""
     return [epoch for epoch, _ in lr_history], [rate for _, rate in lr_history]
-
-
-def fit(model, digits, callbacks, epochs, **kwargs):
-    x, y, x_val, y_val = digits
-    return model.fit(
-        x,
-        y,
-        validation_data=(x_val, y_val),
-        epochs=epochs,
-        batch_size=256,
-        verbose=0,
-        callbacks=callbacks,
-        **kwargs,
-    )
 
 
 def never_improves(**kwargs) -> PlateauDecay:
@@ -56,6 +46,7 @@ def never_improves(**kwargs) -> PlateauDecay:
     return PlateauDecay(monitor="loss", min_delta=1e9, **kwargs)
 
 
+@pytest.mark.jax
 def test_step_decay_sets_the_formula_rate_every_epoch(make_model, digits, lr_probe):
     decay = StepDecay(initial_lr=0.2, drop=0.5, epochs_drop=2)
     history = fit(make_model(), digits, [decay, lr_probe], epochs=5)
@@ -93,6 +84,7 @@ def keras_rates(schedule, epochs):
     return [float(keras.ops.convert_to_numpy(schedule(step))) for step in range(epochs)]
 
 
+@pytest.mark.jax
 def test_cosine_decay_equals_keras_cosine_decay_every_epoch(
     make_model, digits, lr_probe
 ):
@@ -182,6 +174,7 @@ def test_min_lr_floors_the_optimizer_rate(make_model, digits, lr_probe):
     assert lr_probe.rates == pytest.approx([0.1, 0.01, 0.005, 0.005], rel=F32)
 
 
+@pytest.mark.jax
 def test_plateau_decay_reduces_with_keras_semantics_and_records_events(
     make_model, digits, lr_probe
 ):
@@ -208,7 +201,9 @@ def test_plateau_decay_stops_at_min_lr(make_model, digits, lr_probe):
     assert len(plateau.decay_events) == 2
 
 
-@pytest.mark.parametrize("plateau_first", [True, False])
+@pytest.mark.parametrize(
+    "plateau_first", [pytest.param(True, marks=pytest.mark.jax), False]
+)
 def test_plateau_reductions_multiply_the_schedule_in_any_order(
     make_model, digits, lr_probe, plateau_first
 ):
@@ -238,6 +233,7 @@ def test_keras_reduce_lr_on_plateau_also_multiplies_the_schedule(
     assert lr_probe.rates == pytest.approx(expected, rel=F32)
 
 
+@pytest.mark.jax
 def test_initial_epoch_continues_the_schedule(make_model, digits, lr_probe):
     decay = StepDecay(initial_lr=0.2, drop=0.5, epochs_drop=2)
     fit(make_model(), digits, [decay, lr_probe], epochs=6, initial_epoch=3)
@@ -425,6 +421,7 @@ def test_an_explicit_initial_lr_wins_over_the_optimizers(make_model, digits, lr_
     assert decay.applied_config()["initial_lr"] == 0.01
 
 
+@pytest.mark.jax
 def test_a_continued_fit_starts_the_schedule_from_the_first_fits_rate(
     make_model, digits, lr_probe
 ):

@@ -8,7 +8,6 @@ one-line errors, no TensorFlow import where none is needed.
 from __future__ import annotations
 
 import math
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,10 +15,9 @@ from typing import Any
 
 import pytest
 
+from conftest import run_lrdecay
 from lrdecay.cli import main as cli
 from lrdecay.schedules import ExponentialSchedule, MultiStepSchedule, StepSchedule
-
-LRDECAY = [sys.executable, "-m", "lrdecay"]
 
 
 def free_port() -> int:
@@ -28,24 +26,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def run_lrdecay(*args: str, cwd: Path, timeout: float = 600) -> Any:
-    env = {
-        **os.environ,
-        "MLFLOW_DISABLE_TELEMETRY": "true",
-        "TF_CPP_MIN_LOG_LEVEL": "3",
-    }
-    env.pop("MLFLOW_TRACKING_URI", None)
-    env.pop("MLFLOW_EXPERIMENT_NAME", None)
-    return subprocess.run(
-        [*LRDECAY, *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 def parse_table(text: str) -> tuple[list[str], dict[int, list[float]]]:

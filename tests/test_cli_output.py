@@ -23,39 +23,11 @@ from typing import Any
 import numpy as np
 import pytest
 
+from conftest import lrdecay_environment, run_lrdecay
 from lrdecay.cli import main as cli
 from lrdecay.cli import output, progress
 
-LRDECAY = [sys.executable, "-m", "lrdecay"]
-
 SMALL = ["--epochs", "2", "--batch-size", "128"]
-
-
-def environment(**changes: str | None) -> dict[str, str]:
-    """This process's environment for a fresh `lrdecay`, TensorFlow unsilenced."""
-    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
-    for name in ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME"):
-        env.pop(name, None)
-    # The command silences TensorFlow itself: the test must not do it for it.
-    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
-    env.pop("MLFLOW_LOGGING_LEVEL", None)
-    for name, value in changes.items():
-        if value is None:
-            env.pop(name, None)
-        else:
-            env[name] = value
-    return env
-
-
-def run_lrdecay(*args: str, cwd: Path, env: dict[str, str] | None = None) -> Any:
-    return subprocess.run(
-        [*LRDECAY, *args],
-        cwd=cwd,
-        env=env or environment(),
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
 
 
 def table_rows(text: str) -> list[list[str]]:
@@ -417,7 +389,7 @@ def free_port() -> int:
 @pytest.mark.slow
 def test_printed_commands_run_as_printed_in_a_fresh_shell(tmp_path: Path) -> None:
     """After `.venv/bin/lrdecay`, neither `mlflow` nor `lrdecay` is on PATH."""
-    fresh = environment(PATH="/usr/bin:/bin")
+    fresh = lrdecay_environment(PATH="/usr/bin:/bin")
     assert subprocess.run(["which", "mlflow"], env=fresh).returncode != 0
     result = run_lrdecay(
         "search", "--kinds", "step", "--decay-epochs", "1", "--no-control",

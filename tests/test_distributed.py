@@ -76,6 +76,28 @@ def test_exported_role_restores_the_environment_also_on_error() -> None:
     assert environ == {"KERASTUNER_TUNER_ID": "old", "KERASTUNER_ORACLE_PORT": "7000"}
 
 
+def test_a_gone_chief_stops_the_main_thread_without_a_signal() -> None:
+    from lrdecay.tuning import termination
+
+    role = distributed.Role("worker-1", "127.0.0.1", free_port())  # nobody there
+    seen: list[distributed.ChiefGone] = []
+    started = time.monotonic()
+    with (
+        pytest.raises(distributed.ChiefUnreachableError, match=r"answered for 0\.4 s"),
+        termination.stop_on_signals(),
+        distributed.on_chief_gone(seen.append),
+        distributed.watch_for_chief(role, timeout=0.4, grace=1.0),
+    ):
+        # The library thread only asks; the main thread stops at a safe point.
+        while time.monotonic() - started < 20:
+            time.sleep(0.05)
+            termination.raise_if_stopped()
+    assert time.monotonic() - started < 10
+    assert len(seen) == 1 and "worker-1" in seen[0].message
+    assert seen[0].unwound.is_set()  # the block ended: no signal would be sent
+    termination.raise_if_stopped()  # nothing left pending
+
+
 def test_single_process_role() -> None:
     role = distributed.resolve_role(environ={})
     assert role == distributed.Role()

@@ -527,8 +527,10 @@ def test_a_password_in_the_uri_of_a_python_search_is_never_printed(
     result = lrdecay.search(
         lambda: make_model(), x, y, validation_data=(x_val, y_val), kinds=("step",),
         decay_epochs=[1], epochs=1, control=False, batch_size=256,
-        project_dir=tmp_path / "project", experiment_name="python-secret",
-        tracking_uri=_with_userinfo(auth_server.uri, *ADMIN),
+        project_dir=tmp_path / "project", tracking={
+            "experiment_name": "python-secret",
+            "tracking_uri": _with_userinfo(auth_server.uri, *ADMIN),
+        },
     )  # fmt: skip
     printed = capfd.readouterr()
     assert "View run" in printed.out  # MLflow did print its links...

@@ -143,7 +143,7 @@ def test_a_rerun_keeps_the_winner_and_an_exact_tie_goes_to_the_control(
     assert first.trials[0].score == first.trials[1].score
     assert first.best_decay == {"kind": "constant"}
     assert first.best_trial_id == "0000"
-    assert first.best_decay_code is None
+    assert first.winner.control_won
     assert [entry.trial_id for entry in first.ranking] == ["0000", "0001"]
     assert first.verdict == (
         "The best decay, plateau patience=4 factor=0.5, scored the same as the "
@@ -187,7 +187,7 @@ def test_a_rerun_keeps_the_winner_and_an_exact_tie_goes_to_the_control(
     assert "Reloading Tuner" not in capfd.readouterr().out
     assert again.parent_run_id == first.parent_run_id
     assert again.best_decay == {"kind": "constant"}
-    assert again.best_decay_code is None
+    assert again.winner.control_won
     assert again.verdict == first.verdict
     assert [e.trial_id for e in again.ranking] == ["0000", "0001"]
     (parent,) = store.runs(client, "search")

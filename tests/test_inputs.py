@@ -114,6 +114,7 @@ def _parent(result: Any) -> Any:
 # --- searches -------------------------------------------------------------------
 
 
+@pytest.mark.jax
 @pytest.mark.slow
 def test_a_reshuffling_pipeline_gives_every_trial_the_controls_data(
     digits: Any, tmp_path: Path
@@ -162,6 +163,7 @@ def test_a_pipeline_of_dicts_gives_every_trial_the_controls_data(
     }
 
 
+@pytest.mark.jax
 @pytest.mark.slow
 def test_a_generator_with_steps_per_epoch_is_searched(
     digits: Any, tmp_path: Path

@@ -57,6 +57,7 @@ def _saved(model: Any, path: Path) -> list[np.ndarray]:
     ]
 
 
+@pytest.mark.jax
 def test_the_checkpoint_is_the_best_epoch_written_once_at_the_end(
     digits: Any, make_model: Any, tmp_path: Path
 ) -> None:
@@ -148,7 +149,7 @@ def test_a_search_returns_with_every_trial_plot_uploaded(
     result = search(
         lambda: make_model(), x, y, validation_data=(x_val, y_val), algorithm="grid",
         kinds=("step",), decay_epochs=[1], epochs=2, batch_size=BATCH, seed=0,
-        project_dir=str(tmp_path / "project"), tracking_uri=uri,
+        project_dir=str(tmp_path / "project"), tracking=uri,
     )  # fmt: skip
     client = mlflow.MlflowClient(uri)
     run_ids = [trial.run_id for trial in result.trials]

@@ -185,6 +185,7 @@ def runs(digits):
     return shared, independent
 
 
+@pytest.mark.jax
 def test_every_branch_has_its_independent_run_s_metrics(runs):
     shared, independent = runs
     for branch, (decay, history) in zip(shared.branches, independent, strict=True):
@@ -205,6 +206,7 @@ def test_every_branch_has_its_independent_run_s_metrics(runs):
             )
 
 
+@pytest.mark.jax
 def test_branches_record_the_whole_rate_curve_and_the_plateau_event(runs):
     shared, independent = runs
     for branch, (decay, _) in zip(shared.branches[:3], independent[:3], strict=True):
@@ -215,6 +217,7 @@ def test_branches_record_the_whole_rate_curve_and_the_plateau_event(runs):
     assert plateau.decay_events == independent_plateau.decay_events
 
 
+@pytest.mark.jax
 def test_the_plateau_fires_and_every_decay_leaves_where_expected(runs):
     shared, _ = runs
     assert [branch.departure for branch in shared.branches] == [3, 2, 2, None]

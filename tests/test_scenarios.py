@@ -262,7 +262,7 @@ def _search(build: Any, x: Any, y: Any, folder: Path, **kwargs: Any) -> Any:
     settings = {"epochs": EPOCHS, "seed": SEED, **GRID, **kwargs}
     return search(
         build, x, y, project_dir=folder / "project",
-        tracking_uri=f"sqlite:///{folder}/mlflow.db", **settings,
+        tracking=f"sqlite:///{folder}/mlflow.db", **settings,
     )  # fmt: skip
 
 
@@ -318,6 +318,7 @@ def _weights_kept(model: Any, run: Any) -> Any:
 # -- the scenarios -----------------------------------------------------------------
 
 
+@pytest.mark.jax
 def test_a_cnn_on_image_arrays(digits: Any, tmp_path: Path) -> None:
     from lrdecay import find_lr
 
@@ -335,6 +336,7 @@ def test_a_cnn_on_image_arrays(digits: Any, tmp_path: Path) -> None:
     _weights_kept(model, lambda: find_lr(model, x, y, num_steps=30))
 
 
+@pytest.mark.jax
 def test_a_dict_input_model_on_a_shuffled_tf_data_pipeline(tmp_path: Path) -> None:
     from lrdecay import find_lr
 
@@ -359,6 +361,7 @@ def test_a_dict_input_model_on_a_shuffled_tf_data_pipeline(tmp_path: Path) -> No
     _weights_kept(model, lambda: find_lr(model, train_ds, num_steps=20))
 
 
+@pytest.mark.jax
 def test_a_conv1d_model_with_the_users_early_stopping_and_checkpoint(
     tmp_path: Path,
 ) -> None:

@@ -63,7 +63,7 @@ def _search(
     return search(
         build_model, x, y, validation_data=(x_val, y_val), algorithm="grid",
         epochs=epochs, batch_size=128, seed=SEED, share_prefix=share_prefix,
-        project_dir=folder, tracking_uri=f"sqlite:///{folder}/mlflow.db",
+        project_dir=folder, tracking=f"sqlite:///{folder}/mlflow.db",
         callbacks=callbacks, **(grid or GRID),
     )  # fmt: skip
 
@@ -252,6 +252,7 @@ def test_a_search_interrupted_in_the_trunk_resumes_it(
     _assert_same_curves(_curves(result), _curves(searches[0]))
 
 
+@pytest.mark.jax
 @pytest.mark.skipif(
     os.environ.get("KERAS_BACKEND") != "jax",
     reason="the JAX case: tests/test_jax.py runs it on JAX",

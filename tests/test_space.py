@@ -350,7 +350,7 @@ def test_tracking_takes_the_same_values_in_search_and_the_hypermodel(
             DecayHyperModel(build, tracking=tracking)
         with pytest.raises(error, match=match):
             search(build, None, None, validation_split=0.2, tracking=tracking)
-    with pytest.raises(ValueError, match="tracking_uri"):
+    with pytest.raises(ValueError, match="tracking_uri"), pytest.deprecated_call():
         search(
             build, None, None, validation_split=0.2,
             tracking={"tracking_uri": uri}, tracking_uri="sqlite:///other.db",

@@ -5,42 +5,19 @@
 from __future__ import annotations
 
 import math
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
+from conftest import run_lrdecay
 from lrdecay import defaults
 from lrdecay.cli import arguments
 from lrdecay.cli import main as cli
 from lrdecay.schedules import CosineRestartsSchedule, CosineSchedule
 from lrdecay.tuning.searchspace.space import SEARCHABLE_KINDS, DecaySpace, Range
-
-LRDECAY = [sys.executable, "-m", "lrdecay"]
-
-
-def run_lrdecay(*args: str, cwd: Path, timeout: float = 900) -> Any:
-    env = {
-        **os.environ,
-        "MLFLOW_DISABLE_TELEMETRY": "true",
-        "TF_CPP_MIN_LOG_LEVEL": "3",
-    }
-    env.pop("MLFLOW_TRACKING_URI", None)
-    env.pop("MLFLOW_EXPERIMENT_NAME", None)
-    return subprocess.run(
-        [*LRDECAY, *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
 
 # --------------------------------------------------------------------------
 # cosine as a searchable kind
@@ -161,7 +138,7 @@ def test_a_tracked_search_of_the_cosine_kinds(
         decay_epochs=[2],
         epochs=3,
         project_dir=tmp_path / "project",
-        tracking_uri=uri,
+        tracking=uri,
     )
     assert [(t.kind, t.settings, t.status) for t in result.trials] == [
         ("constant", {}, "COMPLETED"),
@@ -176,8 +153,8 @@ def test_a_tracked_search_of_the_cosine_kinds(
         m.value for m in client.get_metric_history(cosine.info.run_id, "learning_rate")
     ]
     assert rates == pytest.approx(CosineSchedule(0.1, decay_epochs=2).curve(3))
-    assert result.best_decay_code in (
-        None,  # the control won
+    assert result.winner.code in (
+        "",  # the control won
         "CosineDecay(initial_lr=0.1, decay_epochs=2)",
         "CosineDecayRestarts(initial_lr=0.1, first_decay_epochs=2)",
     )
@@ -333,7 +310,7 @@ def test_search_auto_runs_the_range_test_records_it_and_resumes_it(
     best_rate = result.best_decay["initial_lr"]
     assert best_rate in rates
     if result.best_decay["kind"] == "step":
-        assert result.best_decay_code == (
+        assert result.winner.code == (
             f"StepDecay(initial_lr={best_rate!r}, drop=0.5, epochs_drop=1)"
         )
     client = mlflow.MlflowClient(uri)

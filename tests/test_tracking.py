@@ -17,6 +17,7 @@ import pytest
 from mlflow import MlflowClient
 
 import lrdecay
+from conftest import fit
 from lrdecay import ExponentialDecay, MlflowLogger, PlateauDecay, StepDecay
 from lrdecay.tracking import backstop
 from lrdecay.tracking.offline import replay
@@ -29,19 +30,6 @@ EPOCHS = 5
 @pytest.fixture
 def uri(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path}/mlflow.db"
-
-
-def fit(model: Any, digits: Any, callbacks: list[Any], epochs: int = EPOCHS) -> Any:
-    x, y, x_val, y_val = digits
-    return model.fit(
-        x,
-        y,
-        validation_data=(x_val, y_val),
-        epochs=epochs,
-        batch_size=64,
-        verbose=0,
-        callbacks=callbacks,
-    )
 
 
 def history(client: MlflowClient, run_id: str, key: str) -> list[tuple[int, float]]:
@@ -698,3 +686,17 @@ def test_a_decay_without_initial_lr_logs_the_optimizers_rate(uri, make_model, di
     fit(model, digits, [StepDecay(epochs_drop=2), logger], epochs=3)
     params = MlflowClient(uri).get_run(logger.run_id).data.params
     assert params["step/initial_lr"] == "0.001"
+
+
+def test_failed_sends_is_zero_when_every_send_went_through(
+    uri: str, digits: Any, make_model: Any
+) -> None:
+    logger = MlflowLogger(tracking_uri=uri)
+    assert logger.failed_sends == 0  # before any fit
+    x, y, x_val, y_val = digits
+    make_model().fit(
+        x[:64], y[:64], validation_data=(x_val[:32], y_val[:32]), epochs=2,
+        batch_size=64, verbose=0, callbacks=[logger],
+    )  # fmt: skip
+    assert logger.failed_sends == 0
+    assert logger.offline_file is None

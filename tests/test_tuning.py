@@ -72,7 +72,7 @@ def test_grid_search_tracks_one_run_per_trial(
         build, x, y, validation_data=(x_val, y_val),
         algorithm="grid", kinds=("step", "exponential"), decay_epochs=[1, 2],
         epochs=3, batch_size=BATCH, progress=events.append,
-        tracking_uri=f"sqlite:///{tmp_path}/mlflow.db", control=False,
+        tracking=f"sqlite:///{tmp_path}/mlflow.db", control=False,
     )  # fmt: skip
     trials = result.trials
     assert [t.status for t in trials] == ["COMPLETED"] * 4
@@ -97,7 +97,7 @@ def test_grid_search_tracks_one_run_per_trial(
     else:  # chosen by half-life (decay epochs 1 or 2): k = ln 2 / half_life
         half_life = round(math.log(2) / best.settings["k"])
         expected_code = f"ExponentialDecay(initial_lr=0.1, half_life={half_life})"
-    assert result.best_decay_code == expected_code
+    assert result.winner.code == expected_code
     assert f"Best: trial {best.trial_id}, val_loss " in str(result)
     assert expected_code in str(result)
     assert result.best_model.evaluate(x_val, y_val, verbose=0)[0] == pytest.approx(
@@ -266,7 +266,7 @@ def test_a_diverging_trial_fails_cleanly_and_the_search_goes_on(
         _linear_regression, x, y, validation_data=(x_val, y_val),
         algorithm="grid", kinds=("step",), decay_epochs=[1],
         initial_lr=[100.0, 0.01], epochs=2, batch_size=BATCH, progress=events.append,
-        tracking_uri=f"sqlite:///{tmp_path}/mlflow.db", control=False,
+        tracking=f"sqlite:///{tmp_path}/mlflow.db", control=False,
     )  # fmt: skip
     statuses = {t.settings["initial_lr"]: t.status for t in result.trials}
     assert statuses == {100.0: "FAILED", 0.01: "COMPLETED"}
@@ -329,7 +329,7 @@ lrdecay.search(
     build, x[:1400], y[:1400], validation_data=(x[1400:], y[1400:]),
     algorithm="grid", kinds=("step", "exponential"), decay_epochs=[1, 2],
     epochs=3, batch_size=256, project_dir=os.path.join(here, "project"),
-    tracking_uri=f"sqlite:///{here}/mlflow.db", callbacks=[HoldSecondTrial()],
+    tracking=f"sqlite:///{here}/mlflow.db", callbacks=[HoldSecondTrial()],
     control=False,
 )
 '''
@@ -378,7 +378,7 @@ def test_resume_after_kill_9_reuses_the_parent_and_reruns_the_killed_trial(
         build, x, y, validation_data=(x_val, y_val),
         algorithm="grid", kinds=("step", "exponential"), decay_epochs=[1, 2],
         epochs=3, batch_size=BATCH, project_dir=str(tmp_path / "project"),
-        tracking_uri=f"sqlite:///{tmp_path}/mlflow.db", control=False,
+        tracking=f"sqlite:///{tmp_path}/mlflow.db", control=False,
     )  # fmt: skip
     assert result.parent_run_id == parent.info.run_id
     assert [t.status for t in result.trials] == ["COMPLETED"] * 4

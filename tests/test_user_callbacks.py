@@ -57,7 +57,7 @@ def _search(
     result = search(
         build, x, y, validation_data=(x_val, y_val), algorithm="grid",
         kinds=("step", "plateau"), decay_epochs=[2, 3], epochs=8,
-        batch_size=256, seed=3, tracking_uri=uri,
+        batch_size=256, seed=3, tracking=uri,
         project_dir=str(tmp_path / name), **kwargs,
     )  # fmt: skip
     return result, mlflow.MlflowClient(uri)

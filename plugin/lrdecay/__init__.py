@@ -106,6 +106,8 @@ if TYPE_CHECKING:
 
 
 def __getattr__(name: str) -> Any:
+    if name == "errors":  # the exceptions, without importing the rest
+        return importlib.import_module("lrdecay.errors")
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'lrdecay' has no attribute {name!r}")

@@ -30,13 +30,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from lrdecay.cli.errors import UsageError
+from lrdecay.errors import ConfigError as ConfigError
 
 COMMANDS = ("search", "preview", "report", "replay")
-
-
-class ConfigError(UsageError, ValueError):
-    """A config file that cannot be used; the message names the bad value."""
 
 
 def read_config(path: str | os.PathLike[str], command: str) -> dict[str, Any]:

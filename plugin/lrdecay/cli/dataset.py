@@ -14,7 +14,7 @@ import dataclasses
 import numpy as np
 
 from lrdecay._validation import check_fraction
-from lrdecay.cli.errors import UsageError
+from lrdecay.errors import DataError as DataError
 
 TASKS = ("classification", "regression")
 
@@ -92,10 +92,6 @@ class Dataset:
     def in_target_units(self, values: np.ndarray) -> np.ndarray:
         """Model outputs (or `y_*` values) back in the target's own units."""
         return np.asarray(values, dtype="float64") * self.target_std + self.target_mean
-
-
-class DataError(UsageError, ValueError):
-    """Input data that cannot be used; the message names the bad value."""
 
 
 # --------------------------------------------------------------------------

@@ -8,15 +8,13 @@ input is a `UsageError`; `lrdecay.cli.main` prints it as one line.
 
 from __future__ import annotations
 
+from lrdecay.errors import UsageError as UsageError
+
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports a process it ended
-
-
-class UsageError(Exception):
-    """Bad input from the user: printed as one line, exit code 2."""
 
 
 def one_line(error: BaseException | str) -> str:

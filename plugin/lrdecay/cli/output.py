@@ -211,8 +211,9 @@ def print_result(
         trial_id: extra_values(trial.hyperparameters.values, hyperparameter_names)
         for trial_id, trial in result.tuner.oracle.trials.items()
     }
-    if getattr(result, "ranking", None):
-        if getattr(result, "repeats", 1) > 1:
+    evidence = result.evidence
+    if evidence.ranking:
+        if result.repeats > 1:
             print(
                 f"(mean ± std over {result.repeats} seeds; ≈: indistinguishable "
                 "from the best, Welch's t-test at 5%)"
@@ -225,19 +226,21 @@ def print_result(
             )
         )
     print()
-    best_decay = dict(result.best_decay)
+    winner = result.winner
+    best_decay = dict(winner.decay) if winner is not None else {}
     kind = best_decay.pop("kind", "?")
     described = f"{kind} {format_settings(best_decay)}".rstrip()
-    score = format_score(result.best_score)
-    ranking = getattr(result, "ranking", None)
+    score = format_score(winner.score if winner is not None else math.nan)
+    ranking = evidence.ranking
     if ranking and ranking[0].n > 1 and math.isfinite(ranking[0].std):
         score += f" ± {ranking[0].std:.4f}"
-    print(f"Best: trial {result.best_trial_id}, {described} — {objective} {score}")
+    trial_id = winner.trial_id if winner is not None else ""
+    print(f"Best: trial {trial_id}, {described} — {objective} {score}")
     print(code_line)
     print(score_line)
-    if getattr(result, "verdict", ""):
-        print(result.verdict)
-    if getattr(result, "seed", None) is not None:
+    if evidence.verdict:
+        print(evidence.verdict)
+    if result.seed is not None:
         print(f"seed {result.seed} (re-run with --seed {result.seed})")
     line = epochs_line(result)
     if line:
@@ -272,10 +275,10 @@ def epochs_line(result: Any) -> str:
 
     Empty when nothing is known (a worker, or a search of another tuner).
     """
-    independent = getattr(result, "epochs_independent", 0)
+    independent = result.cost.epochs_independent
     if not independent:
         return ""
-    trained = result.epochs_trained
+    trained = result.cost.epochs_trained
     return (
         f"epochs: {trained} trained of {independent} "
         f"({100 * trained / independent:.0f}%)"
@@ -284,9 +287,11 @@ def epochs_line(result: Any) -> str:
 
 def decay_line(result: Any) -> str:
     """The winning decay as the Python line to paste into `model.fit`."""
-    code = result.best_decay_code
-    if code is None:  # the constant-rate control won
-        rate = (result.best_decay or {}).get("initial_lr")
+    winner = result.winner
+    if winner is None:
+        return "no best trial"
+    if winner.control_won:
+        rate = winner.decay.get("initial_lr")
         if rate is None:
             return "no decay: the constant rate scored best; keep the model's rate"
         # The rate was searched (e.g. --initial-lr auto): name the one that won.
@@ -295,7 +300,7 @@ def decay_line(result: Any) -> str:
             f"initial_lr={labels.value_text(rate)}; "
             "compile the model's optimizer with it"
         )
-    return code or "no best trial"
+    return winner.code or "no best trial"
 
 
 def test_score_line(model: Any, dataset: Any) -> str:

@@ -31,7 +31,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from lrdecay.cli import arguments
-from lrdecay.cli.errors import EXIT_OK, UsageError
+from lrdecay.cli.errors import EXIT_OK
+from lrdecay.errors import PreviewError as PreviewError
 from lrdecay.schedules import KIND_TABLE, SCHEDULES, Schedule
 from lrdecay.tracking import plots
 
@@ -42,10 +43,6 @@ _KIND_CHOICES = PREVIEW_KINDS
 
 # The rate a curve starts from when the spec and `--initial-lr` name none.
 PREVIEW_INITIAL_LR = 0.1
-
-
-class PreviewError(UsageError, ValueError):
-    """A decay spec that cannot be drawn; the message names the bad value."""
 
 
 @dataclasses.dataclass(frozen=True)

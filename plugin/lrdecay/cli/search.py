@@ -165,7 +165,13 @@ def _run_search(args: argparse.Namespace) -> int:
         )
         print_banner(settings, dataset, project_name, resuming)
     role = _resolve_role(args)
-    outcome = _search(args, settings, model, dataset, project_name)
+    from lrdecay.tuning import distributed
+
+    # KerasTuner reads the role from its variables; restored after the search.
+    # The command owns the process: a worker whose chief is gone is
+    # interrupted at once (or ended, if stuck).
+    with role.exported(), distributed.on_chief_gone(distributed.interrupt_or_exit):
+        outcome = _search(args, settings, model, dataset, project_name)
     if isinstance(outcome, int):
         return outcome
     if role.is_worker:
@@ -321,7 +327,6 @@ def _resolve_role(args: argparse.Namespace) -> Any:
         )
     except ValueError as error:
         raise UsageError(str(error)) from None
-    role.export()  # KerasTuner reads the variables
     return role
 
 
@@ -370,8 +375,11 @@ def _search(
                 project_dir=settings["project_dir"],
                 project_name=project_name,
                 overwrite=args.overwrite,
-                tracking_uri=settings["tracking_uri"],
-                experiment_name=settings["experiment_name"],
+                tracking={
+                    name: settings[name]
+                    for name in ("tracking_uri", "experiment_name")
+                    if settings[name] is not None
+                },
                 callbacks=callbacks,
                 progress=progress.trial_printer(
                     verbosity, model.grid_factor, settings["max_trials"]

@@ -273,6 +273,18 @@ class MlflowLogger(keras.callbacks.Callback):
             self.on_train_batch_end = self._log_train_step
 
     @property
+    def failed_sends(self) -> int:
+        """Sends to the tracking server that failed in the current (or last) fit.
+
+        Each was retried (the data waited in memory) or, past `give_up_after`,
+        written to `offline_file`; 0 when every send went through at once or
+        the fit was not tracked.
+        """
+        run = self._run
+        sink = None if run is None else run.sink
+        return 0 if sink is None else int(sink.failed_sends)
+
+    @property
     def run_id(self) -> str | None:
         """The id of the run the current (or last) fit logged into (`fit_run_id`)."""
         return self.fit_run_id

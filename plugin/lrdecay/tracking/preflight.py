@@ -18,6 +18,7 @@ import urllib.request
 from collections.abc import Mapping
 from typing import Any
 
+from lrdecay.errors import TrackingUnreachable as TrackingUnreachable
 from lrdecay.tracking.credentials import (
     ALLOW_FILE_STORE_ENV,
     INSECURE_TLS_ENV,
@@ -36,10 +37,6 @@ MLFLOW_DEFAULT_URI = "sqlite:///mlflow.db"
 REACHABILITY_TIMEOUT = 5.0
 # The whole preflight of an HTTP server (several requests) stays under this.
 PREFLIGHT_BUDGET = 9.0
-
-
-class TrackingUnreachable(ValueError):
-    """The tracking store cannot be used; the message names the cause and the fix."""
 
 
 def check_reachable(

@@ -77,7 +77,7 @@ class Sink:
         self.flush_interval = flush_interval
         self.last_error: BaseException | None = None
         self.failures = 0  # consecutive failed sends (drives the back-off)
-        self.failed_sends = 0  # in total, for tests and diagnostics
+        self.failed_sends = 0  # in total: `MlflowLogger.failed_sends`
         # CPU time of this thread while training / while closing (benchmarks).
         self.cpu_seconds = 0.0
         self.cpu_seconds_closing = 0.0

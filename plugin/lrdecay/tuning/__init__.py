@@ -17,12 +17,14 @@ subpackages free of cycles, `pyproject.toml`):
   and sets up the MLflow runs, `tuners` builds the KerasTuner tuner (`oracles`:
   a grid whose workers run side by side), `hypermodel` (`DecayHyperModel`, for
   any stock tuner), `keywords` (the fit keywords), `assemble` builds the
-  `SearchResult` when it ends.
+  `SearchResult` when it ends, `arguments` (the deprecated and fit keywords of
+  `search()`).
 - `data/`: the real inputs of a search, read once. `inputs` (`SearchInputs`),
   `readers`, `normalize_data`, `checks` (the preflight), `epoch_order` (the data
   order per (seed, epoch) a branch needs), `user_callbacks`.
 - `searchspace/`: `space` (`DecaySpace`) and `ranges` (`Range`); pure Python.
 - `evidence/`: `result` (`SearchResult`, `TrialSummary`, `TrialEvent`),
+  `outcome` (its `winner`, `evidence` and `cost` groups),
   `verdict` (the ranking with its spread, the one rule for ties, the verdict,
   the rate warning), `labels`, `table` (the ranking as text).
 - `prefixes/`: shared-prefix trunks and branches (exact: a branch equals its

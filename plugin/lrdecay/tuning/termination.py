@@ -29,33 +29,16 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
+from lrdecay.errors import Terminated
+
 __all__ = [
     "Terminated",
     "raise_if_stopped",
+    "request_stop",
     "signals_deferred",
     "stop_handled",
     "stop_on_signals",
 ]
-
-
-class Terminated(KeyboardInterrupt):
-    """The process was asked to stop by a signal (SIGTERM) during a search.
-
-    A `KeyboardInterrupt`, so code that cleans up after Ctrl-C cleans up
-    after it too; `exit_code` is the shell's code for that signal (143).
-
-    Args:
-        signal_number: Int. The signal received. Defaults to SIGTERM.
-    """
-
-    def __init__(self, signal_number: int = signal.SIGTERM) -> None:
-        self.signal_number = int(signal_number)
-        super().__init__(f"terminated by {signal.Signals(self.signal_number).name}")
-
-    @property
-    def exit_code(self) -> int:
-        """128 + the signal number, as a shell reports a process it ended."""
-        return 128 + self.signal_number
 
 
 class _State:
@@ -105,6 +88,17 @@ def raise_if_stopped() -> None:
     pending = _STATE.pending
     if pending is not None and threading.current_thread() is threading.main_thread():
         raise _stop_exception(pending)
+
+
+def request_stop() -> None:
+    """Ask the main thread to stop at its next safe point, as Ctrl-C would.
+
+    For a library thread that must end a search without signalling the
+    process: the main thread raises `KeyboardInterrupt` at its next
+    `raise_if_stopped()` (a trial's start or end, every epoch and batch).
+    """
+    if _STATE.pending is None:
+        _STATE.pending = signal.SIGINT
 
 
 def stop_handled() -> None:

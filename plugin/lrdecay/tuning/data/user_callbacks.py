@@ -91,17 +91,16 @@ def sharing_off_reason(callbacks: Sequence[Any]) -> str | None:
 
 
 def settle_sharing(plan: Any, callbacks: Sequence[Any]) -> str | None:
-    """Turn `plan`'s sharing off for stateful callbacks; say both rules once.
+    """Whether stateful callbacks turn `plan`'s sharing off; say both rules once.
 
     Returns why the trials do not share prefixes although the plan asked
-    them to, or `None`.
+    them to (the caller then searches `share_prefix=False`), or `None`.
     """
     warn_shared_paths(callbacks)
     if not plan.shares_prefix:
         return None
     reason = sharing_off_reason(callbacks)
     if reason is not None:
-        plan.share_prefix = False
         warnings.warn(
             f"lrdecay.search: trials do not share prefixes: {reason}", stacklevel=4
         )

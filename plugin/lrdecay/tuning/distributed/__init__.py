@@ -14,6 +14,9 @@ package adds what an lrdecay search needs around that, one module each:
   asking the oracle for its trial (`SearchEndedError` when the search is over).
 - `worker`: `watch_for_chief()`, a worker stopping with one line when its
   chief has not answered for `LRDECAY_CHIEF_TIMEOUT` seconds (default 60).
+- `chief_gone`: `on_chief_gone()`, the process owner's answer to a gone chief
+  (`interrupt_or_exit`: SIGINT, else exit code 1); the watchdog thread
+  itself never signals or ends the process.
 - `chief`: `watch_chief()`, the chief's status lines about its workers while it
   serves, and the runs of dead workers ended KILLED at the end.
 
@@ -34,6 +37,11 @@ modules log to the logger `lrdecay.tuning.distributed`.
 from __future__ import annotations
 
 from lrdecay.tuning.distributed.chief import REPORT_EVERY_ENV, watch_chief
+from lrdecay.tuning.distributed.chief_gone import (
+    ChiefGone,
+    interrupt_or_exit,
+    on_chief_gone,
+)
 from lrdecay.tuning.distributed.roles import (
     ORACLE_IP_ENV,
     ORACLE_PORT_ENV,
@@ -56,11 +64,14 @@ __all__ = [
     "ORACLE_PORT_ENV",
     "REPORT_EVERY_ENV",
     "TUNER_ID_ENV",
+    "ChiefGone",
     "ChiefUnreachableError",
     "JoinedSearch",
     "Role",
     "SearchEndedError",
+    "interrupt_or_exit",
     "join_search",
+    "on_chief_gone",
     "resolve_role",
     "watch_chief",
     "watch_for_chief",

@@ -65,10 +65,11 @@ class Role:
         )
 
     def export(self, environ: MutableMapping[str, str] | None = None) -> None:
-        """Write the role to the KerasTuner environment variables, for good.
+        """Write the role to the KerasTuner environment variables.
 
         KerasTuner reads them when a tuner is built and when it searches. The
-        variables stay set after the call; `exported()` restores them.
+        variables stay set after the call: prefer `exported()`, which
+        restores them (as the `lrdecay search` command does).
         """
         environ = os.environ if environ is None else environ
         for key, value in self._values():

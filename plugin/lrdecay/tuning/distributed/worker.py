@@ -14,15 +14,15 @@ import contextlib
 import dataclasses
 import logging
 import os
-import signal
 import socket
-import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+from lrdecay.errors import ChiefUnreachableError, SearchEndedError
 from lrdecay.tuning import termination
+from lrdecay.tuning.distributed.chief_gone import ON_CHIEF_GONE, ChiefGone
 from lrdecay.tuning.distributed.roles import Role
 from lrdecay.tuning.record import runs
 
@@ -33,14 +33,6 @@ CHIEF_TIMEOUT_ENV = "LRDECAY_CHIEF_TIMEOUT"
 DEFAULT_CHIEF_TIMEOUT = 60.0
 
 logger = logging.getLogger("lrdecay.tuning.distributed")
-
-
-class SearchEndedError(RuntimeError):
-    """A worker joined a search that has no trial left for it."""
-
-
-class ChiefUnreachableError(RuntimeError):
-    """A worker's chief did not answer (while joining, or during the search)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -387,13 +379,14 @@ def watch_for_chief(
     KerasTuner's worker waits up to an hour in each call to a chief that is
     gone. Here a thread asks the chief's gRPC server every few seconds
     (`_compat.keras_tuner.oracle_answers`); once it has not answered for
-    `timeout` seconds, the thread sends SIGINT to the main thread, and the
-    block raises `ChiefUnreachableError` instead of `KeyboardInterrupt`
-    (the trial's run ends KILLED as any interrupted run does; the chief's
-    oracle hands the trial out again when the chief resumes). Where SIGINT
-    is ignored (a job started in the background by a shell), or the main
-    thread does not unwind within `grace` seconds (stuck in native code),
-    the process writes the message to stderr and exits with code 1.
+    `timeout` seconds, the thread asks the main thread to stop at its next
+    safe point (`termination.request_stop`) and calls the process owner's
+    `on_chief_gone` handler, if any (`interrupt_or_exit` interrupts a
+    blocking wait at once); the block raises `ChiefUnreachableError`
+    instead of `KeyboardInterrupt` (the trial's run ends KILLED as any
+    interrupted run does; the chief's oracle hands the trial out again when
+    the chief resumes). The thread itself never signals or ends the
+    process.
 
     A no-op unless `role` is a worker.
 
@@ -423,7 +416,10 @@ def watch_for_chief(
             f"Received: timeout={timeout!r}"
         )
     watchdog = _ChiefWatchdog(
-        role, limit, max(10.0, limit / 2) if grace is None else grace
+        role,
+        limit,
+        max(10.0, limit / 2) if grace is None else grace,
+        ON_CHIEF_GONE.get(),
     )
     watchdog.start()
     try:
@@ -441,8 +437,15 @@ def watch_for_chief(
 class _ChiefWatchdog:
     """The thread behind `watch_for_chief`."""
 
-    def __init__(self, role: Role, timeout: float, grace: float) -> None:
+    def __init__(
+        self,
+        role: Role,
+        timeout: float,
+        grace: float,
+        on_gone: Callable[[ChiefGone], None] | None,
+    ) -> None:
         self.role = role
+        self.on_gone = on_gone
         self.timeout = timeout
         self.grace = grace
         self.interval = min(5.0, timeout / 4)
@@ -482,16 +485,8 @@ class _ChiefWatchdog:
                 if self.stopped.is_set():
                     return
                 self.fired.set()
-                # A real SIGINT to the main thread wakes it from a blocking
-                # call (sleep, a gRPC wait); `_thread.interrupt_main` would not.
-                interrupting = callable(signal.getsignal(signal.SIGINT))
-                if interrupting:
-                    main = threading.main_thread().ident
-                    assert main is not None
-                    signal.pthread_kill(main, signal.SIGINT)
-            if not interrupting or not self.stopped.wait(self.grace):
-                # SIGINT ignored (a background job), or the main thread stuck
-                # in native code: say why, and end the process.
-                print(f"lrdecay: {self.message}", file=sys.stderr, flush=True)
-                os._exit(1)
+                termination.request_stop()
+            if self.on_gone is not None:
+                gone = ChiefGone(self.message, self.grace, self.stopped, self._lock)
+                self.on_gone(gone)
             return

@@ -14,9 +14,19 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import math
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
+from lrdecay.errors import DivergedSearchError as DivergedSearchError
+from lrdecay.errors import EvidenceWarning as EvidenceWarning
+from lrdecay.tuning.evidence.outcome import (
+    FLAT_NAMES,
+    Cost,
+    Evidence,
+    Winner,
+    flat_name,
+)
 from lrdecay.tuning.evidence.table import format_ranking_table
 from lrdecay.tuning.evidence.verdict import (
     ALPHA,
@@ -101,24 +111,31 @@ class TrialEvent:
     message: str | None = None
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class SearchResult:
-    """What `search()` returns.
+    """What `search()` returns: the winner, the evidence, the cost, the trials.
+
+    Example:
+
+    ```python
+    result = lrdecay.search(build_model, x, y, validation_data=(xv, yv))
+    if result.winner.control_won:
+        print("keep the constant rate")
+    else:
+        print(result.winner.code)        # StepDecay(initial_lr=0.1, ...)
+    print(result.evidence.verdict, result.cost.epochs_trained)
+    model = result.best_model
+    ```
 
     Attributes:
-        best_hyperparameters: `keras_tuner.HyperParameters` of the best trial.
-        best_model: The best trial's model, with the weights of its best
-            epoch.
-        best_trial_id: String. The best trial's id.
-        best_score: Float. The best trial's objective value (the mean over
-            its repeats).
-        best_decay: Dict. The best trial's decay: `{"kind": ..., **settings}`
-            (`{"kind": "constant"}` when the control won).
-        best_decay_code: String or `None`. The best trial's decay as the
-            callback to paste into `model.fit(callbacks=[...])`, e.g.
-            `"StepDecay(initial_lr=0.1, drop=0.5, epochs_drop=20)"`; `None`
-            when the constant-rate control won (no decay: keep the rate);
-            `""` when no trial is known (a distributed worker).
+        winner: `lrdecay.tuning.evidence.outcome.Winner` (`trial_id`, `score`,
+            `decay`, `code`, `control_won`, `hyperparameters`, `model`), or
+            `None` on a distributed worker (the chief holds the trials).
+        evidence: `lrdecay.tuning.evidence.outcome.Evidence` (`objective`,
+            `direction`, `ranking`, `control`, `beats_control_by`,
+            `control_p_value`, `verdict`, `rate_warning`, `lr_range`).
+        cost: `lrdecay.tuning.evidence.outcome.Cost` (`epochs_trained`,
+            `epochs_independent`).
         trials: List of `TrialSummary`, in trial-id order.
         parent_run_id: String or `None`. The search's MLflow run.
         experiment_id: String or `None`.
@@ -128,62 +145,52 @@ class SearchResult:
             picked and recorded as the parent run's `seed` param): pass it
             as `seed=` to run the same search again. `None` on a worker.
         repeats: Int. Runs per setting (one seed each).
-        objective: String. The objective's name, e.g. `"val_loss"`.
-        direction: `"min"` or `"max"`: which way the objective improves.
-        ranking: List of `RankedSetting`, best first (completed trials).
-        control: `RankedSetting` or `None`. The constant-rate control (the
-            best one, if `initial_lr` was searched); `None` without it.
-        beats_control_by: Float or `None`. How much the best decay's mean
-            beats the control's, in the objective's units: positive when the
-            decay is better (lower loss, higher accuracy), negative when the
-            control is. `None` without a control or a completed decay.
-        control_p_value: Float or `None`. Welch's two-sided p-value of the
-            best decay against the control; `None` with fewer than two
-            repeats.
-        verdict: String. One plain sentence on what the ranking shows:
-            whether the best decay beat the constant rate beyond the noise.
-        lr_range: `lrdecay.tuning.lr_finder.lr_range.LRFinderResult` or `None`. The LR
-            range test of `initial_lr="auto"`.
-        rate_warning: String or `None`. Set when the initial rate, not the
-            decay, looks like the problem (`rate_warning()`'s rule): every
-            trial, or the constant-rate control, diverged or stayed near
-            chance. Says so and suggests `initial_lr="auto"`.
-        epochs_trained: Int. Epochs the trials' fits trained, over every
-            execution, resume and worker (a trial continuing a shared trunk
-            trains only its own epochs; `search(share_prefix=True)`).
-        epochs_independent: Int. Epochs independent trials would have
-            trained: every execution's budget. 0 on a worker.
         inputs: `lrdecay.tuning.data.inputs.SearchInputs` or `None`. The search's
             data as it read them: `.exact` (every trial saw the control's
             batches; else `.reason` says why not, and nothing was shared),
             `.digest()`, `.batch_size`, `.steps_per_epoch`, `.element_spec`.
+
+    `best_hyperparameters` and `best_model` read the winner's. The flat names
+    of before (`best_score`, `best_decay_code`, `verdict`, `epochs_trained`,
+    ...) still work for one release, with a `DeprecationWarning` naming the
+    group that holds each now.
     """
 
-    best_hyperparameters: Any
-    best_model: Any
-    best_trial_id: str
-    best_score: float
-    best_decay: dict[str, Any]
+    winner: Winner | None
+    evidence: Evidence
+    cost: Cost
     trials: list[TrialSummary]
     parent_run_id: str | None
     experiment_id: str | None
     tracking_uri: str | None
     tuner: Any
-    best_decay_code: str | None = ""
     seed: int | None = None
     repeats: int = 1
-    objective: str = "val_loss"
-    direction: str = "min"
-    ranking: list[RankedSetting] = dataclasses.field(default_factory=list)
-    control: RankedSetting | None = None
-    beats_control_by: float | None = None
-    control_p_value: float | None = None
-    verdict: str = ""
-    lr_range: Any | None = None
-    rate_warning: str | None = None
-    epochs_trained: int = 0
-    epochs_independent: int = 0
     inputs: Any | None = None
+
+    @property
+    def best_hyperparameters(self) -> Any:
+        """The best trial's `keras_tuner.HyperParameters` (`None` on a worker)."""
+        return None if self.winner is None else self.winner.hyperparameters
+
+    @property
+    def best_model(self) -> Any:
+        """The best trial's model, with the weights of its best epoch."""
+        return None if self.winner is None else self.winner.model
+
+    @property
+    def best_decay_code(self) -> str | None:
+        """Deprecated: `winner.code`, `None` when `winner.control_won`."""
+        warnings.warn(
+            "`SearchResult.best_decay_code` is deprecated and will be removed "
+            "in the next release; use `SearchResult.winner.code` (and "
+            "`winner.control_won`).",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        if self.winner is None:
+            return ""
+        return None if self.winner.control_won else self.winner.code
 
     def __str__(self) -> str:
         """The ranking table, the best trial, the line to paste, the verdict.
@@ -191,46 +198,42 @@ class SearchResult:
         As `lrdecay search` prints them (without the model's own
         hyperparameters), then the rate warning if any.
         """
-        if not self.best_decay_code and self.best_decay_code is not None:
-            return f"SearchResult(no best trial). {self.verdict}".rstrip()
-        direction = "higher" if self.direction == "max" else "lower"
-        lines = [f"Trials ranked by {self.objective} ({direction} is better):"]
-        if self.ranking:
+        evidence = self.evidence
+        if self.winner is None:
+            return f"SearchResult(no best trial). {evidence.verdict}".rstrip()
+        direction = "higher" if evidence.direction == "max" else "lower"
+        lines = [f"Trials ranked by {evidence.objective} ({direction} is better):"]
+        if evidence.ranking:
             lines.append(format_ranking_table(self))
-        if self.best_decay_code is None:
+        if self.winner.control_won:
             paste = "no decay: the constant rate scored best; keep the rate"
         else:
-            paste = self.best_decay_code
+            paste = self.winner.code
         lines += [
-            f"Best: trial {self.best_trial_id}, {self.objective} "
-            f"{self.best_score:.6g}: {paste}",
-            self.verdict,
+            f"Best: trial {self.winner.trial_id}, {evidence.objective} "
+            f"{self.winner.score:.6g}: {paste}",
+            evidence.verdict,
         ]
-        if self.rate_warning:
-            lines.append(f"Warning: {self.rate_warning}")
+        if evidence.rate_warning:
+            lines.append(f"Warning: {evidence.rate_warning}")
         return "\n".join(line for line in lines if line)
 
 
-class DivergedSearchError(RuntimeError):
-    """Every trial of a search diverged: the initial rate is too high."""
-
-
-class EvidenceWarning(UserWarning):
-    """What a search's evidence says that a caller should not miss.
-
-    `search()` warns with it once per search: the rate warning, and the
-    verdict when no decay beat the constant-rate control (beyond the noise,
-    where repeats measure it). The command line prints them itself.
-    """
+for _name in FLAT_NAMES:
+    setattr(SearchResult, _name, flat_name(_name))
 
 
 def evidence_warnings(result: SearchResult) -> list[str]:
     """The messages `search()` warns with (`EvidenceWarning`), in order."""
     messages = []
-    if result.rate_warning:
-        messages.append(result.rate_warning)
-    if result.ranking and control_beaten(result.ranking, result.direction) is False:
-        messages.append(f"No decay beat the constant-rate control: {result.verdict}")
+    evidence = result.evidence
+    if evidence.rate_warning:
+        messages.append(evidence.rate_warning)
+    if (
+        evidence.ranking
+        and control_beaten(evidence.ranking, evidence.direction) is False
+    ):
+        messages.append(f"No decay beat the constant-rate control: {evidence.verdict}")
     return messages
 
 

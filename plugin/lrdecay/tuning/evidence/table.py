@@ -26,20 +26,20 @@ def format_score(score: float | None) -> str:
 def format_ranking_table(
     result: Any, hyperparameters: Mapping[str, Mapping[str, Any]] | None = None
 ) -> str:
-    """A search's ranking (`SearchResult.ranking`): a setting per row.
+    """A search's ranking (`SearchResult.evidence.ranking`): a setting per row.
 
     With repeats, the score is the mean ± the standard deviation over the
     repeats, and a column marks the settings indistinguishable from the best
     (`≈`). Trials that did not complete follow, unranked.
     """
-    ranking = list(result.ranking)
-    repeats = int(getattr(result, "repeats", 1) or 1)
+    ranking = list(result.evidence.ranking)
+    repeats = int(result.repeats or 1)
     ranked_ids = {entry.trial_id for entry in ranking}
     unranked = [trial for trial in result.trials if trial.trial_id not in ranked_ids]
     values = hyperparameters or {}
     ids = [entry.trial_id for entry in ranking] + [t.trial_id for t in unranked]
     names = varying_names([values.get(trial_id, {}) for trial_id in ids])
-    objective = result.objective
+    objective = result.evidence.objective
     marks = ["vs best"] if repeats > 1 else []
     headers = [
         "rank", "trial", "kind", "settings",

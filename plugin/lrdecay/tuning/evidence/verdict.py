@@ -114,7 +114,7 @@ class _Summary(Protocol):
     def half_life(self) -> int | None: ...
 
 
-# The error a diverged trial FAILED with (`hypermodel.NonFiniteLossError`),
+# The error a diverged trial FAILED with (`lrdecay.errors.NonFiniteLossError`),
 # as its name appears in KerasTuner's `trial.message` (the traceback).
 DIVERGED_ERROR = "NonFiniteLossError"
 # "Near chance": a classifier whose best validation accuracy is at most this

@@ -7,12 +7,12 @@ of the best decay to paste, and the rate warning.
 
 from __future__ import annotations
 
-import math
 import warnings
 from typing import Any
 
 from lrdecay import defaults
 from lrdecay.tuning import distributed
+from lrdecay.tuning.evidence.outcome import Cost, Evidence, Winner
 from lrdecay.tuning.evidence.result import (
     DivergedSearchError,
     SearchResult,
@@ -47,11 +47,13 @@ def search_result(
     if role.is_worker:
         # The chief holds the trials and the best one; it may be gone already.
         return SearchResult(
-            best_hyperparameters=None,
-            best_model=None,
-            best_trial_id="",
-            best_score=math.nan,
-            best_decay={},
+            winner=None,
+            evidence=Evidence(
+                objective=_objective_name(tuner),
+                direction=_direction(tuner),
+                verdict="A worker's part of the search: the chief holds the ranking.",
+            ),
+            cost=Cost(),
             trials=[],
             parent_run_id=parent_run_id,
             experiment_id=experiment_id,
@@ -59,9 +61,6 @@ def search_result(
             tuner=tuner,
             seed=plan.seed,
             repeats=plan.repeats,
-            objective=_objective_name(tuner),
-            direction=_direction(tuner),
-            verdict="A worker's part of the search: the chief holds the ranking.",
         )
     best = best_trial(tuner.oracle)
     epochs_trained, epochs_independent = epoch_counts(tuner.oracle.trials.values())
@@ -94,30 +93,35 @@ def search_result(
         _num_classes(best_model),
         None if plan.space.initial_lr is not None else _compiled_lr(best_model),
     )
+    code = _best_code(summary, tuner, hypermodel, best_model)
     return SearchResult(
-        best_hyperparameters=best.hyperparameters,
-        best_model=best_model,
-        best_trial_id=best.trial_id,
-        best_score=float(best.score),
-        best_decay={"kind": summary.kind, **summary.settings},
+        winner=Winner(
+            trial_id=best.trial_id,
+            score=float(best.score),
+            decay={"kind": summary.kind, **summary.settings},
+            code=code,
+            control_won=summary.kind == CONTROL_KIND,
+            hyperparameters=best.hyperparameters,
+            model=best_model,
+        ),
+        evidence=Evidence(
+            objective=objective,
+            direction=direction,
+            ranking=ranking,
+            control=control,
+            beats_control_by=beats_control_by,
+            control_p_value=control_p_value,
+            verdict=verdict(ranking, objective, direction, plan.repeats),
+            rate_warning=warning,
+        ),
+        cost=Cost(epochs_trained, epochs_independent),
         trials=trials,
         parent_run_id=parent_run_id,
         experiment_id=experiment_id,
         tracking_uri=tracking_uri,
         tuner=tuner,
-        best_decay_code=_best_code(summary, tuner, hypermodel, best_model),
         seed=plan.seed,
         repeats=plan.repeats,
-        objective=objective,
-        direction=direction,
-        ranking=ranking,
-        control=control,
-        beats_control_by=beats_control_by,
-        control_p_value=control_p_value,
-        verdict=verdict(ranking, objective, direction, plan.repeats),
-        rate_warning=warning,
-        epochs_trained=epochs_trained,
-        epochs_independent=epochs_independent,
     )
 
 
@@ -165,15 +169,14 @@ def _best_model(tuner: Any, best: Any, role: distributed.Role) -> Any | None:
 
 def _best_code(
     summary: TrialSummary, tuner: Any, hypermodel: DecayHyperModel, best_model: Any
-) -> str | None:
+) -> str:
     """The best decay as the callback to paste, with the rate it started at.
 
-    `None` when the constant-rate control won: no decay to paste.
+    `""` when the constant-rate control won (no decay to paste) or the kind
+    is unknown.
     """
-    if summary.kind is None:
+    if summary.kind is None or summary.kind == CONTROL_KIND:
         return ""
-    if summary.kind == CONTROL_KIND:
-        return None
     initial_lr = summary.settings.get("initial_lr")
     if initial_lr is None:
         initial_lr = hypermodel.trial_initial_lr(tuner, summary.trial_id)

@@ -36,13 +36,14 @@ import keras_tuner
 import numpy as np
 
 from lrdecay import callbacks as decay_callbacks
-from lrdecay import defaults
 from lrdecay._compat import keras_tuner as keras_tuner_compat
+from lrdecay.errors import NonFiniteLossError as NonFiniteLossError
 from lrdecay.schedules import KIND_TABLE, ConstantSchedule
 from lrdecay.tuning.data import user_callbacks
 from lrdecay.tuning.data.inputs import OrderedData, RecordedData
 from lrdecay.tuning.data.inputs import unpack as unpack_inputs
 from lrdecay.tuning.evidence.result import TrialSummary, best_trial, summarize
+from lrdecay.tuning.pipeline import arguments
 from lrdecay.tuning.prefixes import trunks
 from lrdecay.tuning.prefixes.branch import (
     Branch,
@@ -61,8 +62,14 @@ from lrdecay.tuning.searchspace.space import (
 DECAY_STATE_FILE = "lrdecay_decay.json"
 
 
-class NonFiniteLossError(keras_tuner.errors.FailedTrialError):
-    """A trial's loss or metric became NaN or infinite: the trial FAILED."""
+class _FailedNonFiniteLossError(
+    NonFiniteLossError, keras_tuner.errors.FailedTrialError
+):
+    """`NonFiniteLossError` as KerasTuner's `FailedTrialError`: the trial FAILED.
+
+    Its name holds `verdict.DIVERGED_ERROR`, which is how a diverged trial is
+    told apart in KerasTuner's `trial.message`.
+    """
 
 
 class _FiniteGuard(keras.callbacks.Callback):
@@ -80,7 +87,7 @@ class _FiniteGuard(keras.callbacks.Callback):
             except (TypeError, ValueError):
                 continue
             if not math.isfinite(number):
-                raise NonFiniteLossError(
+                raise _FailedNonFiniteLossError(
                     f"`{key}` became {number} at epoch {epoch}: the trial "
                     "diverged (try a lower initial learning rate)."
                 )
@@ -164,9 +171,9 @@ class DecayHyperModel(keras_tuner.HyperModel):
             decay space; when
             `None`, one is built from the keyword arguments below.
         kinds, decay_epochs, drop, k, factor, initial_lr, monitor,
-            relative_to, control: The `DecaySpace` arguments (ignored when
-            `space` is given); `decay_epochs` defaults to
-            `lrdecay.defaults.DECAY_EPOCHS`. With `control=True` the
+            relative_to, control: The `DecaySpace` arguments, with its
+            defaults (giving one of the first eight with `space` is a
+            `ValueError`; `control` is ignored with `space`). With `control=True` the
             constant-rate control is one more `decay_kind` value; a grid
             search runs it first, and for a stock random, Bayesian or
             Hyperband tuner `lrdecay.tuning.pipeline.tuners.start_with_control(
@@ -186,11 +193,14 @@ class DecayHyperModel(keras_tuner.HyperModel):
             `True`.
         name: String or `None`. KerasTuner's hypermodel name.
         tunable: Bool. KerasTuner's `tunable`. Defaults to `True`.
+        share_prefix: Bool. Continue the constant-rate trunks stored in the
+            project (`lrdecay.tuning.prefixes.branch`), as `search(share_prefix=True)`
+            does; needs its seeded tuner. Defaults to `False`.
 
     Raises:
         TypeError: For an argument of the wrong type.
         ValueError: For a bad space or `tracking` (the message names the
-            value).
+            value), or `space` given with one of its own arguments.
     """
 
     def __init__(
@@ -198,37 +208,40 @@ class DecayHyperModel(keras_tuner.HyperModel):
         build_model: Callable[..., Any],
         space: DecaySpace | None = None,
         *,
-        kinds: Sequence[str] = defaults.KINDS,
-        decay_epochs: Any = defaults.DECAY_EPOCHS,
-        drop: Any = 0.5,
+        kinds: Sequence[str] | None = None,
+        decay_epochs: Any = None,
+        drop: Any = None,
         k: Any = None,
-        factor: Any = 0.5,
+        factor: Any = None,
         initial_lr: Any = None,
-        monitor: str = "val_loss",
-        relative_to: str = "trial",
+        monitor: str | None = None,
+        relative_to: str | None = None,
         control: bool = False,
         max_epochs: int | None = None,
         tracking: bool | str | Mapping[str, Any] = True,
         name: str | None = None,
         tunable: bool = True,
+        share_prefix: bool = False,
     ) -> None:
         if not callable(build_model):
             raise TypeError(
                 "Argument `build_model` must be a callable returning a compiled "
                 f"Keras model. Received: build_model={build_model!r}"
             )
+        space_arguments = {
+            "kinds": kinds,
+            "decay_epochs": decay_epochs,
+            "drop": drop,
+            "k": k,
+            "factor": factor,
+            "initial_lr": initial_lr,
+            "monitor": monitor,
+            "relative_to": relative_to,
+        }
+        arguments.space_alone(space, space_arguments)
         if space is None:
-            space = DecaySpace(
-                kinds,
-                decay_epochs,
-                drop=drop,
-                k=k,
-                factor=factor,
-                initial_lr=initial_lr,
-                monitor=monitor,
-                relative_to=relative_to,
-                control=control,
-            )
+            given = {n: v for n, v in space_arguments.items() if v is not None}
+            space = DecaySpace(**given, control=control)
         elif not isinstance(space, DecaySpace):
             raise TypeError(
                 "Argument `space` must be an "
@@ -253,8 +266,8 @@ class DecayHyperModel(keras_tuner.HyperModel):
         # The seed of the execution about to be fitted, set by the tuner that
         # seeded it (`search()`'s); recorded as the run's `seed` param.
         self.execution_seed: int | None = None
-        # Set by `search()`: continue stored trunks (`lrdecay.tuning.prefixes.branch`).
-        self.share_prefix = False
+        # Continue stored trunks (`lrdecay.tuning.prefixes.branch`): `search()`'s.
+        self.share_prefix = bool(share_prefix)
         self._decay_names: set[str] | None = None
         # (trial id, execution) -> (epochs it fitted, epochs of its budget)
         self.epoch_counts: dict[tuple[str, int], tuple[int, int]] = {}

@@ -37,9 +37,13 @@ from lrdecay.tuning.record import runs as layout
 from lrdecay.tuning.searchspace.space import DecaySpace
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class SearchPlan:
-    """A search's checked settings, shared by its steps."""
+    """A search's checked settings, shared by its steps.
+
+    Frozen: a step that learns something (the range test's rates, the
+    chief's seed) returns a new plan (`dataclasses.replace`).
+    """
 
     algorithm: str
     space: DecaySpace

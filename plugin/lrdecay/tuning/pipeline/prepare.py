@@ -8,6 +8,7 @@ sets up the search's MLflow runs.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable
 from typing import Any
@@ -18,6 +19,39 @@ from lrdecay.tuning.lr_finder import auto_lr
 from lrdecay.tuning.lr_finder.lr_range import LRFinderResult
 from lrdecay.tuning.pipeline.hypermodel import DecayHyperModel
 from lrdecay.tuning.pipeline.plan import SearchPlan
+from lrdecay.tuning.searchspace.space import DecaySpace
+
+
+@dataclasses.dataclass(frozen=True)
+class RangeTest:
+    """The LR range test of `initial_lr="auto"` and the space it gives.
+
+    Attributes:
+        result: `LRFinderResult`.
+        ran_now: Bool. It ran now (else it was read back from the project
+            of the search being resumed): `record_range_test` keeps it.
+        space: `DecaySpace`. The plan's space, searching
+            `auto_lr.auto_initial_lrs` of the suggestion.
+    """
+
+    result: LRFinderResult
+    ran_now: bool
+    space: DecaySpace
+
+
+@dataclasses.dataclass(frozen=True)
+class Joined:
+    """This process's role, the chief's search it joined, and its plan.
+
+    Attributes:
+        role: `distributed.Role`.
+        search: `distributed.JoinedSearch` or `None` (not a worker).
+        plan: `SearchPlan`. A worker's: never `overwrite`, the chief's seed.
+    """
+
+    role: distributed.Role
+    search: Any | None
+    plan: SearchPlan
 
 
 def range_test(
@@ -26,13 +60,8 @@ def range_test(
     x: Any,
     y: Any,
     validation_split: float | None,
-) -> tuple[LRFinderResult, bool]:
-    """`initial_lr="auto"`: the range test, and the space of its rates.
-
-    Returns the `LRFinderResult` and whether it ran now (else it was read
-    from the project of the search being resumed); `plan.space` then
-    searches `auto_lr.auto_initial_lrs` of its suggestion.
-    """
+) -> RangeTest:
+    """`initial_lr="auto"`: the range test, and the space of its rates."""
     resuming = not plan.overwrite and os.path.exists(
         os.path.join(plan.project_path, "oracle.json")
     )
@@ -47,10 +76,8 @@ def range_test(
         project_path=plan.project_path,
         resuming=resuming,
     )
-    plan.space = plan.space.with_initial_lr(
-        auto_lr.auto_initial_lrs(result.suggested_lr)
-    )
-    return result, ran_now
+    space = plan.space.with_initial_lr(auto_lr.auto_initial_lrs(result.suggested_lr))
+    return RangeTest(result, ran_now, space)
 
 
 def record_range_test(
@@ -62,7 +89,7 @@ def record_range_test(
         runs.log_range_test(lr_range)
 
 
-def join(plan: SearchPlan) -> tuple[distributed.Role, Any | None]:
+def join(plan: SearchPlan) -> Joined:
     """This process's role; a worker joins the chief's search (or exits).
 
     KerasTuner's distributed mode (`KERASTUNER_*` variables): a worker
@@ -71,7 +98,7 @@ def join(plan: SearchPlan) -> tuple[distributed.Role, Any | None]:
     """
     role = distributed.resolve_role()
     if not role.is_worker:
-        return role, None
+        return Joined(role, None, plan)
     options = plan.tracking or {}
     joined = distributed.join_search(
         role,
@@ -80,13 +107,14 @@ def join(plan: SearchPlan) -> tuple[distributed.Role, Any | None]:
         tracking_uri=options.get("tracking_uri"),
         experiment_name=plan.experiment_name,
     )
-    plan.overwrite = False  # a shared project directory is the chief's
+    # A shared project directory is the chief's.
+    plan = dataclasses.replace(plan, overwrite=False)
     if not plan.seed_given and joined.parent_run_id is not None:
         # The chief picked the seed: every execution seeds from it.
         recorded = _recorded_seed(joined.tracking_uri, joined.parent_run_id)
         if recorded is not None:
-            plan.seed = recorded
-    return role, joined
+            plan = dataclasses.replace(plan, seed=recorded)
+    return Joined(role, joined, plan)
 
 
 def _recorded_seed(tracking_uri: str | None, parent_run_id: str) -> int | None:

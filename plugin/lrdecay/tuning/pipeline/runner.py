@@ -78,9 +78,9 @@ The constant-rate control (`control=True`): one more setting,
 `decay_kind="constant"`, the model at its initial rate without decay,
 run first (see `lrdecay.tuning.pipeline.tuners`). `repeats=N` runs every setting
 N times with seeds `seed .. seed + N - 1` (KerasTuner's executions per
-trial; the trial's score is their mean), and `SearchResult.ranking`
+trial; the trial's score is their mean), and `SearchResult.evidence.ranking`
 gives each setting's mean and spread and marks those indistinguishable
-from the best (`lrdecay.tuning.evidence.result`); `SearchResult.verdict` says
+from the best (`lrdecay.tuning.evidence.result`); `SearchResult.evidence.verdict` says
 whether the best decay beat the control beyond the noise.
 
 Shared prefixes (`share_prefix=True`, the default): a step decay with
@@ -111,14 +111,14 @@ state across epochs (`ProgbarLogger`, `TerminateOnNaN`, `History`,
 (a `UserWarning`, the parent run's tag `lrdecay.share_prefix_off`). Each
 trial's run still holds its whole curve from epoch 0 (the shared epochs
 logged into it with the trunk's values), tagged with the trial it branched
-from; `SearchResult.epochs_trained` / `.epochs_independent` (and the parent
+from; `SearchResult.cost` (`epochs_trained`, `epochs_independent`) (and the parent
 run's metrics of those names) say what it saved. A resumed search continues
 a trunk where it stopped; distributed workers on one machine or a shared
 filesystem share the trunks through the project directory, and a worker
 that finds no trunk trains the prefix itself (exact, not cheaper).
 
 `initial_lr="auto"`: run the LR range test (`lrdecay.find_lr`) on a model
-from `build_model` and the training data first (`SearchResult.lr_range`,
+from `build_model` and the training data first (`SearchResult.evidence.lr_range`,
 and the parent run's params `lr_range/suggested_lr`,
 `lr_range/min_loss_lr` and its plot), then search the initial rates
 `suggested_lr * (0.3, 1, 3)` (`lrdecay.tuning.lr_finder.auto_lr`); the best decay's
@@ -129,6 +129,7 @@ testing again.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gc
 import os
 import warnings
@@ -153,7 +154,7 @@ from lrdecay.tuning.evidence.result import (
     summarize,
 )
 from lrdecay.tuning.evidence.verdict import rate_warning
-from lrdecay.tuning.pipeline import assemble, identity, keywords, prepare
+from lrdecay.tuning.pipeline import arguments, assemble, identity, keywords, prepare
 from lrdecay.tuning.pipeline.hypermodel import DecayHyperModel
 from lrdecay.tuning.pipeline.plan import (
     SearchPlan,
@@ -188,31 +189,22 @@ def search(
     x: Any = None,
     y: Any = None,
     *,
-    validation_data: Any = None,
-    validation_split: float | None = None,
     algorithm: str = defaults.ALGORITHM,
-    kinds: Sequence[str] = defaults.KINDS,
-    decay_epochs: Any = defaults.DECAY_EPOCHS,
+    kinds: Sequence[str] | None = None,
+    decay_epochs: Any = None,
+    initial_lr: Any = None,
     space: DecaySpace | None = None,
-    epochs: int = defaults.EPOCHS,
     max_trials: int | None = None,
     objective: Any = defaults.OBJECTIVE,
-    batch_size: int | None = defaults.BATCH_SIZE,
+    repeats: int | None = None,
     seed: int | None = defaults.SEED,
     control: bool = defaults.CONTROL,
     share_prefix: bool = defaults.SHARE_PREFIX,
-    repeats: int | None = None,
-    initial_lr: Any = None,
     project_dir: str | os.PathLike[str] = defaults.PROJECT_DIR,
     project_name: str | None = None,
     overwrite: bool = False,
     tracking: bool | str | Mapping[str, Any] = True,
-    tracking_uri: str | None = None,
-    experiment_name: str | None = None,
-    executions_per_trial: int = 1,
-    callbacks: Sequence[Any] | None = None,
     progress: Callable[[TrialEvent], None] | None = None,
-    verbose: int = 0,
     tuner_options: Mapping[str, Any] | None = None,
     **fit_kwargs: Any,
 ) -> SearchResult:
@@ -231,7 +223,7 @@ def search(
         algorithm="grid", kinds=("step", "exponential"),
         decay_epochs=[10, 20, 30], epochs=40,
     )
-    print(result.best_decay_code)  # e.g. StepDecay(initial_lr=0.1, ...)
+    print(result.winner.code)  # e.g. StepDecay(initial_lr=0.1, ...)
     ```
 
     Args:
@@ -240,30 +232,27 @@ def search(
             arrays, a `tf.data.Dataset`, a `keras.utils.PyDataset`, a
             generator (read once before the trials: see the module
             docstring and `lrdecay.tuning.data.inputs`).
-        validation_data: Validation data, as for `model.fit`.
-        validation_split: Float or `None`, as for `model.fit`.
         algorithm: `"grid"` (default), `"random"`, `"hyperband"`, `"bayesian"`.
         kinds: Decay kinds. Defaults to `("step", "exponential", "plateau")`.
         decay_epochs: Epochs between decays: grid, `range`, `Range` or value;
             floats in (0, 1] are fractions of the budget. Default `(5, 10, 20, 30)`.
-        space: `DecaySpace` or `None`; overrides `kinds`, `decay_epochs`,
-            `initial_lr`.
-        epochs: Int. Epochs per trial (Hyperband's `max_epochs`). Default 40.
+        initial_lr: `None` (the model's rate), a float, a grid, a `Range`,
+            or `"auto"`: search `suggested_lr * (0.3, 1, 3)` of the LR range
+            test (`SearchResult.evidence.lr_range`; see the module docstring).
+        space: `DecaySpace` or `None`: the decays searched, instead of
+            `kinds`, `decay_epochs` and `initial_lr` (giving one of them too
+            is a `ValueError`).
         max_trials: Int or `None` (not for Hyperband): every grid point for
             grid, KerasTuner's default (10) for random and Bayesian.
         objective: The KerasTuner objective. Defaults to `"val_loss"`.
-        batch_size: Int. Defaults to `32`.
+        repeats: Int or `None` (default: 1). Runs per setting, one seed and
+            one child run each.
         seed: Int in [0, 2**32) or `None` (default: the recorded seed of a
             resumed search, else a new one). Execution `i` uses `seed + i`.
         control: Bool. Also run the constant-rate control. Defaults to `True`.
         share_prefix: Bool. Train the constant-rate prefix that trials share
             once and branch each trial from it (see the module docstring).
             Defaults to `True`.
-        repeats: Int or `None` (default: `executions_per_trial`). Runs per
-            setting, one seed and one child run each.
-        initial_lr: `None` (the model's rate), a float, a grid, a `Range`,
-            or `"auto"`: search `suggested_lr * (0.3, 1, 3)` of the LR range
-            test (`SearchResult.lr_range`; see the module docstring).
         project_dir: KerasTuner's projects folder. Default `"lrdecay_project"`.
         project_name: String or `None`: the KerasTuner project and MLflow tag
             `lrdecay.search`; `None`: named after the settings, the data and
@@ -271,33 +260,36 @@ def search(
         overwrite: Bool. Start over instead of resuming (also a project
             that holds another search). Defaults to `False`.
         tracking: Bool, string (tracking URI) or dict, as for
-            `DecayHyperModel(tracking=)`; a dict may hold `tracking_uri`,
-            `experiment_name`, `parent_run_id` and `MlflowLogger` options
-            (`log_plots`, `log_every_n_steps`, `flush_interval`,
-            `request_timeout`, `give_up_after`, `offline_dir`). Default `True`.
-        tracking_uri: String or `None`. The MLflow store; else `tracking`'s,
-            else `MLFLOW_TRACKING_URI`, else MLflow's default.
-        experiment_name: String or `None` (created if missing); else
-            `tracking`'s, else `MLFLOW_EXPERIMENT_NAME`, else `"lrdecay"`.
-        executions_per_trial: Int. The same as `repeats`. Defaults to `1`.
-        callbacks: Extra Keras callbacks for every trial (deep-copied), each
-            seeing what an independent fit shows it: with one that keeps
-            state across epochs (`EarlyStopping`, ...) trials do not share
-            prefixes (a `UserWarning` says so). A `ModelCheckpoint`,
-            `CSVLogger`, `TensorBoard` or `BackupAndRestore` writes each
-            trial to its own path: `{trial_id}` in the path is filled in,
-            else `-trial_<id>` goes before a file's extension
-            (`best-trial_0001.keras`), `trial_<id>/` into a folder.
+            `DecayHyperModel(tracking=)`; a dict may hold `tracking_uri`
+            (else `MLFLOW_TRACKING_URI`, else MLflow's default),
+            `experiment_name` (created if missing; else
+            `MLFLOW_EXPERIMENT_NAME`, else `"lrdecay"`), `parent_run_id` and
+            `MlflowLogger` options (`log_plots`, `log_every_n_steps`,
+            `flush_interval`, `request_timeout`, `give_up_after`,
+            `offline_dir`). Default `True`.
         progress: Callable or `None`. Receives a `TrialEvent` per ended trial.
-        verbose: Int. Keras/KerasTuner verbosity. Defaults to `0`.
         tuner_options: Dict or `None`. More arguments for the KerasTuner
             tuner, e.g. `{"factor": 3}` for Hyperband or
             `{"max_consecutive_failed_trials": 5}`.
-        **fit_kwargs: `model.fit` arguments for every trial:
-            `steps_per_epoch`, `validation_steps`, `validation_batch_size`,
-            `validation_freq`, `class_weight`, `sample_weight`, `shuffle`.
-            A tuner option given here still works, with a
-            `DeprecationWarning` (use `tuner_options=`).
+        **fit_kwargs: `model.fit` arguments, as KerasTuner's `search()`
+            takes them. The search reads these itself:
+            `epochs` (per trial; Hyperband's `max_epochs`; default 40),
+            `batch_size` (default 32), `validation_data`, `validation_split`,
+            `verbose` (Keras/KerasTuner verbosity, default 0) and `callbacks`
+            (extra Keras callbacks for every trial, deep-copied, each seeing
+            what an independent fit shows it: with one that keeps state
+            across epochs (`EarlyStopping`, ...) trials do not share
+            prefixes (a `UserWarning` says so); a `ModelCheckpoint`,
+            `CSVLogger`, `TensorBoard` or `BackupAndRestore` writes each
+            trial to its own path: `{trial_id}` in the path is filled in,
+            else `-trial_<id>` goes before a file's extension
+            (`best-trial_0001.keras`), `trial_<id>/` into a folder). Every
+            trial's `fit` gets the others: `steps_per_epoch`,
+            `validation_steps`, `validation_batch_size`, `validation_freq`,
+            `class_weight`, `sample_weight`, `shuffle`. Deprecated, for one
+            release (a `DeprecationWarning`): a tuner option given here (use
+            `tuner_options=`), `executions_per_trial` (use `repeats`),
+            `tracking_uri` and `experiment_name` (use `tracking=` keys).
 
     Returns:
         A `SearchResult`.
@@ -312,21 +304,27 @@ def search(
             log (the message names the ones it does), or a `project_name`
             whose project holds another search, before any training or run.
         RuntimeError: If no trial completed.
-        lrdecay.tuning.evidence.result.DivergedSearchError: A `RuntimeError`, when
+        lrdecay.errors.DivergedSearchError: A `RuntimeError`, when
             every trial diverged; it suggests `initial_lr="auto"` (trials
-            completed but the rate looks wrong: `SearchResult.rate_warning`).
+            completed but the rate looks wrong: `SearchResult.evidence.rate_warning`).
     """
+    fit_kwargs = dict(fit_kwargs)
+    old = arguments.renamed(fit_kwargs)
+    fit = arguments.fit_settings(fit_kwargs)
+    arguments.space_alone(
+        space, {"kinds": kinds, "decay_epochs": decay_epochs, "initial_lr": initial_lr}
+    )
     fit_kwargs, options = keywords.split_keywords(fit_kwargs, tuner_options)
     plan = make_plan(
         algorithm=algorithm,
-        kinds=kinds,
-        decay_epochs=decay_epochs,
+        kinds=defaults.KINDS if kinds is None else kinds,
+        decay_epochs=defaults.DECAY_EPOCHS if decay_epochs is None else decay_epochs,
         space=space,
         initial_lr=initial_lr,
-        epochs=epochs,
+        epochs=fit["epochs"],
         max_trials=max_trials,
         objective=objective,
-        batch_size=batch_size,
+        batch_size=fit["batch_size"],
         seed=seed,
         control=control,
         share_prefix=share_prefix,
@@ -335,16 +333,18 @@ def search(
         project_name=project_name,
         overwrite=overwrite,
         tracking=tracking,
-        tracking_uri=tracking_uri,
-        experiment_name=experiment_name,
-        executions_per_trial=executions_per_trial,
+        tracking_uri=old.tracking_uri,
+        experiment_name=old.experiment_name,
+        executions_per_trial=1 if old.repeats is None else old.repeats,
         tuner_kwargs=options,
     )
+    validation_data = fit["validation_data"]
+    validation_split = fit["validation_split"]
     check_data(plan, validation_data, validation_split, progress)
-    with _credentials_out_of_the_uri(plan):
+    with _credentials_out_of_the_uri(plan) as plan:
         result = _search(
             plan, build_model, x, y, validation_data, validation_split,
-            callbacks, progress, verbose, fit_kwargs,
+            fit["callbacks"], progress, fit["verbose"], fit_kwargs,
         )  # fmt: skip
     for message in evidence_warnings(result):
         # At the caller's line: where a notebook or script user looks.
@@ -353,7 +353,7 @@ def search(
 
 
 @contextlib.contextmanager
-def _credentials_out_of_the_uri(plan: SearchPlan) -> Iterator[None]:
+def _credentials_out_of_the_uri(plan: SearchPlan) -> Iterator[SearchPlan]:
     """For the search, `http://user:password@host` becomes MLflow's variables.
 
     MLflow prints the URI it was given, password included, in its "View run
@@ -361,13 +361,14 @@ def _credentials_out_of_the_uri(plan: SearchPlan) -> Iterator[None]:
     `MLFLOW_TRACKING_PASSWORD` (restored afterwards) it never sees them.
     """
     if plan.tracking is None:
-        yield
+        yield plan
         return
     given = plan.tracking.get("tracking_uri") or os.environ.get("MLFLOW_TRACKING_URI")
     with credentials_in_environment(given) as clean:
         if clean != given:
-            plan.tracking["tracking_uri"] = clean
-        yield
+            tracking = {**plan.tracking, "tracking_uri": clean}
+            plan = dataclasses.replace(plan, tracking=tracking)
+        yield plan
 
 
 def _search(
@@ -412,21 +413,26 @@ def _search(
         validation_split, data_digest=data.digest(), seed=plan.seed,
     )  # fmt: skip
     plan = with_identity(plan, search_identity)
-    role, joined = prepare.join(plan)
+    joining = prepare.join(plan)
+    role, joined, plan = joining.role, joining.search, joining.plan
     if not role.is_worker:
         identity.check_project(
             plan.project_path, search_identity, overwrite=plan.overwrite
         )
-    lr_range = (
-        prepare.range_test(plan, build_model, x, y, validation_split)
-        if plan.auto_initial_lr
-        else None
-    )
+    lr_range = None
+    if plan.auto_initial_lr:
+        lr_range = prepare.range_test(plan, build_model, x, y, validation_split)
+        plan = dataclasses.replace(plan, space=lr_range.space)
     sharing_off = user_callbacks.settle_sharing(plan, callbacks or ())
+    if sharing_off is not None:
+        plan = dataclasses.replace(plan, share_prefix=False)
     hypermodel = DecayHyperModel(
-        build_model, plan.space, max_epochs=plan.epochs, tracking=False
+        build_model,
+        plan.space,
+        max_epochs=plan.epochs,
+        tracking=False,
+        share_prefix=plan.shares_prefix,
     )
-    hypermodel.share_prefix = plan.shares_prefix
     tuner = build_tuner(plan, hypermodel, verbose=verbose)
     if not role.is_worker:
         layout.write_identity(plan.project_path, search_identity.digest())
@@ -435,8 +441,8 @@ def _search(
     runs = prepare.track(plan, tuner, hypermodel, joined, data)
     if runs is not None and sharing_off is not None and not role.is_worker:
         runs.tag_search({layout.SHARING_OFF_TAG: sharing_off})
-    if lr_range is not None and lr_range[1] and not role.is_worker:
-        prepare.record_range_test(plan, runs, lr_range[0])
+    if lr_range is not None and lr_range.ran_now and not role.is_worker:
+        prepare.record_range_test(plan, runs, lr_range.result)
     fit = _fit_kwargs(plan, verbose, callbacks, fit_kwargs)
     _run(plan, tuner, runs, role, progress, data, None, fit)
     try:
@@ -448,8 +454,13 @@ def _search(
         if runs is not None:
             runs.search_interrupted(error)
         raise
-    result.lr_range = None if lr_range is None else lr_range[0]
-    result.inputs = data
+    result = dataclasses.replace(
+        result,
+        evidence=dataclasses.replace(
+            result.evidence, lr_range=None if lr_range is None else lr_range.result
+        ),
+        inputs=data,
+    )
     return result
 
 

@@ -60,6 +60,10 @@ class _SearchHooks:
     _lrdecay_execution = 0
     _lrdecay_loading = False
 
+    def __init__(self, *args: Any, lrdecay_seed: int | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.lrdecay_seed = lrdecay_seed
+
     # Safe points where a swallowed Ctrl-C / SIGTERM stops the search
     # (`termination.raise_if_stopped`): a trial's start and end (before
     # KerasTuner ends it, so an interrupted trial re-runs), every epoch and
@@ -239,8 +243,9 @@ def build_tuner(plan: SearchPlan, hypermodel: Any, verbose: int = 0) -> Any:
     tuner_args.update(plan.tuner_kwargs)
     quiet = contextlib.redirect_stdout(io.StringIO()) if not verbose else None
     with quiet or contextlib.nullcontext():
-        tuner = _tuner_class(plan.algorithm)(hypermodel, **tuner_args)
-    tuner.lrdecay_seed = plan.seed
+        tuner = _tuner_class(plan.algorithm)(
+            hypermodel, lrdecay_seed=plan.seed, **tuner_args
+        )
     if plan.space.control and plan.algorithm != "grid":
         start_with_control(tuner.oracle, plan.space)
     return tuner
