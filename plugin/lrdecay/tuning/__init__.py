@@ -25,4 +25,6 @@ is never shadowed by a subpackage of the same name.
   equals its independent run), and the data order per (seed, epoch) they
   need. Not yet used by `search()`.
 - `termination`: Ctrl-C and SIGTERM stop a search wherever they land.
+- `budget`: how the decay epochs meet the epoch budget (the default follows
+  it, a range is cut at it); `dry_run`: a search's outline before it trains.
 """
