@@ -133,10 +133,11 @@ import gc
 import os
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, Literal, overload
 
 from lrdecay import defaults
 from lrdecay._compat import keras_tuner as keras_tuner_compat
+from lrdecay._validation import check_bool
 from lrdecay.tracking.credentials import credentials_in_environment
 from lrdecay.tuning import (
     assemble,
@@ -150,6 +151,7 @@ from lrdecay.tuning import (
     user_callbacks,
 )
 from lrdecay.tuning import runs as layout
+from lrdecay.tuning.dry_run import SearchOutline
 from lrdecay.tuning.hypermodel import DecayHyperModel
 from lrdecay.tuning.plan import SearchPlan, check_data, make_plan, with_identity
 from lrdecay.tuning.result import (
@@ -181,6 +183,28 @@ __all__ = [
 ]
 
 
+@overload
+def search(
+    build_model: Callable[..., Any],
+    x: Any = ...,
+    y: Any = ...,
+    *,
+    dry_run: Literal[True],
+    **kwargs: Any,
+) -> SearchOutline: ...
+
+
+@overload
+def search(
+    build_model: Callable[..., Any],
+    x: Any = ...,
+    y: Any = ...,
+    *,
+    dry_run: Literal[False] = ...,
+    **kwargs: Any,
+) -> SearchResult: ...
+
+
 def search(
     build_model: Callable[..., Any],
     x: Any = None,
@@ -190,7 +214,7 @@ def search(
     validation_split: float | None = None,
     algorithm: str = defaults.ALGORITHM,
     kinds: Sequence[str] = defaults.KINDS,
-    decay_epochs: Any = defaults.DECAY_EPOCHS,
+    decay_epochs: Any = None,
     space: DecaySpace | None = None,
     epochs: int = defaults.EPOCHS,
     max_trials: int | None = None,
@@ -212,8 +236,9 @@ def search(
     progress: Callable[[TrialEvent], None] | None = None,
     verbose: int = 0,
     tuner_options: Mapping[str, Any] | None = None,
+    dry_run: bool = False,
     **fit_kwargs: Any,
-) -> SearchResult:
+) -> SearchResult | SearchOutline:
     """Search the decay kind and its epochs with KerasTuner; track it in MLflow.
 
     One KerasTuner search of a `DecaySpace`; with tracking, one MLflow parent
@@ -243,7 +268,10 @@ def search(
         algorithm: `"grid"` (default), `"random"`, `"hyperband"`, `"bayesian"`.
         kinds: Decay kinds. Defaults to `("step", "exponential", "plateau")`.
         decay_epochs: Epochs between decays: grid, `range`, `Range` or value;
-            floats in (0, 1] are fractions of the budget. Default `(5, 10, 20, 30)`.
+            floats in (0, 1] are fractions of the budget; a `Range` reaching
+            past `epochs` is cut at `epochs` (a `UserWarning` says so).
+            `None` (default): `(5, 10, 20, 30)` at 40 epochs, the same
+            fractions of another budget (`defaults.decay_epochs_for`).
         space: `DecaySpace` or `None`; overrides `kinds`, `decay_epochs`,
             `initial_lr`.
         epochs: Int. Epochs per trial (Hyperband's `max_epochs`). Default 40.
@@ -291,6 +319,12 @@ def search(
         tuner_options: Dict or `None`. More arguments for the KerasTuner
             tuner, e.g. `{"factor": 3}` for Hyperband or
             `{"max_consecutive_failed_trials": 5}`.
+        dry_run: Bool. Check everything a search checks before its first
+            trial (the arguments, the data, one model, the project, the
+            tracking store) and return a `lrdecay.tuning.dry_run.SearchOutline`
+            (the trials, epochs per trial, epochs trained with shared
+            prefixes) instead of training; no project file or MLflow run is
+            created. Defaults to `False`.
         **fit_kwargs: `model.fit` arguments for every trial:
             `steps_per_epoch`, `validation_steps`, `validation_batch_size`,
             `validation_freq`, `class_weight`, `sample_weight`, `shuffle`.
@@ -298,7 +332,7 @@ def search(
             `DeprecationWarning` (use `tuner_options=`).
 
     Returns:
-        A `SearchResult`.
+        A `SearchResult` (a `SearchOutline` with `dry_run=True`).
 
     Raises:
         TypeError: For an argument of the wrong type, a keyword that is
@@ -339,11 +373,14 @@ def search(
         tuner_kwargs=options,
     )
     check_data(plan, validation_data, validation_split, progress)
+    check_bool("dry_run", dry_run)
     with _credentials_out_of_the_uri(plan):
         result = _search(
             plan, build_model, x, y, validation_data, validation_split,
-            callbacks, progress, verbose, fit_kwargs,
+            callbacks, progress, verbose, fit_kwargs, dry_run,
         )  # fmt: skip
+    if isinstance(result, SearchOutline):
+        return result
     for message in evidence_warnings(result):
         # At the caller's line: where a notebook or script user looks.
         warnings.warn(message, EvidenceWarning, stacklevel=2)
@@ -379,7 +416,8 @@ def _search(
     progress: Callable[[TrialEvent], None] | None,
     verbose: int,
     fit_kwargs: Mapping[str, Any],
-) -> SearchResult:
+    dry_run: bool = False,
+) -> SearchResult | SearchOutline:
     """`search()` after its arguments are checked: the steps, in order."""
     data = normalize_data.normalize(
         x,
@@ -410,6 +448,8 @@ def _search(
         validation_split, data_digest=data.digest(), seed=plan.seed,
     )  # fmt: skip
     plan = with_identity(plan, search_identity)
+    if dry_run:
+        return _dry_run(plan, build_model, search_identity)
     role, joined = prepare.join(plan)
     if not role.is_worker:
         identity.check_project(
@@ -449,6 +489,25 @@ def _search(
     result.lr_range = None if lr_range is None else lr_range[0]
     result.inputs = data
     return result
+
+
+def _dry_run(
+    plan: SearchPlan,
+    build_model: Callable[..., Any],
+    search_identity: identity.SearchIdentity,
+) -> SearchOutline:
+    """The search's `SearchOutline`: the last checks, and nothing created."""
+    from lrdecay.tracking.preflight import check_reachable
+    from lrdecay.tuning import dry_run
+
+    identity.check_project(plan.project_path, search_identity, overwrite=plan.overwrite)
+    if plan.tracking is not None:
+        check_reachable(
+            plan.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI"),
+            experiment_name=plan.experiment_name,
+        )
+    hypermodel = DecayHyperModel(build_model, plan.space, tracking=False)
+    return dry_run.outline(plan, grid_factor=dry_run.model_grid_factor(hypermodel))
 
 
 def _fit_kwargs(
