@@ -68,7 +68,8 @@ class SearchOutline:
         project_name: String. The KerasTuner project and MLflow tag
             `lrdecay.search`.
         project_dir: String. KerasTuner's projects folder.
-        resumes: Bool. The project exists: the search would resume it.
+        exists: Bool. The project exists.
+        overwrite: Bool. The search would start it afresh (else resume it).
         tracking_uri: String or `None` (untracked), redacted.
         experiment_name: String.
         seed: Int or `None` (picked when the search runs).
@@ -85,14 +86,21 @@ class SearchOutline:
     shares_prefix: bool
     project_name: str
     project_dir: str
-    resumes: bool
+    exists: bool
+    overwrite: bool
     tracking_uri: str | None
     experiment_name: str
     seed: int | None
 
     def lines(self) -> list[str]:
         """The outline as the command prints it, one fact a line."""
-        state = "exists: the search resumes it" if self.resumes else "new"
+        state = "new"
+        if self.exists:
+            state = "exists: " + (
+                "the search would start it afresh (overwrite)"
+                if self.overwrite
+                else "the search would resume it"
+            )
         tracking = (
             "off"
             if self.tracking_uri is None
@@ -174,8 +182,8 @@ def outline(plan: SearchPlan, *, grid_factor: int | None = 1) -> SearchOutline:
         shares_prefix=plan.shares_prefix,
         project_name=plan.project_name,
         project_dir=plan.project_dir,
-        resumes=not plan.overwrite
-        and os.path.exists(os.path.join(plan.project_path, "oracle.json")),
+        exists=os.path.exists(os.path.join(plan.project_path, "oracle.json")),
+        overwrite=plan.overwrite,
         tracking_uri=_redacted(plan.tracking_uri) if plan.tracking else None,
         experiment_name=plan.experiment_name,
         seed=seed,
