@@ -24,10 +24,12 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import os
+from collections.abc import Callable
 from typing import Any
 
 from lrdecay import defaults
 from lrdecay.tuning import runs as layout
+from lrdecay.tuning.identity import SearchIdentity, check_project
 from lrdecay.tuning.plan import SearchPlan
 from lrdecay.tuning.ranges import Setting
 from lrdecay.tuning.space import (
@@ -41,7 +43,13 @@ from lrdecay.tuning.space import (
 )
 from lrdecay.tuning.tuners import grid_size
 
-__all__ = ["SearchOutline", "grid_points", "model_grid_factor", "outline"]
+__all__ = [
+    "SearchOutline",
+    "checked_outline",
+    "grid_points",
+    "model_grid_factor",
+    "outline",
+]
 
 # The rate the departures are read at: any positive rate departs alike.
 _ANY_RATE = 0.1
@@ -150,6 +158,27 @@ class SearchOutline:
             )
         text += " with shared prefixes" if self.shares_prefix else " (not shared)"
         return text if self.trained_note is None else f"{text}: {self.trained_note}"
+
+
+def checked_outline(
+    plan: SearchPlan, build_model: Callable[..., Any], search_identity: SearchIdentity
+) -> SearchOutline:
+    """`search(dry_run=True)`'s last checks (project, tracking store), then the outline.
+
+    `search()` has checked the arguments, read the data and passed one model
+    through the preflight (`lrdecay.tuning.checks`) before it calls this.
+    """
+    from lrdecay.tracking.preflight import check_reachable
+    from lrdecay.tuning.hypermodel import DecayHyperModel
+
+    check_project(plan.project_path, search_identity, overwrite=plan.overwrite)
+    if plan.tracking is not None:
+        check_reachable(
+            plan.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI"),
+            experiment_name=plan.experiment_name,
+        )
+    hypermodel = DecayHyperModel(build_model, plan.space, tracking=False)
+    return outline(plan, grid_factor=model_grid_factor(hypermodel))
 
 
 def outline(plan: SearchPlan, *, grid_factor: int | None = 1) -> SearchOutline:

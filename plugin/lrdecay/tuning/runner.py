@@ -152,6 +152,7 @@ from lrdecay.tuning import (
 )
 from lrdecay.tuning import runs as layout
 from lrdecay.tuning.dry_run import SearchOutline
+from lrdecay.tuning.dry_run import checked_outline as dry_run_outline
 from lrdecay.tuning.hypermodel import DecayHyperModel
 from lrdecay.tuning.plan import SearchPlan, check_data, make_plan, with_identity
 from lrdecay.tuning.result import (
@@ -449,7 +450,7 @@ def _search(
     )  # fmt: skip
     plan = with_identity(plan, search_identity)
     if dry_run:
-        return _dry_run(plan, build_model, search_identity)
+        return dry_run_outline(plan, build_model, search_identity)
     role, joined = prepare.join(plan)
     if not role.is_worker:
         identity.check_project(
@@ -489,25 +490,6 @@ def _search(
     result.lr_range = None if lr_range is None else lr_range[0]
     result.inputs = data
     return result
-
-
-def _dry_run(
-    plan: SearchPlan,
-    build_model: Callable[..., Any],
-    search_identity: identity.SearchIdentity,
-) -> SearchOutline:
-    """The search's `SearchOutline`: the last checks, and nothing created."""
-    from lrdecay.tracking.preflight import check_reachable
-    from lrdecay.tuning import dry_run
-
-    identity.check_project(plan.project_path, search_identity, overwrite=plan.overwrite)
-    if plan.tracking is not None:
-        check_reachable(
-            plan.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI"),
-            experiment_name=plan.experiment_name,
-        )
-    hypermodel = DecayHyperModel(build_model, plan.space, tracking=False)
-    return dry_run.outline(plan, grid_factor=dry_run.model_grid_factor(hypermodel))
 
 
 def _fit_kwargs(
