@@ -39,6 +39,7 @@ _EXPORTS: dict[str, str] = {
     "Range": "lrdecay.tuning.searchspace.ranges",
     "SearchResult": "lrdecay.tuning.evidence.result",
     "search": "lrdecay.tuning.pipeline.runner",
+    "search_outline": "lrdecay.tuning.pipeline.runner",
     "find_lr": "lrdecay.tuning.lr_finder.lr_range",
 }
 
@@ -70,6 +71,7 @@ __all__ = [
     "find_lr",
     "replay",
     "search",
+    "search_outline",
 ]
 
 if TYPE_CHECKING:
@@ -100,7 +102,7 @@ if TYPE_CHECKING:
     from lrdecay.tuning.evidence.result import SearchResult
     from lrdecay.tuning.lr_finder.lr_range import find_lr
     from lrdecay.tuning.pipeline.hypermodel import DecayHyperModel
-    from lrdecay.tuning.pipeline.runner import search
+    from lrdecay.tuning.pipeline.runner import search, search_outline
     from lrdecay.tuning.searchspace.ranges import Range
     from lrdecay.tuning.searchspace.space import DecaySpace
 

@@ -2,7 +2,7 @@
 
 The Python API and the command line read these names and nothing else, so the
 same search started from either one resumes from the other. Pure constants
-and one pure function: no Keras, no MLflow, no KerasTuner.
+and pure functions: no Keras, no MLflow, no KerasTuner.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ KINDS: tuple[str, ...] = ("step", "exponential", "plateau")
 # epochs on the digits. 40 x (5, 10, 20, 30) rather than 50 x (10, 20, 30, 50):
 # ~25% faster, and a 50-epoch period never fires in a 50-epoch run.
 EPOCHS = 40
+# At another budget the default decay epochs are the same fractions of it:
+# `decay_epochs_for(epochs)`.
 DECAY_EPOCHS: tuple[int, ...] = (5, 10, 20, 30)
 BATCH_SIZE = 32
 # `initial_lr="auto"` / `--initial-lr auto`: run the LR range test on the
@@ -130,3 +132,36 @@ def _canonical(value: Any) -> Any:
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     return repr(value)
+
+
+def decay_epochs_for(epochs: int) -> tuple[int, ...]:
+    """The default decay epochs of a search of `epochs` epochs per trial.
+
+    `DECAY_EPOCHS` are the default at `EPOCHS` epochs; another budget gets
+    the same fractions of it (1/8, 1/4, 1/2 and 3/4), rounded half up, at
+    least 1 epoch, without repeats. So `lrdecay search --epochs 10` searches
+    1, 3, 5 and 8 instead of failing on decay epochs beyond its budget, and
+    the default search (40 epochs) keeps (5, 10, 20, 30), its name and its
+    stored trials. Decay epochs the user gives are never changed.
+
+    Example:
+
+    ```python
+    decay_epochs_for(40)   # (5, 10, 20, 30)
+    decay_epochs_for(10)   # (1, 3, 5, 8)
+    decay_epochs_for(2)    # (1, 2)
+    ```
+
+    Args:
+        epochs: Int. The epochs per trial (a positive whole number).
+
+    Returns:
+        A tuple of increasing whole numbers of epochs, each in [1, epochs].
+    """
+    if epochs == EPOCHS:
+        return DECAY_EPOCHS
+    scaled = (
+        max(1, min(epochs, int(value * epochs / EPOCHS + 0.5)))
+        for value in DECAY_EPOCHS
+    )
+    return tuple(sorted(set(scaled)))

@@ -389,16 +389,9 @@ def check_model(build_model: Callable[[Any], Any], dataset: Dataset) -> list[Any
 def grid_points(hyperparameters: list[Any]) -> int | None:
     """How many grid points KerasTuner's grid search walks over these.
 
-    The product of each hyperparameter's number of values (`hp.values`, as
-    `GridSearchOracle` walks them); `None` when one is conditional (only
-    some combinations are active).
+    `lrdecay.tuning.pipeline.dry_run.grid_points`: the product of each one's number
+    of values, `None` when one is conditional.
     """
-    total = 1
-    for hyperparameter in hyperparameters:
-        if getattr(hyperparameter, "conditions", None):
-            return None
-        try:
-            total *= len(tuple(hyperparameter.values))
-        except (AttributeError, TypeError):
-            return None
-    return total
+    from lrdecay.tuning.pipeline.dry_run import grid_points as count
+
+    return count(hyperparameters)

@@ -53,16 +53,13 @@ def search_settings(args: argparse.Namespace) -> dict[str, Any]:
     initial_lr = args.initial_lr
     if isinstance(initial_lr, list) and len(initial_lr) == 1:
         initial_lr = initial_lr[0]
+    epochs = args.epochs or defaults.EPOCHS
     return {
         "algorithm": args.algorithm or defaults.ALGORITHM,
         "kinds": tuple(args.kinds or defaults.KINDS),
-        "decay_epochs": (
-            args.decay_epochs
-            if args.decay_epochs is not None
-            else list(defaults.DECAY_EPOCHS)
-        ),
+        "decay_epochs": _decay_epochs(args.decay_epochs, epochs),
         "initial_lr": initial_lr,
-        "epochs": args.epochs or defaults.EPOCHS,
+        "epochs": epochs,
         "max_trials": args.max_trials,
         "batch_size": args.batch_size or defaults.BATCH_SIZE,
         "objective": args.objective or defaults.OBJECTIVE,
@@ -74,6 +71,22 @@ def search_settings(args: argparse.Namespace) -> dict[str, Any]:
         "experiment_name": arguments.experiment_name(args.experiment),
         "tracking_uri": tracking_uri.resolve(args.tracking_uri),
     }
+
+
+def _decay_epochs(given: Any, epochs: int) -> Any:
+    """The decay epochs searched: the default follows `--epochs`; a range cut at it.
+
+    `lrdecay.tuning.searchspace.budget.fit_to_budget`, as for `lrdecay.search()`; a
+    range cut to the budget is said in one warning line.
+    """
+    from lrdecay.tuning.searchspace.budget import fit_to_budget
+
+    budgeted = fit_to_budget(given, epochs)
+    if budgeted.note is not None:
+        print(f"lrdecay: warning: {budgeted.note}", file=sys.stderr)
+    if given is None:
+        return list(budgeted.decay_epochs)
+    return budgeted.decay_epochs
 
 
 def data_identity(args: argparse.Namespace) -> dict[str, Any] | None:
@@ -159,7 +172,7 @@ def _run_search(args: argparse.Namespace) -> int:
     quiet.import_backend(args.verbosity)
     model = _model(args, settings, dataset)
     project_name = _project_name(args, settings, model, dataset)
-    if args.verbosity >= 1:
+    if args.verbosity >= 1 and not args.dry_run:
         resuming = not args.overwrite and os.path.exists(
             os.path.join(settings["project_dir"], project_name, "oracle.json")
         )
@@ -167,6 +180,8 @@ def _run_search(args: argparse.Namespace) -> int:
     role = _resolve_role(args)
     from lrdecay.tuning import distributed
 
+    if args.dry_run:
+        return _dry_run(args, settings, model, dataset, project_name)
     # KerasTuner reads the role from its variables; restored after the search.
     # The command owns the process: a worker whose chief is gone is
     # interrupted at once (or ended, if stuck).
@@ -315,6 +330,62 @@ def _load_dataset(args: argparse.Namespace, settings: dict[str, Any]) -> Any:
     )
 
 
+def _dry_run(
+    args: argparse.Namespace,
+    settings: dict[str, Any],
+    model: _Model,
+    dataset: Any,
+    project_name: str,
+) -> int:
+    """`--dry-run`: the search's own last checks, then its outline; no training."""
+    from lrdecay.tuning.pipeline import runner as tuning
+
+    try:
+        outline = tuning.search_outline(
+            model.build,
+            dataset.x_train,
+            dataset.y_train,
+            **_search_arguments(args, settings, dataset, project_name),
+        )
+    except (TypeError, ValueError) as error:
+        raise UsageError(one_line(error)) from None
+    print(f"data      {dataset.describe()}")
+    print(outline)
+    return EXIT_OK
+
+
+def _search_arguments(
+    args: argparse.Namespace,
+    settings: dict[str, Any],
+    dataset: Any,
+    project_name: str,
+) -> dict[str, Any]:
+    """The keywords of `lrdecay.search()` the flags give."""
+    return {
+        "validation_data": (dataset.x_val, dataset.y_val),
+        "algorithm": settings["algorithm"],
+        "kinds": settings["kinds"],
+        "decay_epochs": settings["decay_epochs"],
+        "epochs": settings["epochs"],
+        "max_trials": settings["max_trials"],
+        "objective": settings["objective"],
+        "batch_size": settings["batch_size"],
+        "seed": settings["seed"],
+        "control": settings["control"],
+        "share_prefix": settings["share_prefix"],
+        "repeats": settings["repeats"],
+        "initial_lr": settings["initial_lr"],
+        "project_dir": settings["project_dir"],
+        "project_name": project_name,
+        "overwrite": args.overwrite,
+        "tracking": {
+            name: settings[name]
+            for name in ("tracking_uri", "experiment_name")
+            if settings[name] is not None
+        },
+    }
+
+
 def _resolve_role(args: argparse.Namespace) -> Any:
     """Chief or worker of a distributed search: options, else KERASTUNER_*."""
     from lrdecay.tuning import distributed
@@ -359,27 +430,7 @@ def _search(
                 model.build,
                 dataset.x_train,
                 dataset.y_train,
-                validation_data=(dataset.x_val, dataset.y_val),
-                algorithm=settings["algorithm"],
-                kinds=settings["kinds"],
-                decay_epochs=settings["decay_epochs"],
-                epochs=settings["epochs"],
-                max_trials=settings["max_trials"],
-                objective=settings["objective"],
-                batch_size=settings["batch_size"],
-                seed=settings["seed"],
-                control=settings["control"],
-                share_prefix=settings["share_prefix"],
-                repeats=settings["repeats"],
-                initial_lr=settings["initial_lr"],
-                project_dir=settings["project_dir"],
-                project_name=project_name,
-                overwrite=args.overwrite,
-                tracking={
-                    name: settings[name]
-                    for name in ("tracking_uri", "experiment_name")
-                    if settings[name] is not None
-                },
+                **_search_arguments(args, settings, dataset, project_name),
                 callbacks=callbacks,
                 progress=progress.trial_printer(
                     verbosity, model.grid_factor, settings["max_trials"]
@@ -600,4 +651,11 @@ def _add_project(parser: argparse.ArgumentParser) -> None:
         "--overwrite",
         action="store_true",
         help="start the search afresh instead of resuming",
+    )
+    where.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="check everything (arguments, data, model, tracking store) and "
+        "print the plan: trials, epochs per trial, epochs trained with shared "
+        "prefixes; train nothing, create no project file or MLflow run",
     )

@@ -17,12 +17,14 @@ subpackages free of cycles, `pyproject.toml`):
   and sets up the MLflow runs, `tuners` builds the KerasTuner tuner (`oracles`:
   a grid whose workers run side by side), `hypermodel` (`DecayHyperModel`, for
   any stock tuner), `keywords` (the fit keywords), `assemble` builds the
-  `SearchResult` when it ends, `arguments` (the deprecated and fit keywords of
-  `search()`).
+  `SearchResult` when it ends, `dry_run` outlines a search before it
+  trains, `arguments` (the deprecated and fit keywords of `search()`).
 - `data/`: the real inputs of a search, read once. `inputs` (`SearchInputs`),
   `readers`, `normalize_data`, `checks` (the preflight), `epoch_order` (the data
   order per (seed, epoch) a branch needs), `user_callbacks`.
-- `searchspace/`: `space` (`DecaySpace`) and `ranges` (`Range`); pure Python.
+- `searchspace/`: `space` (`DecaySpace`), `ranges` (`Range`) and `budget` (the
+  decay epochs meet the epoch budget: the default follows it, a range is cut
+  at it); pure Python.
 - `evidence/`: `result` (`SearchResult`, `TrialSummary`, `TrialEvent`),
   `outcome` (its `winner`, `evidence` and `cost` groups),
   `verdict` (the ranking with its spread, the one rule for ties, the verdict,

@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import secrets
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -34,6 +35,7 @@ from lrdecay._validation import (
 )
 from lrdecay.tuning.pipeline.identity import SearchIdentity
 from lrdecay.tuning.record import runs as layout
+from lrdecay.tuning.searchspace.budget import fit_to_budget
 from lrdecay.tuning.searchspace.space import DecaySpace
 
 
@@ -139,6 +141,12 @@ def make_plan(
     share_prefix = settings.pop("share_prefix", defaults.SHARE_PREFIX)
     check_bool("share_prefix", share_prefix)
     control = _check_counts(settings)
+    if space is None:
+        budgeted = fit_to_budget(decay_epochs, settings["epochs"])
+        if budgeted.note is not None:
+            # At the line that called `search()`.
+            warnings.warn(budgeted.note, UserWarning, stacklevel=3)
+        decay_epochs = budgeted.decay_epochs
     given_space = space
     auto_initial_lr = (
         isinstance(initial_lr, str) and initial_lr == defaults.AUTO_INITIAL_LR

@@ -129,12 +129,13 @@ testing again.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import dataclasses
 import gc
 import os
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from lrdecay import defaults
 from lrdecay._compat import keras_tuner as keras_tuner_compat
@@ -155,6 +156,8 @@ from lrdecay.tuning.evidence.result import (
 )
 from lrdecay.tuning.evidence.verdict import rate_warning
 from lrdecay.tuning.pipeline import arguments, assemble, identity, keywords, prepare
+from lrdecay.tuning.pipeline.dry_run import SearchOutline
+from lrdecay.tuning.pipeline.dry_run import checked_outline as dry_run_outline
 from lrdecay.tuning.pipeline.hypermodel import DecayHyperModel
 from lrdecay.tuning.pipeline.plan import (
     SearchPlan,
@@ -181,7 +184,56 @@ __all__ = [
     "TrialSummary",
     "grid_size",
     "search",
+    "search_outline",
 ]
+
+# Set by `search_outline()`: the search stops before its first trial.
+_OUTLINE_ONLY: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "lrdecay_outline_only", default=False
+)
+
+
+def search_outline(
+    build_model: Callable[..., Any],
+    x: Any = None,
+    y: Any = None,
+    **search_arguments: Any,
+) -> SearchOutline:
+    """The outline of `search(build_model, x, y, **search_arguments)`: a dry run.
+
+    Checks everything `search()` checks before its first trial (the
+    arguments, the data, one model, the project, the tracking store) and
+    returns a `lrdecay.tuning.pipeline.dry_run.SearchOutline` (the trials,
+    epochs per trial, epochs trained with shared prefixes) instead of
+    training; no project file or MLflow run is created. `lrdecay search
+    --dry-run` prints it.
+
+    Example:
+
+    ```python
+    outline = lrdecay.search_outline(build_model, x, y, validation_data=(xv, yv))
+    print(outline)  # trials    13, grid: constant (the control); step ...
+    ```
+
+    Raises:
+        What `search()` raises before its first trial, for the same reasons.
+    """
+    token = _OUTLINE_ONLY.set(True)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            outline: Any = search(build_model, x, y, **search_arguments)
+    finally:
+        _OUTLINE_ONLY.reset(token)
+    for warning in caught:
+        if warning.filename == __file__:
+            # Meant for the line that called `search()`: the caller's.
+            warnings.warn(warning.message, warning.category, stacklevel=2)
+        else:
+            warnings.warn_explicit(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
+    return cast(SearchOutline, outline)
 
 
 def search(
@@ -235,7 +287,10 @@ def search(
         algorithm: `"grid"` (default), `"random"`, `"hyperband"`, `"bayesian"`.
         kinds: Decay kinds. Defaults to `("step", "exponential", "plateau")`.
         decay_epochs: Epochs between decays: grid, `range`, `Range` or value;
-            floats in (0, 1] are fractions of the budget. Default `(5, 10, 20, 30)`.
+            floats in (0, 1] are fractions of the budget; a `Range` reaching
+            past `epochs` is cut at `epochs` (a `UserWarning` says so).
+            `None` (default): `(5, 10, 20, 30)` at 40 epochs, the same
+            fractions of another budget (`defaults.decay_epochs_for`).
         initial_lr: `None` (the model's rate), a float, a grid, a `Range`,
             or `"auto"`: search `suggested_lr * (0.3, 1, 3)` of the LR range
             test (`SearchResult.evidence.lr_range`; see the module docstring).
@@ -318,7 +373,7 @@ def search(
     plan = make_plan(
         algorithm=algorithm,
         kinds=defaults.KINDS if kinds is None else kinds,
-        decay_epochs=defaults.DECAY_EPOCHS if decay_epochs is None else decay_epochs,
+        decay_epochs=decay_epochs,
         space=space,
         initial_lr=initial_lr,
         epochs=fit["epochs"],
@@ -341,11 +396,14 @@ def search(
     validation_data = fit["validation_data"]
     validation_split = fit["validation_split"]
     check_data(plan, validation_data, validation_split, progress)
+    dry_run = _OUTLINE_ONLY.get()
     with _credentials_out_of_the_uri(plan) as plan:
         result = _search(
             plan, build_model, x, y, validation_data, validation_split,
-            fit["callbacks"], progress, fit["verbose"], fit_kwargs,
+            fit["callbacks"], progress, fit["verbose"], fit_kwargs, dry_run,
         )  # fmt: skip
+    if isinstance(result, SearchOutline):
+        return result  # type: ignore[return-value]  # search_outline()'s
     for message in evidence_warnings(result):
         # At the caller's line: where a notebook or script user looks.
         warnings.warn(message, EvidenceWarning, stacklevel=2)
@@ -382,7 +440,8 @@ def _search(
     progress: Callable[[TrialEvent], None] | None,
     verbose: int,
     fit_kwargs: Mapping[str, Any],
-) -> SearchResult:
+    dry_run: bool = False,
+) -> SearchResult | SearchOutline:
     """`search()` after its arguments are checked: the steps, in order."""
     data = normalize_data.normalize(
         x,
@@ -413,6 +472,8 @@ def _search(
         validation_split, data_digest=data.digest(), seed=plan.seed,
     )  # fmt: skip
     plan = with_identity(plan, search_identity)
+    if dry_run:
+        return dry_run_outline(plan, build_model, search_identity)
     joining = prepare.join(plan)
     role, joined, plan = joining.role, joining.search, joining.plan
     if not role.is_worker:

@@ -1,0 +1,401 @@
+"""Every `lrdecay ...` command and every Python block of README.md runs as printed.
+
+The README is read, not copied: every fenced line that starts with `lrdecay `
+(or `$ lrdecay `, in an output block) and every ```python block is checked,
+so a command added to the README is checked too (or this test fails until
+`how_to_check` knows it).
+
+- Quick commands run whole (`preview`, `report`, `find-lr`, and the one
+  search the README shows with its output at 10 epochs).
+- Searches get `--dry-run`: every check a search makes before its first
+  trial (arguments, data, model, project, tracking store), and its plan.
+- Each runs in its own folder with its own tracking store (the README's
+  default, `./mlflow.db` there), beside the files the README names:
+  `lrdecay.toml` is the README's own block (and the same settings as YAML,
+  which the README says works the same way); `houses.csv`, `pets.csv`,
+  `arrays.npz`, `my_models.py` and `my.py` are not shown, so `_files`
+  writes small ones of the shape the README describes.
+- A tracking server the README names (`http://mlflow.internal:5000`,
+  `http://10.0.0.5:5000`) is a real `mlflow server` on 127.0.0.1.
+- Python blocks run with the names they use and do not define (`model`,
+  `x`, `y`, `x_val`, `y_val`, `x_train`, `y_train`, `build_model`): the
+  digits and a small dense model (`_PRELUDE`). A block too long for CI
+  carries its substitutions in the README, in the HTML comment right
+  above it (`<!-- readme-test: epochs=40 -> epochs=3; ... -->`, invisible
+  on the rendered page); each must match the block, so they cannot drift.
+
+Not run (`SKIPPED`, with the reason): the install lines at the top (they
+are `.ci/run`'s own first steps), `lrdecay replay` (its argument is a
+placeholder for a file a failed upload leaves; `tests/test_tracking.py`
+replays real ones) and `mlflow ui` (a server that runs until stopped).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import shlex
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+# What is not run, and why (keep it short).
+SKIPPED = {
+    "lrdecay replay lrdecay-offline/run-....json [--tracking-uri URI]": (
+        "a placeholder for the file a failed upload leaves; "
+        "tests/test_tracking.py replays real ones"
+    ),
+}
+
+# Run whole: quick, or the README shows what they print.
+RUN_WHOLE = ("lrdecay preview", "lrdecay report", "lrdecay find-lr")
+RUN_WHOLE_SEARCHES = {
+    "lrdecay search --data houses.csv --target price --kinds step "
+    "--decay-epochs 5 --epochs 10",
+}
+# The tracking servers the README names.
+SERVERS = ("http://mlflow.internal:5000", "http://10.0.0.5:5000")
+
+_PRELUDE = """
+import keras
+from sklearn.datasets import load_digits
+
+_x, _y = load_digits(return_X_y=True)
+_x = (_x / 16.0).astype("float32")
+x = x_train = _x[:1400]
+y = y_train = _y[:1400]
+x_val, y_val = _x[1400:], _y[1400:]
+
+
+def build_model():
+    model = keras.Sequential([
+        keras.Input((64,)),
+        keras.layers.Dense(32, activation="relu"),
+        keras.layers.Dense(10, activation="softmax"),
+    ])
+    model.compile(keras.optimizers.SGD(0.1), "sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    return model
+
+
+model = build_model()
+"""
+
+
+@dataclasses.dataclass(frozen=True)
+class Block:
+    """One fenced block of the README."""
+
+    line: int
+    language: str
+    text: str
+    substitutions: tuple[tuple[str, str], ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class Command:
+    """One `lrdecay ...` line of the README, with what it sets in the environment."""
+
+    line: int
+    text: str
+    environment: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def id(self) -> str:
+        return f"line{self.line}-{self.text[8:40]}"
+
+
+_FENCE = re.compile(r"^( *)```(\w*)\n(.*?)^\1```", re.M | re.S)
+_MARKER = re.compile(r"<!-- readme-test: (.*?) -->\n\Z")
+
+
+def readme_blocks(text: str | None = None) -> list[Block]:
+    """The README's fenced blocks, with the substitutions marked above them."""
+    text = README.read_text() if text is None else text
+    blocks = []
+    for match in _FENCE.finditer(text):
+        marker = _MARKER.search(text[: match.start()])
+        substitutions: tuple[tuple[str, str], ...] = ()
+        if marker is not None:
+            substitutions = tuple(
+                tuple(part.split(" -> ", 1))  # type: ignore[misc]
+                for part in marker.group(1).split("; ")
+            )
+        blocks.append(
+            Block(
+                line=text[: match.start()].count("\n") + 1,
+                language=match.group(2),
+                text=textwrap.dedent(match.group(3)),
+                substitutions=substitutions,
+            )
+        )
+    return blocks
+
+
+def readme_commands(blocks: list[Block] | None = None) -> list[Command]:
+    """Every `lrdecay ...` line of the README's blocks, continuations joined.
+
+    A trailing `# comment` is dropped, a `$ ` prompt too; `export NAME=value`
+    lines and `NAME=value` prefixes become the command's environment.
+    """
+    commands = []
+    for block in readme_blocks() if blocks is None else blocks:
+        environment: dict[str, str] = {}
+        lines = block.text.replace("\\\n", " ").splitlines()
+        for offset, raw in enumerate(lines):
+            line = re.sub(r"\s+#.*$", "", raw.strip()).removeprefix("$ ")
+            if line.startswith("export "):
+                name, _, value = line.removeprefix("export ").partition("=")
+                environment[name] = value
+                continue
+            words = line.split()
+            prefix = {}
+            while words and re.fullmatch(r"[A-Z_]+=\S*", words[0]):
+                name, _, value = words.pop(0).partition("=")
+                prefix[name] = value
+            if words[:1] != ["lrdecay"]:
+                continue
+            commands.append(
+                Command(
+                    line=block.line + 1 + offset,
+                    text=" ".join(words),
+                    environment=tuple({**environment, **prefix}.items()),
+                )
+            )
+    return commands
+
+
+def how_to_check(command: Command) -> str:
+    """`"run"`, `"dry-run"` or `"skip"` (`SKIPPED` says why)."""
+    if command.text in SKIPPED:
+        return "skip"
+    if command.text.startswith(RUN_WHOLE) or command.text in RUN_WHOLE_SEARCHES:
+        return "run"
+    if command.text.startswith("lrdecay search"):
+        return "dry-run"
+    raise AssertionError(
+        f"README line {command.line}: {command.text!r} is a command this test "
+        "does not know how to check: add it to RUN_WHOLE or SKIPPED."
+    )
+
+
+# --------------------------------------------------------------------------
+# The extractor itself (quick)
+
+
+def test_the_readme_has_the_commands_and_blocks_this_test_checks() -> None:
+    commands = readme_commands()
+    texts = [command.text for command in commands]
+    assert "lrdecay search" in texts
+    assert "lrdecay search --config lrdecay.toml" not in texts  # a comment
+    assert sum(text.startswith("lrdecay search") for text in texts) >= 15
+    assert all(how_to_check(command) for command in commands)
+    assert set(SKIPPED) <= set(texts)
+    assert set(texts) >= RUN_WHOLE_SEARCHES
+    python = [block for block in readme_blocks() if block.language == "python"]
+    assert len(python) >= 4
+    # The distributed block: its `export` reaches both commands.
+    chief = next(c for c in commands if "--tuner-id chief" in c.text)
+    assert dict(chief.environment) == {"MLFLOW_TRACKING_URI": SERVERS[1]}
+
+
+def test_the_extractor_joins_lines_and_reads_markers() -> None:
+    text = (
+        "<!-- readme-test: a=1 -> a=2; b -> c -->\n```python\nprint(a=1)\n```\n"
+        "```bash\n$ X=1 lrdecay preview --kind step \\\n"
+        "    --epochs 3   # three\n```\n"
+    )
+    blocks = readme_blocks(text)
+    assert blocks[0].substitutions == (("a=1", "a=2"), ("b", "c"))
+    assert blocks[1].substitutions == ()
+    (command,) = readme_commands(blocks)
+    assert command.text == "lrdecay preview --kind step --epochs 3"
+    assert command.environment == (("X", "1"),)
+    assert command.line == 6
+
+
+# --------------------------------------------------------------------------
+# The commands
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One real `mlflow server` for the README's server addresses."""
+    from mlflow_server import MlflowServer
+
+    with MlflowServer(tmp_path_factory.mktemp("server")) as running:
+        yield running.uri
+
+
+def _files(folder: Path) -> None:
+    """The files the README's commands name, in its folder."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    rows = ["rooms,area,age,price"]
+    for _ in range(600):
+        rooms, area, age = rng.integers(1, 6), rng.uniform(40, 200), rng.integers(0, 80)
+        price = 50_000 * rooms + 1_200 * area - 500 * age + rng.normal(0, 10_000)
+        rows.append(f"{rooms},{area:.1f},{age},{price:.0f}")
+    (folder / "houses.csv").write_text("\n".join(rows) + "\n")
+    rows = ["weight,height,animal"]
+    for _ in range(300):
+        animal = rng.choice(["cat", "dog", "rabbit"])
+        size = {"cat": 4.0, "dog": 20.0, "rabbit": 2.0}[animal]
+        rows.append(f"{rng.normal(size, 1):.2f},{rng.normal(size * 3, 2):.2f},{animal}")
+    (folder / "pets.csv").write_text("\n".join(rows) + "\n")
+    np.savez(
+        folder / "arrays.npz",
+        x=rng.normal(size=(300, 8)).astype("float32"),
+        y=rng.integers(0, 3, 300),
+    )
+    model = textwrap.dedent(
+        """
+        import keras
+
+
+        def build(hp, input_shape, num_outputs, task):
+            units = hp.Choice("units", [16, 32])
+            activation = "softmax" if task == "classification" else None
+            model = keras.Sequential([
+                keras.Input(input_shape),
+                keras.layers.Dense(units, activation="relu"),
+                keras.layers.Dense(num_outputs, activation=activation),
+            ])
+            loss = ("sparse_categorical_crossentropy" if task == "classification"
+                    else "mse")
+            model.compile(keras.optimizers.SGD(0.01), loss)
+            return model
+        """
+    )
+    (folder / "my_models.py").write_text(model)
+    (folder / "my.py").write_text(model)
+    toml = next(b.text for b in readme_blocks() if b.language == "toml")
+    (folder / "lrdecay.toml").write_text(toml)
+    yaml = [line for line in toml.splitlines() if " = " in line]
+    (folder / "lrdecay.yaml").write_text(
+        "search:\n" + "".join(f"  {line.replace(' = ', ': ', 1)}\n" for line in yaml)
+    )
+
+
+def _environment(command: Command, server: str | None) -> dict[str, str]:
+    env = dict(os.environ, MLFLOW_DISABLE_TELEMETRY="true")
+    for name in ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME"):
+        env.pop(name, None)
+    for name, value in command.environment:
+        env[name] = server if value in SERVERS and server else value
+    return env
+
+
+def _lrdecay(
+    arguments: list[str], folder: Path, env: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "lrdecay", *arguments],
+        cwd=folder, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+
+
+def _commands(kind: str) -> list[pytest.param]:  # type: ignore[valid-type]
+    return [
+        pytest.param(command, id=command.id)
+        for command in readme_commands()
+        if how_to_check(command) == kind
+    ]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", _commands("dry-run"))
+def test_a_readme_search_checks_out(
+    command: Command, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    _files(tmp_path)
+    before = set(os.listdir(tmp_path))
+    needs_server = any(value in SERVERS for _, value in command.environment)
+    server = request.getfixturevalue("server") if needs_server else None
+    done = _lrdecay(
+        [*shlex.split(command.text)[1:], "--dry-run"],
+        tmp_path,
+        _environment(command, server),
+    )
+    assert done.returncode == 0, f"README line {command.line}: {done.stderr[-3000:]}"
+    assert "Dry run: nothing trained" in done.stdout
+    # Nothing created: no project, no store.
+    assert set(os.listdir(tmp_path)) == before
+    if command.text == "lrdecay search":
+        # The default search's name, as the README prints it for `report`.
+        assert "search    grid-digits-e66414b1 in lrdecay_project" in done.stdout
+        assert "291 to 382 trained of 520" in done.stdout
+
+
+@pytest.mark.slow
+def test_the_yaml_config_checks_out_as_the_toml_one(tmp_path: Path) -> None:
+    _files(tmp_path)
+    env = _environment(Command(0, "lrdecay"), None)
+    outputs = []
+    for config in ("lrdecay.toml", "lrdecay.yaml"):
+        done = _lrdecay(["search", "--config", config, "--dry-run"], tmp_path, env)
+        assert done.returncode == 0, done.stderr[-3000:]
+        outputs.append(done.stdout)
+    assert outputs[0] == outputs[1]
+    assert "8 at most, random" in outputs[0]
+    assert "step epochs_drop 5 to 30; exponential half_life 5 to 30" in outputs[0]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", _commands("run"))
+def test_a_quick_readme_command_runs(command: Command, tmp_path: Path) -> None:
+    _files(tmp_path)
+    env = _environment(command, None)
+    if command.text.startswith("lrdecay report"):
+        # After a search: the README's report reads the default search; a
+        # small one under its name stands in for it.
+        name = shlex.split(command.text)[3] if "--search" in command.text else None
+        search = ["search", "--kinds", "step", "--decay-epochs", "1", "--epochs", "2"]
+        done = _lrdecay(
+            search + (["--project-name", name] if name else []), tmp_path, env
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+    done = _lrdecay(shlex.split(command.text)[1:], tmp_path, env)
+    assert done.returncode == 0, f"README line {command.line}: {done.stderr[-3000:]}"
+    for word in shlex.split(command.text):
+        if word.endswith(".png"):
+            assert (tmp_path / word).stat().st_size > 0
+    if command.text == "lrdecay find-lr":
+        assert (tmp_path / "lrdecay_lr_range.png").stat().st_size > 0
+
+
+# --------------------------------------------------------------------------
+# The Python blocks
+
+
+def _python_blocks() -> list[pytest.param]:  # type: ignore[valid-type]
+    return [
+        pytest.param(block, id=f"line{block.line}")
+        for block in readme_blocks()
+        if block.language == "python"
+    ]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("block", _python_blocks())
+def test_a_readme_python_block_runs(block: Block, tmp_path: Path) -> None:
+    source = block.text
+    for old, new in block.substitutions:
+        assert old in source, f"README line {block.line}: {old!r} is not in the block"
+        source = source.replace(old, new)
+    script = tmp_path / "block.py"
+    script.write_text(_PRELUDE + "\n" + source)
+    env = _environment(Command(0, "lrdecay"), None)
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, f"README line {block.line}: {done.stderr[-3000:]}"
