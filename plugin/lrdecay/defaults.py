@@ -27,12 +27,37 @@ SEARCHABLE_KINDS: tuple[str, ...] = (*KINDS, "cosine", "cosine_restarts")
 EPOCHS = 40
 DECAY_EPOCHS: tuple[int, ...] = (5, 10, 20, 30)
 BATCH_SIZE = 32
+
+# Hyperband (`algorithm="hyperband"`, `lrdecay.tuning.hyperband`). Without
+# `decay_epochs` it searches fractions of each trial's budget, so a short
+# trial is a scaled copy of a full one and its decay acts; 0.25, 0.5 and 0.75
+# stay distinct from a budget of 4 epochs up (`relative_epochs`). Brackets
+# start at no fewer than HYPERBAND_MIN_EPOCHS epochs (more if the decay
+# epochs need them: `hyperband.minimum_budget`), and an iteration runs only
+# the most aggressive bracket: successive halving over every setting, at
+# budgets 5, 14 and 40 of the default 40 epochs. `tuner_options=` overrides
+# each (`{"factor": ..., "min_epochs": ..., "brackets": None}` for all of
+# KerasTuner's brackets).
+HYPERBAND_DECAY_EPOCHS: tuple[float, ...] = (0.25, 0.5, 0.75)
+HYPERBAND_FACTOR = 3
+HYPERBAND_MIN_EPOCHS = 4
+HYPERBAND_BRACKETS: int | None = 1
+
 # `initial_lr="auto"` / `--initial-lr auto`: run the LR range test on the
 # training data first, then search the initial rates its suggestion times
 # these factors (half a decade either side: see `lrdecay.tuning.auto_lr`).
 AUTO_INITIAL_LR = "auto"
 AUTO_LR_FACTORS: tuple[float, ...] = (0.3, 1.0, 3.0)
 OBJECTIVE = "val_loss"
+
+
+def decay_epochs_for(algorithm: str) -> tuple[float, ...]:
+    """The decay epochs searched when none are given, for `algorithm`."""
+    if algorithm == "hyperband":
+        return HYPERBAND_DECAY_EPOCHS
+    return DECAY_EPOCHS
+
+
 # `None`: no seed (issue: the search will pick and record one).
 SEED: int | None = None
 

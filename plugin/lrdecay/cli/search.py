@@ -53,13 +53,14 @@ def search_settings(args: argparse.Namespace) -> dict[str, Any]:
     initial_lr = args.initial_lr
     if isinstance(initial_lr, list) and len(initial_lr) == 1:
         initial_lr = initial_lr[0]
+    algorithm = args.algorithm or defaults.ALGORITHM
     return {
-        "algorithm": args.algorithm or defaults.ALGORITHM,
+        "algorithm": algorithm,
         "kinds": tuple(args.kinds or defaults.KINDS),
         "decay_epochs": (
             args.decay_epochs
             if args.decay_epochs is not None
-            else list(defaults.DECAY_EPOCHS)
+            else list(defaults.decay_epochs_for(algorithm))
         ),
         "initial_lr": initial_lr,
         "epochs": args.epochs or defaults.EPOCHS,

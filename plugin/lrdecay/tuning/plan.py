@@ -132,6 +132,8 @@ def make_plan(
     `1` by default).
     """
     check_choice("algorithm", algorithm, defaults.ALGORITHMS)
+    if decay_epochs is None and space is None:
+        decay_epochs = defaults.decay_epochs_for(algorithm)
     share_prefix = settings.pop("share_prefix", defaults.SHARE_PREFIX)
     check_bool("share_prefix", share_prefix)
     control = _check_counts(settings)

@@ -190,7 +190,7 @@ def search(
     validation_split: float | None = None,
     algorithm: str = defaults.ALGORITHM,
     kinds: Sequence[str] = defaults.KINDS,
-    decay_epochs: Any = defaults.DECAY_EPOCHS,
+    decay_epochs: Any = None,
     space: DecaySpace | None = None,
     epochs: int = defaults.EPOCHS,
     max_trials: int | None = None,
@@ -243,7 +243,9 @@ def search(
         algorithm: `"grid"` (default), `"random"`, `"hyperband"`, `"bayesian"`.
         kinds: Decay kinds. Defaults to `("step", "exponential", "plateau")`.
         decay_epochs: Epochs between decays: grid, `range`, `Range` or value;
-            floats in (0, 1] are fractions of the budget. Default `(5, 10, 20, 30)`.
+            floats in (0, 1] are fractions of the budget. `None` (default):
+            `(5, 10, 20, 30)`; for Hyperband, fractions `(0.25, 0.5, 0.75)`
+            (`lrdecay.defaults.decay_epochs_for`).
         space: `DecaySpace` or `None`; overrides `kinds`, `decay_epochs`,
             `initial_lr`.
         epochs: Int. Epochs per trial (Hyperband's `max_epochs`). Default 40.
@@ -289,8 +291,10 @@ def search(
         progress: Callable or `None`. Receives a `TrialEvent` per ended trial.
         verbose: Int. Keras/KerasTuner verbosity. Defaults to `0`.
         tuner_options: Dict or `None`. More arguments for the KerasTuner
-            tuner, e.g. `{"factor": 3}` for Hyperband or
-            `{"max_consecutive_failed_trials": 5}`.
+            tuner, e.g. `{"max_consecutive_failed_trials": 5}`; for
+            Hyperband also `factor`, `min_epochs` (the smallest budget) and
+            `brackets` (`None`: all) of `lrdecay.tuning.hyperband.Hyperband`,
+            whose defaults are `lrdecay.defaults.HYPERBAND_*`.
         **fit_kwargs: `model.fit` arguments for every trial:
             `steps_per_epoch`, `validation_steps`, `validation_batch_size`,
             `validation_freq`, `class_weight`, `sample_weight`, `shuffle`.
