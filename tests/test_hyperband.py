@@ -150,3 +150,28 @@ def test_cli_hyperband_budgets_and_no_duplicates(tmp_path: Path) -> None:
     assert len(lines) == 4 and all(total == "4" for _, total, _, _ in lines)
     assert int(lines[3][3]) == 12
     assert "epochs: 20 trained of 20" in done.stdout
+
+
+def test_hyperband_searches_fractions_by_default_from_python_and_the_cli() -> None:
+    from lrdecay.cli import main as cli
+    from lrdecay.cli.search import search_settings
+    from lrdecay.tuning.plan import make_plan
+
+    args = cli.parse_args(cli.build_parser(), ["search", "--algorithm", "hyperband"])
+    settings = search_settings(args)
+    assert settings["decay_epochs"] == [0.25, 0.5, 0.75]
+    common: dict[str, Any] = {
+        "algorithm": "hyperband", "kinds": defaults.KINDS, "space": None,
+        "initial_lr": None, "tracking": False, "tracking_uri": None,
+        "experiment_name": None, "project_name": None,
+        "project_dir": "/nonexistent-lrdecay-project", "epochs": 40,
+        "max_trials": None, "objective": "val_loss", "batch_size": 32,
+        "seed": 5, "overwrite": False, "tuner_kwargs": {},
+    }  # fmt: skip
+    from_python = make_plan(decay_epochs=None, **common)
+    from_cli = make_plan(decay_epochs=settings["decay_epochs"], **common)
+    assert from_python.space.decay_epochs["step"].relative
+    assert from_python.space.decay_epochs["step"].setting.values == (0.25, 0.5, 0.75)
+    assert from_python.project_name == from_cli.project_name
+    grid = make_plan(decay_epochs=None, **{**common, "algorithm": "grid"})
+    assert grid.space.decay_epochs["step"].setting.values == defaults.DECAY_EPOCHS
