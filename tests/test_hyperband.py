@@ -128,6 +128,15 @@ def test_search_runs_each_effective_setting_once_per_budget(
     assert len(first_round) == len(set(first_round)) == 4
     assert len(oracle.trials) == oracle.planned_trials() == 6
     assert result.epochs_trained == oracle.planned_epochs() == 4 * 4 + 2 * 4
+    # The same call again resumes the finished search: nothing new runs.
+    again = lrdecay.search(
+        unseeded_digits_model(8), x, y, validation_data=(xv, yv),
+        algorithm="hyperband", kinds=("step", "plateau"), decay_epochs=[0.25, 0.5],
+        epochs=8, seed=1, tracking=False, project_dir=tmp_path,
+        tuner_options={"factor": 2},
+    )  # fmt: skip
+    assert len(again.tuner.oracle.trials) == 6
+    assert again.best_trial_id == result.best_trial_id
 
 
 @pytest.mark.slow

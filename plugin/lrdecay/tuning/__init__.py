@@ -19,6 +19,9 @@ is never shadowed by a subpackage of the same name.
   its plots.
 - `oracles`: a grid search whose workers run side by side; `distributed`:
   KerasTuner's chief and workers.
+- `hyperband`: lrdecay's Hyperband (a budget floor the decay epochs fit in,
+  successive halving by default, one trial per effective setting at a
+  budget).
 - `lr_range`: `find_lr`, the LR range test that suggests an initial rate;
   Keras only, no MLflow or KerasTuner.
 - `prefix`, `epoch_order`: shared-prefix trunks and branches (exact: a branch
