@@ -25,10 +25,11 @@ sizes and budgets, successive halving, continued trials, state and resume):
   setting once (the decay a trial resolves to at that budget: fractions
   rounded to epochs, `DecaySpace.resolve`, plus every other value it
   holds). Two settings that resolve to the same decay at a budget run as
-  one trial (the first one listed: the control, then the space's order).
+  one trial (the first one in the space's order stands for both).
   On a finite space (grids, fixed values) every effective setting is
   listed and a round never asks for more trials than there are, so
-  successive halving goes on; on a space with continuous ranges the
+  successive halving goes on (the control first, then the others in an
+  order shuffled by the seed); on a space with continuous ranges the
   oracle samples as KerasTuner does and redraws a duplicate.
 
 `Hyperband` is `keras_tuner.Hyperband` with this oracle.
@@ -38,6 +39,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import random
 from collections.abc import Hashable, Mapping
 from typing import Any
 
@@ -228,13 +230,26 @@ class HyperbandOracle(BracketHooks):
         first = min(stock_first, len(listed))
         return min(stock_size, max(1, math.ceil(first / self.factor**round_num)))
 
+    def _in_seeded_order(
+        self, listed: list[dict[str, Any]], budget: int
+    ) -> list[dict[str, Any]]:
+        """The control first, then the others shuffled by the seed and budget.
+
+        A first round smaller than the listed settings then samples them
+        (as KerasTuner would), instead of taking the space's first kinds.
+        """
+        control = [values for values in listed if values.get(KIND_HP) == CONTROL_KIND]
+        others = [values for values in listed if values.get(KIND_HP) != CONTROL_KIND]
+        random.Random(f"{self.seed}-{budget}").shuffle(others)
+        return control + others
+
     def first_round_values(
         self, budget: int, taken: list[Mapping[str, Any]]
     ) -> dict[str, Any] | None:
         used = {self._key(values, budget) for values in taken}
         listed = self._listed(budget)
         if listed is not None:
-            for values in listed:
+            for values in self._in_seeded_order(listed, budget):
                 if self._key(values, budget) not in used:
                     return dict(values)
             return None
