@@ -35,7 +35,7 @@ from _common import log
 
 REPO_DIR = Path(__file__).resolve().parent.parent
 FULL: dict[str, Any] = {
-    "seeds": [7, 1],
+    "seeds": [7, 1, 2],
     "grid": [],
     "hyperband": ["--algorithm", "hyperband"],
 }

@@ -458,7 +458,9 @@ def _add_space(parser: argparse.ArgumentParser) -> None:
         "for cosine_restarts). A grid 10,20,30,50; a range "
         "10:50 (random/bayesian sample it, grid walks it) or 10:50:10; or "
         "fractions of the epoch budget 0.25,0.5 (default: "
-        f"{','.join(str(value) for value in defaults.DECAY_EPOCHS)})",
+        f"{','.join(str(value) for value in defaults.DECAY_EPOCHS)}; hyperband: "
+        f"{','.join(str(value) for value in defaults.HYPERBAND_DECAY_EPOCHS)} "
+        "of each trial's budget)",
     )
     space.add_argument(
         "--initial-lr",
