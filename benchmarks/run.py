@@ -3,7 +3,7 @@
     python benchmarks/run.py            # the full set (< 30 min on 2 cores)
     python benchmarks/run.py --quick    # a smoke run (< 3 min); what CI runs
 
-Each benchmark script that exists (bench_cost.py, bench_peers.py,
+Each benchmark script that exists (bench_cost.py, bench_peers.py, bench_hyperband.py,
 bench_tracking.py, bench_distributed.py, study.py) runs as a subprocess
 with `--out DIR` (and `--quick`), and writes its JSON there. This script
 then renders one markdown file from every JSON in DIR: benchmarks/RESULTS.md
@@ -49,6 +49,7 @@ END_MARKER = "<!-- benchmarks:end -->"
 SCRIPTS = (
     "bench_cost.py",
     "bench_peers.py",
+    "bench_hyperband.py",
     "bench_tracking.py",
     "bench_distributed.py",
     "study.py",

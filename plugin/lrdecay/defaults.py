@@ -26,12 +26,30 @@ EPOCHS = 40
 # `decay_epochs_for(epochs)`.
 DECAY_EPOCHS: tuple[int, ...] = (5, 10, 20, 30)
 BATCH_SIZE = 32
+
+# Hyperband (`algorithm="hyperband"`, `lrdecay.tuning.pipeline.hyperband`). Without
+# `decay_epochs` it searches fractions of each trial's budget, so a short
+# trial is a scaled copy of a full one and its decay acts; 0.25, 0.5 and 0.75
+# stay distinct from a budget of 4 epochs up (`relative_epochs`). Brackets
+# start at no fewer than HYPERBAND_MIN_EPOCHS epochs (more if the decay
+# epochs need them: `hyperband.minimum_budget`), and an iteration runs only
+# the most aggressive bracket: successive halving over every setting, at
+# budgets 5, 14 and 40 of the default 40 epochs. `tuner_options=` overrides
+# each (`{"factor": ..., "min_epochs": ..., "brackets": None}` for all of
+# KerasTuner's brackets).
+HYPERBAND_DECAY_EPOCHS: tuple[float, ...] = (0.25, 0.5, 0.75)
+HYPERBAND_FACTOR = 3
+HYPERBAND_MIN_EPOCHS = 4
+HYPERBAND_BRACKETS: int | None = 1
+
 # `initial_lr="auto"` / `--initial-lr auto`: run the LR range test on the
 # training data first, then search the initial rates its suggestion times
 # these factors (half a decade either side: see `lrdecay.tuning.lr_finder.auto_lr`).
 AUTO_INITIAL_LR = "auto"
 AUTO_LR_FACTORS: tuple[float, ...] = (0.3, 1.0, 3.0)
 OBJECTIVE = "val_loss"
+
+
 # `None`: no seed (issue: the search will pick and record one).
 SEED: int | None = None
 
@@ -134,7 +152,7 @@ def _canonical(value: Any) -> Any:
     return repr(value)
 
 
-def decay_epochs_for(epochs: int) -> tuple[int, ...]:
+def decay_epochs_for(epochs: int, algorithm: str = ALGORITHM) -> tuple[float, ...]:
     """The default decay epochs of a search of `epochs` epochs per trial.
 
     `DECAY_EPOCHS` are the default at `EPOCHS` epochs; another budget gets
@@ -142,7 +160,9 @@ def decay_epochs_for(epochs: int) -> tuple[int, ...]:
     least 1 epoch, without repeats. So `lrdecay search --epochs 10` searches
     1, 3, 5 and 8 instead of failing on decay epochs beyond its budget, and
     the default search (40 epochs) keeps (5, 10, 20, 30), its name and its
-    stored trials. Decay epochs the user gives are never changed.
+    stored trials. Decay epochs the user gives are never changed. Hyperband
+    searches `HYPERBAND_DECAY_EPOCHS`, fractions of each trial's budget, at
+    any `epochs`.
 
     Example:
 
@@ -150,14 +170,19 @@ def decay_epochs_for(epochs: int) -> tuple[int, ...]:
     decay_epochs_for(40)   # (5, 10, 20, 30)
     decay_epochs_for(10)   # (1, 3, 5, 8)
     decay_epochs_for(2)    # (1, 2)
+    decay_epochs_for(40, "hyperband")   # (0.25, 0.5, 0.75)
     ```
 
     Args:
         epochs: Int. The epochs per trial (a positive whole number).
+        algorithm: String. The search algorithm. Defaults to `ALGORITHM`.
 
     Returns:
-        A tuple of increasing whole numbers of epochs, each in [1, epochs].
+        A tuple of increasing whole numbers of epochs, each in [1, epochs]
+        (Hyperband's: fractions of the budget).
     """
+    if algorithm == "hyperband":
+        return HYPERBAND_DECAY_EPOCHS
     if epochs == EPOCHS:
         return DECAY_EPOCHS
     scaled = (

@@ -54,10 +54,11 @@ def search_settings(args: argparse.Namespace) -> dict[str, Any]:
     if isinstance(initial_lr, list) and len(initial_lr) == 1:
         initial_lr = initial_lr[0]
     epochs = args.epochs or defaults.EPOCHS
+    algorithm = args.algorithm or defaults.ALGORITHM
     return {
-        "algorithm": args.algorithm or defaults.ALGORITHM,
+        "algorithm": algorithm,
         "kinds": tuple(args.kinds or defaults.KINDS),
-        "decay_epochs": _decay_epochs(args.decay_epochs, epochs),
+        "decay_epochs": _decay_epochs(args.decay_epochs, epochs, algorithm),
         "initial_lr": initial_lr,
         "epochs": epochs,
         "max_trials": args.max_trials,
@@ -73,7 +74,7 @@ def search_settings(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def _decay_epochs(given: Any, epochs: int) -> Any:
+def _decay_epochs(given: Any, epochs: int, algorithm: str) -> Any:
     """The decay epochs searched: the default follows `--epochs`; a range cut at it.
 
     `lrdecay.tuning.searchspace.budget.fit_to_budget`, as for `lrdecay.search()`; a
@@ -81,7 +82,7 @@ def _decay_epochs(given: Any, epochs: int) -> Any:
     """
     from lrdecay.tuning.searchspace.budget import fit_to_budget
 
-    budgeted = fit_to_budget(given, epochs)
+    budgeted = fit_to_budget(given, epochs, algorithm)
     if budgeted.note is not None:
         print(f"lrdecay: warning: {budgeted.note}", file=sys.stderr)
     if given is None:
@@ -516,7 +517,9 @@ def _add_space(parser: argparse.ArgumentParser) -> None:
         "for cosine_restarts). A grid 10,20,30,50; a range "
         "10:50 (random/bayesian sample it, grid walks it) or 10:50:10; or "
         "fractions of the epoch budget 0.25,0.5 (default: "
-        f"{','.join(str(value) for value in defaults.DECAY_EPOCHS)})",
+        f"{','.join(str(value) for value in defaults.DECAY_EPOCHS)}; hyperband: "
+        f"{','.join(str(value) for value in defaults.HYPERBAND_DECAY_EPOCHS)} "
+        "of each trial's budget)",
     )
     space.add_argument(
         "--initial-lr",

@@ -15,10 +15,12 @@ subpackages free of cycles, `pyproject.toml`):
   what a search is (settings, a digest of its data and of its model; names
   its project), `prepare` joins a distributed search, runs the LR range test
   and sets up the MLflow runs, `tuners` builds the KerasTuner tuner (`oracles`:
-  a grid whose workers run side by side), `hypermodel` (`DecayHyperModel`, for
-  any stock tuner), `keywords` (the fit keywords), `assemble` builds the
-  `SearchResult` when it ends, `dry_run` outlines a search before it
-  trains, `arguments` (the deprecated and fit keywords of `search()`).
+  a grid whose workers run side by side; `hyperband`: a budget floor the decay
+  epochs fit in, successive halving, one trial per effective setting),
+  `hypermodel` (`DecayHyperModel`, for any stock tuner), `keywords` (the
+  fit keywords), `assemble` builds the `SearchResult` when it ends, `dry_run`
+  outlines a search before it trains, `arguments` (the deprecated and fit
+  keywords of `search()`).
 - `data/`: the real inputs of a search, read once. `inputs` (`SearchInputs`),
   `readers`, `normalize_data`, `checks` (the preflight), `epoch_order` (the data
   order per (seed, epoch) a branch needs), `user_callbacks`.

@@ -142,7 +142,7 @@ def make_plan(
     check_bool("share_prefix", share_prefix)
     control = _check_counts(settings)
     if space is None:
-        budgeted = fit_to_budget(decay_epochs, settings["epochs"])
+        budgeted = fit_to_budget(decay_epochs, settings["epochs"], algorithm)
         if budgeted.note is not None:
             # At the line that called `search()`.
             warnings.warn(budgeted.note, UserWarning, stacklevel=3)

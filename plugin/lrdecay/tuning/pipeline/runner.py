@@ -290,7 +290,8 @@ def search(
             floats in (0, 1] are fractions of the budget; a `Range` reaching
             past `epochs` is cut at `epochs` (a `UserWarning` says so).
             `None` (default): `(5, 10, 20, 30)` at 40 epochs, the same
-            fractions of another budget (`defaults.decay_epochs_for`).
+            fractions of another budget; for Hyperband, fractions
+            `(0.25, 0.5, 0.75)` (`lrdecay.defaults.decay_epochs_for`).
         initial_lr: `None` (the model's rate), a float, a grid, a `Range`,
             or `"auto"`: search `suggested_lr * (0.3, 1, 3)` of the LR range
             test (`SearchResult.evidence.lr_range`; see the module docstring).
@@ -324,8 +325,10 @@ def search(
             `offline_dir`). Default `True`.
         progress: Callable or `None`. Receives a `TrialEvent` per ended trial.
         tuner_options: Dict or `None`. More arguments for the KerasTuner
-            tuner, e.g. `{"factor": 3}` for Hyperband or
-            `{"max_consecutive_failed_trials": 5}`.
+            tuner, e.g. `{"max_consecutive_failed_trials": 5}`; for
+            Hyperband also `factor`, `min_epochs` (the smallest budget) and
+            `brackets` (`None`: all) of `lrdecay.tuning.pipeline.hyperband.Hyperband`,
+            whose defaults are `lrdecay.defaults.HYPERBAND_*`.
         **fit_kwargs: `model.fit` arguments, as KerasTuner's `search()`
             takes them. The search reads these itself:
             `epochs` (per trial; Hyperband's `max_epochs`; default 40),

@@ -37,6 +37,7 @@ import keras_tuner
 
 from lrdecay._compat import keras_tuner as keras_tuner_compat
 from lrdecay.tuning.evidence.verdict import execution_metric
+from lrdecay.tuning.pipeline import hyperband
 from lrdecay.tuning.pipeline import oracles as parallel_grid
 from lrdecay.tuning.pipeline.plan import SearchPlan, execution_seed
 from lrdecay.tuning.searchspace.space import CONTROL_KIND, KIND_HP, DecaySpace
@@ -46,7 +47,8 @@ ALGORITHMS: dict[str, type[Any]] = {
     # Stock order in one process; side by side under KerasTuner's chief.
     "grid": parallel_grid.GridSearch,
     "random": keras_tuner.RandomSearch,
-    "hyperband": keras_tuner.Hyperband,
+    # A budget floor, successive halving, no duplicate trials at a budget.
+    "hyperband": hyperband.Hyperband,
     "bayesian": keras_tuner.BayesianOptimization,
 }
 
@@ -238,6 +240,7 @@ def build_tuner(plan: SearchPlan, hypermodel: Any, verbose: int = 0) -> Any:
     }
     if plan.algorithm == "hyperband":
         tuner_args["max_epochs"] = plan.epochs
+        tuner_args.update(hyperband.default_options(plan.space, plan.epochs))
     elif plan.max_trials is not None or plan.algorithm != "grid":
         tuner_args["max_trials"] = plan.max_trials or 10
     tuner_args.update(plan.tuner_kwargs)
@@ -277,7 +280,9 @@ def start_with_control(oracle: Any, space: DecaySpace) -> None:
 def trial_total(plan: SearchPlan, tuner: Any) -> int | None:
     """How many trials the search will run, if known."""
     if plan.algorithm == "hyperband":
-        return None
+        # lrdecay's oracle knows its plan; a worker's (over gRPC) does not.
+        planned = getattr(tuner.oracle, "planned_trials", None)
+        return planned() if planned is not None else None
     if plan.algorithm != "grid":
         return int(tuner.oracle.max_trials)
     total = grid_size(plan.space)

@@ -40,7 +40,9 @@ class BudgetedDecayEpochs:
     note: str | None = None
 
 
-def fit_to_budget(decay_epochs: Any, epochs: int) -> BudgetedDecayEpochs:
+def fit_to_budget(
+    decay_epochs: Any, epochs: int, algorithm: str = defaults.ALGORITHM
+) -> BudgetedDecayEpochs:
     """The decay epochs a search of `epochs` epochs per trial searches.
 
     Example:
@@ -55,13 +57,15 @@ def fit_to_budget(decay_epochs: Any, epochs: int) -> BudgetedDecayEpochs:
         decay_epochs: The decay epochs as given (`None`: the default), or a
             dict kind -> decay epochs.
         epochs: Int. The epochs per trial (Hyperband's `max_epochs`).
+        algorithm: String. The search algorithm, for the default
+            (`lrdecay.defaults.decay_epochs_for`).
 
     Returns:
         A `BudgetedDecayEpochs`: the decay epochs, and a one-line note when
         a range was cut to the budget (else `None`).
     """
     if decay_epochs is None:
-        return BudgetedDecayEpochs(defaults.decay_epochs_for(epochs))
+        return BudgetedDecayEpochs(defaults.decay_epochs_for(epochs, algorithm))
     if isinstance(decay_epochs, Mapping):
         fitted = {}
         notes = []
