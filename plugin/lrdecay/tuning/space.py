@@ -155,6 +155,17 @@ class ResolvedDecay:
     # The exponential decay's half-life in epochs, when `k` derives from it.
     half_life: int | None = None
 
+    @property
+    def decay_epochs(self) -> int | None:
+        """The decay epochs as the trial runs them, whatever the kind calls them.
+
+        `None` for the control and for an exponential decay of a given `k`.
+        """
+        if self.kind == "exponential":
+            return self.half_life
+        names = _DECAY_EPOCHS_HP.get(self.kind)
+        return None if names is None else self.settings.get(names[2])
+
 
 class DecaySpace:
     """The search space of a decay: its kind and, per kind, its settings.
