@@ -17,6 +17,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import urllib.parse
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -270,9 +271,11 @@ def test_printed_link_shows_the_search_runs_by_name(
         "exponential half_life=2 seed=1",
         "step epochs_drop=2 seed=1",
     ]
+    # The search's saved view: its trials, every one drawn in the charts.
     assert links[0] == tracking_uri.runs_url(
-        server.uri, experiment.experiment_id, parent.info.run_id, "val_loss"
-    )
+        server.uri, experiment.experiment_id, parent.info.run_id, "val_loss",
+        saved=True,
+    )  # fmt: skip
 
     page = rendered_page(links[0])
     # Each run's name in the run list; the charts' legends add `(metric)`.
@@ -280,3 +283,22 @@ def test_printed_link_shows_the_search_runs_by_name(
     assert {name for name in listed if not name.endswith(")")} == set(names)
     # The parent is not listed among its trials: the page is the trials'.
     assert f">{parent.info.run_name}<" not in page
+
+    # The compare page of the trials: one `decay_epochs` row for every kind,
+    # first among the params that differ (its parallel-coordinates plot
+    # opens on the first three by name).
+    ids = json.dumps([run.info.run_id for run in children])
+    query = urllib.parse.urlencode(
+        {"runs": ids, "experiments": json.dumps([experiment.experiment_id])},
+        quote_via=urllib.parse.quote,
+    )
+    compare = rendered_page(f"{server.uri}/#/compare-runs?{query}")
+    assert ">decay_epochs<" in compare and ">decay_kind<" in compare
+    assert "constant/" not in compare
+    # The parent's plots: wide enough for a browser.
+    for name in ("lr_curves.png", "val_loss_curves.png"):
+        local = client.download_artifacts(
+            parent.info.run_id, f"lrdecay/{name}", str(tmp_path)
+        )
+        width, _ = struct.unpack(">II", Path(local).read_bytes()[16:24])
+        assert width >= 1200, (name, width)

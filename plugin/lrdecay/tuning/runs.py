@@ -27,8 +27,11 @@ call it rather than writing a tag name or a query of their own.
   Every trial run holds, beside the kind's own names (`step/epochs_drop`,
   `plateau/patience`, ...), its decay epochs under one name for every kind,
   `decay_epochs` (`DECAY_EPOCHS_PARAM`: the epochs as the trial ran them,
-  a fraction already taken of its budget; "-" for the control, which never
-  decays), so MLflow's compare view puts all trials on one axis.
+  a fraction already taken of its budget), so MLflow's compare view puts
+  all trials on one axis. The control, which never decays, has none: the
+  parallel-coordinates plot of MLflow 3.17 draws a run without the param
+  just above the axis' highest value and keeps the axis numeric (a text
+  value such as "-" would make it categorical, ordered as text: 10, 20, 5).
 - A trial that continued a shared trunk is tagged `lrdecay.branch_of` and
   `lrdecay.departure_epoch` (`BRANCH_OF_TAG`, `DEPARTURE_TAG`) and holds the
   trunk's epochs before the departure as its own; the parent run holds the
@@ -73,9 +76,8 @@ EXECUTION_TAG = "lrdecay.execution"
 STATUS_TAG = "lrdecay.trial_status"
 SCORE_TAG = "lrdecay.score"
 KIND_TAG = "lrdecay.kind"
-# A trial run's decay epochs, whatever its kind calls them; the control's.
+# A trial run's decay epochs, whatever its kind calls them.
 DECAY_EPOCHS_PARAM = "decay_epochs"
-NO_DECAY_EPOCHS = "-"
 BEST_TAG = "lrdecay.best"
 BEST_TRIAL_TAG = "lrdecay.best_trial_id"
 BEST_RUN_TAG = "lrdecay.best_run_id"

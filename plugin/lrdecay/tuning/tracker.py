@@ -340,10 +340,8 @@ class SearchRuns:
             if continued_run is not None:
                 tags[layout.CONTINUED_FROM_RUN_TAG] = continued_run
         params: dict[str, Any] = dict(values)
-        decay_epochs = resolved.decay_epochs
-        params[layout.DECAY_EPOCHS_PARAM] = (
-            layout.NO_DECAY_EPOCHS if decay_epochs is None else decay_epochs
-        )
+        if resolved.decay_epochs is not None:  # the control never decays
+            params[layout.DECAY_EPOCHS_PARAM] = resolved.decay_epochs
         params["epoch_budget"] = epochs
         if seed is not None:
             # The execution's own seed: `keras.utils.set_random_seed(seed)`
