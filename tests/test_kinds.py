@@ -31,6 +31,8 @@ ALLOWED = {
     ("tuning/searchspace/ranges.py", "step"),
     # `Range(sampling="linear")`: how a range is sampled, not the kind.
     ("tuning/searchspace/ranges.py", "linear"),
+    # KerasTuner's `Int.step` / `Float.step`: a range's step, not the kind.
+    ("tuning/pipeline/hyperband.py", "step"),
     # Batch metrics `step/<key>`: the global step.
     ("tracking/recorder.py", "step/"),
     # `lrdecay preview --drop`'s help text.

@@ -8,13 +8,16 @@ is not installed (`apt-get install -y chromium`).
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
+import urllib.parse
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +25,7 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from lrdecay.tracking import plots
+from lrdecay.tracking import plots, settings_plot
 from lrdecay.tracking import uri as tracking_uri
 from lrdecay.tuning.evidence import labels
 from mlflow_server import MlflowServer
@@ -168,7 +171,61 @@ def test_ui_hint_for_a_local_store_names_the_command_and_the_page() -> None:
         "?searchFilter=tags.mlflow.parentRunId%20%3D%20%27p1%27"
         "&orderByKey=metrics.%60val_loss%60&orderByAsc=true"
         "&compareRunsMode=CHART"
+        '  (to draw every run: the eye above the run list, "Show all runs")'
     )
+    saved = tracking_uri.ui_hint("http://host:5000", "3", "p1", "val_loss", saved=True)
+    assert saved == (
+        "Open the MLflow UI at http://host:5000/#/experiments/3/runs"
+        "?viewStateShareKey=lrdecay-p1&compareRunsMode=CHART"
+    )
+    tag, value = tracking_uri.saved_view("p1", "val_accuracy", lower_is_better=False)
+    assert tag == "mlflow.sharedViewState.lrdecay-p1"
+    assert json.loads(value) == {
+        "searchFilter": "tags.mlflow.parentRunId = 'p1'",
+        "orderByKey": "metrics.`val_accuracy`",
+        "orderByAsc": False,
+        "runsHiddenMode": "SHOW_ALL",
+    }
+
+
+def test_settings_plot_one_line_per_setting_control_on_top(tmp_path: Path) -> None:
+    control = [([0, 1, 2], [2.0, 1.5, 1.0]), ([0, 1, 2], [2.2, 1.7, 1.2])]
+    settings = {
+        "constant": control,
+        "step epochs_drop=1": [
+            ([0, 1, 2], [2.0, 1.8, 1.6]), ([0, 1, 2], [2.0, 2.0, 1.8]),
+        ],
+        "plateau patience=4": [(list(e), list(v)) for e, v in control],
+    }  # fmt: skip
+    figure = settings_plot.settings_figure(
+        settings, control="constant", ylabel="val_loss", log_scale=True, steps=False
+    )
+    (axis,) = figure.axes
+    lines = {line.get_label(): line for line in axis.get_lines()}
+    assert list(lines) == [
+        "step epochs_drop=1",
+        "plateau patience=4 = control",
+        "constant (control)",
+    ]
+    assert [line.get_zorder() for line in lines.values()][-1] == (
+        settings_plot.CONTROL_ZORDER
+    )
+    assert max(line.get_zorder() for line in lines.values()) == (
+        settings_plot.CONTROL_ZORDER
+    )
+    assert lines["step epochs_drop=1"].get_ydata().tolist() == pytest.approx(
+        [2.0, 1.9, 1.7]
+    )  # the mean of the repeats
+    styles = [line.get_linestyle() for line in lines.values()]
+    assert len(set(styles[:2])) == 2  # two settings, two line styles
+    # The legend holds every line, outside the axis (right of it).
+    legend = axis.get_legend()
+    assert [text.get_text() for text in legend.get_texts()] == list(lines)
+    path = settings_plot.settings_plot(
+        settings, tmp_path / "val_loss.png", control="constant", steps=False
+    )
+    width, height = struct.unpack(">II", path.read_bytes()[16:24])
+    assert width >= 1200 and height >= 500, (width, height)
 
 
 @pytest.mark.slow
@@ -214,9 +271,11 @@ def test_printed_link_shows_the_search_runs_by_name(
         "exponential half_life=2 seed=1",
         "step epochs_drop=2 seed=1",
     ]
+    # The search's saved view: its trials, every one drawn in the charts.
     assert links[0] == tracking_uri.runs_url(
-        server.uri, experiment.experiment_id, parent.info.run_id, "val_loss"
-    )
+        server.uri, experiment.experiment_id, parent.info.run_id, "val_loss",
+        saved=True,
+    )  # fmt: skip
 
     page = rendered_page(links[0])
     # Each run's name in the run list; the charts' legends add `(metric)`.
@@ -224,3 +283,22 @@ def test_printed_link_shows_the_search_runs_by_name(
     assert {name for name in listed if not name.endswith(")")} == set(names)
     # The parent is not listed among its trials: the page is the trials'.
     assert f">{parent.info.run_name}<" not in page
+
+    # The compare page of the trials: one `decay_epochs` row for every kind,
+    # first among the params that differ (its parallel-coordinates plot
+    # opens on the first three by name).
+    ids = json.dumps([run.info.run_id for run in children])
+    query = urllib.parse.urlencode(
+        {"runs": ids, "experiments": json.dumps([experiment.experiment_id])},
+        quote_via=urllib.parse.quote,
+    )
+    compare = rendered_page(f"{server.uri}/#/compare-runs?{query}")
+    assert ">decay_epochs<" in compare and ">decay_kind<" in compare
+    assert "constant/" not in compare
+    # The parent's plots: wide enough for a browser.
+    for name in ("lr_curves.png", "val_loss_curves.png"):
+        local = client.download_artifacts(
+            parent.info.run_id, f"lrdecay/{name}", str(tmp_path)
+        )
+        width, _ = struct.unpack(">II", Path(local).read_bytes()[16:24])
+        assert width >= 1200, (name, width)

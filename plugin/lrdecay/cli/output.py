@@ -253,6 +253,8 @@ def print_result(
             result.parent_run_id,
             objective,
             lower_is_better=direction != "max",
+            # The search saved the view: every trial drawn.
+            saved=result.parent_run_id is not None,
         )
     )
     report = (

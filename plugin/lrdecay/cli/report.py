@@ -289,6 +289,9 @@ def run_report(args: argparse.Namespace) -> int:
                 parent.info.run_id,
                 objective,
                 lower_is_better=direction != "max",
+                # A search before lrdecay saved views has none.
+                saved=tracking_uri.saved_view(parent.info.run_id, objective)[0]
+                in experiment.tags,
             )
         )
     return EXIT_OK

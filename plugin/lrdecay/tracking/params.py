@@ -75,12 +75,16 @@ def decay_params(decays: Sequence[Any]) -> dict[str, Any]:
     setting of `applied_config()` (the settings the fit ran: a decay built
     without `initial_lr` gives the optimizer's rate it started from) but
     `verbose` is `<kind>/<setting>`, or `<kind><index>/<setting>` when a kind
-    appears twice.
+    appears twice. A decay whose schedule says `logs_settings = False` (a
+    search's constant-rate control) gives its kind only.
     """
     kinds = [decay.kind for decay in decays]
     params: dict[str, Any] = {KIND_PARAM: "+".join(kinds) if kinds else "none"}
     for index, decay in enumerate(decays):
         prefix = decay.kind if kinds.count(decay.kind) == 1 else f"{decay.kind}{index}"
+        schedule = getattr(decay, "decay_schedule", None)
+        if not getattr(schedule, "logs_settings", True):
+            continue
         for name, value in decay.applied_config().items():
             if name != "verbose":
                 params[f"{prefix}/{name}"] = value

@@ -19,6 +19,7 @@ from typing import Any, Literal
 __all__ = [
     "comparison_plot",
     "distinct_colors",
+    "log_y",
     "lr_curve_plot",
     "new_figure",
     "save",
@@ -34,6 +35,9 @@ _FIGURES: dict[str, tuple[tuple[float, float], int, Literal["constrained"] | Non
     "run": ((7.0, 2.8), 80, None),  # a 560 x 224 PNG of a few tens of kB
     "preview": ((8.0, 4.5), 100, "constrained"),
     "report": ((11.0, 4.5), 100, "constrained"),
+    # A search's parent-run plots (`lrdecay.tracking.settings_plot`): 1320 px
+    # wide at a font a browser shows at its size.
+    "settings": ((12.0, 5.0), 110, "constrained"),
 }
 
 
@@ -51,8 +55,9 @@ def new_figure(ncols: int = 1, purpose: str = "run") -> tuple[Any, list[Any]]:
 
     Args:
         ncols: Int. Number of axes, side by side. Defaults to `1`.
-        purpose: String. `"run"` (a fit's or trial's artifact), `"preview"`
-            or `"report"` (the `lrdecay` command's plots); sets the size,
+        purpose: String. `"run"` (a fit's or trial's artifact), `"settings"`
+            (a search's parent-run plots), `"preview"` or `"report"` (the
+            `lrdecay` command's plots); sets the size,
             resolution and layout. Defaults to `"run"`.
 
     Returns:
@@ -242,7 +247,7 @@ def comparison_plot(
         )
         labelled.add(group)
     if log_scale:
-        _log_y(axis, [value for _, values in curves.values() for value in values])
+        log_y(axis, [value for _, values in curves.values() for value in values])
     axis.set_xlabel("epoch")
     axis.set_ylabel(ylabel)
     axis.grid(alpha=0.3, which="both")
@@ -264,7 +269,7 @@ def comparison_plot(
 _LOG_DECADES = 8.0
 
 
-def _log_y(axis: Any, values: Sequence[float]) -> None:
+def log_y(axis: Any, values: Sequence[float]) -> None:
     """A log y axis with plain tick labels (`0.2`, not `2x10^-1`).
 
     Ticks at 1-2-3-4-5-6-8, 1-2-5 or 1 per decade, by how many decades the

@@ -243,7 +243,9 @@ class TrackedRun:
         recorder = self.recorder
         artifact_dir = Path(tempfile.mkdtemp(prefix="lrdecay-artifacts-"))
         try:
-            title = f"{recorder.decay_kind} decay" + (
+            # The run's name says what it holds (a search's trial: its
+            # setting and seed, `step epochs_drop=10 seed=3`).
+            title = self.logger.run_name or f"{recorder.decay_kind} decay" + (
                 f" - run {self.run_id[:8]}" if self.run_id else ""
             )
             guard(

@@ -107,7 +107,8 @@ class SearchPlan:
             "objective": str(self.objective),
             "batch_size": self.batch_size,
             "seed": self.seed,
-            "executions_per_trial": self.executions_per_trial,
+            # Once, by the name the command line and the README use
+            # (`executions_per_trial` is KerasTuner's name of the same).
             "repeats": self.repeats,
             "control": self.control,
             "share_prefix": self.shares_prefix,

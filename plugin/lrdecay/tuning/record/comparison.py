@@ -11,38 +11,41 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from lrdecay.tracking import plots
+from lrdecay.tracking.settings_plot import Curve, settings_plot
 from lrdecay.tuning.evidence import labels
 from lrdecay.tuning.record import runs as layout
+from lrdecay.tuning.searchspace.space import CONTROL_KIND
 
 
 def log_comparison(
     client: Any, parent_run_id: str, by_trial: Mapping[str, list[Any]], objective: str
 ) -> None:
-    """Log two plots to the parent run: every trial's rate, and its objective.
+    """Log two plots to the parent run: every setting's rate, and its objective.
+
+    One line per setting, the mean over its repeats with their spread as a
+    band, the control on top (`lrdecay.tracking.settings_plot`).
 
     Args:
         client: `mlflow.MlflowClient`.
         parent_run_id: String. The search's run.
-        by_trial: Trial id -> its runs (one per execution), all plotted.
+        by_trial: Trial id -> its runs (one per execution).
         objective: String. The metric of the second plot.
     """
-    lr_curves: dict[str, tuple[list[int], list[float]]] = {}
-    val_curves: dict[str, tuple[list[int], list[float]]] = {}
-    groups: dict[str, str] = {}
+    lr_curves: dict[str, list[Curve]] = {}
+    val_curves: dict[str, list[Curve]] = {}
+    control = None
     for trial_id, run in (
         (trial_id, run) for trial_id, runs in sorted(by_trial.items()) for run in runs
     ):
         # The run's name says what the execution holds (`labels.trial_label`);
-        # runs named otherwise (before lrdecay named them) get the kind.
+        # runs named otherwise (before lrdecay named them) get the kind. The
+        # repeats of a setting (its seeds) are one line.
         kind = run.data.tags.get(layout.KIND_TAG, "")
         name = run.info.run_name or ""
         label = name if name.startswith(kind) and kind else f"{trial_id} {kind}"
-        label = label.strip()
-        if label in groups:  # two runs alike but for what the name omits
-            label = f"{label} (trial {trial_id}, run {run.info.run_id[:8]})"
-        # The repeats of a setting (its seeds) share one colour and entry.
-        groups[label] = labels.setting_of(label)
+        setting = labels.setting_of(label.strip())
+        if kind == CONTROL_KIND:
+            control = setting
         for metric, curves in (
             ("learning_rate", lr_curves),
             (objective, val_curves),
@@ -52,31 +55,34 @@ def log_comparison(
                 key=lambda point: point.step,
             )
             if history:
-                curves[label] = (
-                    [point.step for point in history],
-                    [point.value for point in history],
+                curves.setdefault(setting, []).append(
+                    (
+                        [point.step for point in history],
+                        [point.value for point in history],
+                    )
                 )
     with tempfile.TemporaryDirectory(prefix="lrdecay-search-") as folder:
         paths = []
         if lr_curves:
             paths.append(
-                plots.comparison_plot(
+                settings_plot(
                     lr_curves,
                     Path(folder) / "lr_curves.png",
-                    title="learning rate of every trial",
+                    control=control,
+                    title="learning rate of every setting",
                     log_scale=True,
-                    groups=groups,
                 )
             )
         if val_curves:
             paths.append(
-                plots.comparison_plot(
+                settings_plot(
                     val_curves,
                     Path(folder) / f"{objective}_curves.png",
+                    control=control,
                     ylabel=objective,
-                    title=f"{objective} of every trial",
+                    title=f"{objective} of every setting "
+                    "(mean over repeats, band: lowest to highest)",
                     log_scale=_is_loss(objective),
-                    groups=groups,
                     steps=False,
                 )
             )

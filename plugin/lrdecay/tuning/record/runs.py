@@ -21,7 +21,17 @@ call it rather than writing a tag name or a query of their own.
   `lrdecay.execution` (`EXECUTION_TAG`) and `lrdecay.trial_status`
   (`STATUS_TAG`, KerasTuner's status of the trial); a completed trial's runs
   carry its score (`SCORE_TAG`), the best trial's runs `lrdecay.best=true`
-  (`BEST_TAG`).
+  (`BEST_TAG`): "best" is said of a setting, so with repeats every run of the
+  best setting carries it (filter on it to see the setting's spread); the
+  parent names the setting's first run in `lrdecay.best_run_id`.
+  Every trial run holds, beside the kind's own names (`step/epochs_drop`,
+  `plateau/patience`, ...), its decay epochs under one name for every kind,
+  `decay_epochs` (`DECAY_EPOCHS_PARAM`: the epochs as the trial ran them,
+  a fraction already taken of its budget), so MLflow's compare view puts
+  all trials on one axis. The control, which never decays, has none: the
+  parallel-coordinates plot of MLflow 3.17 draws a run without the param
+  just above the axis' highest value and keeps the axis numeric (a text
+  value such as "-" would make it categorical, ordered as text: 10, 20, 5).
 - A trial that continued a shared trunk is tagged `lrdecay.branch_of` and
   `lrdecay.departure_epoch` (`BRANCH_OF_TAG`, `DEPARTURE_TAG`) and holds the
   trunk's epochs before the departure as its own; the parent run holds the
@@ -66,6 +76,8 @@ EXECUTION_TAG = "lrdecay.execution"
 STATUS_TAG = "lrdecay.trial_status"
 SCORE_TAG = "lrdecay.score"
 KIND_TAG = "lrdecay.kind"
+# A trial run's decay epochs, whatever its kind calls them.
+DECAY_EPOCHS_PARAM = "decay_epochs"
 BEST_TAG = "lrdecay.best"
 BEST_TRIAL_TAG = "lrdecay.best_trial_id"
 BEST_RUN_TAG = "lrdecay.best_run_id"
@@ -185,7 +197,14 @@ def live_run(client: Any, run_id: str | None) -> Any | None:
 def create_parent_run(
     client: Any, experiment_id: str, project_name: str, project_path: str | None
 ) -> str:
-    """Create the parent run of the search `project_name`; return its id."""
+    """Create the parent run of the search `project_name`; return its id.
+
+    The run carries the context tags `mlflow.start_run` gives a run
+    (`mlflow.user`, `mlflow.source.name`, `mlflow.source.type`, git's commit),
+    which `MlflowClient.create_run` alone leaves out.
+    """
+    from lrdecay._compat.mlflow import resolve_tags
+
     tags = {
         ROLE_TAG: SEARCH_ROLE,
         SEARCH_TAG: project_name,
@@ -193,7 +212,9 @@ def create_parent_run(
     }
     if project_path is not None:
         tags[PROJECT_DIR_TAG] = os.path.abspath(project_path)
-    run = client.create_run(experiment_id, tags=tags, run_name=project_name)
+    run = client.create_run(
+        experiment_id, tags=resolve_tags(tags), run_name=project_name
+    )
     return str(run.info.run_id)
 
 

@@ -341,6 +341,8 @@ class SearchRuns:
             if continued_run is not None:
                 tags[layout.CONTINUED_FROM_RUN_TAG] = continued_run
         params: dict[str, Any] = dict(values)
+        if resolved.decay_epochs is not None:  # the control never decays
+            params[layout.DECAY_EPOCHS_PARAM] = resolved.decay_epochs
         params["epoch_budget"] = epochs
         if seed is not None:
             # The execution's own seed: `keras.utils.set_random_seed(seed)`
@@ -514,6 +516,7 @@ class SearchRuns:
             comparison.log_comparison(
                 self.client, self.parent_run_id, by_trial, objective
             )
+            self._save_view(tuner, objective)
             summary = [
                 {
                     "trial_id": trial.trial_id,
@@ -559,6 +562,18 @@ class SearchRuns:
             )
             for trial in trials
         ]
+
+    def _save_view(self, tuner: Any, objective: str) -> None:
+        """Save the MLflow UI's view of the trials, every one drawn.
+
+        The link the search prints opens it (`tracking.uri.saved_view`).
+        """
+        assert self.parent_run_id is not None
+        direction = getattr(getattr(tuner.oracle, "objective", None), "direction", None)
+        key, value = tracking_uri_module.saved_view(
+            self.parent_run_id, objective, lower_is_better=direction != "max"
+        )
+        self.client.set_experiment_tag(self.experiment_id, key, value)
 
 
 class _RecordingTrialRun(TrialRun):

@@ -1,4 +1,7 @@
-"""How a search's decay epochs meet its epoch budget.
+"""A search's decay epochs: epochs or fractions, and how they meet its budget.
+
+Whole numbers are epochs, floats in (0, 1] fractions of each trial's budget
+(`parse_decay_epochs`, `relative_epochs`).
 
 One rule for `lrdecay.search()` and `lrdecay search`, applied before the
 space is built and the search is named:
@@ -17,13 +20,28 @@ space is built and the search is named:
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
 from collections.abc import Mapping
 from typing import Any
 
 from lrdecay import defaults
-from lrdecay.tuning.searchspace.ranges import Range
+from lrdecay.schedules import KIND_TABLE
+from lrdecay.tuning.searchspace.ranges import (
+    Range,
+    Setting,
+    all_values,
+    check_between,
+    parse_setting,
+)
 
-__all__ = ["BudgetedDecayEpochs", "fit_to_budget"]
+__all__ = [
+    "BudgetedDecayEpochs",
+    "DecayEpochs",
+    "fit_to_budget",
+    "parse_decay_epochs",
+    "relative_epochs",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,3 +121,45 @@ def _note(change: str, epochs: int) -> str:
         f"decay epochs {change}: decays beyond the epoch budget epochs={epochs} "
         "never act"
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class DecayEpochs:
+    """The parsed decay-epochs setting of one kind: epochs or budget fractions."""
+
+    setting: Setting
+    relative: bool
+
+    def hp_name(self, kind: str) -> str:
+        return KIND_TABLE[kind].decay_epochs_hp(self.relative)
+
+
+def parse_decay_epochs(name: str, spec: Any) -> DecayEpochs:
+    """Whole numbers are epochs (>= 1); floats are fractions in (0, 1]."""
+    setting = parse_setting(name, spec)
+    values = all_values(setting)
+    integral = [isinstance(value, numbers.Integral) for value in values]
+    if setting.range is not None:
+        integral = [setting.range.is_int]
+    if all(integral):
+        for value in values:
+            if value < 1:
+                raise ValueError(
+                    f"Argument `{name}` must hold positive numbers of epochs "
+                    f"(or fractions of the epoch budget as floats in (0, 1]). "
+                    f"Received: {name}={spec!r} (holding {value!r})"
+                )
+        return DecayEpochs(setting, relative=False)
+    if any(integral):
+        raise ValueError(
+            f"Argument `{name}` mixes whole epochs and fractions of the epoch "
+            "budget; give only ints (epochs) or only floats in (0, 1] "
+            f"(fractions). Received: {name}={spec!r}"
+        )
+    check_between(name, spec, setting, 0.0, 1.0, low_open=True, high_open=False)
+    return DecayEpochs(setting, relative=True)
+
+
+def relative_epochs(fraction: float, budget: int) -> int:
+    """The decay epochs of `fraction` of a `budget`: round half up, at least 1."""
+    return max(1, math.floor(fraction * budget + 0.5))

@@ -45,7 +45,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
-import numbers
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
@@ -53,10 +52,14 @@ from lrdecay import defaults, schedules
 from lrdecay._validation import check_bool, check_choice, check_epoch_count
 from lrdecay.kinds import Extra, KindSpec, extra_named
 from lrdecay.schedules import KIND_TABLE
+from lrdecay.tuning.searchspace.budget import (
+    DecayEpochs,
+    parse_decay_epochs,
+    relative_epochs,
+)
 from lrdecay.tuning.searchspace.ranges import (
     Range,
     Setting,
-    all_values,
     check_between,
     parse_setting,
 )
@@ -85,48 +88,6 @@ INITIAL_LR_HP = "initial_lr"
 
 
 @dataclasses.dataclass(frozen=True)
-class DecayEpochs:
-    """The parsed decay-epochs setting of one kind: epochs or budget fractions."""
-
-    setting: Setting
-    relative: bool
-
-    def hp_name(self, kind: str) -> str:
-        return KIND_TABLE[kind].decay_epochs_hp(self.relative)
-
-
-def parse_decay_epochs(name: str, spec: Any) -> DecayEpochs:
-    """Whole numbers are epochs (>= 1); floats are fractions in (0, 1]."""
-    setting = parse_setting(name, spec)
-    values = all_values(setting)
-    integral = [isinstance(value, numbers.Integral) for value in values]
-    if setting.range is not None:
-        integral = [setting.range.is_int]
-    if all(integral):
-        for value in values:
-            if value < 1:
-                raise ValueError(
-                    f"Argument `{name}` must hold positive numbers of epochs "
-                    f"(or fractions of the epoch budget as floats in (0, 1]). "
-                    f"Received: {name}={spec!r} (holding {value!r})"
-                )
-        return DecayEpochs(setting, relative=False)
-    if any(integral):
-        raise ValueError(
-            f"Argument `{name}` mixes whole epochs and fractions of the epoch "
-            "budget; give only ints (epochs) or only floats in (0, 1] "
-            f"(fractions). Received: {name}={spec!r}"
-        )
-    check_between(name, spec, setting, 0.0, 1.0, low_open=True, high_open=False)
-    return DecayEpochs(setting, relative=True)
-
-
-def relative_epochs(fraction: float, budget: int) -> int:
-    """The decay epochs of `fraction` of a `budget`: round half up, at least 1."""
-    return max(1, math.floor(fraction * budget + 0.5))
-
-
-@dataclasses.dataclass(frozen=True)
 class ResolvedDecay:
     """One trial's decay: the kind and the arguments of its callback."""
 
@@ -135,6 +96,20 @@ class ResolvedDecay:
     initial_lr: float | None
     # The exponential decay's half-life in epochs, when `k` derives from it.
     half_life: int | None = None
+
+    @property
+    def decay_epochs(self) -> int | None:
+        """The decay epochs as the trial runs them, whatever the kind calls them.
+
+        `None` for the control and for an exponential decay of a given `k`.
+        """
+        spec = KIND_TABLE.get(self.kind)
+        if spec is None or spec.decay_arg is None:
+            return None
+        if spec.rate_of_epochs is not None:
+            # Its decay takes a rate (`k`) derived from the decay epochs.
+            return self.half_life
+        return self.settings.get(spec.decay_arg)
 
 
 class DecaySpace:
