@@ -67,7 +67,7 @@ def _search(folder: Path, x: Any, y: Any = None, **kwargs: Any) -> Any:
         "epochs": EPOCHS,
         "seed": SEED,
         "project_dir": folder,
-        "tracking_uri": f"sqlite:///{folder}/mlflow.db",
+        "tracking": {"tracking_uri": f"sqlite:///{folder}/mlflow.db"},
         **GRID,
         **kwargs,
     }

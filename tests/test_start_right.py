@@ -264,7 +264,7 @@ def test_auto_with_a_space_that_searches_the_rate_is_refused(
     from lrdecay.tuning.pipeline.runner import search
 
     x, y, xv, yv = digits
-    with pytest.raises(ValueError, match="already searches `initial_lr`"):
+    with pytest.raises(ValueError, match="Arguments `space` and `initial_lr` both set"):
         search(
             lambda: make_model(),
             x,
