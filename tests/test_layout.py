@@ -12,7 +12,6 @@ MAX_FUNCTION_LINES = 100
 # Still over the limit, to be split by concern; the list may only shrink.
 TOO_LONG_YET = {
     "cli/search.py",
-    "schedules/__init__.py",
     "tuning/pipeline/hypermodel.py",
     "tuning/pipeline/runner.py",
     "tuning/prefixes/prefix.py",
