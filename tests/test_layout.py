@@ -14,7 +14,6 @@ TOO_LONG_YET = {
     "cli/search.py",
     "tuning/pipeline/hypermodel.py",
     "tuning/pipeline/runner.py",
-    "tuning/prefixes/prefix.py",
     "tuning/record/runs.py",
     "tuning/record/tracker.py",
 }
