@@ -42,7 +42,7 @@ from lrdecay.tuning.prefixes.prefix import (
 
 
 @dataclasses.dataclass
-class Branch:
+class TrainedBranch:
     """One decay's run: its full per-epoch history and what it cost.
 
     Attributes:
@@ -65,13 +65,13 @@ class SharedPrefixResult:
     """What `train_shared_prefix` trained.
 
     Attributes:
-        branches: List of `Branch`, one per decay, in the order given.
+        branches: List of `TrainedBranch`, one per decay, in the order given.
         trunk_history: List of dict. The trunk's per-epoch logs.
         epochs_trained: Int. Trunk and branch epochs actually trained.
         epochs_independent: Int. Epochs independent runs would train.
     """
 
-    branches: list[Branch]
+    branches: list[TrainedBranch]
     trunk_history: list[Logs]
     epochs_trained: int
     epochs_independent: int
@@ -165,7 +165,7 @@ def train_shared_prefix(
         else:
             history = _branch(build_model, decay, mode, trunk, departure, spec)
         trained = 0 if departure is None else epochs - departure
-        branches.append(Branch(decay, departure, history, trained))
+        branches.append(TrainedBranch(decay, departure, history, trained))
     return SharedPrefixResult(
         branches=branches,
         trunk_history=trunk.history,

@@ -63,3 +63,15 @@ def test_every_tuning_subpackage_is_on_the_map():
     ]
     for name in subpackages:
         assert f"`{name}/`" in tuning.__doc__, name
+
+
+def test_no_two_classes_with_one_name():
+    """A class name says which class it is, wherever it is imported from."""
+    homes: dict[str, list[str]] = {}
+    for path in _modules():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ClassDef):
+                homes.setdefault(node.name, []).append(
+                    path.relative_to(PACKAGE).as_posix()
+                )
+    assert {name: where for name, where in homes.items() if len(where) > 1} == {}
