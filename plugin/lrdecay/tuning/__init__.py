@@ -36,10 +36,11 @@ subpackages free of cycles, `pyproject.toml`):
 - `lr_finder/`: `lr_range` (`find_lr`, the LR range test), `lr_range_data`,
   `auto_lr` (`suggested_lr * (0.3, 1, 3)`).
 - `record/`: THE MLflow run layout of a search: `runs` (tag names, parent
-  lookup, stale runs, experiment), `tracker` writes a search's runs by it,
-  `comparison` its plots. Inside `tuning`, not beside `lrdecay.tracking`,
-  because they read `evidence` (labels, results) and tracking must not
-  import tuning.
+  lookup, stale runs, experiment), `project_files` (the marker with the
+  parent run id, seed and identity digest; the lock), `tracker` writes a
+  search's runs by it, `comparison` its plots. Inside `tuning`, not beside
+  `lrdecay.tracking`, because they read `evidence` (labels, results) and
+  tracking must not import tuning.
 - `distributed/`: KerasTuner's chief and workers.
 - `termination`: Ctrl-C and SIGTERM stop a search wherever they land (used by
   the pipeline and by distributed workers).

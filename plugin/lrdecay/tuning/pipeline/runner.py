@@ -171,6 +171,7 @@ from lrdecay.tuning.pipeline.tuners import (
     grid_size,
     trial_total,
 )
+from lrdecay.tuning.record import project_files
 from lrdecay.tuning.record import runs as layout
 from lrdecay.tuning.searchspace.space import DecaySpace
 from lrdecay.tuning.termination import stop_on_signals
@@ -499,9 +500,9 @@ def _search(
     )
     tuner = build_tuner(plan, hypermodel, verbose=verbose)
     if not role.is_worker:
-        layout.write_identity(plan.project_path, search_identity.digest())
+        project_files.write_identity(plan.project_path, search_identity.digest())
         if plan.seed is not None:
-            layout.write_seed(plan.project_path, plan.seed)
+            project_files.write_seed(plan.project_path, plan.seed)
     runs = prepare.track(plan, tuner, hypermodel, joined, data)
     if runs is not None and sharing_off is not None and not role.is_worker:
         runs.tag_search({layout.SHARING_OFF_TAG: sharing_off})

@@ -30,7 +30,7 @@ from lrdecay.tracking import uri as tracking_uri_module
 from lrdecay.tracking.guard import tag_value
 from lrdecay.tracking.run import RUN_STATUS_TAG
 from lrdecay.tuning.evidence import labels
-from lrdecay.tuning.record import comparison
+from lrdecay.tuning.record import comparison, project_files
 from lrdecay.tuning.record import runs as layout
 from lrdecay.tuning.searchspace.space import DecaySpace, ResolvedDecay
 
@@ -174,14 +174,14 @@ class SearchRuns:
                 project_path,
                 uri,
                 reuse=resuming,
-                since=layout.process_started(),
+                since=project_files.process_started(),
             )
         if parent is not None:
             experiment_id = parent.info.experiment_id
             client.update_run(parent_run_id, status="RUNNING")
             resumes = int(parent.data.tags.get(layout.RESUMES_TAG, "0")) + 1
             client.set_tag(parent_run_id, layout.RESUMES_TAG, str(resumes))
-        layout.write_marker(project_path, parent_run_id, uri)
+        project_files.write_marker(project_path, parent_run_id, uri)
         runs = cls(uri, experiment_id, parent_run_id, project_name, options)
         runs._log_search_settings(parent, settings, space)
         return runs
