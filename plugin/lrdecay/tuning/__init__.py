@@ -38,7 +38,9 @@ subpackages free of cycles, `pyproject.toml`):
 - `record/`: THE MLflow run layout of a search: `runs` (tag names, parent
   lookup, stale runs, experiment), `project_files` (the marker with the
   parent run id, seed and identity digest; the lock), `tracker` writes a
-  search's runs by it, `comparison` its plots. Inside `tuning`, not beside
+  search's runs by it (`trial_run`: one execution's child run;
+  `search_summary`: the parent at the end; `range_test_run`: an LR range
+  test), `comparison` its plots. Inside `tuning`, not beside
   `lrdecay.tracking`, because they read `evidence` (labels, results) and
   tracking must not import tuning.
 - `distributed/`: KerasTuner's chief and workers.
