@@ -11,7 +11,6 @@ MAX_MODULE_LINES = 500
 MAX_FUNCTION_LINES = 100
 # Still over the limit, to be split by concern; the list may only shrink.
 TOO_LONG_YET = {
-    "tuning/pipeline/hypermodel.py",
     "tuning/pipeline/runner.py",
 }
 

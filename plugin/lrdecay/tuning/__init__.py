@@ -17,7 +17,9 @@ subpackages free of cycles, `pyproject.toml`):
   and sets up the MLflow runs, `tuners` builds the KerasTuner tuner (`oracles`:
   a grid whose workers run side by side; `hyperband`: a budget floor the decay
   epochs fit in, successive halving, one trial per effective setting),
-  `hypermodel` (`DecayHyperModel`, for any stock tuner), `keywords` (the
+  `hypermodel` (`DecayHyperModel`, for any stock tuner; `trial_context`
+  what its fit knows of a trial, `finite_guard` fails a diverged trial,
+  `decay_state` keeps a trial's decay for a continued one), `keywords` (the
   fit keywords), `assemble` builds the `SearchResult` when it ends, `dry_run`
   outlines a search before it trains, `arguments` (the deprecated and fit
   keywords of `search()`).
