@@ -14,7 +14,8 @@ subpackages free of cycles, `pyproject.toml`):
   arguments and fills in the defaults (`lrdecay.defaults`), `identity` says
   what a search is (settings, a digest of its data and of its model; names
   its project), `prepare` joins a distributed search, runs the LR range test
-  and sets up the MLflow runs, `tuners` builds the KerasTuner tuner (`oracles`:
+  and sets up the MLflow runs, `execute` runs the tuner (signals, the frozen
+  heap, trial events), `tuners` builds the KerasTuner tuner (`oracles`:
   a grid whose workers run side by side; `hyperband`: a budget floor the decay
   epochs fit in, successive halving, one trial per effective setting),
   `hypermodel` (`DecayHyperModel`, for any stock tuner; `trial_context`
@@ -34,7 +35,9 @@ subpackages free of cycles, `pyproject.toml`):
   `verdict` (the ranking with its spread, the one rule for ties, the verdict,
   the rate warning), `labels`, `table` (the ranking as text).
 - `prefixes/`: shared-prefix trunks and branches (exact: a branch equals its
-  independent run): `prefix`, `branch`, `trunks` (kept on disk).
+  independent run): `prefix` (departures, trunk state), `branch`, `trunks`
+  (kept on disk); the trainer the tests compare against is
+  `tests/prefix_trainer.py`.
 - `lr_finder/`: `lr_range` (`find_lr`, the LR range test), `lr_range_data`,
   `auto_lr` (`suggested_lr * (0.3, 1, 3)`).
 - `record/`: THE MLflow run layout of a search: `runs` (tag names, parent
