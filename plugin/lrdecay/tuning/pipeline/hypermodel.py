@@ -448,7 +448,11 @@ class DecayHyperModel(keras_tuner.HyperModel):
         return list(runs.search_ended(tuner, trials, best_trial(tuner.oracle)))
 
     def attach_search_runs(self, search_runs: Any) -> None:
-        """Log the trials' runs under `search_runs` (set by `search()`)."""
+        """Log the trials' runs under `search_runs` (set by `search()`).
+
+        Turns tracking on: the runs hold the options (`tracking` becomes `{}`).
+        """
+        self.tracking = {}
         self._search_runs = search_runs
 
     def trial_initial_lr(self, tuner: Any, trial_id: str) -> float | None:
