@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from lrdecay.tracking import uri as tracking_uri
-from lrdecay.tuning.record import runs
+from lrdecay.tuning.record import project_files
 from mlflow_server import MlflowServer, free_port
 
 ADMIN = ("admin", "Adm1n-s3cret-pw")
@@ -158,7 +158,7 @@ RACER = textwrap.dedent(
     """
     import sys, time
     import mlflow
-    from lrdecay.tuning.record import runs
+    from lrdecay.tuning.record import project_files, runs
 
     uri, project_path, start_at, reuse = sys.argv[1:5]
     client = mlflow.MlflowClient(uri)
@@ -167,7 +167,7 @@ RACER = textwrap.dedent(
         time.sleep(0.001)
     run_id, found = runs.claim_parent_run(
         client, experiment_id, "racing", project_path, uri,
-        reuse=reuse == "1", since=runs.process_started(),
+        reuse=reuse == "1", since=project_files.process_started(),
     )
     print(run_id, "found" if found is not None else "created", flush=True)
     """
@@ -214,8 +214,8 @@ def test_two_processes_starting_one_search_make_one_parent(
         [experiment_id], filter_string="tags.`lrdecay.search` = 'racing'"
     )
     assert [run.info.run_id for run in parents] == [lines[0][0]]
-    assert runs.read_marker(project_path) == lines[0][0]
-    assert sorted(os.listdir(project_path)) == [runs.MARKER_FILE]  # lock gone
+    assert project_files.read_marker(project_path) == lines[0][0]
+    assert sorted(os.listdir(project_path)) == [project_files.MARKER_FILE]  # lock gone
 
 
 def test_stale_lock_of_a_dead_process_is_taken_over(tmp_path: Path) -> None:
@@ -223,17 +223,20 @@ def test_stale_lock_of_a_dead_process_is_taken_over(tmp_path: Path) -> None:
 
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    (tmp_path / runs.LOCK_FILE).write_text(f"{socket.gethostname()} {dead.pid}")
-    with runs.parent_run_lock(str(tmp_path), timeout=2):
-        assert (tmp_path / runs.LOCK_FILE).read_text().endswith(f" {os.getpid()}")
+    (tmp_path / project_files.LOCK_FILE).write_text(
+        f"{socket.gethostname()} {dead.pid}"
+    )
+    lock = tmp_path / project_files.LOCK_FILE
+    with project_files.parent_run_lock(str(tmp_path), timeout=2):
+        assert lock.read_text().endswith(f" {os.getpid()}")
     assert list(tmp_path.iterdir()) == []
 
 
 def test_a_held_lock_times_out_naming_the_file(tmp_path: Path) -> None:
     with (
-        runs.parent_run_lock(str(tmp_path)),
-        pytest.raises(TimeoutError, match=runs.LOCK_FILE),
-        runs.parent_run_lock(str(tmp_path), timeout=0.3),
+        project_files.parent_run_lock(str(tmp_path)),
+        pytest.raises(TimeoutError, match=project_files.LOCK_FILE),
+        project_files.parent_run_lock(str(tmp_path), timeout=0.3),
     ):
         pass
 
@@ -496,7 +499,7 @@ def test_a_password_in_the_uri_works_and_is_never_shown(
     for output in (search.stdout, search.stderr, report.stdout, report.stderr):
         assert ADMIN[1] not in output
     written = [path for path in tmp_path.rglob("*") if path.is_file()]
-    assert any(path.name == runs.MARKER_FILE for path in written)
+    assert any(path.name == project_files.MARKER_FILE for path in written)
     for path in written:
         assert ADMIN[1].encode() not in path.read_bytes(), path
     monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", ADMIN[0])

@@ -18,8 +18,10 @@ from lrdecay.tuning.evidence import labels
 from lrdecay.tuning.searchspace.space import SEARCHABLE_KINDS, DecaySpace
 
 PACKAGE = pathlib.Path(lrdecay.__file__).parent
-# Where a kind may be named: its table row, its callback.
-HOMES = {"schedules.py", "kinds.py"}
+# Where a kind may be named: its table row (`kinds.py`, the schedule modules),
+# its callback.
+HOMES = {"kinds.py"}
+SCHEDULES = "schedules"
 CALLBACKS = "callbacks"
 # Strings equal to a kind name that are something else, or user-facing text.
 ALLOWED = {
@@ -59,7 +61,7 @@ def _kind_strings() -> list[tuple[str, int, str]]:
     hits = []
     for path in sorted(PACKAGE.rglob("*.py")):
         relative = path.relative_to(PACKAGE).as_posix()
-        if relative in HOMES or relative.startswith(CALLBACKS + "/"):
+        if relative in HOMES or relative.startswith((SCHEDULES + "/", CALLBACKS + "/")):
             continue
         tree = ast.parse(path.read_text())
         docs = _docstrings(tree)

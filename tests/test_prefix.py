@@ -24,12 +24,8 @@ from lrdecay import (
     StepDecay,
 )
 from lrdecay.tuning.data.epoch_order import EpochOrderedData, epoch_order
-from lrdecay.tuning.prefixes.prefix import (
-    departure_epoch,
-    plateau_departure,
-    train_independent,
-    train_shared_prefix,
-)
+from lrdecay.tuning.prefixes.prefix import departure_epoch, plateau_departure
+from prefix_trainer import train_independent, train_shared_prefix
 
 EPOCHS = 8
 LR = 0.5

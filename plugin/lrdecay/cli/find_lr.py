@@ -165,8 +165,8 @@ def _track(
     """One MLflow run holding the test: params, curve, plot."""
     import mlflow
 
+    from lrdecay.tuning.record import range_test_run
     from lrdecay.tuning.record import runs as layout
-    from lrdecay.tuning.record import tracker
 
     client = mlflow.MlflowClient(uri or mlflow.get_tracking_uri())
     experiment_id = layout.experiment_id(
@@ -178,7 +178,7 @@ def _track(
         client.log_param(run_id, "data", dataset.describe()[:500])
         if args.model:
             client.log_param(run_id, "model", args.model)
-        tracker.log_range_test(client, run_id, result)
+        range_test_run.log_range_test(client, run_id, result)
     except BaseException:
         client.set_terminated(run_id, "FAILED")
         raise

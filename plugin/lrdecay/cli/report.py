@@ -42,7 +42,7 @@ _MAX_METRIC_WORDS = ("acc", "auc", "precision", "recall", "f1", "iou", "r2")
 
 
 @dataclasses.dataclass
-class TrialRun:
+class ReportedTrial:
     """One trial run of a search, as the report shows it."""
 
     run_id: str
@@ -120,7 +120,7 @@ def load_trials(
     parent_run_id: str,
     objective: str,
     default_objective: str | None = None,
-) -> list[TrialRun]:
+) -> list[ReportedTrial]:
     """Every trial run under `parent_run_id`, with its curves."""
     runs = runs_layout.trial_runs(client, experiment_id, parent_run_id)
     direction = metric_direction(objective)
@@ -136,7 +136,7 @@ def load_trials(
             score = _number(tags[runs_layout.SCORE_TAG])
             score = score if isinstance(score, float) and math.isfinite(score) else None
         trials.append(
-            TrialRun(
+            ReportedTrial(
                 run_id=run.info.run_id,
                 trial_id=tags.get(runs_layout.TRIAL_TAG, run.info.run_name or "?"),
                 kind=kind,
@@ -167,7 +167,7 @@ def load_trials(
 
 
 def comparison_figure(
-    trials: Sequence[TrialRun], objective: str, path: str | os.PathLike[str]
+    trials: Sequence[ReportedTrial], objective: str, path: str | os.PathLike[str]
 ) -> None:
     """Two panels: every trial's learning rate, and its `objective`, per epoch.
 

@@ -14,10 +14,13 @@ subpackages free of cycles, `pyproject.toml`):
   arguments and fills in the defaults (`lrdecay.defaults`), `identity` says
   what a search is (settings, a digest of its data and of its model; names
   its project), `prepare` joins a distributed search, runs the LR range test
-  and sets up the MLflow runs, `tuners` builds the KerasTuner tuner (`oracles`:
+  and sets up the MLflow runs, `execute` runs the tuner (signals, the frozen
+  heap, trial events), `tuners` builds the KerasTuner tuner (`oracles`:
   a grid whose workers run side by side; `hyperband`: a budget floor the decay
   epochs fit in, successive halving, one trial per effective setting),
-  `hypermodel` (`DecayHyperModel`, for any stock tuner), `keywords` (the
+  `hypermodel` (`DecayHyperModel`, for any stock tuner; `trial_context`
+  what its fit knows of a trial, `finite_guard` fails a diverged trial,
+  `decay_state` keeps a trial's decay for a continued one), `keywords` (the
   fit keywords), `assemble` builds the `SearchResult` when it ends, `dry_run`
   outlines a search before it trains, `arguments` (the deprecated and fit
   keywords of `search()`).
@@ -32,14 +35,19 @@ subpackages free of cycles, `pyproject.toml`):
   `verdict` (the ranking with its spread, the one rule for ties, the verdict,
   the rate warning), `labels`, `table` (the ranking as text).
 - `prefixes/`: shared-prefix trunks and branches (exact: a branch equals its
-  independent run): `prefix`, `branch`, `trunks` (kept on disk).
+  independent run): `prefix` (departures, trunk state), `branch`, `trunks`
+  (kept on disk); the trainer the tests compare against is
+  `tests/prefix_trainer.py`.
 - `lr_finder/`: `lr_range` (`find_lr`, the LR range test), `lr_range_data`,
   `auto_lr` (`suggested_lr * (0.3, 1, 3)`).
 - `record/`: THE MLflow run layout of a search: `runs` (tag names, parent
-  lookup, stale runs, experiment), `tracker` writes a search's runs by it,
-  `comparison` its plots. Inside `tuning`, not beside `lrdecay.tracking`,
-  because they read `evidence` (labels, results) and tracking must not
-  import tuning.
+  lookup, stale runs, experiment), `project_files` (the marker with the
+  parent run id, seed and identity digest; the lock), `tracker` writes a
+  search's runs by it (`trial_run`: one execution's child run;
+  `search_summary`: the parent at the end; `range_test_run`: an LR range
+  test), `comparison` its plots. Inside `tuning`, not beside
+  `lrdecay.tracking`, because they read `evidence` (labels, results) and
+  tracking must not import tuning.
 - `distributed/`: KerasTuner's chief and workers.
 - `termination`: Ctrl-C and SIGTERM stop a search wherever they land (used by
   the pipeline and by distributed workers).

@@ -32,7 +32,7 @@ from lrdecay.schedules import KIND_TABLE
 from lrdecay.tuning.pipeline.identity import SearchIdentity, check_project
 from lrdecay.tuning.pipeline.plan import SearchPlan
 from lrdecay.tuning.pipeline.tuners import grid_size
-from lrdecay.tuning.record import runs as layout
+from lrdecay.tuning.record import project_files
 from lrdecay.tuning.searchspace.ranges import Setting
 from lrdecay.tuning.searchspace.space import (
     CONTROL_KIND,
@@ -194,7 +194,7 @@ def outline(plan: SearchPlan, *, grid_factor: int | None = 1) -> SearchOutline:
         # do not depend on them.
         space = space.with_initial_lr([_ANY_RATE * f for f in defaults.AUTO_LR_FACTORS])
     trials, independent, trained, note = _count(plan, space, grid_factor)
-    seed = plan.seed if plan.seed_given else layout.read_seed(plan.project_path)
+    seed = plan.seed if plan.seed_given else project_files.read_seed(plan.project_path)
     if plan.overwrite:
         seed = plan.seed if plan.seed_given else None
     return SearchOutline(

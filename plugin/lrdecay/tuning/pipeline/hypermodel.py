@@ -25,9 +25,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import json
-import math
 import os
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -43,7 +41,9 @@ from lrdecay.tuning.data import user_callbacks
 from lrdecay.tuning.data.inputs import OrderedData, RecordedData
 from lrdecay.tuning.data.inputs import unpack as unpack_inputs
 from lrdecay.tuning.evidence.result import TrialSummary, best_trial, summarize
-from lrdecay.tuning.pipeline import arguments
+from lrdecay.tuning.pipeline import arguments, decay_state
+from lrdecay.tuning.pipeline.finite_guard import _FiniteGuard
+from lrdecay.tuning.pipeline.trial_context import TrialContext
 from lrdecay.tuning.prefixes import trunks
 from lrdecay.tuning.prefixes.branch import (
     Branch,
@@ -56,61 +56,6 @@ from lrdecay.tuning.searchspace.space import (
     DecaySpace,
     ResolvedDecay,
 )
-
-# A trial's decay, written next to its checkpoint, so that a Hyperband trial
-# continuing it can start a plateau decay from the rate it had reached.
-DECAY_STATE_FILE = "lrdecay_decay.json"
-
-
-class _FailedNonFiniteLossError(
-    NonFiniteLossError, keras_tuner.errors.FailedTrialError
-):
-    """`NonFiniteLossError` as KerasTuner's `FailedTrialError`: the trial FAILED.
-
-    Its name holds `verdict.DIVERGED_ERROR`, which is how a diverged trial is
-    told apart in KerasTuner's `trial.message`.
-    """
-
-
-class _FiniteGuard(keras.callbacks.Callback):
-    """Stop a fit whose epoch logs hold NaN or inf, by raising.
-
-    KerasTuner marks a trial FAILED (not retried, never "best") only on
-    `FailedTrialError`; Keras' `TerminateOnNaN` would end the fit normally
-    and the trial would count as COMPLETED.
-    """
-
-    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        for key, value in (logs or {}).items():
-            try:
-                number = float(value)
-            except (TypeError, ValueError):
-                continue
-            if not math.isfinite(number):
-                raise _FailedNonFiniteLossError(
-                    f"`{key}` became {number} at epoch {epoch}: the trial "
-                    "diverged (try a lower initial learning rate)."
-                )
-
-
-@dataclasses.dataclass(frozen=True)
-class TrialContext:
-    """What `DecayHyperModel.fit` knows about the trial it trains.
-
-    `seed` is the execution's seed (`search()` seeds every execution), or
-    `None` when nothing seeded it.
-    """
-
-    trial_id: str | None
-    execution: int
-    tuner: Any | None
-    hyperparameters: dict[str, Any]
-    seed: int | None = None
-
-    @property
-    def continued_from(self) -> str | None:
-        value = self.hyperparameters.get("tuner/trial_id")
-        return None if value is None else str(value)
 
 
 def _takes_hp(build_model: Callable[..., Any]) -> bool:
@@ -350,7 +295,7 @@ class DecayHyperModel(keras_tuner.HyperModel):
             raise
         if run is not None:
             run.end("FINISHED", None, trial_status="COMPLETED")
-        self._save_decay_state(context, model, decay, resolved)
+        decay_state.save_decay_state(context, model, decay, resolved)
         if context.trial_id is not None:
             self.epoch_counts[(context.trial_id, context.execution)] = (
                 len(history.epoch),
@@ -453,52 +398,10 @@ class DecayHyperModel(keras_tuner.HyperModel):
             return control, resolved
         decay_class: Any = decay_callbacks.DECAYS[resolved.kind]
         if KIND_TABLE[resolved.kind].plateau:
-            start_lr = self._continued_lr(context) or initial_lr
+            start_lr = decay_state.continued_lr(context) or initial_lr
             optimizer.learning_rate = start_lr
             return decay_class(**resolved.settings), resolved
         return decay_class(initial_lr=initial_lr, **resolved.settings), resolved
-
-    def _decay_state_path(self, tuner: Any, trial_id: str) -> str | None:
-        get_trial_dir = getattr(tuner, "get_trial_dir", None)
-        if get_trial_dir is None:
-            return None
-        return os.path.join(get_trial_dir(trial_id), DECAY_STATE_FILE)
-
-    def _continued_lr(self, context: TrialContext) -> float | None:
-        """The rate a continued Hyperband trial's plateau decay had reached."""
-        if context.continued_from is None or context.tuner is None:
-            return None
-        path = self._decay_state_path(context.tuner, context.continued_from)
-        try:
-            with open(path) as file:  # type: ignore[arg-type]
-                return float(json.load(file)["final_lr"])
-        except (OSError, TypeError, KeyError, ValueError):
-            return None
-
-    def _save_decay_state(
-        self, context: TrialContext, model: Any, decay: Any, resolved: ResolvedDecay
-    ) -> None:
-        if context.tuner is None or context.trial_id is None:
-            return
-        path = self._decay_state_path(context.tuner, context.trial_id)
-        if path is None:
-            return
-        state = {
-            "kind": resolved.kind,
-            "settings": resolved.settings,
-            "initial_lr": resolved.initial_lr,
-            "lr_history": [list(point) for point in decay.lr_history],
-            "final_lr": decay_callbacks.current_learning_rate(model.optimizer),
-        }
-        try:
-            with open(path, "w") as file:
-                json.dump(state, file)
-        except OSError as error:
-            warnings.warn(
-                f"Could not save the decay state of trial {context.trial_id} "
-                f"to {path}: {error}",
-                stacklevel=2,
-            )
 
     def _start_run(
         self,
@@ -545,12 +448,16 @@ class DecayHyperModel(keras_tuner.HyperModel):
         return list(runs.search_ended(tuner, trials, best_trial(tuner.oracle)))
 
     def attach_search_runs(self, search_runs: Any) -> None:
-        """Log the trials' runs under `search_runs` (set by `search()`)."""
+        """Log the trials' runs under `search_runs` (set by `search()`).
+
+        Turns tracking on: the runs hold the options (`tracking` becomes `{}`).
+        """
+        self.tracking = {}
         self._search_runs = search_runs
 
     def trial_initial_lr(self, tuner: Any, trial_id: str) -> float | None:
         """The rate of epoch 0 a finished trial used, from its decay state."""
-        path = self._decay_state_path(tuner, trial_id)
+        path = decay_state.decay_state_path(tuner, trial_id)
         try:
             with open(path) as file:  # type: ignore[arg-type]
                 value = json.load(file)["initial_lr"]

@@ -7,7 +7,7 @@ trains and validates on (`digest_data`) and a digest of the model
 class and config). The project name hashes it, so other data or another
 model is another project and another MLflow parent run, never the old
 trials; the same call again resumes. The project directory keeps the
-identity's digest (`lrdecay.tuning.record.runs.write_identity`), so an explicit
+identity's digest (`lrdecay.tuning.record.project_files.write_identity`), so an explicit
 `project_name` that holds another search is found out before anything
 trains (`check_project`).
 
@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from lrdecay import defaults
-from lrdecay.tuning.record import runs as layout
+from lrdecay.tuning.record import project_files
 
 
 @dataclasses.dataclass(frozen=True)
@@ -270,7 +270,7 @@ def check_project(
     """Stop when the project holds another search than `identity`.
 
     A project without a recorded identity (new, or from an older lrdecay)
-    passes; the search records its own (`runs.write_identity`) once the
+    passes; the search records its own (`project_files.write_identity`) once the
     tuner has its project.
 
     Args:
@@ -289,7 +289,7 @@ def check_project(
     if overwrite:
         return
     digest = identity.digest()
-    recorded = layout.read_identity(project_path)
+    recorded = project_files.read_identity(project_path)
     if recorded is None or recorded == digest:
         return
     name_argument, fix = arguments

@@ -9,7 +9,7 @@ data and the model (`lrdecay.tuning.pipeline.identity`), once the runner has bui
 the model once.
 
 The seed: a search always has one. The user's, else the one a resumed
-search recorded in its project directory (`runs.read_seed`), else a new one
+search recorded in its project directory (`project_files.read_seed`), else a new one
 from the operating system's randomness (`pick_seed`). Execution `i` of every
 trial is seeded with `execution_seed(seed, i)` = `seed + i`: a function of the
 seed and the execution only, so every setting (and the constant-rate control)
@@ -34,6 +34,7 @@ from lrdecay._validation import (
     check_seed,
 )
 from lrdecay.tuning.pipeline.identity import SearchIdentity
+from lrdecay.tuning.record import project_files
 from lrdecay.tuning.record import runs as layout
 from lrdecay.tuning.searchspace.budget import fit_to_budget
 from lrdecay.tuning.searchspace.space import DecaySpace
@@ -214,7 +215,7 @@ def with_identity(plan: SearchPlan, identity: SearchIdentity) -> SearchPlan:
 
 def _resolved_seed(overwrite: bool, project_path: str) -> int:
     """The seed a resumed project recorded, else a new one."""
-    recorded = None if overwrite else layout.read_seed(project_path)
+    recorded = None if overwrite else project_files.read_seed(project_path)
     return pick_seed() if recorded is None else recorded
 
 

@@ -170,6 +170,5 @@ def track(
         runs.close_stale_runs(tuner)
         if data is not None:
             runs.tag_data(data.exact, data.reason)
-    hypermodel.tracking = {}
     hypermodel.attach_search_runs(runs)
     return runs

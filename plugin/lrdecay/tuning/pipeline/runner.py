@@ -7,7 +7,7 @@ compiled, a float learning rate, a loss that computes on the first batch,
 an objective the model logs), find this
 process's role in KerasTuner's distributed mode (`prepare.join`), build the
 tuner (`tuners.build_tuner`), set up its MLflow runs (`prepare.track`), run
-it (`_run`), and assemble the `SearchResult` (`assemble.search_result`).
+it (`execute.run_tuner`), and assemble the `SearchResult` (`assemble.search_result`).
 
 Tracking and resuming: with tracking, the search is one MLflow parent run
 (its settings, the space, the best trial and a comparison plot of every
@@ -38,25 +38,8 @@ the control, are also warned (`lrdecay.tuning.evidence.result.EvidenceWarning`, 
 control, then to the earlier trial (`lrdecay.tuning.evidence.verdict.ranking_key`),
 so a rerun never changes the winner.
 
-Process-wide state: for the duration of the KerasTuner search the objects
-alive before it are frozen (`gc.freeze()`), so that KerasTuner's full
-garbage collection before every trial does not walk them; they are
-unfrozen when the search ends, also on error or interrupt (a caller who
-froze the heap already keeps it frozen, untouched). Every execution of
-every trial calls `keras.utils.set_random_seed` (Python's `random`,
-NumPy's global generator and the backend's), so those are left seeded
-from the last execution. In the main thread, for the duration of the
-KerasTuner search, SIGTERM (Kubernetes, Slurm, `docker stop`) raises
-`lrdecay.tuning.termination.Terminated`, a `KeyboardInterrupt`, and both
-it and Ctrl-C are recorded, so that one whose exception was swallowed
-(in a garbage-collection callback, say) still stops the search at the
-next trial, epoch or batch; a handler the program set itself is left
-alone. The search then ends as on Ctrl-C (the stopped trial's runs and
-the parent KILLED, KerasTuner's state saved; the same call resumes), and
-the handlers and `sys.unraisablehook` are restored when it ends. While
-it runs, KerasTuner's module `keras_tuner.src.engine.conditions` has a
-silent `print` (its stray gRPC print), removed afterwards. Nothing else
-process-wide is changed.
+Process-wide state while the tuner runs (the frozen heap, SIGTERM, the
+seeds left behind): `lrdecay.tuning.pipeline.execute`.
 
 Reproducible: a search has one seed (`seed`, else the one a resumed
 search recorded, else one it picks and records: `SearchResult.seed`,
@@ -83,39 +66,9 @@ gives each setting's mean and spread and marks those indistinguishable
 from the best (`lrdecay.tuning.evidence.result`); `SearchResult.evidence.verdict` says
 whether the best decay beat the control beyond the noise.
 
-Shared prefixes (`share_prefix=True`, the default): a step decay with
-`epochs_drop=20` trains its first 20 epochs exactly as the constant-rate
-control does, a plateau decay until the control's own history triggers its
-first reduction. Each trial of a grid, random or Bayesian search continues
-the stored constant-rate *trunk* of its setting (seed, initial rate,
-`build_model`'s own hyperparameters, batch size) from the epoch it departs
-from it (`lrdecay.tuning.prefixes.branch`; the trunks are kept under
-`<project_dir>/<project_name>/trunks/`, `lrdecay.tuning.prefixes.trunks`); the
-control, run first, trains the trunk. The numbers are those of independent
-trials: `search()` reads its data once (`lrdecay.tuning.data.inputs`) and every
-seeded fit reads, epoch by epoch, what the control read: arrays (and dicts
-or lists of arrays, with `sample_weight`) and finite datasets in an order
-that is a function of (seed, epoch), generators and repeating datasets with
-`steps_per_epoch` as the stream the control read (`validation_split` is
-applied first, as Keras does), with `share_prefix=False` too, which gives
-the same numbers at full cost. Data that cannot be given so (a pipeline
-with random augmentation, more than 1 GiB, a torch `DataLoader`) run as
-given, share nothing, and the search says so once (a `UserWarning`, the
-parent's tag `lrdecay.data_exact=false`, `SearchResult.inputs.reason`);
-Hyperband's trials run whole.
-Callbacks of your own (`callbacks=`) see in every trial what an independent
-fit shows them: trials share prefixes only when each is known to keep no
-state across epochs (`ProgbarLogger`, `TerminateOnNaN`, `History`,
-`lrdecay.tuning.data.user_callbacks.StatelessCallback`); with any other
-(`EarlyStopping`, `ModelCheckpoint`, ...) every trial runs whole, said once
-(a `UserWarning`, the parent run's tag `lrdecay.share_prefix_off`). Each
-trial's run still holds its whole curve from epoch 0 (the shared epochs
-logged into it with the trunk's values), tagged with the trial it branched
-from; `SearchResult.cost` (`epochs_trained`, `epochs_independent`) (and the parent
-run's metrics of those names) say what it saved. A resumed search continues
-a trunk where it stopped; distributed workers on one machine or a shared
-filesystem share the trunks through the project directory, and a worker
-that finds no trunk trains the prefix itself (exact, not cheaper).
+Shared prefixes (`share_prefix=True`, the default): each trial continues the
+constant-rate trunk of its setting from the epoch it departs from it, with
+the numbers of independent trials; `lrdecay.tuning.prefixes` says how.
 
 `initial_lr="auto"`: run the LR range test (`lrdecay.find_lr`) on a model
 from `build_model` and the training data first (`SearchResult.evidence.lr_range`,
@@ -131,31 +84,30 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import dataclasses
-import gc
 import os
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, cast
 
 from lrdecay import defaults
-from lrdecay._compat import keras_tuner as keras_tuner_compat
 from lrdecay.tracking.credentials import credentials_in_environment
-from lrdecay.tuning import distributed
 from lrdecay.tuning.data import checks, inputs, normalize_data, user_callbacks
 from lrdecay.tuning.evidence.result import (
-    DivergedSearchError,
     EvidenceWarning,
     RankedSetting,
     SearchResult,
     TrialEvent,
     TrialSummary,
-    best_trial,
     evidence_warnings,
-    last_line,
-    summarize,
 )
-from lrdecay.tuning.evidence.verdict import rate_warning
-from lrdecay.tuning.pipeline import arguments, assemble, identity, keywords, prepare
+from lrdecay.tuning.pipeline import (
+    arguments,
+    assemble,
+    execute,
+    identity,
+    keywords,
+    prepare,
+)
 from lrdecay.tuning.pipeline.dry_run import SearchOutline
 from lrdecay.tuning.pipeline.dry_run import checked_outline as dry_run_outline
 from lrdecay.tuning.pipeline.hypermodel import DecayHyperModel
@@ -169,8 +121,8 @@ from lrdecay.tuning.pipeline.tuners import (
     ALGORITHMS,
     build_tuner,
     grid_size,
-    trial_total,
 )
+from lrdecay.tuning.record import project_files
 from lrdecay.tuning.record import runs as layout
 from lrdecay.tuning.searchspace.space import DecaySpace
 from lrdecay.tuning.termination import stop_on_signals
@@ -499,16 +451,16 @@ def _search(
     )
     tuner = build_tuner(plan, hypermodel, verbose=verbose)
     if not role.is_worker:
-        layout.write_identity(plan.project_path, search_identity.digest())
+        project_files.write_identity(plan.project_path, search_identity.digest())
         if plan.seed is not None:
-            layout.write_seed(plan.project_path, plan.seed)
+            project_files.write_seed(plan.project_path, plan.seed)
     runs = prepare.track(plan, tuner, hypermodel, joined, data)
     if runs is not None and sharing_off is not None and not role.is_worker:
         runs.tag_search({layout.SHARING_OFF_TAG: sharing_off})
     if lr_range is not None and lr_range.ran_now and not role.is_worker:
         prepare.record_range_test(plan, runs, lr_range.result)
     fit = _fit_kwargs(plan, verbose, callbacks, fit_kwargs)
-    _run(plan, tuner, runs, role, progress, data, None, fit)
+    execute.run_tuner(plan, tuner, runs, role, progress, data, None, fit)
     try:
         with stop_on_signals():
             result = assemble.search_result(plan, tuner, hypermodel, runs, role)
@@ -546,123 +498,3 @@ def _fit_kwargs(
         "callbacks": list(callbacks or []),
         **inputs.passed_on(fit_kwargs),
     }
-
-
-def _run(
-    plan: SearchPlan,
-    tuner: Any,
-    runs: Any | None,
-    role: distributed.Role,
-    progress: Callable[[TrialEvent], None] | None,
-    x: Any,
-    y: Any,
-    fit_kwargs: dict[str, Any],
-) -> None:
-    """Run the tuner; keep the trials' runs and `progress` up to date."""
-    total = trial_total(plan, tuner)
-    ended_here: list[str] = []
-
-    def on_trial_end(the_tuner: Any, trial: Any) -> None:
-        oracle = the_tuner.oracle
-        ended = oracle.get_trial(trial.trial_id)
-        if runs is not None:
-            runs.trial_ended(ended)
-        if progress is None:
-            return
-        summary = summarize(ended, plan.space, plan.epochs)
-        # A worker's oracle is the chief's, over gRPC: no local trial list,
-        # so a worker counts the trials it ran itself.
-        ended_here.append(summary.trial_id)
-        best = None if role.is_worker else best_trial(oracle)
-        index = len(ended_here)
-        if not role.is_worker:
-            # The chief's watcher may see two trials end at once: each gets
-            # its own place in the oracle's order (a resume counts from it).
-            end_order = [str(trial_id) for trial_id in getattr(oracle, "end_order", ())]
-            if summary.trial_id in end_order:
-                index = end_order.index(summary.trial_id) + 1
-            else:
-                index = len(end_order)
-        progress(
-            TrialEvent(
-                index=index,
-                total=total,
-                trial_id=summary.trial_id,
-                status=summary.status,
-                score=summary.score,
-                best_trial_id=None if best is None else best.trial_id,
-                best_score=None if best is None else float(best.score),
-                kind=summary.kind,
-                settings=summary.settings,
-                message=last_line(ended.message),
-            )
-        )
-
-    tuner.lrdecay_on_trial_end = on_trial_end
-    try:
-        with (
-            stop_on_signals(),
-            _frozen_heap(),
-            # KerasTuner prints each conditional value it sends over gRPC.
-            keras_tuner_compat.quiet_condition_protos(),
-            distributed.watch_chief(
-                tuner.oracle,
-                role,
-                on_trial_end=lambda trial: on_trial_end(tuner, trial),
-                tracking_uri=None if runs is None else runs.tracking_uri,
-                parent_run_id=None if runs is None else runs.parent_run_id,
-            ),
-            distributed.watch_for_chief(role),
-        ):
-            tuner.search(x, y, **fit_kwargs)
-    except BaseException as error:
-        if runs is not None:
-            runs.search_interrupted(error)
-        if isinstance(error, KeyboardInterrupt) and not role.is_worker:
-            # Rewrite KerasTuner's state in full: the interrupt may have
-            # landed while it was being written.
-            _save_state(tuner)
-        # KerasTuner ends a search after 3 failed trials in a row: when they
-        # all diverged, say that the rate is the problem.
-        warning = (
-            None
-            if role.is_worker or not isinstance(error, RuntimeError)
-            else rate_warning(tuner.oracle.trials.values(), every_trial_only=True)
-        )
-        if warning is not None:
-            raise DivergedSearchError(warning) from error
-        raise
-
-
-def _save_state(tuner: Any) -> None:
-    try:
-        tuner.save()
-    except Exception as error:
-        warnings.warn(
-            f"lrdecay: saving KerasTuner's state after the interrupt failed "
-            f"({type(error).__name__}: {error}); the search may not resume.",
-            stacklevel=3,
-        )
-
-
-@contextlib.contextmanager
-def _frozen_heap() -> Iterator[None]:
-    """Keep KerasTuner's per-trial garbage collections to the search's objects.
-
-    KerasTuner calls `clear_session()` and a full `gc.collect()` before every
-    trial; with TensorFlow loaded each walks ~0.5 M long-lived objects (0.5-2 s
-    a trial: a 6-trial search took 2.65x its bare fits, 1.29x frozen, see
-    benchmarks/bench_cost.py). Objects alive before the search are moved to
-    the permanent generation for its duration and moved back when it ends,
-    however it ends; the search's own garbage is still collected. A caller
-    who froze the heap already keeps control of it.
-    """
-    if gc.get_freeze_count():
-        yield
-        return
-    gc.collect()
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()

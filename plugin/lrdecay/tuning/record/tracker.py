@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import mlflow
-from mlflow.entities import Metric, Param, RunTag
+from mlflow.entities import Metric, Param
 
 from lrdecay._compat import keras_tuner as keras_tuner_compat
 from lrdecay.tracking import store
@@ -30,63 +30,19 @@ from lrdecay.tracking import uri as tracking_uri_module
 from lrdecay.tracking.guard import tag_value
 from lrdecay.tracking.run import RUN_STATUS_TAG
 from lrdecay.tuning.evidence import labels
-from lrdecay.tuning.record import comparison
+from lrdecay.tuning.record import comparison, project_files, search_summary
 from lrdecay.tuning.record import runs as layout
+from lrdecay.tuning.record.range_test_run import log_range_test, now_ms
+from lrdecay.tuning.record.trial_run import (
+    RecordingTrialRun,
+    TrialRun,
+    warn_and_go_on,
+)
 from lrdecay.tuning.searchspace.space import DecaySpace, ResolvedDecay
-
-
-def _warn(what: str, error: BaseException) -> None:
-    warnings.warn(
-        f"lrdecay: {what} failed ({type(error).__name__}: {error}); the search "
-        "goes on.",
-        stacklevel=3,
-    )
 
 
 def _is_distributed() -> bool:
     return "KERASTUNER_ORACLE_IP" in os.environ
-
-
-class TrialRun:
-    """The child run of one trial execution, and how it ends."""
-
-    def __init__(self, owner: SearchRuns, logger: Any, trial_id: str | None) -> None:
-        self.owner = owner
-        self.logger = logger
-        self.trial_id = trial_id
-
-    def end(
-        self,
-        status: str,
-        error: BaseException | str | None,
-        trial_status: str | None = None,
-    ) -> None:
-        self.logger.finish(status, error)
-        self.owner.sending(self.logger)
-        run_id = self.logger.run_id
-        if run_id is None or trial_status is None:
-            return
-        try:
-            self.owner.client.set_tag(run_id, layout.STATUS_TAG, trial_status)
-        except Exception as failure:
-            _warn("tagging the trial's run", failure)
-
-    def kill(self, reason: str) -> None:
-        """End the run KILLED, its trial status KILLED, whatever it got to.
-
-        For a trial the search stopped in: its fit may have ended the run,
-        or been interrupted while ending it. The trial re-runs on resume.
-        """
-        self.logger.wait_for_artifacts()
-        self.end("KILLED", reason, trial_status="KILLED")  # a no-op if ended
-        run_id = self.logger.run_id
-        if run_id is None:
-            return
-        client = self.owner.client
-        client.set_tag(run_id, layout.STATUS_TAG, "KILLED")
-        client.set_tag(run_id, RUN_STATUS_TAG, "KILLED")
-        if client.get_run(run_id).info.status != "KILLED":
-            client.set_terminated(run_id, "KILLED")
 
 
 class SearchRuns:
@@ -174,14 +130,14 @@ class SearchRuns:
                 project_path,
                 uri,
                 reuse=resuming,
-                since=layout.process_started(),
+                since=project_files.process_started(),
             )
         if parent is not None:
             experiment_id = parent.info.experiment_id
             client.update_run(parent_run_id, status="RUNNING")
             resumes = int(parent.data.tags.get(layout.RESUMES_TAG, "0")) + 1
             client.set_tag(parent_run_id, layout.RESUMES_TAG, str(resumes))
-        layout.write_marker(project_path, parent_run_id, uri)
+        project_files.write_marker(project_path, parent_run_id, uri)
         runs = cls(uri, experiment_id, parent_run_id, project_name, options)
         runs._log_search_settings(parent, settings, space)
         return runs
@@ -237,7 +193,7 @@ class SearchRuns:
             for key, value in tags.items():
                 self.client.set_tag(self.parent_run_id, key, tag_value(value))
         except Exception as error:
-            _warn("tagging the search's run", error)
+            warn_and_go_on("tagging the search's run", error)
 
     def log_range_test(self, result: Any) -> None:
         """Record `initial_lr="auto"`'s LR range test in the parent run."""
@@ -246,7 +202,7 @@ class SearchRuns:
         try:
             log_range_test(self.client, self.parent_run_id, result)
         except Exception as error:
-            _warn("recording the LR range test", error)
+            warn_and_go_on("recording the LR range test", error)
 
     # -- trials -----------------------------------------------------------------
 
@@ -336,7 +292,7 @@ class SearchRuns:
             try:
                 continued_run = self._run_id_of(context.continued_from)
             except Exception as error:
-                _warn("finding the continued trial's run", error)
+                warn_and_go_on("finding the continued trial's run", error)
                 continued_run = None
             if continued_run is not None:
                 tags[layout.CONTINUED_FROM_RUN_TAG] = continued_run
@@ -363,7 +319,7 @@ class SearchRuns:
             attempt = self.trial_run_ids.setdefault(trial_id, [])
             if context.execution == 0:
                 attempt.clear()
-        trial_run = _RecordingTrialRun(self, logger, trial_id)
+        trial_run = RecordingTrialRun(self, logger, trial_id)
         if trial_id is not None:
             self._trial_runs.append(trial_run)
         return trial_run
@@ -393,7 +349,7 @@ class SearchRuns:
                         self.client.set_tag(run_id, RUN_STATUS_TAG, "FAILED")
                         self.client.set_terminated(run_id, "FAILED")
             except Exception as error:
-                _warn("updating the trial's run", error)
+                warn_and_go_on("updating the trial's run", error)
 
     # -- the end ----------------------------------------------------------------
 
@@ -418,7 +374,7 @@ class SearchRuns:
         if self.parent_run_id is None:
             return
         try:
-            now = _now_ms()
+            now = now_ms()
             self.client.log_batch(
                 self.parent_run_id,
                 metrics=[
@@ -427,7 +383,7 @@ class SearchRuns:
                 ],
             )
         except Exception as error:
-            _warn("logging the epoch counts", error)
+            warn_and_go_on("logging the epoch counts", error)
 
     def tag_data(self, exact: bool, reason: str | None) -> None:
         """Tag the parent with whether the data are exact, and why not."""
@@ -442,7 +398,7 @@ class SearchRuns:
                     self.parent_run_id, layout.DATA_REASON_TAG, tag_value(reason)
                 )
         except Exception as error:
-            _warn("tagging the search's data", error)
+            warn_and_go_on("tagging the search's data", error)
 
     def search_interrupted(self, error: BaseException) -> None:
         """End the runs of the trials the search stopped in, then the parent.
@@ -459,7 +415,7 @@ class SearchRuns:
             try:
                 run.kill(f"interrupted ({reason or type(error).__name__})")
             except Exception as failure:
-                _warn("ending the stopped trial's run", failure)
+                warn_and_go_on("ending the stopped trial's run", failure)
         if self.parent_run_id is None:
             return
         status = "KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED"
@@ -471,7 +427,7 @@ class SearchRuns:
             )
             self.client.set_terminated(self.parent_run_id, status)
         except Exception as failure:
-            _warn("ending the search's run", failure)
+            warn_and_go_on("ending the search's run", failure)
 
     def search_ended(
         self, tuner: Any, trials: Sequence[Any], best: Any | None, end: bool = True
@@ -488,7 +444,7 @@ class SearchRuns:
         try:
             children = self._children()
         except Exception as error:
-            _warn("reading the trials' runs", error)
+            warn_and_go_on("reading the trials' runs", error)
             return list(trials)
         by_trial: dict[str, list[Any]] = {}
         for run in children:
@@ -500,57 +456,20 @@ class SearchRuns:
         best_id = None if best is None else str(best.trial_id)
         objective = _objective_name(tuner)
         try:
-            for trial_id, runs in by_trial.items():
-                oracle_trial = tuner.oracle.trials.get(trial_id)
-                for run in runs:
-                    if oracle_trial is not None:
-                        status = str(oracle_trial.status)
-                        if run.data.tags.get(layout.STATUS_TAG) != status:
-                            self.client.set_tag(
-                                run.info.run_id, layout.STATUS_TAG, status
-                            )
-                    if trial_id == best_id:
-                        self.client.set_tag(run.info.run_id, layout.BEST_TAG, "true")
-                    elif layout.BEST_TAG in run.data.tags:
-                        self.client.delete_tag(run.info.run_id, layout.BEST_TAG)
+            search_summary.tag_trial_runs(self.client, tuner, by_trial, best_id)
             comparison.log_comparison(
                 self.client, self.parent_run_id, by_trial, objective
             )
-            self._save_view(tuner, objective)
-            summary = [
-                {
-                    "trial_id": trial.trial_id,
-                    "status": trial.status,
-                    "kind": trial.kind,
-                    "settings": trial.settings,
-                    "score": trial.score,
-                    "run_ids": [
-                        run.info.run_id for run in by_trial.get(trial.trial_id, [])
-                    ],
-                }
-                for trial in trials
-            ]
-            self.client.log_dict(self.parent_run_id, summary, "lrdecay/trials.json")
-            completed = sum(1 for trial in trials if trial.status == "COMPLETED")
-            failed = sum(1 for trial in trials if trial.status == "FAILED")
-            metrics = [
-                Metric("trials_completed", completed, _now_ms(), 0),
-                Metric("trials_failed", failed, _now_ms(), 0),
-            ]
-            tags = []
-            if best is not None:
-                metrics.append(Metric("best_score", float(best.score), _now_ms(), 0))
-                tags.append(RunTag(layout.BEST_TRIAL_TAG, best_id or ""))
-                best_runs = by_trial.get(best_id or "", [])
-                if best_runs:
-                    tags.append(RunTag(layout.BEST_RUN_TAG, best_runs[0].info.run_id))
-                for key, value in best.hyperparameters.values.items():
-                    tags.append(RunTag(f"{layout.BEST_VALUE_PREFIX}{key}", str(value)))
-            self.client.log_batch(self.parent_run_id, metrics=metrics, tags=tags)
+            search_summary.save_view(
+                self.client, self.experiment_id, self.parent_run_id, tuner, objective
+            )
+            search_summary.log_summary(
+                self.client, self.parent_run_id, trials, best, by_trial
+            )
             if end:
                 self.client.set_terminated(self.parent_run_id, "FINISHED")
         except Exception as error:
-            _warn("summarizing the search in MLflow", error)
+            warn_and_go_on("summarizing the search in MLflow", error)
         return [
             dataclasses.replace(
                 trial,
@@ -562,74 +481,6 @@ class SearchRuns:
             )
             for trial in trials
         ]
-
-    def _save_view(self, tuner: Any, objective: str) -> None:
-        """Save the MLflow UI's view of the trials, every one drawn.
-
-        The link the search prints opens it (`tracking.uri.saved_view`).
-        """
-        assert self.parent_run_id is not None
-        direction = getattr(getattr(tuner.oracle, "objective", None), "direction", None)
-        key, value = tracking_uri_module.saved_view(
-            self.parent_run_id, objective, lower_is_better=direction != "max"
-        )
-        self.client.set_experiment_tag(self.experiment_id, key, value)
-
-
-class _RecordingTrialRun(TrialRun):
-    """Records the run id once the logger has opened it."""
-
-    def end(
-        self,
-        status: str,
-        error: BaseException | str | None,
-        trial_status: str | None = None,
-    ) -> None:
-        run_id = self.logger.run_id
-        if self.trial_id is not None and run_id is not None:
-            self.owner.trial_run_ids.setdefault(self.trial_id, []).append(run_id)
-        super().end(status, error, trial_status)
-
-
-# Where an LR range test goes in a run: params under this prefix, the curve
-# as the metrics `lr_range/lr` and `lr_range/loss` (step = batch), the plot.
-RANGE_TEST_PREFIX = "lr_range/"
-RANGE_TEST_PLOT = "lr_range.png"
-
-
-def log_range_test(client: Any, run_id: str, result: Any) -> None:
-    """Log an `LRFinderResult` to a run: params, the curve, the plot.
-
-    Params `lr_range/suggested_lr`, `lr_range/min_loss_lr`,
-    `lr_range/steepest_lr`, `lr_range/stopped_early`; per recorded batch
-    (step) the metrics `lr_range/lr`, `lr_range/loss` (smoothed) and
-    `lr_range/raw_loss`; the plot as the artifact `lr_range.png`. Used by
-    `search(initial_lr="auto")` (the parent run) and `lrdecay find-lr`.
-    """
-    import tempfile
-
-    now = _now_ms()
-    params = [
-        Param(f"{RANGE_TEST_PREFIX}suggested_lr", repr(result.suggested_lr)),
-        Param(f"{RANGE_TEST_PREFIX}min_loss_lr", repr(result.min_loss_lr)),
-        Param(f"{RANGE_TEST_PREFIX}steepest_lr", repr(result.steepest_lr)),
-        Param(f"{RANGE_TEST_PREFIX}stopped_early", str(result.stopped_early)),
-    ]
-    metrics = [
-        Metric(f"{RANGE_TEST_PREFIX}{name}", float(value), now, step)
-        for step, point in enumerate(
-            zip(result.lrs, result.losses, result.raw_losses, strict=True)
-        )
-        for name, value in zip(("lr", "loss", "raw_loss"), point, strict=True)
-    ]
-    client.log_batch(run_id, params=params)
-    # MLflow takes at most 1000 metrics per batch.
-    for start in range(0, len(metrics), 999):
-        client.log_batch(run_id, metrics=metrics[start : start + 999])
-    with tempfile.TemporaryDirectory() as folder:
-        client.log_artifact(
-            run_id, str(result.plot(os.path.join(folder, RANGE_TEST_PLOT)))
-        )
 
 
 def _fixed_hyperparameters(tuner: Any) -> set[str]:
@@ -646,9 +497,3 @@ def _fixed_hyperparameters(tuner: Any) -> set[str]:
 def _objective_name(tuner: Any) -> str:
     name = getattr(getattr(tuner.oracle, "objective", None), "name", None)
     return name if isinstance(name, str) else "val_loss"
-
-
-def _now_ms() -> int:
-    import time
-
-    return int(time.time() * 1000)
