@@ -155,7 +155,14 @@ from lrdecay.tuning.evidence.result import (
     summarize,
 )
 from lrdecay.tuning.evidence.verdict import rate_warning
-from lrdecay.tuning.pipeline import arguments, assemble, identity, keywords, prepare
+from lrdecay.tuning.pipeline import (
+    arguments,
+    assemble,
+    identity,
+    keywords,
+    prepare,
+    variant,
+)
 from lrdecay.tuning.pipeline.dry_run import SearchOutline
 from lrdecay.tuning.pipeline.dry_run import checked_outline as dry_run_outline
 from lrdecay.tuning.pipeline.hypermodel import DecayHyperModel
@@ -396,6 +403,11 @@ def search(
         executions_per_trial=1 if old.repeats is None else old.repeats,
         tuner_kwargs=options,
     )
+    searched_as = variant.current()
+    if searched_as is not None:  # e.g. a budget search (`lrdecay.budget`)
+        plan = dataclasses.replace(
+            plan, identity_settings={**plan.identity_settings, **searched_as.identity}
+        )
     validation_data = fit["validation_data"]
     validation_split = fit["validation_split"]
     check_data(plan, validation_data, validation_split, progress)
@@ -490,7 +502,9 @@ def _search(
     sharing_off = user_callbacks.settle_sharing(plan, callbacks or ())
     if sharing_off is not None:
         plan = dataclasses.replace(plan, share_prefix=False)
-    hypermodel = DecayHyperModel(
+    searched_as = variant.current()
+    make_hypermodel = searched_as.make_hypermodel if searched_as else DecayHyperModel
+    hypermodel = make_hypermodel(
         build_model,
         plan.space,
         max_epochs=plan.epochs,
