@@ -131,8 +131,13 @@ def budget(
             epochs=plan.budgets[-1], **fit_kwargs,
         )  # fmt: skip
     for warning in caught:
-        # Meant for the line that called `budget()`.
-        warnings.warn(warning.message, warning.category, stacklevel=2)
+        if warning.filename == __file__:
+            # `search()` warned at its caller's line: meant for `budget()`'s.
+            warnings.warn(warning.message, warning.category, stacklevel=2)
+        else:
+            warnings.warn_explicit(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
     return _result(plan, result, made[-1] if made else None)
 
 

@@ -1,0 +1,151 @@
+"""`lrdecay.budget()`: WSD cooldowns off one constant-rate trunk, exact and cheaper.
+
+The budget search at budgets 4 and 8 with a 50% cooldown (two seeds, SGD
+with momentum on the digits, tracked to SQLite) must give, for every budget
+and seed, every metric of every epoch of the independent WSD run of that
+many epochs (`prefix.train_independent`), for the epochs its plan counts; the
+plan's count at budgets 20, 40, 60, 80 with a 20% cooldown is the issue's
+"done when" bar. The exactness test runs on JAX too (tests/test_jax.py).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+SEED = 5
+METRICS = ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate")
+
+
+def build_model() -> Any:
+    import keras
+
+    model = keras.Sequential(
+        [
+            keras.Input((64,)),
+            keras.layers.Dense(16, activation="relu"),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
+    # Momentum: a branch must carry the optimizer's state.
+    model.compile(
+        optimizer=keras.optimizers.SGD(learning_rate=0.3, momentum=0.9),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    return model
+
+
+def test_the_plan_trains_about_half_the_epochs_of_independent_runs() -> None:
+    from lrdecay.tuning.budgets.plan import make_budget_plan
+
+    plan = make_budget_plan([80, 20, 60, 40], cooldown=0.2)
+    assert plan.budgets == (20, 40, 60, 80)
+    # Cooldowns of 4, 8, 12, 16 epochs; each one's first epoch (p = 0) still
+    # runs at the constant rate, so it departs at B - C + 1.
+    assert [plan.departure(b) for b in plan.budgets] == [17, 33, 49, 65]
+    assert plan.trunk_epochs == 65
+    assert plan.epochs_trained() == 65 + 3 + 7 + 11 + 15 == 101
+    assert plan.epochs_independent() == 200
+    assert plan.epochs_trained() / plan.epochs_independent() <= 0.55
+    assert plan.epochs_trained(repeats=3) == 303
+    # A one-epoch cooldown is the constant rate throughout: all trunk.
+    assert make_budget_plan([1, 2], cooldown=0.2).epochs_trained() == 2
+
+
+@pytest.mark.parametrize(
+    ("arguments", "error", "match"),
+    [
+        ({"budgets": "10,20"}, TypeError, r"budgets='10,20'"),
+        ({"budgets": [10, 0]}, ValueError, r"budgets=\[10, 0\]"),
+        ({"budgets": [10, 2.5]}, TypeError, r"budgets=\[10, 2.5\]"),
+        ({"budgets": [10, 10]}, ValueError, r"repeat.*budgets=\[10, 10\]"),
+        ({"budgets": []}, ValueError, r"budgets=\[\]"),
+        ({"cooldown": 0}, ValueError, r"cooldown=0"),
+        ({"cooldown": 1.5}, ValueError, r"cooldown=1.5"),
+        ({"shape": "cosine"}, ValueError, r"shape='cosine'"),
+        ({"epochs": 30}, ValueError, r"epochs=30"),
+        ({"initial_lr": -0.1}, ValueError, r"initial_lr"),
+    ],
+)
+def test_bad_arguments_fail_before_any_training(
+    tmp_path: Path, arguments: dict[str, Any], error: type, match: str
+) -> None:
+    import lrdecay
+
+    def never_built() -> Any:
+        raise AssertionError("no model may be built for a bad argument")
+
+    with pytest.raises(error, match=match):
+        lrdecay.budget(never_built, project_dir=tmp_path, tracking=False, **arguments)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+@pytest.mark.jax
+def test_each_budget_is_its_independent_wsd_run(digits: Any, tmp_path: Path) -> None:
+    import mlflow
+
+    import lrdecay
+    from lrdecay.tuning.prefixes.prefix import train_independent
+
+    x, y, x_val, y_val = digits
+    result = lrdecay.budget(
+        build_model, x, y, validation_data=(x_val, y_val), budgets=[8, 4],
+        cooldown=0.5, repeats=2, seed=SEED, batch_size=128,
+        project_dir=tmp_path, tracking=f"sqlite:///{tmp_path}/mlflow.db",
+    )  # fmt: skip
+    curves = {(curve.budget, curve.seed): curve.history for curve in result.curves}
+    assert sorted(curves) == [(4, SEED), (4, SEED + 1), (8, SEED), (8, SEED + 1)]
+    for (budget, seed), history in curves.items():
+        decay = lrdecay.WSDDecay(decay_epochs=budget, cooldown=0.5, shape="1-sqrt")
+        independent = train_independent(
+            build_model, decay, x, y, validation_data=(x_val, y_val),
+            epochs=budget, seed=seed, batch_size=128,
+        )  # fmt: skip
+        for metric in METRICS:
+            assert history[metric] == pytest.approx(
+                [logs[metric] for logs in independent], rel=1e-5
+            ), (budget, seed, metric)
+    # Per seed: the trunk to budget 8's departure (5), then 1 + 3 cooldown
+    # epochs; independent runs: 4 + 8.
+    assert (result.epochs_trained, result.epochs_independent) == (18, 24)
+    assert result.plan.epochs_trained(repeats=2) == 18
+    assert str(result).splitlines()[-1] == "epochs: 18 trained of 24 (75%)"
+    # Each point is its runs' last val_loss; the constant rate beside it is
+    # the trunk's own (budget 8's first 5 epochs), none past the trunk.
+    four, eight = result.points
+    assert four.scores == (
+        curves[(4, SEED)]["val_loss"][3],
+        curves[(4, SEED + 1)]["val_loss"][3],
+    )
+    assert four.constant == pytest.approx(
+        (curves[(8, SEED)]["val_loss"][3] + curves[(8, SEED + 1)]["val_loss"][3]) / 2
+    )
+    assert eight.constant is None
+    assert result.recommended in (4, 8)
+    assert f"decay_epochs={result.recommended}" in result.code
+    assert f"epochs={result.recommended})" in result.code
+    # MLflow: one child run per budget and seed, named by budget.
+    client = mlflow.MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    children = client.search_runs(
+        [result.search.experiment_id],
+        filter_string=f"tags.`mlflow.parentRunId` = '{result.search.parent_run_id}'",
+    )
+    assert sorted(
+        (run.info.run_name, run.data.params["budget"], run.data.params["cooldown"])
+        for run in children
+    ) == [
+        (f"budget 4 seed={SEED}", "4", "0.5"),
+        (f"budget 4 seed={SEED + 1}", "4", "0.5"),
+        (f"budget 8 seed={SEED}", "8", "0.5"),
+        (f"budget 8 seed={SEED + 1}", "8", "0.5"),
+    ]
+    assert {run.data.params["shape"] for run in children} == {"1-sqrt"}
+    parent = client.get_run(result.search.parent_run_id)
+    assert parent.data.params["budgets"] == "4,8"
+    assert parent.data.params["recommended_budget"] == str(result.recommended)
+    plots = [a.path for a in client.list_artifacts(parent.info.run_id, "lrdecay")]
+    assert "lrdecay/budget_curve.png" in plots
