@@ -146,6 +146,72 @@ def test_each_budget_is_its_independent_wsd_run(digits: Any, tmp_path: Path) -> 
     assert {run.data.params["shape"] for run in children} == {"1-sqrt"}
     parent = client.get_run(result.search.parent_run_id)
     assert parent.data.params["budgets"] == "4,8"
-    assert parent.data.params["recommended_budget"] == str(result.recommended)
+    assert parent.data.tags["lrdecay.recommended_budget"] == str(result.recommended)
     plots = [a.path for a in client.list_artifacts(parent.info.run_id, "lrdecay")]
     assert "lrdecay/budget_curve.png" in plots
+
+
+def _curves(scores: dict[int, list[float]], trunk: list[list[float]]) -> list[Any]:
+    """Curves whose last `val_loss` are `scores`; budget 80's start is `trunk`."""
+    from lrdecay.tuning.budgets.hypermodel import BudgetCurve
+
+    curves = []
+    for budget, values in scores.items():
+        for seed, value in enumerate(values):
+            history = [9.0] * (budget - 1) + [value]
+            if budget == max(scores):
+                history[: len(trunk[seed])] = trunk[seed]
+            curves.append(BudgetCurve(budget, seed, {"val_loss": history}))
+    return curves
+
+
+def test_the_verdict_names_the_shortest_budget_within_the_spread() -> None:
+    from lrdecay.tuning.budgets import evidence
+    from lrdecay.tuning.budgets.plan import make_budget_plan
+
+    plan = make_budget_plan([20, 40, 80])
+    trunk = [[float(epoch) for epoch in range(65)]] * 2
+    # 40 is 0.01 from the best (80), the runs 0.1 apart: less than the spread.
+    curves = _curves({20: [0.9, 1.0], 40: [0.4, 0.5], 80: [0.38, 0.5]}, trunk)
+    points = evidence.budget_points(plan, curves, "val_loss", "min")
+    assert [(p.budget, p.mean, p.within_spread) for p in points] == [
+        (20, pytest.approx(0.95), False),
+        (40, pytest.approx(0.45), True),
+        (80, pytest.approx(0.44), True),
+    ]
+    # The constant rate after 20 and 40 epochs: the trunk's epochs 19 and 39.
+    assert [p.constant for p in points] == [19.0, 39.0, None]
+    assert evidence.recommended(points, "min").budget == 40  # type: ignore[union-attr]
+    assert evidence.length_verdict(points, "val_loss", "min") == (
+        "Training beyond 40 epochs bought less than the run-to-run spread: "
+        "val_loss 0.45 ± 0.071 at 40 epochs vs 0.44 ± 0.085 at 80."
+    )
+    assert evidence.paste_line(plan, 40, 0.1) == (
+        "WSDDecay(initial_lr=0.1, decay_epochs=40, cooldown=0.2, shape='1-sqrt')"
+        "  # model.fit(..., epochs=40)"
+    )
+
+
+def test_the_verdict_says_when_the_longest_budget_still_pays() -> None:
+    from lrdecay.tuning.budgets import evidence
+    from lrdecay.tuning.budgets.plan import make_budget_plan
+
+    plan = make_budget_plan([20, 80])
+    trunk = [[1.0] * 65] * 2
+    curves = _curves({20: [0.9, 1.0], 80: [0.3, 0.31]}, trunk)
+    points = evidence.budget_points(plan, curves, "val_loss", "min")
+    assert evidence.recommended(points, "min").budget == 80  # type: ignore[union-attr]
+    assert evidence.length_verdict(points, "val_loss", "min").startswith(
+        "val_loss still improved beyond the run-to-run spread at the longest "
+        "budget, 80 epochs"
+    )
+    # One run per budget: no spread to judge by; the best is named.
+    single = _curves({20: [0.9], 80: [0.3]}, trunk[:1])
+    points = evidence.budget_points(plan, single, "val_loss", "min")
+    assert evidence.recommended(points, "min").budget == 80  # type: ignore[union-attr]
+    assert "no run-to-run spread" in evidence.length_verdict(points, "val_loss", "min")
+    # Accuracy: higher is better.
+    points = evidence.budget_points(
+        plan, _curves({20: [0.9, 0.91], 80: [0.5, 0.52]}, trunk), "val_loss", "max"
+    )
+    assert evidence.recommended(points, "max").budget == 20  # type: ignore[union-attr]

@@ -4,10 +4,13 @@ Per budget B (`BudgetPoint`): the objective at the end of each repeat's WSD
 run of B epochs, their mean and sample spread, and beside it the constant
 rate after the same B epochs, read off the trunk's own curve (the first
 epochs of the longest run, which follow the constant rate up to its
-departure; `None` past it). The recommended budget is the shortest one
-indistinguishable from the best (Welch's test at `verdict.ALPHA`, the
-search's rule for "indistinguishable"); when it is shorter than the best,
-"training beyond B epochs bought less than the run-to-run spread".
+departure; `None` past it). Each point is marked as the search marks its
+settings, indistinguishable from the best or not (Welch's test at
+`verdict.ALPHA`), and within the run-to-run spread of the best or not: its
+mean is less than the spread (the larger sample standard deviation of the
+two) from the best's. The recommended budget is the shortest one within the
+spread of the best; when it is shorter than the best, "training beyond B
+epochs bought less than the run-to-run spread".
 """
 
 from __future__ import annotations
@@ -37,8 +40,13 @@ class BudgetPoint:
         std: Float. Their sample standard deviation (`nan` with one).
         constant: Float or `None`. The constant rate's objective after B
             epochs (mean over the repeats' trunks); `None` past the trunk.
-        indistinguishable_from_best: Bool. `True` for the best itself.
+        indistinguishable_from_best: Bool. Welch's test against the best
+            does not reject equal means (or fewer than two repeats); `True`
+            for the best itself.
         p_value: Float or `None`. Welch's p-value against the best budget.
+        within_spread: Bool. Its mean is less than the run-to-run spread
+            from the best's; `True` for the best itself, `False` with fewer
+            than two repeats on either side (no spread to compare with).
     """
 
     budget: int
@@ -49,6 +57,7 @@ class BudgetPoint:
     constant: float | None
     indistinguishable_from_best: bool = True
     p_value: float | None = None
+    within_spread: bool = True
 
     def spread_text(self) -> str:
         if len(self.scores) < 2:
@@ -105,22 +114,25 @@ def _against(point: BudgetPoint, best: BudgetPoint) -> BudgetPoint:
     if point.budget == best.budget:
         return point
     p_value = welch_p_value(point.scores, best.scores)
+    spread = max(point.std, best.std)
     return dataclasses.replace(
         point,
         p_value=p_value,
         indistinguishable_from_best=p_value is None or p_value >= ALPHA,
+        # nan (one repeat) compares False: no spread, nothing is within it.
+        within_spread=abs(point.mean - best.mean) < spread,
     )
 
 
 def recommended(points: Sequence[BudgetPoint], direction: str) -> BudgetPoint | None:
-    """The shortest budget indistinguishable from the best (with repeats).
+    """The shortest budget within the run-to-run spread of the best.
 
-    With one run per budget nothing is told apart from the noise: the best.
+    With one run per budget there is no spread: the best.
     """
     best = best_point(points, direction)
     if best is None or len(best.scores) < 2:
         return best
-    return next(point for point in points if point.indistinguishable_from_best)
+    return next(point for point in points if point.within_spread)
 
 
 def length_verdict(
@@ -209,7 +221,11 @@ class BudgetResult:
             mark = ""
             if point.budget == self.recommended:
                 mark = "  <- train this"
-            elif not point.indistinguishable_from_best:
+            elif len(point.scores) < 2:
+                mark = ""
+            elif point.within_spread:
+                mark = "  (within the spread of the best)"
+            else:
                 mark = "  (worse beyond the spread)"
             rows.append(
                 f"{point.budget:>6}  {'epoch ' + str(point.departure):>13}  "

@@ -4,7 +4,8 @@ After the grid search has written its parent run and one child run per
 trial execution: each child is named by its budget and seed
 (`budget 40 seed=1`) and gets the params `budget`, `cooldown`, `shape`
 (what MLflow's compare view needs); the parent gets `budgets`, `cooldown`,
-`shape`, the recommended budget (param `recommended_budget`) and the plot
+`shape`, the recommended budget (tag `lrdecay.recommended_budget`: a tag,
+so that a resumed search can update it) and the plot
 `lrdecay/budget_curve.png`: the objective against epochs trained, the
 constant-rate trunk's own curve and the WSD cooldowns' end points, each the
 mean over the repeats with a band from lowest to highest.
@@ -23,6 +24,7 @@ from lrdecay.tuning.budgets.plan import BudgetPlan
 from lrdecay.tuning.record import runs as layout
 
 PLOT_PATH = "lrdecay/budget_curve.png"
+RECOMMENDED_TAG = "lrdecay.recommended_budget"
 TRUNK_LINE = "constant rate"
 
 
@@ -77,9 +79,10 @@ def record_budgets(
             "budgets": ",".join(str(b) for b in plan.budgets),
             "cooldown": plan.cooldown,
             "shape": plan.shape,
-            "recommended_budget": recommended,
         },
     )
+    if recommended is not None:
+        client.set_tag(search.parent_run_id, RECOMMENDED_TAG, str(recommended))
     _log_plot(client, search.parent_run_id, plan, curves, objective)
 
 
