@@ -91,12 +91,14 @@ def _run_budget(args: argparse.Namespace) -> int:
     else:
         build = models.default_model_builder(dataset)
     if args.verbosity >= 1:
+        repeats = args.repeats or defaults.REPEATS
+        independent = plan.epochs_independent(repeats)
+        trained = independent if args.no_share_prefix else plan.epochs_trained(repeats)
         print(f"data      {dataset.describe()}")
         print(
             f"budgets   {', '.join(str(b) for b in plan.budgets)} epochs; WSD "
-            f"cooldown {plan.cooldown:g} ({plan.shape}); "
-            f"{plan.epochs_trained(args.repeats or 1)} epochs to train of "
-            f"{plan.epochs_independent(args.repeats or 1)}"
+            f"cooldown {plan.cooldown:g} ({plan.shape}); {trained} epochs to "
+            f"train of {independent}"
         )
     tracking = {"tracking_uri": uri, "experiment_name": experiment}
     result = _budget(args, plan, build, dataset, objective, tracking)
