@@ -210,13 +210,24 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="LR",
         help="the stable rate (default: the model's own)",
     )
-    group.add_argument("--batch-size", type=arguments.positive_int, metavar="N")
+    group.add_argument(
+        "--batch-size",
+        type=arguments.positive_int,
+        metavar="N",
+        help=f"training batch size (default: {defaults.BATCH_SIZE})",
+    )
     group.add_argument(
         "--objective",
         metavar="METRIC",
         help=f"validation metric scored (default: {defaults.OBJECTIVE})",
     )
-    group.add_argument("--seed", type=int, metavar="N")
+    group.add_argument(
+        "--seed",
+        type=int,
+        metavar="N",
+        help="the search's seed; run i of each budget uses seed + i "
+        "(default: one is picked and recorded)",
+    )
     group.add_argument(
         "--repeats",
         type=arguments.positive_int,
@@ -230,12 +241,34 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     source = parser.add_argument_group("data and model")
     arguments.add_data_source(source)
-    source.add_argument("--val-split", type=arguments.fraction, metavar="FRACTION")
-    source.add_argument("--model", metavar="MODULE:FUNCTION")
+    source.add_argument(
+        "--val-split",
+        type=arguments.fraction,
+        metavar="FRACTION",
+        help=f"fraction of the data used for validation (default: {DEFAULT_VAL_SPLIT})",
+    )
+    source.add_argument(
+        "--model",
+        metavar="MODULE:FUNCTION",
+        help="your own model: a function returning a compiled Keras model, "
+        "as for `lrdecay search --model`",
+    )
     where = parser.add_argument_group("where results go")
-    where.add_argument("--project-dir", metavar="DIR")
-    where.add_argument("--project-name", metavar="NAME")
-    where.add_argument("--overwrite", action="store_true")
+    where.add_argument(
+        "--project-dir",
+        metavar="DIR",
+        help=f"KerasTuner's directory; re-running resumes from it (default: "
+        f"{defaults.PROJECT_DIR})",
+    )
+    where.add_argument(
+        "--project-name",
+        metavar="NAME",
+        help="name of this search in --project-dir and in MLflow (default: "
+        "budget-<data>-<hash>, as lrdecay.budget() names it)",
+    )
+    where.add_argument(
+        "--overwrite", action="store_true", help="start afresh instead of resuming"
+    )
     arguments.add_tracking(parser)
     arguments.add_common(parser)
     parser.set_defaults(handler=run_budget)
