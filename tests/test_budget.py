@@ -149,6 +149,15 @@ def test_each_budget_is_its_independent_wsd_run(digits: Any, tmp_path: Path) -> 
     assert parent.data.tags["lrdecay.recommended_budget"] == str(result.recommended)
     plots = [a.path for a in client.list_artifacts(parent.info.run_id, "lrdecay")]
     assert "lrdecay/budget_curve.png" in plots
+    # The same call resumes: nothing trains, the same points, the same runs.
+    again = lrdecay.budget(
+        build_model, x, y, validation_data=(x_val, y_val), budgets=[4, 8],
+        cooldown=0.5, repeats=2, seed=SEED, batch_size=128,
+        project_dir=tmp_path, tracking=f"sqlite:///{tmp_path}/mlflow.db",
+    )  # fmt: skip
+    assert again.points == result.points
+    assert again.search.parent_run_id == result.search.parent_run_id
+    assert (again.epochs_trained, again.epochs_independent) == (18, 24)
 
 
 def _curves(scores: dict[int, list[float]], trunk: list[list[float]]) -> list[Any]:
