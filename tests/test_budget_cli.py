@@ -52,6 +52,35 @@ def test_lrdecay_budget_prints_the_table_the_verdict_and_the_epochs(
     assert "epochs: 8 trained of 12 (67%)" in lines, lines
     code = "WSDDecay(initial_lr=0.1, decay_epochs="
     assert any(line.startswith(code) for line in lines), lines
-    verdict = lines[header + 3]
+    assert lines[header + 3] == (
+        "(constant rate -: past the constant-rate trunk, which ends where the "
+        "longest cooldown starts, epoch 3)"
+    )
+    verdict = lines[header + 4]
     assert "spread" in verdict, verdict
     assert "lrdecay/budget_curve.png" in done.stdout
+
+
+def test_dry_run_prints_the_plan_and_trains_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from lrdecay.cli.main import main
+
+    code = main(
+        [
+            "budget", "--budgets", "80,20,60,40", "--dry-run",
+            "--project-dir", str(tmp_path / "p"),
+            "--tracking-uri", f"sqlite:///{tmp_path}/mlflow.db",
+        ]
+    )  # fmt: skip
+    out = capsys.readouterr().out.splitlines()
+    assert code == 0
+    assert out[1:] == [
+        "budget 20: constant rate to epoch 16, cooldown epochs 17-19",
+        "budget 40: constant rate to epoch 32, cooldown epochs 33-39",
+        "budget 60: constant rate to epoch 48, cooldown epochs 49-59",
+        "budget 80: constant rate to epoch 64, cooldown epochs 65-79",
+        "trunk     65 epochs per seed, shared by every budget",
+        "epochs: 101 to train of 200 (50%)",
+    ]
+    assert not (tmp_path / "p").exists()

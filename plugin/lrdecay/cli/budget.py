@@ -84,6 +84,14 @@ def _run_budget(args: argparse.Namespace) -> int:
         test_split=DEFAULT_TEST_SPLIT,
         seed=data.DEFAULT_SPLIT_SEED if args.seed is None else args.seed,
     )
+    if args.dry_run:
+        print(f"data      {dataset.describe()}")
+        print(
+            plan.outline(
+                args.repeats or defaults.REPEATS, share_prefix=not args.no_share_prefix
+            )
+        )
+        return EXIT_OK
     quiet.import_backend(args.verbosity)
     if args.model:
         build: Any = models.load_model_builder(args.model, dataset)
@@ -268,6 +276,13 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     where.add_argument(
         "--overwrite", action="store_true", help="start afresh instead of resuming"
+    )
+    where.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="check the flags, the data and the tracking store and print what "
+        "would train (each budget's cooldown, the trunk, the epochs); train "
+        "nothing",
     )
     arguments.add_tracking(parser)
     arguments.add_common(parser)

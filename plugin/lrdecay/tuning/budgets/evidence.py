@@ -231,6 +231,11 @@ class BudgetResult:
                 f"{point.budget:>6}  {'epoch ' + str(point.departure):>13}  "
                 f"{point.spread_text():>22}  {constant:>13}{mark}"
             )
+        if any(point.constant is None for point in self.points):
+            rows.append(
+                "(constant rate -: past the constant-rate trunk, which ends where "
+                f"the longest cooldown starts, epoch {self.plan.trunk_epochs})"
+            )
         return "\n".join(rows)
 
     def epochs_line(self) -> str:

@@ -60,6 +60,42 @@ class BudgetPlan:
         """Epochs of one independent run per budget (and repeat)."""
         return repeats * sum(self.budgets)
 
+    def outline(self, repeats: int = 1, share_prefix: bool = True) -> str:
+        """What the search will train, before it does (`lrdecay budget --dry-run`).
+
+        Example:
+
+        ```python
+        print(make_budget_plan([20, 40]).outline())
+        # budget 20: constant rate to epoch 16, cooldown epochs 17-19
+        # budget 40: constant rate to epoch 32, cooldown epochs 33-39
+        # trunk     33 epochs per seed, shared by every budget
+        # epochs: 43 to train of 60 (72%)
+        ```
+        """
+        lines = []
+        for budget in self.budgets:
+            departure = self.departure(budget)
+            cooldown = (
+                f"cooldown epochs {departure}-{budget - 1}"
+                if departure < budget
+                else "no epoch off the constant rate"
+            )
+            lines.append(
+                f"budget {budget}: constant rate to epoch {departure - 1}, {cooldown}"
+            )
+        independent = self.epochs_independent(repeats)
+        trained = self.epochs_trained(repeats) if share_prefix else independent
+        if share_prefix:
+            lines.append(
+                f"trunk     {self.trunk_epochs} epochs per seed, shared by every budget"
+            )
+        lines.append(
+            f"epochs: {trained} to train of {independent} "
+            f"({100 * trained / independent:.0f}%)"
+        )
+        return "\n".join(lines)
+
 
 def make_budget_plan(
     budgets: Any,
