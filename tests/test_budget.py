@@ -10,6 +10,7 @@ plan's count at budgets 20, 40, 60, 80 with a 20% cooldown is the issue's
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -194,6 +195,13 @@ def test_the_verdict_names_the_shortest_budget_within_the_spread() -> None:
     assert evidence.length_verdict(points, "val_loss", "min") == (
         "Training beyond 40 epochs bought less than the run-to-run spread: "
         "val_loss 0.45 ± 0.071 at 40 epochs vs 0.44 ± 0.085 at 80."
+    )
+    # The constant rate (19, 39) is far worse: the cooldowns beat it.
+    assert evidence.constant_verdict(points, "val_loss", "min") == ""
+    near = [dataclasses.replace(p, constant=p.mean - 0.01) for p in points]
+    assert evidence.constant_verdict(near, "val_loss", "min") == (
+        "At 20, 40, 80 epochs the cooldown did not beat the constant rate after "
+        "the same epochs by more than the run-to-run spread (val_loss)."
     )
     assert evidence.paste_line(plan, 40, 0.1) == (
         "WSDDecay(initial_lr=0.1, decay_epochs=40, cooldown=0.2, shape='1-sqrt')"

@@ -167,6 +167,32 @@ def length_verdict(
     )
 
 
+def constant_verdict(
+    points: Sequence[BudgetPoint], objective: str, direction: str
+) -> str:
+    """One sentence when the cooldown did not beat the constant rate, else "".
+
+    A budget's cooldown beats the constant rate when its mean is better than
+    the constant rate's after the same epochs by more than its run-to-run
+    spread; with one run per budget nothing is said.
+    """
+    sign = 1.0 if direction == "min" else -1.0
+    not_beaten = [
+        point.budget
+        for point in points
+        if point.constant is not None
+        and len(point.scores) > 1
+        and not sign * (point.constant - point.mean) > point.std
+    ]
+    if not not_beaten:
+        return ""
+    budgets = ", ".join(str(budget) for budget in not_beaten)
+    return (
+        f"At {budgets} epochs the cooldown did not beat the constant rate after "
+        f"the same epochs by more than the run-to-run spread ({objective})."
+    )
+
+
 def paste_line(plan: BudgetPlan, budget: int, initial_lr: float | None) -> str:
     """`WSDDecay(...)` for the run of `budget` epochs, and its `epochs=`."""
     code = decay_code(

@@ -168,7 +168,14 @@ def _result(
         objective=objective,
         direction=direction,
         recommended=None if chosen is None else chosen.budget,
-        verdict=evidence.length_verdict(points, objective, direction),
+        verdict=" ".join(
+            sentence
+            for sentence in (
+                evidence.length_verdict(points, objective, direction),
+                evidence.constant_verdict(points, objective, direction),
+            )
+            if sentence
+        ),
         code=""
         if chosen is None
         else evidence.paste_line(plan, chosen.budget, initial_lr),
