@@ -4,7 +4,7 @@
     python benchmarks/run.py --quick    # a smoke run (< 3 min); what CI runs
 
 Each benchmark script that exists (bench_cost.py, bench_peers.py, bench_hyperband.py,
-bench_tracking.py, bench_distributed.py, study.py) runs as a subprocess
+bench_budget.py, bench_tracking.py, bench_distributed.py, study.py) runs as a subprocess
 with `--out DIR` (and `--quick`), and writes its JSON there. This script
 then renders one markdown file from every JSON in DIR: benchmarks/RESULTS.md
 (tables, plots, machine and date), and the same text with links from the repository root
@@ -50,6 +50,7 @@ SCRIPTS = (
     "bench_cost.py",
     "bench_peers.py",
     "bench_hyperband.py",
+    "bench_budget.py",
     "bench_tracking.py",
     "bench_distributed.py",
     "study.py",

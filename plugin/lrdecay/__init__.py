@@ -39,6 +39,7 @@ _EXPORTS: dict[str, str] = {
     "Range": "lrdecay.tuning.searchspace.ranges",
     "SearchResult": "lrdecay.tuning.evidence.result",
     "search": "lrdecay.tuning.pipeline.runner",
+    "budget": "lrdecay.tuning.budgets.runner",
     "search_outline": "lrdecay.tuning.pipeline.runner",
     "find_lr": "lrdecay.tuning.lr_finder.lr_range",
 }
@@ -68,6 +69,7 @@ __all__ = [
     "WSDDecay",
     "WSDSchedule",
     "__version__",
+    "budget",
     "find_lr",
     "replay",
     "search",
@@ -99,6 +101,7 @@ if TYPE_CHECKING:
     )
     from lrdecay.tracking.logger import MlflowLogger
     from lrdecay.tracking.offline import replay
+    from lrdecay.tuning.budgets.runner import budget
     from lrdecay.tuning.evidence.result import SearchResult
     from lrdecay.tuning.lr_finder.lr_range import find_lr
     from lrdecay.tuning.pipeline.hypermodel import DecayHyperModel

@@ -80,6 +80,13 @@ _IDENTITY_UNLESS_DEFAULT = {"control": CONTROL, "repeats": REPEATS}
 # the same numbers, fewer epochs. Not in the identity: it changes no result.
 SHARE_PREFIX = True
 
+# A budget search (`lrdecay.budget`, `lrdecay budget`): WSD cooldowns off one
+# constant-rate trunk, at the budgets (epochs) given; Hägele et al. 2024's
+# 20% cooldown of 1-sqrt shape.
+BUDGETS: tuple[int, ...] = (10, 20, 40)
+BUDGET_COOLDOWN = 0.2
+BUDGET_SHAPE = "1-sqrt"
+
 
 def project_name(
     settings: Mapping[str, Any],

@@ -1,7 +1,8 @@
-"""The `lrdecay` command: `search`, `find-lr`, `preview`, `report` and `replay`.
+"""The `lrdecay` command: `search`, `budget`, `find-lr`, `preview`, `report`, `replay`.
 
 This module assembles the parser from the commands' own modules and
-dispatches; the work lives in `lrdecay.cli.search`, `lrdecay.cli.find_lr`,
+dispatches; the work lives in `lrdecay.cli.search`, `lrdecay.cli.budget`,
+`lrdecay.cli.find_lr`,
 `lrdecay.cli.preview`,
 `lrdecay.cli.report` and `lrdecay.cli.replay`. Building the parser imports
 neither TensorFlow, MLflow nor matplotlib, so `lrdecay --help` and
@@ -21,7 +22,7 @@ from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from lrdecay import __version__
-from lrdecay.cli import find_lr, preview, replay, report, search
+from lrdecay.cli import budget, find_lr, preview, replay, report, search
 from lrdecay.cli.errors import (
     EXIT_INTERRUPTED,
     EXIT_TERMINATED,
@@ -52,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(
         dest="command", metavar="COMMAND", parser_class=_Parser
     )
-    for command in (search, find_lr, preview, report, replay):
+    for command in (search, budget, find_lr, preview, report, replay):
         command.add_parser(commands)
     return parser
 

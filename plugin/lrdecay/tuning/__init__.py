@@ -6,10 +6,13 @@ is never shadowed by a subpackage of the same name.
 One subpackage per concern (arrows: "imports"; lint-imports keeps the
 subpackages free of cycles, `pyproject.toml`):
 
-    pipeline -> prefixes, lr_finder -> data -> (nothing in tuning)
+    budgets -> pipeline -> prefixes, lr_finder -> data -> (nothing in tuning)
     pipeline -> distributed -> record -> evidence -> searchspace
     pipeline, distributed -> termination; record -> searchspace
 
+- `budgets/`: `lrdecay.budget()`, how long to train: a grid search over WSD
+  trials whose epochs differ (one per budget), all branching off one
+  constant-rate trunk (`plan`, `hypermodel`, `evidence`, `record`, `runner`).
 - `pipeline/`: `search()` in steps. `runner` (`search()`), `plan` checks its
   arguments and fills in the defaults (`lrdecay.defaults`), `identity` says
   what a search is (settings, a digest of its data and of its model; names
@@ -23,7 +26,8 @@ subpackages free of cycles, `pyproject.toml`):
   `decay_state` keeps a trial's decay for a continued one), `keywords` (the
   fit keywords), `assemble` builds the `SearchResult` when it ends, `dry_run`
   outlines a search before it trains, `arguments` (the deprecated and fit
-  keywords of `search()`).
+  keywords of `search()`), `variant` (a search with another hypermodel and
+  identity: the budget search's hook).
 - `data/`: the real inputs of a search, read once. `inputs` (`SearchInputs`),
   `readers`, `normalize_data`, `checks` (the preflight), `epoch_order` (the data
   order per (seed, epoch) a branch needs), `user_callbacks`.

@@ -8,11 +8,13 @@ sets up the search's MLflow runs.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
+from lrdecay.tracking.credentials import credentials_in_environment
 from lrdecay.tuning import distributed
 from lrdecay.tuning.data.inputs import SearchInputs
 from lrdecay.tuning.lr_finder import auto_lr
@@ -172,3 +174,22 @@ def track(
             runs.tag_data(data.exact, data.reason)
     hypermodel.attach_search_runs(runs)
     return runs
+
+
+@contextlib.contextmanager
+def credentials_out_of_the_uri(plan: SearchPlan) -> Iterator[SearchPlan]:
+    """For the search, `http://user:password@host` becomes MLflow's variables.
+
+    MLflow prints the URI it was given, password included, in its "View run
+    at" lines; with the credentials in `MLFLOW_TRACKING_USERNAME` /
+    `MLFLOW_TRACKING_PASSWORD` (restored afterwards) it never sees them.
+    """
+    if plan.tracking is None:
+        yield plan
+        return
+    given = plan.tracking.get("tracking_uri") or os.environ.get("MLFLOW_TRACKING_URI")
+    with credentials_in_environment(given) as clean:
+        if clean != given:
+            tracking = {**plan.tracking, "tracking_uri": clean}
+            plan = dataclasses.replace(plan, tracking=tracking)
+        yield plan

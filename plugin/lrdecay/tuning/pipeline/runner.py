@@ -81,16 +81,14 @@ testing again.
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
 import dataclasses
 import os
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
 from lrdecay import defaults
-from lrdecay.tracking.credentials import credentials_in_environment
 from lrdecay.tuning.data import checks, inputs, normalize_data, user_callbacks
 from lrdecay.tuning.evidence.result import (
     EvidenceWarning,
@@ -107,6 +105,7 @@ from lrdecay.tuning.pipeline import (
     identity,
     keywords,
     prepare,
+    variant,
 )
 from lrdecay.tuning.pipeline.dry_run import SearchOutline
 from lrdecay.tuning.pipeline.dry_run import checked_outline as dry_run_outline
@@ -348,11 +347,16 @@ def search(
         executions_per_trial=1 if old.repeats is None else old.repeats,
         tuner_kwargs=options,
     )
+    searched_as = variant.current()
+    if searched_as is not None:  # e.g. a budget search (`lrdecay.budget`)
+        plan = dataclasses.replace(
+            plan, identity_settings={**plan.identity_settings, **searched_as.identity}
+        )
     validation_data = fit["validation_data"]
     validation_split = fit["validation_split"]
     check_data(plan, validation_data, validation_split, progress)
     dry_run = _OUTLINE_ONLY.get()
-    with _credentials_out_of_the_uri(plan) as plan:
+    with prepare.credentials_out_of_the_uri(plan) as plan:
         result = _search(
             plan, build_model, x, y, validation_data, validation_split,
             fit["callbacks"], progress, fit["verbose"], fit_kwargs, dry_run,
@@ -363,25 +367,6 @@ def search(
         # At the caller's line: where a notebook or script user looks.
         warnings.warn(message, EvidenceWarning, stacklevel=2)
     return result
-
-
-@contextlib.contextmanager
-def _credentials_out_of_the_uri(plan: SearchPlan) -> Iterator[SearchPlan]:
-    """For the search, `http://user:password@host` becomes MLflow's variables.
-
-    MLflow prints the URI it was given, password included, in its "View run
-    at" lines; with the credentials in `MLFLOW_TRACKING_USERNAME` /
-    `MLFLOW_TRACKING_PASSWORD` (restored afterwards) it never sees them.
-    """
-    if plan.tracking is None:
-        yield plan
-        return
-    given = plan.tracking.get("tracking_uri") or os.environ.get("MLFLOW_TRACKING_URI")
-    with credentials_in_environment(given) as clean:
-        if clean != given:
-            tracking = {**plan.tracking, "tracking_uri": clean}
-            plan = dataclasses.replace(plan, tracking=tracking)
-        yield plan
 
 
 def _search(
@@ -442,7 +427,9 @@ def _search(
     sharing_off = user_callbacks.settle_sharing(plan, callbacks or ())
     if sharing_off is not None:
         plan = dataclasses.replace(plan, share_prefix=False)
-    hypermodel = DecayHyperModel(
+    searched_as = variant.current()
+    make_hypermodel = searched_as.make_hypermodel if searched_as else DecayHyperModel
+    hypermodel = make_hypermodel(
         build_model,
         plan.space,
         max_epochs=plan.epochs,

@@ -1,0 +1,53 @@
+"""A search variant: `search()` with another hypermodel, told apart by its settings.
+
+A budget search (`lrdecay.tuning.budgets`) is a grid search whose trials
+each train their own number of epochs: the same pipeline (data read once,
+preflight, project, MLflow run layout, shared trunks), with a
+`DecayHyperModel` subclass and settings that name its project apart from a
+plain search of the same grid. `searching_as(variant)` makes every
+`search()` called inside it that variant; `search()` reads it with
+`current()`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import dataclasses
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchVariant:
+    """What a variant changes in `search()`.
+
+    Attributes:
+        make_hypermodel: Callable taking `DecayHyperModel`'s arguments and
+            returning the search's hypermodel (a `DecayHyperModel`).
+        identity: Mapping. Settings added to the search's identity (its
+            default project name and digest), e.g. `{"cooldown": 0.2}`.
+    """
+
+    make_hypermodel: Callable[..., Any]
+    identity: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+
+_CURRENT: contextvars.ContextVar[SearchVariant | None] = contextvars.ContextVar(
+    "lrdecay_search_variant", default=None
+)
+
+
+def current() -> SearchVariant | None:
+    """The variant of the `search()` running now, or `None` (a plain search)."""
+    return _CURRENT.get()
+
+
+@contextlib.contextmanager
+def searching_as(variant: SearchVariant) -> Iterator[None]:
+    """Make every `search()` called inside the block `variant`."""
+    token = _CURRENT.set(variant)
+    try:
+        yield
+    finally:
+        _CURRENT.reset(token)
