@@ -44,6 +44,7 @@ def test_every_tuning_subpackage_is_on_the_map():
         p.parent.name for p in (PACKAGE / "tuning").glob("*/__init__.py")
     )
     assert subpackages == [
+        "budgets",
         "data",
         "distributed",
         "evidence",

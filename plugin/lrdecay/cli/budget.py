@@ -27,6 +27,7 @@ from lrdecay.cli.errors import (
     UsageError,
     one_line,
 )
+from lrdecay.schedules import WSDSchedule
 from lrdecay.tracking import uri as tracking_uri
 
 # The splits of `lrdecay search`, so both commands validate on the same data.
@@ -192,7 +193,12 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "half the epochs. Without --data it uses scikit-learn's digits and a "
         "small dense model; every run is an MLflow run.",
     )
-    group = parser.add_argument_group("budgets")
+    _add_budget_flags(parser.add_argument_group("budgets"))
+    _add_other_flags(parser)
+
+
+def _add_budget_flags(group: Any) -> None:
+    """`--budgets`, the cooldown and what is repeated or shared."""
     group.add_argument(
         "--budgets",
         type=budget_list,
@@ -209,7 +215,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     group.add_argument(
         "--shape",
-        choices=("linear", "1-sqrt"),
+        choices=WSDSchedule.SHAPES,
         help=f"the cooldown's shape (default: {defaults.BUDGET_SHAPE})",
     )
     group.add_argument(
@@ -247,6 +253,10 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action="store_true",
         help="train every run whole (the same numbers, at full cost)",
     )
+
+
+def _add_other_flags(parser: argparse.ArgumentParser) -> None:
+    """The data, model, results and tracking flags `lrdecay search` has too."""
     source = parser.add_argument_group("data and model")
     arguments.add_data_source(source)
     source.add_argument(

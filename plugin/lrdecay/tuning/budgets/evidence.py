@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from lrdecay.tuning.budgets.hypermodel import BudgetCurve
-from lrdecay.tuning.budgets.plan import BudgetPlan
+from lrdecay.tuning.budgets.plan import WSD_KIND, BudgetPlan
 from lrdecay.tuning.evidence.result import decay_code
 from lrdecay.tuning.evidence.verdict import ALPHA, welch_p_value
 
@@ -196,7 +196,7 @@ def constant_verdict(
 def paste_line(plan: BudgetPlan, budget: int, initial_lr: float | None) -> str:
     """`WSDDecay(...)` for the run of `budget` epochs, and its `epochs=`."""
     code = decay_code(
-        "wsd",
+        WSD_KIND,
         {"decay_epochs": budget, "cooldown": plan.cooldown, "shape": plan.shape},
         initial_lr=initial_lr,
     )

@@ -18,6 +18,9 @@ from lrdecay import defaults
 from lrdecay._validation import check_choice, check_epoch_count, check_number
 from lrdecay.schedules import WSDSchedule
 
+# The kind a budget search runs: warmup-stable-decay, its cooldown per budget.
+WSD_KIND = WSDSchedule.kind
+
 
 @dataclasses.dataclass(frozen=True)
 class BudgetPlan:

@@ -17,7 +17,7 @@ from lrdecay import defaults
 from lrdecay._validation import check_positive_finite
 from lrdecay.tuning.budgets import evidence, record
 from lrdecay.tuning.budgets.hypermodel import BudgetHyperModel, read_curves
-from lrdecay.tuning.budgets.plan import BudgetPlan, make_budget_plan
+from lrdecay.tuning.budgets.plan import WSD_KIND, BudgetPlan, make_budget_plan
 from lrdecay.tuning.evidence.result import TrialEvent
 from lrdecay.tuning.pipeline.runner import search
 from lrdecay.tuning.pipeline.variant import SearchVariant, searching_as
@@ -116,14 +116,14 @@ def budget(
         make_hypermodel,
         identity={
             "algorithm": "budget",
-            "kinds": ["wsd", {"cooldown": plan.cooldown, "shape": plan.shape}],
+            "kinds": [WSD_KIND, {"cooldown": plan.cooldown, "shape": plan.shape}],
         },
     )
     with searching_as(variant), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         result = search(
             build_model, x, y,
-            algorithm="grid", kinds=("wsd",), decay_epochs=list(plan.budgets),
+            algorithm="grid", kinds=(WSD_KIND,), decay_epochs=list(plan.budgets),
             initial_lr=initial_lr, objective=objective, repeats=repeats,
             seed=seed, control=False, share_prefix=share_prefix,
             project_dir=project_dir, project_name=project_name,
