@@ -178,7 +178,7 @@ def how_to_check(command: Command) -> str:
         return "skip"
     if command.text.startswith(RUN_WHOLE) or command.text in RUN_WHOLE_SEARCHES:
         return "run"
-    if command.text.startswith("lrdecay search"):
+    if command.text.startswith(("lrdecay search", "lrdecay budget")):
         return "dry-run"
     raise AssertionError(
         f"README line {command.line}: {command.text!r} is a command this test "

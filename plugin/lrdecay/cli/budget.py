@@ -92,6 +92,10 @@ def _run_budget(args: argparse.Namespace) -> int:
                 args.repeats or defaults.REPEATS, share_prefix=not args.no_share_prefix
             )
         )
+        print(
+            "Dry run: nothing trained, no project file or MLflow run created "
+            "(the model and the tracking store are checked when it runs)."
+        )
         return EXIT_OK
     quiet.import_backend(args.verbosity)
     if args.model:
