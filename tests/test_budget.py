@@ -69,6 +69,7 @@ def test_the_plan_trains_about_half_the_epochs_of_independent_runs() -> None:
         ({"shape": "cosine"}, ValueError, r"shape='cosine'"),
         ({"epochs": 30}, ValueError, r"epochs=30"),
         ({"initial_lr": -0.1}, ValueError, r"initial_lr"),
+        ({"data_identity": "houses"}, TypeError, r"data_identity='houses'"),
     ],
 )
 def test_bad_arguments_fail_before_any_training(
