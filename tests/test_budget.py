@@ -91,7 +91,7 @@ def test_each_budget_is_its_independent_wsd_run(digits: Any, tmp_path: Path) -> 
     import mlflow
 
     import lrdecay
-    from lrdecay.tuning.prefixes.prefix import train_independent
+    from prefix_trainer import train_independent
 
     x, y, x_val, y_val = digits
     result = lrdecay.budget(
