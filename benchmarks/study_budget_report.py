@@ -132,7 +132,7 @@ def plot(
             ]  # fmt: skip
             budgets = [row["budget"] for row in rows]
             # A small sideways shift per method, so equal points stay visible.
-            shift = (index - (len(methods) - 1) / 2) * 0.25
+            shift = (index - (len(methods) - 1) / 2) * 0.6
             xs = [budget + shift for budget in budgets]
             means = [row["test_accuracy_mean"] for row in rows]
             stds = [row["test_accuracy_std"] for row in rows]
@@ -159,13 +159,15 @@ def plot(
     for axis in list(axes.flat)[len(groups) :]:
         axis.axis("off")
     handles, labels = axes.flat[0].get_legend_handles_labels()
-    figure.legend(handles, labels, loc="lower center", ncol=4, fontsize=8)
+    figure.legend(
+        handles, labels, loc="lower center", ncol=min(len(labels), 7), fontsize=8
+    )
     figure.suptitle(
         "Test accuracy after B epochs: WSD cooldowns off one trunk against "
         "cosine to 0 over B\n(mean ± std over seeds; points shifted sideways)",
         fontsize=10,
     )
-    figure.tight_layout(rect=(0, 0.9 / figure.get_figheight() * 2, 1, 0.93))
+    figure.tight_layout(rect=(0, 0.45 / figure.get_figheight(), 1, 0.95))
     figure.savefig(path, dpi=110)
     plt.close(figure)
 
@@ -220,6 +222,17 @@ def length_findings(cells: list[dict], plan: dict, method: str) -> list[str]:
     return texts
 
 
+def _group_rows(summary: list[dict], group: tuple[str, str]) -> list[dict]:
+    return [row for row in summary if (row["dataset"], row["regime"]) == group]
+
+
+def _leans(tally: dict[str, int]) -> str | None:
+    """`"better"` or `"worse"`: which way the differences beyond the spread go."""
+    if tally["better"] == tally["worse"]:
+        return None
+    return "better" if tally["better"] > tally["worse"] else "worse"
+
+
 def _overall(accuracy: dict[str, int], total: int) -> str:
     """One sentence on the accuracy comparisons as a whole."""
     if accuracy["within"] >= 0.75 * total:
@@ -272,6 +285,18 @@ def findings(payload: dict[str, Any]) -> str:
             "cancer's.)"
         )
         parts.append(_overall(accuracy, total))
+        against = [
+            f"{group[0]} {group[1]}"
+            for group in _groups(cells)
+            if _leans(_tally(_group_rows(summary, group), "test_accuracy"))
+            not in (None, _leans(accuracy))
+        ]
+        if against:
+            parts.append(
+                "Not everywhere: they lean the other way on "
+                + ", ".join(against)
+                + " (per data set and regime below)."
+            )
     by_setting = []
     for method in method_names(plan)[1:]:
         rows = [row for row in summary if row["method"] == method]
@@ -280,6 +305,25 @@ def findings(payload: dict[str, Any]) -> str:
             f"{method}: {tally['better']} better / {tally['worse']} worse"
         )
     parts.append("Per cooldown (test accuracy): " + "; ".join(by_setting) + ".")
+    by_group = []
+    for group in _groups(cells):
+        rows = _group_rows(summary, group)
+        tally = _tally(rows, "test_accuracy")
+        differences = [
+            r["test_accuracy_vs_cosine"]["difference"]
+            for r in rows
+            if "test_accuracy_vs_cosine" in r
+        ]
+        by_group.append(
+            f"{group[0]} {group[1]}: {tally['better']} better / {tally['worse']} "
+            f"worse / {tally['within']} within, mean difference "
+            f"{float(np.mean(differences)):+.4f}"
+        )
+    parts.append(
+        "Per data set and regime (test accuracy, WSD minus cosine): "
+        + "; ".join(by_group)
+        + "."
+    )
     reference = f"WSD 1-sqrt {0.2:.0%}"
     for method in (COSINE, reference):
         if method not in method_names(plan):
