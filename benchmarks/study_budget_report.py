@@ -256,6 +256,25 @@ def _overall(accuracy: dict[str, int], total: int) -> str:
     )
 
 
+def _by_group(cells: list[dict], summary: list[dict]) -> list[str]:
+    """Per data set and regime: the tally against cosine, the mean difference."""
+    by_group = []
+    for group in _groups(cells):
+        rows = _group_rows(summary, group)
+        tally = _tally(rows, "test_accuracy")
+        differences = [
+            r["test_accuracy_vs_cosine"]["difference"]
+            for r in rows
+            if "test_accuracy_vs_cosine" in r
+        ]
+        by_group.append(
+            f"{group[0]} {group[1]}: {tally['better']} better / {tally['worse']} "
+            f"worse / {tally['within']} within, mean difference "
+            f"{float(np.mean(differences)):+.4f}"
+        )
+    return by_group
+
+
 def findings(payload: dict[str, Any]) -> str:
     """What the study shows, in plain sentences, from its numbers."""
     plan, summary, cells = payload["plan"], payload["summary"], payload["cells"]
@@ -305,20 +324,7 @@ def findings(payload: dict[str, Any]) -> str:
             f"{method}: {tally['better']} better / {tally['worse']} worse"
         )
     parts.append("Per cooldown (test accuracy): " + "; ".join(by_setting) + ".")
-    by_group = []
-    for group in _groups(cells):
-        rows = _group_rows(summary, group)
-        tally = _tally(rows, "test_accuracy")
-        differences = [
-            r["test_accuracy_vs_cosine"]["difference"]
-            for r in rows
-            if "test_accuracy_vs_cosine" in r
-        ]
-        by_group.append(
-            f"{group[0]} {group[1]}: {tally['better']} better / {tally['worse']} "
-            f"worse / {tally['within']} within, mean difference "
-            f"{float(np.mean(differences)):+.4f}"
-        )
+    by_group = _by_group(cells, summary)
     parts.append(
         "Per data set and regime (test accuracy, WSD minus cosine): "
         + "; ".join(by_group)
