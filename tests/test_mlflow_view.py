@@ -2,8 +2,11 @@
 
 A small search logs to a real `mlflow server`; the link the command prints is
 opened in headless Chromium (Debian's `chromium`) and must show the search's
-child runs, by the names that say what they hold. Skipped where `chromium`
-is not installed (`apt-get install -y chromium`).
+child runs, by the names that say what they hold; a budget search's parent
+run must show its score-against-epochs plot in the artifact view, decoded
+by the browser (`chromium_page.ChromiumPage`, the DevTools protocol on a
+pipe). Skipped where `chromium` is not installed (`apt-get install -y
+chromium`).
 """
 
 from __future__ import annotations
