@@ -4,9 +4,9 @@
     python benchmarks/run.py --quick    # a smoke run (< 3 min); what CI runs
 
 Each benchmark script that exists (bench_cost.py, bench_peers.py, bench_hyperband.py,
-bench_budget.py, bench_tracking.py, bench_distributed.py, study.py) runs as a subprocess
-with `--out DIR` (and `--quick`), and writes its JSON there. This script
-then renders one markdown file from every JSON in DIR: benchmarks/RESULTS.md
+bench_budget.py, bench_tracking.py, bench_distributed.py, study.py, study_budget.py)
+runs as a subprocess with `--out DIR` (and `--quick`), and writes its JSON there.
+This script then renders one markdown file from every JSON in DIR: benchmarks/RESULTS.md
 (tables, plots, machine and date), and the same text with links from the repository root
 (DIR/README_section.md) for the README. With the markers
 `<!-- benchmarks:start -->` and `<!-- benchmarks:end -->` in README.md, a
@@ -54,6 +54,7 @@ SCRIPTS = (
     "bench_tracking.py",
     "bench_distributed.py",
     "study.py",
+    "study_budget.py",
 )
 # A guard against a hung benchmark, not a timing check.
 TIMEOUT_S = {"quick": 900, "full": 3600}
@@ -195,7 +196,8 @@ def render(out: Path, runs: list[dict[str, Any]], quick: bool) -> str:
             payloads[path.stem] = json.loads(path.read_text())
         except (OSError, ValueError) as error:
             payloads[path.stem] = {"error": f"unreadable JSON: {error}"}
-    order = {"cost": 0, "peers": 1, "tracking": 2, "distributed": 3, "study": 4}
+    order = {"cost": 0, "peers": 1, "tracking": 2, "distributed": 3, "study": 4,
+             "study_budget": 5}  # fmt: skip
     names = sorted(payloads, key=lambda name: (order.get(name, 9), name))
     header = [
         "## Benchmarks",

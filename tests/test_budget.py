@@ -69,6 +69,7 @@ def test_the_plan_trains_about_half_the_epochs_of_independent_runs() -> None:
         ({"shape": "cosine"}, ValueError, r"shape='cosine'"),
         ({"epochs": 30}, ValueError, r"epochs=30"),
         ({"initial_lr": -0.1}, ValueError, r"initial_lr"),
+        ({"data_identity": "houses"}, TypeError, r"data_identity='houses'"),
     ],
 )
 def test_bad_arguments_fail_before_any_training(
@@ -90,7 +91,7 @@ def test_each_budget_is_its_independent_wsd_run(digits: Any, tmp_path: Path) -> 
     import mlflow
 
     import lrdecay
-    from lrdecay.tuning.prefixes.prefix import train_independent
+    from prefix_trainer import train_independent
 
     x, y, x_val, y_val = digits
     result = lrdecay.budget(

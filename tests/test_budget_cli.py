@@ -86,3 +86,33 @@ def test_dry_run_prints_the_plan_and_trains_nothing(
         "(the model and the tracking store are checked when it runs).",
     ]
     assert not (tmp_path / "p").exists()
+
+
+@pytest.mark.slow
+def test_budget_on_a_csv_is_named_after_the_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import numpy as np
+    from mlflow import MlflowClient
+
+    from lrdecay.cli.main import main
+
+    rows = np.random.default_rng(0).normal(size=(80, 3)).round(3)
+    lines = [f"{a},{b},{c},{int(a + b > 0)}" for a, b, c in rows]
+    (tmp_path / "houses.csv").write_text("a,b,c,y\n" + "\n".join(lines) + "\n")
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    flags = [
+        "budget", "--data", str(tmp_path / "houses.csv"), "--target", "y",
+        "--budgets", "1,2", "--cooldown", "0.5", "--seed", "1",
+        "--project-dir", str(tmp_path / "p"), "--tracking-uri", uri,
+    ]  # fmt: skip
+    code = main(flags)
+    assert code == 0, capsys.readouterr().err
+    (project,) = [path.name for path in (tmp_path / "p").iterdir()]
+    assert project.startswith("budget-houses-") and len(project) == 22, project
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name("lrdecay")
+    (parent,) = client.search_runs(
+        [experiment.experiment_id], "tags.`lrdecay.role` = 'search'"
+    )
+    assert parent.info.run_name == project

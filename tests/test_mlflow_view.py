@@ -2,8 +2,11 @@
 
 A small search logs to a real `mlflow server`; the link the command prints is
 opened in headless Chromium (Debian's `chromium`) and must show the search's
-child runs, by the names that say what they hold. Skipped where `chromium`
-is not installed (`apt-get install -y chromium`).
+child runs, by the names that say what they hold; a budget search's parent
+run must show its score-against-epochs plot in the artifact view, decoded
+by the browser (`chromium_page.ChromiumPage`, the DevTools protocol on a
+pipe). Skipped where `chromium` is not installed (`apt-get install -y
+chromium`).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
+from chromium_page import ChromiumPage
 from lrdecay.tracking import plots, settings_plot
 from lrdecay.tracking import uri as tracking_uri
 from lrdecay.tuning.evidence import labels
@@ -302,3 +306,68 @@ def test_printed_link_shows_the_search_runs_by_name(
         )
         width, _ = struct.unpack(">II", Path(local).read_bytes()[16:24])
         assert width >= 1200, (name, width)
+
+
+# The image the artifact view shows, once the browser has decoded it: its
+# natural width (0 while loading or if it failed).
+_SHOWN_IMAGE_WIDTH = (
+    "(() => {{ const image = [...document.images].find("
+    "i => i.alt === {path!r}); "
+    "return image && image.complete ? image.naturalWidth : 0; }})()"
+)
+
+
+@pytest.mark.slow
+@needs_chromium
+def test_budget_parent_run_shows_the_score_against_budget_plot(
+    server: MlflowServer, tmp_path: Path
+) -> None:
+    from lrdecay.tuning.budgets import record
+
+    env = {
+        **os.environ,
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+    }
+    env.pop("MLFLOW_TRACKING_URI", None)
+    completed = subprocess.run(
+        [
+            sys.executable, "-m", "lrdecay", "budget",
+            "--budgets", "2,4",
+            "--cooldown", "0.5",
+            "--batch-size", "256",
+            "--seed", "1",
+            "--experiment", "lrdecay-budget",
+            "--project-dir", str(tmp_path / "searches"),
+            "--tracking-uri", server.uri,
+        ],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert "epochs: 4 trained of 6 (67%)" in completed.stdout, completed.stdout
+
+    client = MlflowClient(server.uri)
+    experiment = client.get_experiment_by_name("lrdecay-budget")
+    parent = client.search_runs(
+        [experiment.experiment_id], "tags.`lrdecay.role` = 'search'"
+    )[0]
+    assert parent.data.params["budgets"] == "2,4"
+    names = ["budget 2 seed=1", "budget 4 seed=1"]
+    runs = tracking_uri.runs_url(
+        server.uri, experiment.experiment_id, parent.info.run_id, "val_loss"
+    )
+    listed = " && ".join(f"document.body.innerText.includes({n!r})" for n in names)
+    artifacts = (
+        f"{server.uri}/#/experiments/{experiment.experiment_id}/runs/"
+        f"{parent.info.run_id}/artifacts/{record.PLOT_PATH}"
+    )
+    assert CHROMIUM is not None
+    with ChromiumPage(CHROMIUM, runs) as page:
+        # The runs list: one child run per budget, named by it.
+        assert page.wait_for(listed), page.evaluate("document.body.innerText")
+        # The parent's artifact view: the plot listed, and decoded by the
+        # browser at the width it was drawn.
+        page.goto(artifacts)
+        width = page.wait_for(_SHOWN_IMAGE_WIDTH.format(path=record.PLOT_PATH))
+        assert width >= 1200, page.evaluate("document.body.innerText")[-2000:]
+        assert Path(record.PLOT_PATH).name in page.evaluate("document.body.innerText")

@@ -136,6 +136,7 @@ def _budget(
     tracking: dict[str, Any],
 ) -> Any:
     """Run `lrdecay.budget()`: its `BudgetResult`, or the exit code it ended with."""
+    from lrdecay.cli.search import data_identity
     from lrdecay.tuning.budgets.runner import budget
     from lrdecay.tuning.evidence.result import EvidenceWarning
     from lrdecay.tuning.termination import Terminated, stop_handled
@@ -166,6 +167,7 @@ def _budget(
                 project_dir=args.project_dir or defaults.PROJECT_DIR,
                 project_name=args.project_name, overwrite=args.overwrite,
                 tracking=tracking, progress=progress,
+                data_identity=data_identity(args),
                 batch_size=args.batch_size or defaults.BATCH_SIZE,
             )  # fmt: skip
     except KeyboardInterrupt as error:
@@ -286,7 +288,8 @@ def _add_other_flags(parser: argparse.ArgumentParser) -> None:
         "--project-name",
         metavar="NAME",
         help="name of this search in --project-dir and in MLflow (default: "
-        "budget-<data>-<hash>, as lrdecay.budget() names it)",
+        "budget-<data>-<hash>, <data> the --data file's name, as `lrdecay "
+        "search` names its project)",
     )
     where.add_argument(
         "--overwrite", action="store_true", help="start afresh instead of resuming"

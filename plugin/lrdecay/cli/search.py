@@ -92,7 +92,7 @@ def data_identity(args: argparse.Namespace) -> dict[str, Any] | None:
     `None` for the bundled digits with the default model and split: the
     search `lrdecay.search()` runs on them with its defaults is this one.
     """
-    if all(getattr(args, flag) is None for flag in _DATA_FLAGS):
+    if all(getattr(args, flag, None) is None for flag in _DATA_FLAGS):
         return None
     return {
         "name": os.path.splitext(os.path.basename(args.data))[0]
@@ -102,7 +102,7 @@ def data_identity(args: argparse.Namespace) -> dict[str, Any] | None:
         "target": args.target,
         "task": args.task,
         "val_split": args.val_split,
-        "test_split": args.test_split,
+        "test_split": getattr(args, "test_split", None),  # not `lrdecay budget`
         "model": args.model,
     }
 

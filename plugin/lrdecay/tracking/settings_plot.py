@@ -62,6 +62,8 @@ def settings_figure(
     title: str | None = None,
     log_scale: bool = False,
     steps: bool = True,
+    xlabel: str = "epoch",
+    markers: bool = False,
 ) -> Any:
     """A `matplotlib.figure.Figure` of one line per setting.
 
@@ -76,6 +78,10 @@ def settings_figure(
         log_scale: Bool. A logarithmic y axis. Defaults to `False`.
         steps: Bool. Draw each value held over its epoch (a rate), else a
             line through the points (a metric). Defaults to `True`.
+        xlabel: String. Label of the x axis. Defaults to `"epoch"`.
+        markers: Bool. Mark each point of the settings other than the
+            control (points measured apart, not an epoch-by-epoch curve).
+            Defaults to `False`.
     """
     figure, (axis,) = plots.new_figure(1, purpose="settings")
     lines = {name: _mean_and_band(repeats) for name, repeats in settings.items()}
@@ -100,8 +106,10 @@ def settings_figure(
             xs, ys = [*xs, xs[-1] + 1], [*ys, ys[-1]]
             lows, highs = [*lows, lows[-1]], [*highs, highs[-1]]
         zorder = CONTROL_ZORDER if is_control else 2 + index / 100
+        marker = "o" if markers and not is_control else None
         axis.plot(xs, ys, drawstyle=drawstyle, color=color, linestyle=style,
-                  linewidth=width, label=label, zorder=zorder)  # fmt: skip
+                  linewidth=width, label=label, zorder=zorder,
+                  marker=marker)  # fmt: skip
         if lows != highs:  # repeats that differ: their spread
             axis.fill_between(xs, lows, highs, step="post" if steps else None,
                               color=color, alpha=0.1, linewidth=0,
@@ -109,7 +117,7 @@ def settings_figure(
     if log_scale:
         plots.log_y(axis, [v for _, mean, low, high in lines.values()
                            for v in (*low, *high)])  # fmt: skip
-    axis.set_xlabel("epoch")
+    axis.set_xlabel(xlabel)
     axis.set_ylabel(ylabel)
     axis.grid(alpha=0.3, which="both")
     if lines:

@@ -142,5 +142,7 @@ def _log_plot(
             "(mean over repeats, band: lowest to highest)",
             log_scale=objective.endswith("loss"),
             steps=False,
+            xlabel="epochs trained",
+            markers=True,
         )
         client.log_artifact(parent_run_id, str(path), str(Path(PLOT_PATH).parent))

@@ -43,6 +43,7 @@ def budget(
     overwrite: bool = False,
     tracking: bool | str | Mapping[str, Any] = True,
     progress: Callable[[TrialEvent], None] | None = None,
+    data_identity: Mapping[str, Any] | None = None,
     **fit_kwargs: Any,
 ) -> evidence.BudgetResult:
     """Score a warmup-stable-decay run at each epoch budget, at about half the cost.
@@ -87,6 +88,11 @@ def budget(
             numbers as independent runs). Defaults to `True`.
         project_dir, project_name, overwrite, tracking, progress: As for
             `search()`; the default project is named `budget-<data>-<hash>`.
+        data_identity: Mapping or `None`. What identifies the data beyond
+            its content (the command line's data file, target and model),
+            as `lrdecay.defaults.project_name` takes it: its `"name"` is the
+            `<data>` of the default project name. Defaults to `None`
+            (`digits`, as `search()` names data passed from Python).
         **fit_kwargs: `model.fit` arguments, as for `search()`, but not
             `epochs` (the budgets are the epochs).
 
@@ -105,6 +111,11 @@ def budget(
         )
     if initial_lr is not None:
         check_positive_finite("initial_lr", initial_lr)
+    if data_identity is not None and not isinstance(data_identity, Mapping):
+        raise TypeError(
+            "Argument `data_identity` must be a mapping (e.g. {'name': 'houses'}) "
+            f"or None. Received: data_identity={data_identity!r}"
+        )
     made: list[BudgetHyperModel] = []
 
     def make_hypermodel(*args: Any, **kwargs: Any) -> BudgetHyperModel:
@@ -118,6 +129,7 @@ def budget(
             "algorithm": "budget",
             "kinds": [WSD_KIND, {"cooldown": plan.cooldown, "shape": plan.shape}],
         },
+        data_identity=data_identity,
     )
     with searching_as(variant), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -193,16 +193,21 @@ def make_plan(
     )
 
 
-def with_identity(plan: SearchPlan, identity: SearchIdentity) -> SearchPlan:
+def with_identity(
+    plan: SearchPlan,
+    identity: SearchIdentity,
+    data_identity: Mapping[str, Any] | None = None,
+) -> SearchPlan:
     """`plan` named after its settings, data and model, unless the user named it.
 
-    The derived name (`SearchIdentity.project_name`) hashes the data's and
-    the model's digests beside the settings; a seed the user did not give is
-    the one the project so named recorded, if any.
+    The derived name (`SearchIdentity.project_name(data_identity)`) hashes
+    the data's and the model's digests beside the settings (and
+    `data_identity`, whose `"name"` names the data); a seed the user did not
+    give is the one the project so named recorded, if any.
     """
     if plan.project_name_given:
         return dataclasses.replace(plan, content=identity.content)
-    project_name = identity.project_name()
+    project_name = identity.project_name(data_identity)
     seed = plan.seed
     if not plan.seed_given:
         seed = _resolved_seed(

@@ -411,7 +411,9 @@ def _search(
         plan.identity_settings, build_model, x, y, validation_data,
         validation_split, data_digest=data.digest(), seed=plan.seed,
     )  # fmt: skip
-    plan = with_identity(plan, search_identity)
+    searched_as = variant.current()
+    data_identity = searched_as.data_identity if searched_as else None
+    plan = with_identity(plan, search_identity, data_identity)
     if dry_run:
         return dry_run_outline(plan, build_model, search_identity)
     joining = prepare.join(plan)
@@ -427,7 +429,6 @@ def _search(
     sharing_off = user_callbacks.settle_sharing(plan, callbacks or ())
     if sharing_off is not None:
         plan = dataclasses.replace(plan, share_prefix=False)
-    searched_as = variant.current()
     make_hypermodel = searched_as.make_hypermodel if searched_as else DecayHyperModel
     hypermodel = make_hypermodel(
         build_model,

@@ -27,10 +27,15 @@ class SearchVariant:
             returning the search's hypermodel (a `DecayHyperModel`).
         identity: Mapping. Settings added to the search's identity (its
             default project name and digest), e.g. `{"cooldown": 0.2}`.
+        data_identity: Mapping or `None`. What identifies the data beyond
+            its content, as `lrdecay.defaults.project_name` takes it (the
+            command line's data file, target and model): its `"name"` names
+            the default project. Defaults to `None` (the bundled digits).
     """
 
     make_hypermodel: Callable[..., Any]
     identity: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    data_identity: Mapping[str, Any] | None = None
 
 
 _CURRENT: contextvars.ContextVar[SearchVariant | None] = contextvars.ContextVar(
