@@ -21,11 +21,10 @@ from lrdecay import defaults
 from lrdecay.cli import arguments
 from lrdecay.cli.errors import (
     EXIT_FAILED,
-    EXIT_INTERRUPTED,
     EXIT_OK,
-    EXIT_TERMINATED,
     UsageError,
     one_line,
+    report_stop,
 )
 from lrdecay.schedules import WSDSchedule
 from lrdecay.tracking import uri as tracking_uri
@@ -139,7 +138,7 @@ def _budget(
     from lrdecay.cli.search import data_identity
     from lrdecay.tuning.budgets.runner import budget
     from lrdecay.tuning.evidence.result import EvidenceWarning
-    from lrdecay.tuning.termination import Terminated, stop_handled
+    from lrdecay.tuning.termination import stop_handled
 
     started = time.monotonic()
     trained = []
@@ -172,13 +171,7 @@ def _budget(
             )  # fmt: skip
     except KeyboardInterrupt as error:
         stop_handled()
-        terminated = isinstance(error, Terminated)
-        print(
-            f"lrdecay: {'terminated (SIGTERM)' if terminated else 'interrupted'}; "
-            "run the same command again to resume.",
-            file=sys.stderr,
-        )
-        return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
+        return report_stop(error, "run the same command again to resume.")
     except Exception as error:
         if args.verbosity >= 2:
             traceback.print_exc()

@@ -8,6 +8,9 @@ input is a `UsageError`; `lrdecay.cli.main` prints it as one line.
 
 from __future__ import annotations
 
+import sys
+
+from lrdecay.errors import Terminated
 from lrdecay.errors import UsageError as UsageError
 
 EXIT_OK = 0
@@ -23,3 +26,17 @@ def one_line(error: BaseException | str) -> str:
 
     text = redact_text(str(error).strip()) or type(error).__name__
     return " ".join(text.split())
+
+
+def report_stop(error: KeyboardInterrupt, advice: str = "") -> int:
+    """Say on stderr that Ctrl-C or SIGTERM stopped the command; its exit code.
+
+    `lrdecay: interrupted` (130) or `lrdecay: terminated (SIGTERM)` (143),
+    followed by `; <advice>` when given.
+    """
+    terminated = isinstance(error, Terminated)
+    said = "terminated (SIGTERM)" if terminated else "interrupted"
+    print(
+        f"lrdecay: {said}; {advice}" if advice else f"lrdecay: {said}", file=sys.stderr
+    )
+    return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED

@@ -24,13 +24,12 @@ from typing import NoReturn
 from lrdecay import __version__
 from lrdecay.cli import budget, find_lr, preview, replay, report, search
 from lrdecay.cli.errors import (
-    EXIT_INTERRUPTED,
-    EXIT_TERMINATED,
     EXIT_USAGE,
     UsageError,
     one_line,
+    report_stop,
 )
-from lrdecay.tuning.termination import Terminated, stop_on_signals
+from lrdecay.tuning.termination import stop_on_signals
 
 
 class _Parser(argparse.ArgumentParser):
@@ -98,12 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with stop_on_signals():
             return _run(argv)
     except KeyboardInterrupt as error:
-        terminated = isinstance(error, Terminated)
-        print(
-            f"lrdecay: {'terminated (SIGTERM)' if terminated else 'interrupted'}",
-            file=sys.stderr,
-        )
-        return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
+        return report_stop(error)
 
 
 def _run(argv: list[str]) -> int:

@@ -24,11 +24,10 @@ from lrdecay import defaults
 from lrdecay.cli import arguments, progress, search_flags
 from lrdecay.cli.errors import (
     EXIT_FAILED,
-    EXIT_INTERRUPTED,
     EXIT_OK,
-    EXIT_TERMINATED,
     UsageError,
     one_line,
+    report_stop,
 )
 from lrdecay.cli.output import (
     EPOCH_BUDGET,
@@ -410,7 +409,7 @@ def _search(
     from lrdecay.tuning import distributed
     from lrdecay.tuning.evidence.result import EvidenceWarning
     from lrdecay.tuning.pipeline import runner as tuning
-    from lrdecay.tuning.termination import Terminated, stop_handled
+    from lrdecay.tuning.termination import stop_handled
 
     verbosity = args.verbosity
     progress.start(verbosity)
@@ -438,13 +437,7 @@ def _search(
         # SIGTERM (Kubernetes, Slurm, `docker stop`) ends it the same way.
         stop_handled()
         progress.end_line()
-        terminated = isinstance(error, Terminated)
-        print(
-            f"lrdecay: {'terminated (SIGTERM)' if terminated else 'interrupted'}; "
-            "run the same command again to resume the search.",
-            file=sys.stderr,
-        )
-        return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
+        return report_stop(error, "run the same command again to resume the search.")
     except distributed.SearchEndedError as error:
         progress.end_line()
         print(f"lrdecay: {error}", file=sys.stderr)
