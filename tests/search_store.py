@@ -12,8 +12,10 @@ from pathlib import Path
 from typing import Any
 
 
-def unseeded_digits_model(units: int = 32) -> Callable[[], Any]:
-    """`build_model()` of a dense digits classifier (SGD 0.1) that does not seed."""
+def unseeded_digits_model(
+    units: int = 32, learning_rate: float = 0.1, momentum: float = 0.0
+) -> Callable[[], Any]:
+    """`build_model()` of a dense digits classifier (SGD) that does not seed."""
 
     def build_model() -> Any:
         import keras
@@ -26,7 +28,9 @@ def unseeded_digits_model(units: int = 32) -> Callable[[], Any]:
             ]
         )
         model.compile(
-            optimizer=keras.optimizers.SGD(learning_rate=0.1),
+            optimizer=keras.optimizers.SGD(
+                learning_rate=learning_rate, momentum=momentum
+            ),
             loss="sparse_categorical_crossentropy",
             metrics=["accuracy"],
         )

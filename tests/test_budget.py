@@ -16,27 +16,14 @@ from typing import Any
 
 import pytest
 
+from search_store import unseeded_digits_model
+
 SEED = 5
 METRICS = ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate")
 
 
-def build_model() -> Any:
-    import keras
-
-    model = keras.Sequential(
-        [
-            keras.Input((64,)),
-            keras.layers.Dense(16, activation="relu"),
-            keras.layers.Dense(10, activation="softmax"),
-        ]
-    )
-    # Momentum: a branch must carry the optimizer's state.
-    model.compile(
-        optimizer=keras.optimizers.SGD(learning_rate=0.3, momentum=0.9),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )
-    return model
+# Momentum: a branch must carry the optimizer's state.
+build_model = unseeded_digits_model(16, learning_rate=0.3, momentum=0.9)
 
 
 def test_the_plan_trains_about_half_the_epochs_of_independent_runs() -> None:

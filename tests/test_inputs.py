@@ -18,27 +18,14 @@ from typing import Any
 import numpy as np
 import pytest
 
+from search_store import unseeded_digits_model
+
 EPOCHS = 6
 SEED = 11
 GRID = {"kinds": ("step",), "decay_epochs": [2, 4]}
 
 
-def build_model() -> Any:
-    import keras
-
-    model = keras.Sequential(
-        [
-            keras.Input((64,)),
-            keras.layers.Dense(16, activation="relu"),
-            keras.layers.Dense(10, activation="softmax"),
-        ]
-    )
-    model.compile(
-        optimizer=keras.optimizers.SGD(learning_rate=0.3, momentum=0.9),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )
-    return model
+build_model = unseeded_digits_model(16, learning_rate=0.3, momentum=0.9)
 
 
 def build_dict_model() -> Any:
