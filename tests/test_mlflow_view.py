@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 import shutil
 import struct
 import subprocess
-import sys
 import tempfile
 import urllib.parse
 import warnings
@@ -29,6 +27,7 @@ import pytest
 from mlflow import MlflowClient
 
 from chromium_page import ChromiumPage
+from conftest import lrdecay_environment, run_lrdecay
 from lrdecay.tracking import plots, settings_plot
 from lrdecay.tracking import uri as tracking_uri
 from lrdecay.tuning.evidence import labels
@@ -237,24 +236,16 @@ def test_settings_plot_one_line_per_setting_control_on_top(tmp_path: Path) -> No
 def test_printed_link_shows_the_search_runs_by_name(
     server: MlflowServer, tmp_path: Path
 ) -> None:
-    env = {
-        **os.environ,
-        "MLFLOW_DISABLE_TELEMETRY": "true",
-        "TF_CPP_MIN_LOG_LEVEL": "3",
-    }
-    env.pop("MLFLOW_TRACKING_URI", None)
-    completed = subprocess.run(
-        [
-            sys.executable, "-m", "lrdecay", "search",
-            "--kinds", "step,exponential",
-            "--decay-epochs", "1.0",
-            "--epochs", "2",
-            "--batch-size", "256",
-            "--seed", "1",
-            "--project-dir", str(tmp_path / "searches"),
-            "--tracking-uri", server.uri,
-        ],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900,
+    completed = run_lrdecay(
+        "search",
+        "--kinds", "step,exponential",
+        "--decay-epochs", "1.0",
+        "--epochs", "2",
+        "--batch-size", "256",
+        "--seed", "1",
+        "--project-dir", str(tmp_path / "searches"),
+        "--tracking-uri", server.uri,
+        cwd=tmp_path, env=lrdecay_environment(TF_CPP_MIN_LOG_LEVEL="3"),
     )  # fmt: skip
     assert completed.returncode == 0, completed.stderr[-3000:]
     links = re.findall(r"Open the MLflow UI at (\S+)", completed.stdout)
@@ -324,24 +315,16 @@ def test_budget_parent_run_shows_the_score_against_budget_plot(
 ) -> None:
     from lrdecay.tuning.budgets import record
 
-    env = {
-        **os.environ,
-        "MLFLOW_DISABLE_TELEMETRY": "true",
-        "TF_CPP_MIN_LOG_LEVEL": "3",
-    }
-    env.pop("MLFLOW_TRACKING_URI", None)
-    completed = subprocess.run(
-        [
-            sys.executable, "-m", "lrdecay", "budget",
-            "--budgets", "2,4",
-            "--cooldown", "0.5",
-            "--batch-size", "256",
-            "--seed", "1",
-            "--experiment", "lrdecay-budget",
-            "--project-dir", str(tmp_path / "searches"),
-            "--tracking-uri", server.uri,
-        ],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900,
+    completed = run_lrdecay(
+        "budget",
+        "--budgets", "2,4",
+        "--cooldown", "0.5",
+        "--batch-size", "256",
+        "--seed", "1",
+        "--experiment", "lrdecay-budget",
+        "--project-dir", str(tmp_path / "searches"),
+        "--tracking-uri", server.uri,
+        cwd=tmp_path, env=lrdecay_environment(TF_CPP_MIN_LOG_LEVEL="3"),
     )  # fmt: skip
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert "epochs: 4 trained of 6 (67%)" in completed.stdout, completed.stdout
