@@ -5,7 +5,7 @@ seed 0), `lrdecay.budget(budgets=(20, 40, 60, 80), cooldown=0.2,
 shape="1-sqrt")` (one constant-rate trunk, a cooldown per budget) against
 the same call with `share_prefix=False` (every budget trained whole: the
 independent runs, through the same pipeline and MLflow store), and against
-bare `model.fit` runs of each budget (`prefix.train_independent`). Every
+bare `model.fit` runs of each budget (`tests/prefix_trainer.train_independent`). Every
 point of the budget search is checked against its bare run (every metric
 of every epoch, relative 1e-5). Reported: epochs trained and wall time, as
 ratios, after one untimed warm-up search. One run each, not interleaved:
@@ -21,6 +21,7 @@ import argparse
 import os
 import sys
 import tempfile
+from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -59,7 +60,9 @@ def budget_search(plan: dict[str, Any], share_prefix: bool) -> tuple[float, Any]
 def bare_runs(plan: dict[str, Any]) -> tuple[float, dict[int, list[dict[str, float]]]]:
     """(seconds, budget -> per-epoch logs) of one bare WSD fit per budget."""
     from lrdecay import WSDDecay
-    from lrdecay.tuning.prefixes.prefix import train_independent
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    from prefix_trainer import train_independent
 
     (x, y), validation = _common.digits_split()
 

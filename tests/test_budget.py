@@ -3,7 +3,7 @@
 The budget search at budgets 4 and 8 with a 50% cooldown (two seeds, SGD
 with momentum on the digits, tracked to SQLite) must give, for every budget
 and seed, every metric of every epoch of the independent WSD run of that
-many epochs (`prefix.train_independent`), for the epochs its plan counts; the
+many epochs (`prefix_trainer.train_independent`), for the epochs its plan counts; the
 plan's count at budgets 20, 40, 60, 80 with a 20% cooldown is the issue's
 "done when" bar. The exactness test runs on JAX too (tests/test_jax.py).
 """
