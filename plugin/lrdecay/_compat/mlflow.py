@@ -50,6 +50,16 @@ def active_experiment_id() -> str | None:
     return str(active_id) if active_id else None
 
 
+def latest_schema_revision() -> str:
+    """The alembic revision this MLflow's database stores are migrated to."""
+    # Relies on `mlflow.store.db.utils._get_latest_schema_revision` (what
+    # `SqlAlchemyStore.__init__` checks a store against); imported here
+    # because it loads alembic. Verified mlflow 3.9.0 and 3.17.2.
+    from mlflow.store.db.utils import _get_latest_schema_revision
+
+    return str(_get_latest_schema_revision())
+
+
 def tracking_store(tracking_uri: str) -> Any:
     """The tracking store (`AbstractStore`) MLflow's own client uses for a URI."""
     # Relies on `mlflow.tracking._tracking_service.utils._get_store` (what

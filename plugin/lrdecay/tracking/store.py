@@ -21,6 +21,7 @@ from typing import Any
 from mlflow.exceptions import MlflowException
 
 from lrdecay._compat.mlflow import BoundedRestStore, tracking_store
+from lrdecay.tracking import store_setup
 from lrdecay.tracking.credentials import is_http
 
 
@@ -48,6 +49,7 @@ def open_store(tracking_uri: str, timeout: float, max_retries: int) -> Any:
     """The tracking store of `tracking_uri`; bounded when it is an HTTP server."""
     if is_http(tracking_uri):
         return BoundedRestStore(tracking_uri, timeout, max_retries)
+    store_setup.ready_store(tracking_uri)  # created or upgraded once, under a lock
     return tracking_store(tracking_uri)
 
 

@@ -153,7 +153,9 @@ def _tracking_client(
     uri = (
         tracking_uri or environ.get("MLFLOW_TRACKING_URI") or mlflow.get_tracking_uri()
     )
-    return mlflow.MlflowClient(uri), uri
+    from lrdecay.tracking import store_setup
+
+    return store_setup.client(uri), uri
 
 
 def _describe(run: Any) -> str:

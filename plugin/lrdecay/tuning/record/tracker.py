@@ -25,7 +25,7 @@ import mlflow
 from mlflow.entities import Metric, Param
 
 from lrdecay._compat import keras_tuner as keras_tuner_compat
-from lrdecay.tracking import store
+from lrdecay.tracking import store, store_setup
 from lrdecay.tracking import uri as tracking_uri_module
 from lrdecay.tracking.guard import tag_value
 from lrdecay.tracking.run import RUN_STATUS_TAG
@@ -81,7 +81,7 @@ class SearchRuns:
         tracking_uri: str | None, experiment_name: str | None
     ) -> tuple[str, Any, str]:
         uri = store.absolute_uri(tracking_uri or mlflow.get_tracking_uri())
-        client = mlflow.MlflowClient(uri)
+        client = store_setup.client(uri)  # created or upgraded once, under a lock
         experiment_id = layout.experiment_id(client, experiment_name)
         assert experiment_id is not None  # created when missing
         return uri, client, experiment_id
