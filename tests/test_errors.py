@@ -38,6 +38,7 @@ def test_lrdecay_errors_imports_neither_keras_nor_mlflow_nor_keras_tuner():
         ("DataError", ValueError),
         ("ConfigError", ValueError),
         ("PreviewError", ValueError),
+        ("SearchRunningError", ValueError),
     ],
 )
 def test_each_exception_keeps_its_base(name, base):

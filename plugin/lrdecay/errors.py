@@ -34,6 +34,7 @@ __all__ = [
     "NonFiniteLossError",
     "PreviewError",
     "SearchEndedError",
+    "SearchRunningError",
     "Terminated",
     "TrackingUnreachable",
     "UsageError",
@@ -63,6 +64,16 @@ class NonFiniteLossError(Exception):
     `keras_tuner.errors.FailedTrialError` (which is what makes KerasTuner mark
     the trial FAILED, never retried and never "best"); this base class lets
     code catch it without importing KerasTuner.
+    """
+
+
+class SearchRunningError(ValueError):
+    """Another process is running this search (same project); nothing was done.
+
+    The message names it (pid, host, since when). A `ValueError`, as the
+    command line treats what it refuses before training: one line, exit 2.
+    Workers of a distributed search (KerasTuner's chief/worker mode) share
+    the chief's project and are never refused.
     """
 
 

@@ -138,7 +138,7 @@ def _lock_path(tracking_uri: str) -> str:
     if path is not None:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         return path + LOCK_SUFFIX
-    digest = hashlib.sha256(redact(tracking_uri).encode()).hexdigest()[:16]
+    digest = hashlib.sha256(str(redact(tracking_uri)).encode()).hexdigest()[:16]
     return os.path.join(tempfile.gettempdir(), f"lrdecay-store-{digest}{LOCK_SUFFIX}")
 
 
@@ -198,10 +198,10 @@ def check_not_half_migrated(path: str, tracking_uri: str) -> None:
 
 
 def _drop_tables(path: str, names: list[str]) -> None:
-    with contextlib.closing(sqlite3.connect(path, timeout=60.0)) as connection:
-        with connection:
-            for name in names:
-                connection.execute(f'DROP TABLE IF EXISTS "{name}"')
+    connection = sqlite3.connect(path, timeout=60.0)
+    with contextlib.closing(connection), connection:  # closed, and committed
+        for name in names:
+            connection.execute(f'DROP TABLE IF EXISTS "{name}"')
 
 
 def _schema_version(connection: sqlite3.Connection, names: list[str]) -> str | None:
@@ -234,9 +234,11 @@ def _open(tracking_uri: str) -> Any:
                 f"The MLflow store {shown} was written by a newer MLflow than this "
                 f"one ({text}); upgrade mlflow, or pass another --tracking-uri."
             ) from None
-        if isinstance(error, MlflowException) or "sqlalchemy" in type(
-            error
-        ).__module__ or "alembic" in type(error).__module__:
+        if (
+            isinstance(error, MlflowException)
+            or "sqlalchemy" in type(error).__module__
+            or "alembic" in type(error).__module__
+        ):
             raise TrackingUnreachable(
                 f"MLflow cannot open the store {shown} ({text[:300]}); back it up "
                 f"and run `mlflow db upgrade {shown}`, or pass another "

@@ -46,7 +46,8 @@ subpackages free of cycles, `pyproject.toml`):
   `auto_lr` (`suggested_lr * (0.3, 1, 3)`).
 - `record/`: THE MLflow run layout of a search: `runs` (tag names, parent
   lookup, stale runs, experiment), `project_files` (the marker with the
-  parent run id, seed and identity digest; the lock), `tracker` writes a
+  parent run id, seed and identity digest; the lock), `runner_lock` (one
+  process runs a search: the lock beside its project), `tracker` writes a
   search's runs by it (`trial_run`: one execution's child run;
   `search_summary`: the parent at the end; `range_test_run`: an LR range
   test), `comparison` its plots. Inside `tuning`, not beside

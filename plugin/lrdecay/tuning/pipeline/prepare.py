@@ -21,6 +21,7 @@ from lrdecay.tuning.lr_finder import auto_lr
 from lrdecay.tuning.lr_finder.lr_range import LRFinderResult
 from lrdecay.tuning.pipeline.hypermodel import DecayHyperModel
 from lrdecay.tuning.pipeline.plan import SearchPlan
+from lrdecay.tuning.record import runner_lock
 from lrdecay.tuning.searchspace.space import DecaySpace
 
 
@@ -96,10 +97,17 @@ def join(plan: SearchPlan) -> Joined:
 
     KerasTuner's distributed mode (`KERASTUNER_*` variables): a worker
     joins the chief's search and its MLflow parent run, or raises
-    `SearchEndedError` if the search is over.
+    `SearchEndedError` if the search is over. A single process or a chief
+    holds the search's runner lock (`lrdecay.tuning.record.runner_lock`)
+    until the enclosing `runner_lock.scope()` ends.
+
+    Raises:
+        SearchRunningError: Another process runs this search.
     """
     role = distributed.resolve_role()
     if not role.is_worker:
+        # One process runs a search (workers share the chief's project).
+        runner_lock.take(plan.project_path)
         return Joined(role, None, plan)
     options = plan.tracking or {}
     joined = distributed.join_search(

@@ -121,7 +121,7 @@ from lrdecay.tuning.pipeline.tuners import (
     build_tuner,
     grid_size,
 )
-from lrdecay.tuning.record import project_files
+from lrdecay.tuning.record import project_files, runner_lock
 from lrdecay.tuning.record import runs as layout
 from lrdecay.tuning.searchspace.space import DecaySpace
 from lrdecay.tuning.termination import stop_on_signals
@@ -356,7 +356,8 @@ def search(
     validation_split = fit["validation_split"]
     check_data(plan, validation_data, validation_split, progress)
     dry_run = _OUTLINE_ONLY.get()
-    with prepare.credentials_out_of_the_uri(plan) as plan:
+    # `prepare.join` takes the runner lock; held until the search ends.
+    with prepare.credentials_out_of_the_uri(plan) as plan, runner_lock.scope():
         result = _search(
             plan, build_model, x, y, validation_data, validation_split,
             fit["callbacks"], progress, fit["verbose"], fit_kwargs, dry_run,
