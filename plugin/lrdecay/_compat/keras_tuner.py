@@ -411,3 +411,20 @@ def debug_tracebacks(enabled: bool) -> Iterator[None]:
         yield
     finally:
         config.DEBUG = before
+
+
+def queue_again(oracle: Any, trial_id: str) -> None:
+    """Make a local oracle hand out an ended trial again, as a retry.
+
+    The trial leaves `end_order`, its run count starts over, and it joins
+    the retry queue, which `Oracle.create_trial` serves before new trials
+    (and which sets it RUNNING). Relies on the private `Oracle._retry_queue`
+    (served last in, first out) and `Oracle._run_times`, and on the public
+    attribute `end_order`. Verified: keras-tuner 1.4.7, 1.4.8.
+    """
+    trial_id = str(trial_id)
+    if trial_id in oracle.end_order:
+        oracle.end_order.remove(trial_id)
+    oracle._run_times[trial_id] = 0
+    if trial_id not in oracle._retry_queue:
+        oracle._retry_queue.insert(0, trial_id)

@@ -201,6 +201,12 @@ def _run_search(args: argparse.Namespace) -> int:
         hyperparameter_names=model.hyperparameter_names,
     )
     _print_rate_warning(outcome)
+    from lrdecay.tuning.pipeline.rerun import failures_note
+
+    note = failures_note(outcome.tuner.oracle.trials.values())
+    if note is not None:  # a damaged file, a lost connection: not evidence
+        print(f"lrdecay: {note}", file=sys.stderr)
+        return EXIT_FAILED
     return EXIT_OK
 
 

@@ -89,6 +89,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
 from lrdecay import defaults
+from lrdecay._compat.keras_tuner_files import atomic_json_writes
 from lrdecay.tuning.data import checks, inputs, normalize_data, user_callbacks
 from lrdecay.tuning.evidence.result import (
     EvidenceWarning,
@@ -356,8 +357,11 @@ def search(
     validation_split = fit["validation_split"]
     check_data(plan, validation_data, validation_split, progress)
     dry_run = _OUTLINE_ONLY.get()
-    # `prepare.join` takes the runner lock; held until the search ends.
-    with prepare.credentials_out_of_the_uri(plan) as plan, runner_lock.scope():
+    with (
+        prepare.credentials_out_of_the_uri(plan) as plan,
+        runner_lock.scope(),  # `prepare.join` takes it, for the whole search
+        atomic_json_writes(),  # a kill never leaves half a KerasTuner file
+    ):
         result = _search(
             plan, build_model, x, y, validation_data, validation_split,
             fit["callbacks"], progress, fit["verbose"], fit_kwargs, dry_run,

@@ -37,9 +37,10 @@ import keras_tuner
 
 from lrdecay._compat import keras_tuner as keras_tuner_compat
 from lrdecay.tuning.evidence.verdict import execution_metric
-from lrdecay.tuning.pipeline import hyperband
+from lrdecay.tuning.pipeline import hyperband, rerun
 from lrdecay.tuning.pipeline import oracles as parallel_grid
 from lrdecay.tuning.pipeline.plan import SearchPlan, execution_seed
+from lrdecay.tuning.record import tuner_files
 from lrdecay.tuning.searchspace.space import CONTROL_KIND, KIND_HP, DecaySpace
 from lrdecay.tuning.termination import raise_if_stopped, signals_deferred
 
@@ -228,8 +229,15 @@ def build_tuner(plan: SearchPlan, hypermodel: Any, verbose: int = 0) -> Any:
     """The tuner of `plan.algorithm` over `hypermodel`, in `plan`'s project.
 
     KerasTuner prints "Reloading Tuner from ..." when it resumes a project:
-    only with `verbose`.
+    only with `verbose`. Its state files are checked first
+    (`lrdecay.tuning.record.tuner_files`); FAILED trials that did not
+    diverge are queued to run again (`lrdecay.tuning.pipeline.rerun`).
+
+    Raises:
+        ValueError: A KerasTuner state file of the project is damaged.
     """
+    if not plan.overwrite:
+        tuner_files.check(plan.project_path)
     tuner_args: dict[str, Any] = {
         "objective": plan.objective,
         "seed": plan.seed,
@@ -251,6 +259,7 @@ def build_tuner(plan: SearchPlan, hypermodel: Any, verbose: int = 0) -> Any:
         )
     if plan.space.control and plan.algorithm != "grid":
         start_with_control(tuner.oracle, plan.space)
+    rerun.queue_failed(tuner.oracle)
     return tuner
 
 

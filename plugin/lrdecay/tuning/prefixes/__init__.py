@@ -3,7 +3,8 @@
 - `prefix`: where a decay departs from the constant-rate run
   (`departure_epoch`), the trunk's state there (`TrunkState`,
   `restore_state`) and a branch's decay state on resuming (`_Resume`).
-- `trunks`: the trunks `search()` keeps on disk, one per setting.
+- `trunks`: the trunks `search()` keeps on disk, one per setting;
+  `trunk_check`: whether an epoch file is whole (a damaged one is retrained).
 - `branch`: a trial's start, from its trunk's state at its departure.
 
 How `search()` uses them:

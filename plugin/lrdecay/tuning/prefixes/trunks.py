@@ -51,6 +51,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from lrdecay.tuning.prefixes import trunk_check
 from lrdecay.tuning.prefixes.prefix import TrunkState, restore_state
 
 TRUNKS_DIR = "trunks"
@@ -111,9 +112,17 @@ class TrunkStore:
         return os.path.join(self.directory, _FILE.format(epoch))
 
     def length(self) -> int:
-        """Epochs the trunk holds: the consecutive files from epoch 1."""
+        """Epochs the trunk holds: the consecutive whole files from epoch 1.
+
+        The first damaged file (`trunk_check.damage`) ends the trunk; it is
+        removed, with a warning, and trained and written again.
+        """
         epoch = 0
         while os.path.exists(self.path(epoch + 1)):
+            problem = trunk_check.damage(self.path(epoch + 1))
+            if problem is not None:
+                trunk_check.set_aside(self.path(epoch + 1), epoch + 1, problem)
+                break
             epoch += 1
         return epoch
 
