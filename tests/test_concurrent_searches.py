@@ -1,0 +1,272 @@
+"""Several processes on one store and one project; damaged files (issue 23).
+
+Real processes started together on a fresh SQLite store (and on one written
+by the oldest MLflow lrdecay supports), two identical `lrdecay search`
+commands at once, and trunk files truncated and garbled between a `kill -9`
+and a rerun. Each test reads the store back with `MlflowClient`: readable,
+every run present once, none RUNNING.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import LRDECAY, lrdecay_environment
+from lrdecay.tracking import store_setup
+from lrdecay.tuning.prefixes import trunk_check
+
+# The Python of an environment holding .ci/minimum-versions.txt (.ci/run sets it).
+MIN_VERSIONS_PYTHON_ENV = "LRDECAY_MIN_VERSIONS_PYTHON"
+
+# One process: open the store the way lrdecay does, log one finished run.
+OPENER = textwrap.dedent(
+    """
+    import os, sys, time
+    from lrdecay.tracking import store, store_setup
+
+    uri, gate, name = sys.argv[1:4]
+    open(f"{gate}.{name}", "w").close()  # imported, ready
+    while not os.path.exists(gate):
+        time.sleep(0.001)
+    client = store_setup.client(uri)
+    experiment_id = store.experiment_by_name(client, "race")
+    run = client.create_run(experiment_id, run_name=name)
+    client.log_metric(run.info.run_id, "loss", 0.5, step=0)
+    client.set_terminated(run.info.run_id)
+    print("ok", name, flush=True)
+    """
+)
+
+
+def _start_together(python: str, uri: str, names: list[str], gate: Path) -> list[Any]:
+    """Start one `OPENER` per name; they open the store at the same instant."""
+    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
+    processes = [
+        subprocess.Popen(
+            [python, "-c", OPENER, uri, str(gate), name],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for name in names
+    ]
+    deadline = time.monotonic() + 120
+    while not all(Path(f"{gate}.{name}").exists() for name in names):
+        assert time.monotonic() < deadline, "the processes never got ready"
+        assert all(process.poll() is None for process in processes)
+        time.sleep(0.01)
+    gate.touch()  # all at once
+    return processes
+
+
+def _finished(processes: list[Any]) -> list[tuple[int, str, str]]:
+    done = []
+    for process in processes:
+        out, err = process.communicate(timeout=180)
+        done.append((process.returncode, out, err))
+    return done
+
+
+def _runs_by_name(uri: str, experiment: str) -> dict[str, Any]:
+    import mlflow
+
+    client = mlflow.MlflowClient(uri)
+    found = client.search_runs(
+        [client.get_experiment_by_name(experiment).experiment_id]
+    )
+    names = [run.info.run_name for run in found]
+    assert len(names) == len(set(names)), names  # every run once
+    assert [run.info.status for run in found] == ["FINISHED"] * len(found)
+    return {run.info.run_name: run for run in found}
+
+
+@pytest.mark.slow
+def test_four_processes_create_a_fresh_store_at_once(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    names = ["a", "b", "c", "d"]
+    gate = tmp_path / "go"
+    done = _finished(_start_together(sys.executable, uri, names, gate))
+    assert [(code, out.split()) for code, out, _ in done] == [
+        (0, ["ok", name]) for name in names
+    ], [err[-2000:] for _, _, err in done]
+    runs = _runs_by_name(uri, "race")
+    assert sorted(runs) == names
+    assert {run.data.metrics["loss"] for run in runs.values()} == {0.5}
+    # The lock beside the file; no leftover of a migration in the file.
+    assert (tmp_path / "mlflow.db.lock").exists()
+    store_setup.check_not_half_migrated(str(tmp_path / "mlflow.db"), uri)
+
+
+@pytest.mark.slow
+def test_a_store_of_the_oldest_mlflow_is_upgraded_once(tmp_path: Path) -> None:
+    old_python = os.environ.get(MIN_VERSIONS_PYTHON_ENV)
+    if not old_python:
+        pytest.skip(
+            f"{MIN_VERSIONS_PYTHON_ENV} names no Python of the minimum versions "
+            "(.ci/minimum-versions.txt)"
+        )
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    create = (
+        "import sys, mlflow\n"
+        "client = mlflow.MlflowClient(sys.argv[1])\n"
+        "run = client.create_run(client.create_experiment('race'), run_name='old')\n"
+        "client.log_metric(run.info.run_id, 'loss', 0.25, step=0)\n"
+        "client.set_terminated(run.info.run_id)\n"
+        "print(mlflow.__version__)\n"
+    )
+    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
+    env.pop("PYTHONPATH", None)
+    old = subprocess.run(
+        [old_python, "-c", create, uri],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert old.returncode == 0, old.stderr[-2000:]
+    import mlflow
+
+    assert old.stdout.split()[-1] != mlflow.__version__  # really two versions
+    names = ["a", "b", "c", "d"]
+    done = _finished(_start_together(sys.executable, uri, names, tmp_path / "go"))
+    assert [code for code, _, _ in done] == [0, 0, 0, 0], [e[-2000:] for *_, e in done]
+    runs = _runs_by_name(uri, "race")
+    assert sorted(runs) == ["a", "b", "c", "d", "old"]
+    assert runs["old"].data.metrics == {"loss": 0.25}
+    store_setup.check_not_half_migrated(str(tmp_path / "mlflow.db"), uri)
+
+
+# -- lrdecay search ----------------------------------------------------------------
+
+SEARCH = ["search", "--kinds", "step", "--decay-epochs", "2,3", "--epochs", "4"]
+SEARCH += ["--seed", "1", "--tracking-uri", "sqlite:///mlflow.db"]
+
+
+def _start_search(folder: Path) -> Any:
+    return subprocess.Popen(
+        [*LRDECAY, *SEARCH],
+        cwd=folder,
+        env=lrdecay_environment(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _wait_for_first_trial(search: Any) -> list[str]:
+    """Read the search's output until its first trial has ended."""
+    lines = []
+    for line in search.stdout:
+        lines.append(line)
+        if line.startswith("[1/3]"):
+            return lines
+    raise AssertionError("".join(lines) + search.stderr.read()[-3000:])
+
+
+def _search_runs(folder: Path) -> dict[str, Any]:
+    """The finished trial runs of the search in `folder`, by trial id.
+
+    Checks the store: one parent, one FINISHED run per trial, none RUNNING;
+    any other run is one a killed process left, ended KILLED as stale.
+    """
+    import mlflow
+
+    client = mlflow.MlflowClient(f"sqlite:///{folder}/mlflow.db")
+    experiment_id = client.get_experiment_by_name("lrdecay").experiment_id
+    found = client.search_runs([experiment_id])
+    parents = [run for run in found if run.data.tags["lrdecay.role"] == "search"]
+    assert [run.info.status for run in parents] == ["FINISHED"]
+    trial_runs = [run for run in found if run.data.tags["lrdecay.role"] == "trial"]
+    finished = [run for run in trial_runs if run.info.status == "FINISHED"]
+    others = [run for run in trial_runs if run.info.status != "FINISHED"]
+    assert [(r.info.status, r.data.tags.get("lrdecay.stale")) for r in others] == [
+        ("KILLED", "true")
+    ] * len(others)
+    trials = {run.data.tags["lrdecay.trial_id"]: run for run in finished}
+    assert sorted(run.data.tags["lrdecay.trial_id"] for run in finished) == [
+        "0000",
+        "0001",
+        "0002",
+    ]  # every trial once
+    return trials
+
+
+@pytest.mark.slow
+def test_the_same_search_twice_at_once_runs_once(tmp_path: Path) -> None:
+    first = _start_search(tmp_path)
+    try:
+        _wait_for_first_trial(first)
+        # The first holds its search, stopped mid-search: the second must stop.
+        first.send_signal(signal.SIGSTOP)
+        second = subprocess.run(
+            [*LRDECAY, *SEARCH],
+            cwd=tmp_path,
+            env=lrdecay_environment(),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    finally:
+        first.send_signal(signal.SIGCONT)
+    _, err = first.communicate(timeout=300)
+    assert first.returncode == 0, err[-3000:]
+    assert second.returncode == 2, second.stderr[-3000:]
+    assert "[" not in second.stdout  # it trained nothing
+    refusal = second.stderr.strip().splitlines()[-1]
+    assert refusal.startswith("lrdecay: error: This search is already running: ")
+    assert f"pid {first.pid} on " in refusal
+    _search_runs(tmp_path)
+
+
+@pytest.mark.slow
+def test_damaged_trunk_files_after_a_kill_are_trained_again(tmp_path: Path) -> None:
+    killed = _start_search(tmp_path)
+    _wait_for_first_trial(killed)
+    killed.kill()  # SIGKILL: no cleanup
+    killed.communicate(timeout=60)
+    (trunk,) = (tmp_path / "lrdecay_project").glob("*/trunks/*")
+    files = sorted(path.name for path in trunk.iterdir())
+    assert files == [f"epoch-000{epoch}.npz" for epoch in (1, 2, 3, 4)]
+    second, third = trunk / "epoch-0002.npz", trunk / "epoch-0003.npz"
+    os.truncate(second, second.stat().st_size // 2)
+    garbled = bytearray(third.read_bytes())
+    middle = len(garbled) // 2
+    garbled[middle : middle + 64] = bytes(
+        b ^ 0x5A for b in garbled[middle : middle + 64]
+    )
+    third.write_bytes(bytes(garbled))
+
+    rerun = subprocess.run(
+        [*LRDECAY, *SEARCH],
+        cwd=tmp_path,
+        env=lrdecay_environment(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    warned = [line for line in rerun.stderr.splitlines() if "is damaged" in line]
+    assert [re.search(r"trunk epoch (\d+) in ", line)[1] for line in warned] == [
+        "2",
+        "3",
+    ]
+    assert "epochs: 9 trained of 12 (75%)" in rerun.stdout  # 4 + 3 + 2
+    assert [trunk_check.damage(str(path)) for path in sorted(trunk.iterdir())] == [
+        None
+    ] * 4
+    trials = _search_runs(tmp_path)
+    assert {
+        tid: run.data.tags["lrdecay.trial_status"] for tid, run in trials.items()
+    } == {
+        "0000": "COMPLETED",
+        "0001": "COMPLETED",
+        "0002": "COMPLETED",
+    }
