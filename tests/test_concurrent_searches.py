@@ -270,3 +270,86 @@ def test_damaged_trunk_files_after_a_kill_are_trained_again(tmp_path: Path) -> N
         "0001": "COMPLETED",
         "0002": "COMPLETED",
     }
+
+
+# -- trials FAILED for a cause not the model's -------------------------------------
+
+
+class _Trouble:
+    """A callback that fails the step decay trials of a 4-epoch grid.
+
+    The trial with `epochs_drop=1` (rate 0.05 in epoch 1) hits an `OSError`
+    while `flag` exists (a disk that went away); the one with `epochs_drop=2`
+    (0.05 in epoch 2) gets NaN weights at its end, and diverges in epoch 3.
+    """
+
+    @staticmethod
+    def callbacks(flag: Path) -> list[Any]:
+        import keras
+
+        class Trouble(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+                rate = float(
+                    keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)
+                )
+                if epoch == 1 and rate < 0.09 and flag.exists():
+                    raise OSError(f"[Errno 5] Input/output error: {flag}")
+                if epoch == 2 and abs(rate - 0.05) < 1e-6:
+                    for variable in self.model.trainable_variables:
+                        variable.assign(variable * float("nan"))
+
+        return [Trouble()]
+
+
+@pytest.mark.slow
+def test_trials_failed_not_by_the_model_run_again(
+    digits: Any, make_model: Any, tmp_path: Path
+) -> None:
+    import warnings
+
+    from lrdecay import search
+    from lrdecay.tuning.pipeline import rerun
+
+    flag = tmp_path / "disk-gone"
+    flag.touch()
+    x, y, x_val, y_val = digits
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+
+    def run() -> Any:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # sharing off, the verdict
+            return search(
+                lambda: make_model(learning_rate=0.1), x, y,
+                validation_data=(x_val, y_val), algorithm="grid", kinds=("step",),
+                decay_epochs=[1, 2], epochs=4, batch_size=64, seed=1,
+                project_dir=str(tmp_path / "project"), tracking=uri,
+                callbacks=_Trouble.callbacks(flag),
+            )  # fmt: skip
+
+    first = run()
+    assert [t.status for t in first.trials] == ["COMPLETED", "FAILED", "FAILED"]
+    note = rerun.failures_note(first.tuner.oracle.trials.values())
+    assert note is not None
+    assert note.startswith("1 trial(s) FAILED for a cause that is not the model's ")
+    assert f"(trial 0001; OSError: [Errno 5] Input/output error: {flag})" in note
+
+    flag.unlink()  # the disk is back
+    second = run()
+    assert second.parent_run_id == first.parent_run_id
+    assert [t.status for t in second.trials] == ["COMPLETED", "COMPLETED", "FAILED"]
+    assert rerun.failures_note(second.tuner.oracle.trials.values()) is None
+
+    import mlflow
+
+    client = mlflow.MlflowClient(uri)
+    trial_runs = client.search_runs(
+        [second.experiment_id],
+        filter_string="tags.`lrdecay.role` = 'trial'",
+        order_by=["attributes.start_time ASC"],
+    )
+    assert [(r.data.tags["lrdecay.trial_id"], r.info.status) for r in trial_runs] == [
+        ("0000", "FINISHED"),
+        ("0001", "FAILED"),  # the disk error, kept
+        ("0002", "FAILED"),  # diverged: not run again
+        ("0001", "FINISHED"),  # the re-run
+    ]
