@@ -165,10 +165,12 @@ def _track(
     """One MLflow run holding the test: params, curve, plot."""
     import mlflow
 
+    from lrdecay.tracking import store, store_setup
     from lrdecay.tuning.record import range_test_run
     from lrdecay.tuning.record import runs as layout
 
-    client = mlflow.MlflowClient(uri or mlflow.get_tracking_uri())
+    # Created or upgraded once, under a lock (`lrdecay.tracking.store_setup`).
+    client = store_setup.client(store.absolute_uri(uri or mlflow.get_tracking_uri()))
     experiment_id = layout.experiment_id(
         client, arguments.experiment_name(args.experiment)
     )

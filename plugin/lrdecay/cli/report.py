@@ -71,7 +71,14 @@ def metric_direction(objective: str) -> str:
 def _client(uri: str | None) -> Any:
     import mlflow
 
-    return mlflow.MlflowClient(uri) if uri else mlflow.MlflowClient()
+    from lrdecay.tracking import store, store_setup
+
+    # Created or upgraded once, under a lock; a half-migrated store is named.
+    uri = store.absolute_uri(uri or mlflow.get_tracking_uri())
+    try:
+        return store_setup.client(uri)
+    except tracking_uri.TrackingUnreachable as error:
+        raise UsageError(str(error)) from None
 
 
 def find_search_run(
