@@ -353,3 +353,61 @@ def test_trials_failed_not_by_the_model_run_again(
         ("0002", "FAILED"),  # diverged: not run again
         ("0001", "FINISHED"),  # the re-run
     ]
+
+
+# -- a half-migrated store -----------------------------------------------------------
+
+
+def _store_with_leftover(folder: Path, version: str | None) -> str:
+    """A real store holding `_alembic_tmp_params`, at schema `version` (or head)."""
+    import sqlite3
+
+    import mlflow
+
+    uri = f"sqlite:///{folder}/mlflow.db"
+    mlflow.MlflowClient(uri).search_experiments()  # created by MLflow
+    with sqlite3.connect(folder / "mlflow.db") as connection:
+        connection.execute("CREATE TABLE _alembic_tmp_params (key VARCHAR(250))")
+        if version is not None:
+            connection.execute("UPDATE alembic_version SET version_num = ?", (version,))
+    return uri
+
+
+def test_a_leftover_of_a_finished_upgrade_is_dropped(tmp_path: Path) -> None:
+    import sqlite3
+
+    uri = _store_with_leftover(tmp_path, None)
+    with pytest.warns(UserWarning, match="held _alembic_tmp_params, left by an"):
+        store_setup.ready_store(uri)
+    with sqlite3.connect(tmp_path / "mlflow.db") as connection:
+        tables = {
+            row[0] for row in connection.execute("SELECT name FROM sqlite_master")
+        }
+    assert "_alembic_tmp_params" not in tables
+    assert "experiments" in tables
+
+
+def test_a_half_migrated_store_is_named_with_what_to_do(tmp_path: Path) -> None:
+    from lrdecay.errors import TrackingUnreachable
+
+    uri = _store_with_leftover(tmp_path, "0584bdc529eb")  # an older revision
+    path = tmp_path / "mlflow.db"
+    with pytest.raises(TrackingUnreachable) as raised:
+        store_setup.ready_store(uri)
+    assert str(raised.value) == (
+        f"The MLflow store '{path}' was left half-migrated by an interrupted "
+        "schema upgrade (leftover _alembic_tmp_params, schema version "
+        f"0584bdc529eb): back the file up, then run `sqlite3 {path} 'DROP TABLE "
+        f"_alembic_tmp_params'` and `mlflow db upgrade sqlite:///{path}`, or "
+        "restore it from a backup."
+    )
+    report = subprocess.run(
+        [*LRDECAY, "report", "--tracking-uri", uri],
+        cwd=tmp_path,
+        env=lrdecay_environment(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert report.returncode == 2
+    assert report.stderr.strip().splitlines() == [f"lrdecay: error: {raised.value}"]
