@@ -308,36 +308,45 @@ def test_trials_failed_not_by_the_model_run_again(
     import warnings
 
     from lrdecay import search
-    from lrdecay.tuning.pipeline import rerun
+    from lrdecay.errors import EvidenceWarning
+    from lrdecay.tuning.evidence import failures
 
     flag = tmp_path / "disk-gone"
     flag.touch()
     x, y, x_val, y_val = digits
     uri = f"sqlite:///{tmp_path}/mlflow.db"
 
+    said: list[list[str]] = []
+
     def run() -> Any:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # sharing off, the verdict
-            return search(
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = search(
                 lambda: make_model(learning_rate=0.1), x, y,
                 validation_data=(x_val, y_val), algorithm="grid", kinds=("step",),
                 decay_epochs=[1, 2], epochs=4, batch_size=64, seed=1,
                 project_dir=str(tmp_path / "project"), tracking=uri,
                 callbacks=_Trouble.callbacks(flag),
             )  # fmt: skip
+        said.append(
+            [str(w.message) for w in caught if issubclass(w.category, EvidenceWarning)]
+        )
+        return result
 
     first = run()
     assert [t.status for t in first.trials] == ["COMPLETED", "FAILED", "FAILED"]
-    note = rerun.failures_note(first.tuner.oracle.trials.values())
+    note = failures.failures_note(first.tuner.oracle.trials.values())
     assert note is not None
     assert note.startswith("1 trial(s) FAILED for a cause that is not the model's ")
     assert f"(trial 0001; OSError: [Errno 5] Input/output error: {flag})" in note
+    assert said[0][-1] == note  # `search()` says it too
 
     flag.unlink()  # the disk is back
     second = run()
     assert second.parent_run_id == first.parent_run_id
     assert [t.status for t in second.trials] == ["COMPLETED", "COMPLETED", "FAILED"]
-    assert rerun.failures_note(second.tuner.oracle.trials.values()) is None
+    assert failures.failures_note(second.tuner.oracle.trials.values()) is None
+    assert not any("not the model's" in message for message in said[1])
 
     import mlflow
 

@@ -201,7 +201,7 @@ def _run_search(args: argparse.Namespace) -> int:
         hyperparameter_names=model.hyperparameter_names,
     )
     _print_rate_warning(outcome)
-    from lrdecay.tuning.pipeline.rerun import failures_note
+    from lrdecay.tuning.evidence.failures import failures_note
 
     note = failures_note(outcome.tuner.oracle.trials.values())
     if note is not None:  # a damaged file, a lost connection: not evidence

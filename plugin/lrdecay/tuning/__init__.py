@@ -20,7 +20,8 @@ subpackages free of cycles, `pyproject.toml`):
   and sets up the MLflow runs, `execute` runs the tuner (signals, the frozen
   heap, trial events), `tuners` builds the KerasTuner tuner (`oracles`:
   a grid whose workers run side by side; `hyperband`: a budget floor the decay
-  epochs fit in, successive halving, one trial per effective setting),
+  epochs fit in, successive halving, one trial per effective setting;
+  `rerun`: FAILED trials that did not diverge run again on a resume),
   `hypermodel` (`DecayHyperModel`, for any stock tuner; `trial_context`
   what its fit knows of a trial, `finite_guard` fails a diverged trial,
   `decay_state` keeps a trial's decay for a continued one), `keywords` (the
@@ -37,7 +38,8 @@ subpackages free of cycles, `pyproject.toml`):
 - `evidence/`: `result` (`SearchResult`, `TrialSummary`, `TrialEvent`),
   `outcome` (its `winner`, `evidence` and `cost` groups),
   `verdict` (the ranking with its spread, the one rule for ties, the verdict,
-  the rate warning), `labels`, `table` (the ranking as text).
+  the rate warning), `labels`, `table` (the ranking as text), `failures`
+  (FAILED trials that did not diverge: re-run on a resume, said at the end).
 - `prefixes/`: shared-prefix trunks and branches (exact: a branch equals its
   independent run): `prefix` (departures, trunk state), `branch`, `trunks`
   (kept on disk); the trainer the tests compare against is

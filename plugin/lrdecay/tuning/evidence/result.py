@@ -20,6 +20,7 @@ from typing import Any
 
 from lrdecay.errors import DivergedSearchError as DivergedSearchError
 from lrdecay.errors import EvidenceWarning as EvidenceWarning
+from lrdecay.tuning.evidence.failures import failures_note
 from lrdecay.tuning.evidence.outcome import (
     FLAT_NAMES,
     Cost,
@@ -234,6 +235,10 @@ def evidence_warnings(result: SearchResult) -> list[str]:
         and control_beaten(evidence.ranking, evidence.direction) is False
     ):
         messages.append(f"No decay beat the constant-rate control: {evidence.verdict}")
+    trials = getattr(getattr(result.tuner, "oracle", None), "trials", None)
+    note = failures_note(trials.values()) if isinstance(trials, dict) else None
+    if note is not None:
+        messages.append(note)
     return messages
 
 
