@@ -420,3 +420,57 @@ def test_a_half_migrated_store_is_named_with_what_to_do(tmp_path: Path) -> None:
     )
     assert report.returncode == 2
     assert report.stderr.strip().splitlines() == [f"lrdecay: error: {raised.value}"]
+
+
+FLAKY_MODEL = """
+import os
+
+import keras
+
+
+def build(hp, input_shape, num_outputs):
+    values = hp.values
+    if values.get("decay_kind") == "step" and values.get("step/epochs_drop") == 2:
+        if os.path.exists("disk-gone"):
+            raise OSError("[Errno 5] Input/output error: 'disk-gone'")
+    output = keras.layers.Dense(num_outputs, activation="softmax")
+    model = keras.Sequential([keras.Input(input_shape), output])
+    loss = "sparse_categorical_crossentropy"
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss=loss)
+    return model
+"""
+
+
+@pytest.mark.slow
+def test_the_command_exits_1_until_such_trials_ran(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import mlflow
+
+    from lrdecay.cli import main as cli
+
+    (tmp_path / "flaky_model.py").write_text(FLAKY_MODEL)
+    (tmp_path / "disk-gone").touch()
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    command = ["search", "--kinds", "step", "--decay-epochs", "1,2", "--epochs", "2"]
+    command += ["--batch-size", "128", "--model", "flaky_model:build"]
+    command += ["--tracking-uri", uri]
+    assert cli.main(command) == 1
+    first = capsys.readouterr()
+    assert first.err.strip().splitlines()[-1] == (
+        "lrdecay: 1 trial(s) FAILED for a cause that is not the model's (trial "
+        "0002; OSError: [Errno 5] Input/output error: 'disk-gone'); run the same "
+        "search again to re-run them."
+    )
+    (tmp_path / "disk-gone").unlink()
+    assert cli.main(command) == 0
+    second = capsys.readouterr()
+    assert "[3/3] trial 0002  step epochs_drop=2" in second.out
+    client = mlflow.MlflowClient(uri)
+    trial_runs = client.search_runs(
+        [client.get_experiment_by_name("lrdecay").experiment_id],
+        filter_string="tags.`lrdecay.role` = 'trial'",
+    )
+    assert sorted(
+        (r.data.tags["lrdecay.trial_id"], r.info.status) for r in trial_runs
+    ) == [("0000", "FINISHED"), ("0001", "FINISHED"), ("0002", "FINISHED")]
