@@ -213,12 +213,56 @@ def add_data_source(group: Any) -> None:
     group.add_argument(
         "--data",
         metavar="FILE",
-        help="a CSV file (with --target) or an .npz file holding x and y "
-        "(default: the bundled digits)",
+        help="a CSV, TSV or Parquet file (with --target) or an .npz file "
+        "holding x and y (default: the bundled digits)",
     )
-    group.add_argument("--target", metavar="COLUMN", help="the CSV column to predict")
+    group.add_argument(
+        "--target", metavar="COLUMN", help="the table's column to predict"
+    )
     group.add_argument(
         "--task",
         choices=("classification", "regression"),
         help="default: detected from the target",
+    )
+    group.add_argument(
+        "--categorical",
+        type=column_list,
+        metavar="COLS",
+        help="comma-separated columns to one-hot encode (hashed above 100 "
+        "values), whatever they hold (default: text columns, and integer "
+        "columns with at most 10 distinct values)",
+    )
+    group.add_argument(
+        "--numeric",
+        type=column_list,
+        metavar="COLS",
+        help="comma-separated columns to read as numbers and normalize "
+        "(default: every other column)",
+    )
+    group.add_argument(
+        "--impute",
+        action="store_true",
+        help="fill missing values with the training split's median (numeric "
+        "columns) or most frequent value (categorical ones) instead of stopping",
+    )
+
+
+def column_list(text: str) -> tuple[str, ...]:
+    """`a, b,c` -> `("a", "b", "c")`; argparse's type for a list of columns."""
+    names = tuple(name.strip() for name in text.split(","))
+    if not all(names):
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated column names. Received: {text!r}"
+        )
+    return names
+
+
+def column_options(args: argparse.Namespace) -> Any:
+    """The `--categorical`, `--numeric`, `--impute` of a command, as `ColumnOptions`."""
+    from lrdecay.cli.columns import ColumnOptions
+
+    return ColumnOptions(
+        categorical=getattr(args, "categorical", None) or (),
+        numeric=getattr(args, "numeric", None) or (),
+        impute=bool(getattr(args, "impute", False)),
     )
