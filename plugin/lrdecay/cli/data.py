@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from lrdecay.cli import columns, encoding, tables
+from lrdecay.cli import columns, encoding, streaming, tables
 from lrdecay.cli.columns import ColumnOptions
 from lrdecay.cli.dataset import (
     DEFAULT_SPLIT_SEED,
@@ -94,6 +94,7 @@ def load_dataset(
     test_split: float = 0.0,
     seed: int = DEFAULT_SPLIT_SEED,
     columns: ColumnOptions | None = None,
+    split: str = "seeded",
 ) -> Dataset:
     """Load the bundled digits (no `path`) or a user's table or `.npz` file.
 
@@ -118,6 +119,10 @@ def load_dataset(
         columns: `ColumnOptions` or `None`. A table's `--categorical`,
             `--numeric` and `--impute`. Defaults to guessing every column
             and stopping at a missing value.
+        split: `"seeded"` (a shuffle of the rows by `seed`, stratified for
+            classes) or `"hash"` (a table's rows by a stable hash of their
+            values and `seed`, as `lrdecay.cli.streaming` splits a table
+            too large for memory). Defaults to `"seeded"`.
 
     Raises:
         DataError: A missing file, an unknown format, a missing target
@@ -156,8 +161,11 @@ def load_dataset(
             )
         return _load_npz(file, task, val_split, test_split, seed)
     if suffix in tables.DELIMITED_SUFFIXES + tables.PARQUET_SUFFIXES:
-        split = (val_split, test_split, seed)
-        return _load_table(file, target, task, split, columns or ColumnOptions())
+        if split not in ("seeded", "hash"):
+            raise DataError(f"Unknown split {split!r}: use 'seeded' or 'hash'.")
+        fractions = (val_split, test_split, seed)
+        options = columns or ColumnOptions()
+        return _load_table(file, target, task, fractions, options, split == "hash")
     raise DataError(
         f"Unknown data format {suffix or '(no extension)'!r} of {str(file)!r}: "
         "use a .csv, .tsv or .parquet file (with --target COLUMN) or an .npz "
@@ -171,6 +179,7 @@ def _load_table(
     task: str | None,
     split: tuple[float, float, int],
     options: ColumnOptions,
+    by_hash: bool = False,
 ) -> Dataset:
     """A CSV, TSV or Parquet table: its columns checked, then encoded per split."""
     frame = tables.read_table(file, target)
@@ -185,6 +194,10 @@ def _load_table(
         fitted = encoding.fit_encoding(complete, kinds, train, fills)
         return fitted.transform(complete), fitted
 
+    indices = None
+    if by_hash:
+        codes = streaming.split_codes(features, y, split)
+        indices = tuple(np.flatnonzero(codes == code) for code in range(3))
     val_split, test_split, seed = split
     return make_dataset(
         file.name,
@@ -199,6 +212,7 @@ def _load_table(
         target_name=target,
         standardize=False,
         encode_features=encode,
+        indices=indices,  # type: ignore[arg-type]
     )
 
 

@@ -211,6 +211,7 @@ def make_dataset(
     keep_split: int | None = None,
     target_name: str = "y",
     encode_features: Callable[[np.ndarray], tuple[np.ndarray, Any]] | None = None,
+    indices: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> Dataset:
     """Check, encode, split and (optionally) standardize `x`; scale a target.
 
@@ -224,7 +225,8 @@ def make_dataset(
     classification. `label_source` names the target in error messages.
     `encode_features` (a table's) takes the training rows and returns the
     encoded features of every row and the fitted encoding; `x` then only
-    gives the number of samples.
+    gives the number of samples. `indices` (train, val, test) is a split
+    made elsewhere (a table's by row hash).
 
     Raises:
         DataError: Mismatched or empty arrays, a single class, a
@@ -240,7 +242,9 @@ def make_dataset(
     task = task or detect_task(y)
     y, class_names = _encode_target(y, task, f"{name}: {label_source}")
     x = x.astype("float32")
-    if keep_split is None:
+    if indices is not None:
+        train, val, test = indices
+    elif keep_split is None:
         train, val, test = split_indices(
             len(x),
             val_split,

@@ -31,7 +31,7 @@ import numpy as np
 
 from lrdecay.cli import columns as column_kinds
 
-__all__ = ["TableEncoding", "fit_encoding"]
+__all__ = ["TableEncoding", "encoding_from_statistics", "fit_encoding"]
 
 # The MLflow param prefix of a column's encoding.
 ENCODING_PARAM_PREFIX = "encoding."
@@ -96,6 +96,37 @@ def fit_encoding(
         train: Int array. The training rows.
         fills: Dict or `None`. What `--impute` filled gaps with, to record.
     """
+    statistics: dict[str, Any] = {}
+    for name, kind in kinds.items():
+        training = columns[name][train]
+        if kind == column_kinds.NUMERIC:
+            statistics[name] = (
+                float(np.mean(training, dtype="float64")),
+                float(np.var(training, dtype="float64")),
+            )
+        elif kind in (
+            column_kinds.INTEGER_CATEGORICAL,
+            column_kinds.STRING_CATEGORICAL,
+        ):
+            statistics[name] = np.unique(training)
+    return encoding_from_statistics(kinds, statistics, fills)
+
+
+def encoding_from_statistics(
+    kinds: Mapping[str, str],
+    statistics: Mapping[str, Any],
+    fills: Mapping[str, Any] | None = None,
+) -> TableEncoding:
+    """The `FeatureSpace` of the training split's statistics.
+
+    Args:
+        kinds: Dict. Each column's kind.
+        statistics: Dict. A numeric column's `(mean, variance)`, a one-hot
+            categorical column's sorted distinct values (hashed columns
+            need none): what `fit_encoding` computes from arrays, and
+            `lrdecay.cli.streaming` from batches.
+        fills: Dict or `None`. What `--impute` filled gaps with, to record.
+    """
     from lrdecay.cli import quiet
 
     quiet.import_backend(1)
@@ -106,10 +137,8 @@ def fit_encoding(
     vocabularies: dict[str, np.ndarray] = {}
     sizes: dict[str, int] = {}
     for name, kind in kinds.items():
-        training = columns[name][train]
         if kind == column_kinds.NUMERIC:
-            mean = float(np.mean(training, dtype="float64"))
-            variance = float(np.var(training, dtype="float64"))
+            mean, variance = statistics[name]
             features[name] = FeatureSpace.feature(
                 dtype="float32",
                 preprocessor=layers.Normalization(
@@ -126,7 +155,7 @@ def fit_encoding(
             )
             features[name] = hashed(column_kinds.HASH_BINS, name=name)
         else:
-            vocabularies[name] = np.unique(training)
+            vocabularies[name] = np.asarray(statistics[name])
             sizes[name] = len(vocabularies[name])
             categorical = (
                 FeatureSpace.integer_categorical

@@ -23,7 +23,14 @@ from typing import Any
 
 from lrdecay.cli.dataset import DataError
 
-__all__ = ["DELIMITED_SUFFIXES", "PARQUET_SUFFIXES", "column_list", "read_table"]
+__all__ = [
+    "DELIMITED_SUFFIXES",
+    "PARQUET_SUFFIXES",
+    "check_frame",
+    "column_list",
+    "read_options",
+    "read_table",
+]
 
 # The suffixes read as delimited text (TSV: tab-separated) and as Parquet.
 DELIMITED_SUFFIXES = (".csv", ".tsv", ".txt")
@@ -52,6 +59,12 @@ def read_table(file: Path, target: str | None) -> Any:
     else:
         frame = _read_delimited(file)
     frame.columns = [str(name).strip() for name in frame.columns]
+    check_frame(frame, file, target)
+    return frame
+
+
+def check_frame(frame: Any, file: Path, target: str | None) -> None:
+    """Raise `DataError` for no target, a missing target column, no features or rows."""
     header = list(frame.columns)
     kind = "Parquet" if file.suffix.lower() in PARQUET_SUFFIXES else "CSV"
     if target is None:
@@ -68,7 +81,15 @@ def read_table(file: Path, target: str | None) -> Any:
         raise DataError(f"{kind} file {str(file)!r} has no feature columns.")
     if len(frame) == 0:
         raise DataError(f"{kind} file {str(file)!r} has a header but no rows.")
-    return frame
+
+
+def read_options(file: Path) -> dict[str, Any]:
+    """`pandas.read_csv`'s options for a delimited table: separator, missing cells."""
+    return {
+        "sep": "\t" if file.suffix.lower() == ".tsv" else ",",
+        "na_values": _MISSING,
+        "keep_default_na": False,
+    }
 
 
 def column_list(header: list[str]) -> str:
@@ -80,12 +101,8 @@ def column_list(header: list[str]) -> str:
 def _read_delimited(file: Path) -> Any:
     import pandas as pd
 
-    delimiter = "\t" if file.suffix.lower() == ".tsv" else ","
-    options: dict[str, Any] = {
-        "sep": delimiter,
-        "na_values": _MISSING,
-        "keep_default_na": False,
-    }
+    options = read_options(file)
+    delimiter = options["sep"]
     try:
         try:
             # pyarrow skips a byte-order mark itself.
