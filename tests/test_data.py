@@ -50,7 +50,7 @@ def test_csv_classification_with_text_labels(tmp_path: Path) -> None:
     rows = "\n".join(f"{i},{i % 3},{'cat' if i % 2 else 'dog'}" for i in range(20))
     path = write_csv(tmp_path / "pets.csv", f"size,age,animal\n{rows}")
     # `age` holds 3 integers: a category unless told (tests/test_tabular.py).
-    numeric = data.ColumnOptions(numeric=("age",))
+    numeric = data.TableOptions(numeric=("age",))
     dataset = data.load_dataset(path, target="animal", columns=numeric)
     assert dataset.task == "classification"
     assert dataset.class_names == ["cat", "dog"]

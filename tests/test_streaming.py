@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from lrdecay.cli import data, streaming
-from lrdecay.cli.columns import ColumnOptions
+from lrdecay.cli.columns import TableOptions
 from lrdecay.cli.dataset import DataError
 
 
@@ -132,4 +132,26 @@ def test_stream_errors_name_the_file_line(
     ):
         streaming.stream_table(path, "sold")
     with pytest.raises(DataError, match="--impute needs the table in memory"):
-        streaming.stream_table(path, "sold", columns_options=ColumnOptions(impute=True))
+        streaming.stream_table(path, "sold", table_options=TableOptions(impute=True))
+
+
+def test_a_file_above_the_memory_budget_is_streamed_into_arrays(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write_mixed(tmp_path / "homes.csv")
+    in_memory = data.load_dataset(path, target="sold", seed=2, split="hash")
+    # Every file is "large": a tenth of a million times its size is over 1 MiB.
+    monkeypatch.setattr(streaming, "IN_MEMORY_FACTOR", 10**6)
+    monkeypatch.setattr(streaming, "CHUNK_ROWS", 64)
+    options = TableOptions(memory_budget_mib=1)
+    streamed = data.load_dataset(path, target="sold", seed=2, columns=options)
+    assert streamed.describe() == in_memory.describe()
+    np.testing.assert_allclose(
+        streamed.x_train, in_memory.x_train, rtol=1e-6, atol=1e-6
+    )
+    np.testing.assert_array_equal(streamed.y_val, in_memory.y_val)
+    assert streamed.x_test is None
+    with pytest.raises(DataError, match=r"homes\.csv: its 300 encoded rows take"):
+        data.load_dataset(
+            path, target="sold", columns=TableOptions(memory_budget_mib=0)
+        )

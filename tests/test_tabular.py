@@ -16,7 +16,7 @@ import pytest
 import search_store
 from lrdecay.cli import data
 from lrdecay.cli import main as cli
-from lrdecay.cli.columns import ColumnOptions
+from lrdecay.cli.columns import TableOptions
 from lrdecay.cli.dataset import DataError, split_indices
 
 CITIES = ("paris", "lyon", "nice")
@@ -139,7 +139,7 @@ def test_parquet_and_tsv_load_as_the_csv_does(tmp_path: Path) -> None:
 
 def test_flags_override_the_guess(tmp_path: Path) -> None:
     path = write_cities(tmp_path / "homes.csv")
-    options = ColumnOptions(categorical=("size",), numeric=("rooms",))
+    options = TableOptions(categorical=("size",), numeric=("rooms",))
     dataset = data.load_dataset(path, target="sold", columns=options)
     described = dataset.encoding.describe()
     assert described["encoding.rooms"] == "numeric (normalized)"
@@ -157,7 +157,7 @@ def test_impute_fills_from_the_training_split(tmp_path: Path) -> None:
     path.write_text("\n".join(lines) + "\n")
     with pytest.raises(DataError, match=r"'x' .* line 7: .*median"):
         data.load_dataset(path, target="y")
-    dataset = data.load_dataset(path, target="y", columns=ColumnOptions(impute=True))
+    dataset = data.load_dataset(path, target="y", columns=TableOptions(impute=True))
     fills = dataset.encoding.fills
     assert fills["color"] == "red"
     # The median of the x values of the training rows (not of all rows).
@@ -181,31 +181,31 @@ def _training_rows(n: int, seed: int) -> list[int]:
         # A word in a column of numbers: where, and the flag if it is meant.
         (
             "x,y\n1,0\n2,1\nabc,0\n4,1",
-            ColumnOptions(),
+            TableOptions(),
             r"'x' of t\.csv is not numeric: line 4 holds 'abc'\. .*--categorical x",
         ),
         (
             "x,c,y\n1,red,0\n2,blue,1",
-            ColumnOptions(numeric=("c",)),
+            TableOptions(numeric=("c",)),
             r"'c' .* line 2 holds 'red'\. .*drop it from --numeric c",
         ),
         (
             "x,y\n1,0\n2,1",
-            ColumnOptions(categorical=("z",)),
+            TableOptions(categorical=("z",)),
             r"--categorical 'z': no such column in t\.csv",
         ),
         (
             "x,y\n1,0\n2,1",
-            ColumnOptions(numeric=("y",)),
+            TableOptions(numeric=("y",)),
             r"--numeric 'y': that is the target column",
         ),
-        ("x,y\n1,0\n2,\n3,1", ColumnOptions(), r"Target column 'y' .* line 3"),
-        ("", ColumnOptions(), r"is empty"),
-        ("x,y\n", ColumnOptions(), r"has a header but no rows"),
+        ("x,y\n1,0\n2,\n3,1", TableOptions(), r"Target column 'y' .* line 3"),
+        ("", TableOptions(), r"is empty"),
+        ("x,y\n", TableOptions(), r"has a header but no rows"),
     ],
 )
 def test_errors_name_the_value_and_the_fix(
-    tmp_path: Path, text: str, options: ColumnOptions, message: str
+    tmp_path: Path, text: str, options: TableOptions, message: str
 ) -> None:
     path = tmp_path / "t.csv"
     path.write_text(text)
@@ -215,7 +215,7 @@ def test_errors_name_the_value_and_the_fix(
 
 def test_column_flags_need_a_table() -> None:
     with pytest.raises(DataError, match="apply to a table"):
-        data.load_dataset(columns=ColumnOptions(impute=True))
+        data.load_dataset(columns=TableOptions(impute=True))
 
 
 def test_cli_column_flags(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -245,6 +245,14 @@ def add_data_source(group: Any) -> None:
         help="fill missing values with the training split's median (numeric "
         "columns) or most frequent value (categorical ones) instead of stopping",
     )
+    group.add_argument(
+        "--memory-budget",
+        type=positive_int,
+        metavar="MIB",
+        help="memory the table may take: a file larger than a tenth of it is "
+        "read in chunks, split by a hash of each row, and only its encoded "
+        "features are kept (default: 1024)",
+    )
 
 
 def column_list(text: str) -> tuple[str, ...]:
@@ -257,12 +265,14 @@ def column_list(text: str) -> tuple[str, ...]:
     return names
 
 
-def column_options(args: argparse.Namespace) -> Any:
-    """The `--categorical`, `--numeric`, `--impute` of a command, as `ColumnOptions`."""
-    from lrdecay.cli.columns import ColumnOptions
+def table_options(args: argparse.Namespace) -> Any:
+    """A command's `--categorical`, `--numeric`, `--impute`, `--memory-budget`."""
+    from lrdecay.cli.columns import TableOptions
 
-    return ColumnOptions(
+    budget = getattr(args, "memory_budget", None)
+    return TableOptions(
         categorical=getattr(args, "categorical", None) or (),
         numeric=getattr(args, "numeric", None) or (),
         impute=bool(getattr(args, "impute", False)),
+        **({} if budget is None else {"memory_budget_mib": budget}),
     )

@@ -29,7 +29,7 @@ from lrdecay.cli.dataset import DataError
 
 __all__ = [
     "CATEGORICAL_KINDS",
-    "ColumnOptions",
+    "TableOptions",
     "feature_columns",
     "feature_kinds",
     "impute",
@@ -56,8 +56,8 @@ HASH_BINS = 64
 
 
 @dataclasses.dataclass(frozen=True)
-class ColumnOptions:
-    """How the user's flags say to read the feature columns.
+class TableOptions:
+    """How the user's flags say to read a table and its feature columns.
 
     Attributes:
         categorical: Tuple of strings. Columns encoded as categories
@@ -65,11 +65,21 @@ class ColumnOptions:
         numeric: Tuple of strings. Columns read as numbers (`--numeric`).
         impute: Bool. Fill missing values from the training split
             (`--impute`) instead of stopping at the first one.
+        memory_budget_mib: Int. What the table may take in memory
+            (`--memory-budget`): a file above a tenth of it is streamed
+            (`lrdecay.cli.streaming`). Defaults to
+            `DEFAULT_MEMORY_BUDGET_MIB`.
     """
 
     categorical: tuple[str, ...] = ()
     numeric: tuple[str, ...] = ()
     impute: bool = False
+    memory_budget_mib: int = 1024
+
+    @property
+    def memory_budget(self) -> int:
+        """`memory_budget_mib` in bytes."""
+        return self.memory_budget_mib * 2**20
 
     def check(self, header: Sequence[str], target: str, file_name: str) -> None:
         """Raise `DataError` for an unknown column, the target, or one in both."""
@@ -125,7 +135,7 @@ def target_values(frame: Any, target: str, file_name: str) -> np.ndarray:
 
 
 def feature_kinds(
-    frame: Any, target: str, options: ColumnOptions, file_name: str
+    frame: Any, target: str, options: TableOptions, file_name: str
 ) -> dict[str, str]:
     """Each feature column's kind, in the table's order: guessed or as told."""
     header = [str(name) for name in frame.columns]
@@ -145,7 +155,7 @@ def feature_kinds(
 
 
 def feature_columns(
-    frame: Any, kinds: Mapping[str, str], options: ColumnOptions, file_name: str
+    frame: Any, kinds: Mapping[str, str], options: TableOptions, file_name: str
 ) -> dict[str, np.ndarray]:
     """Each feature column as an array of its kind: float32, int64 or str.
 
@@ -264,7 +274,7 @@ def _categorical_kind(column: Any) -> str:
 
 
 def _numeric(
-    column: Any, name: str, file_name: str, options: ColumnOptions
+    column: Any, name: str, file_name: str, options: TableOptions
 ) -> np.ndarray:
     if column.dtype.kind in "iufb":
         values = column.to_numpy(dtype="float64")

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from lrdecay.cli import columns, encoding, streaming, tables
-from lrdecay.cli.columns import ColumnOptions
+from lrdecay.cli.columns import TableOptions
 from lrdecay.cli.dataset import (
     DEFAULT_SPLIT_SEED,
     DataError,
@@ -41,9 +41,9 @@ from lrdecay.cli.dataset import (
 
 __all__ = [
     "DEFAULT_SPLIT_SEED",
-    "ColumnOptions",
     "DataError",
     "Dataset",
+    "TableOptions",
     "load_dataset",
     "load_digits",
 ]
@@ -93,7 +93,7 @@ def load_dataset(
     val_split: float = 0.2,
     test_split: float = 0.0,
     seed: int = DEFAULT_SPLIT_SEED,
-    columns: ColumnOptions | None = None,
+    columns: TableOptions | None = None,
     split: str = "seeded",
 ) -> Dataset:
     """Load the bundled digits (no `path`) or a user's table or `.npz` file.
@@ -116,7 +116,7 @@ def load_dataset(
         test_split: Float. Fraction held out for a final test. Defaults to
             `0.0` for user data.
         seed: Int. Seed of the shuffle before the split. Defaults to `0`.
-        columns: `ColumnOptions` or `None`. A table's `--categorical`,
+        columns: `TableOptions` or `None`. A table's `--categorical`,
             `--numeric` and `--impute`. Defaults to guessing every column
             and stopping at a missing value.
         split: `"seeded"` (a shuffle of the rows by `seed`, stratified for
@@ -141,7 +141,7 @@ def load_dataset(
                 "The bundled digits data is a classification problem; "
                 "--task regression needs --data FILE."
             )
-        if columns is not None and columns != ColumnOptions():
+        if columns is not None and columns != TableOptions():
             raise DataError(
                 "--categorical, --numeric and --impute apply to a table "
                 "(--data FILE); the bundled digits are all numeric."
@@ -164,7 +164,7 @@ def load_dataset(
         if split not in ("seeded", "hash"):
             raise DataError(f"Unknown split {split!r}: use 'seeded' or 'hash'.")
         fractions = (val_split, test_split, seed)
-        options = columns or ColumnOptions()
+        options = columns or TableOptions()
         return _load_table(file, target, task, fractions, options, split == "hash")
     raise DataError(
         f"Unknown data format {suffix or '(no extension)'!r} of {str(file)!r}: "
@@ -178,10 +178,23 @@ def _load_table(
     target: str | None,
     task: str | None,
     split: tuple[float, float, int],
-    options: ColumnOptions,
+    options: TableOptions,
     by_hash: bool = False,
 ) -> Dataset:
-    """A CSV, TSV or Parquet table: its columns checked, then encoded per split."""
+    """A CSV, TSV or Parquet table: its columns checked, then encoded per split.
+
+    A file above a tenth of the memory budget is streamed
+    (`lrdecay.cli.streaming`): split by row hash, only its encoded rows kept.
+    """
+    if file.stat().st_size * streaming.IN_MEMORY_FACTOR > options.memory_budget:
+        if target is None:
+            tables.check_frame(next(streaming.table_chunks(file)), file, target)
+        assert target is not None
+        val_split, test_split, seed = split
+        streamed = streaming.stream_table(
+            file, target, task, val_split, test_split, seed, table_options=options
+        )
+        return streamed.to_dataset(options.memory_budget)
     frame = tables.read_table(file, target)
     assert target is not None  # read_table raises without one
     y = columns.target_values(frame, target, file.name)

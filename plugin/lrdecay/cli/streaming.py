@@ -43,10 +43,11 @@ from typing import Any
 import numpy as np
 
 from lrdecay.cli import columns, encoding, tables
-from lrdecay.cli.columns import ColumnOptions
+from lrdecay.cli.columns import TableOptions
 from lrdecay.cli.dataset import (
     DEFAULT_SPLIT_SEED,
     DataError,
+    Dataset,
     check_split,
     check_task,
     detect_task,
@@ -58,10 +59,16 @@ __all__ = [
     "row_hashes",
     "split_codes",
     "stream_table",
+    "table_chunks",
 ]
 
 # Rows read at a time: ~20 columns x 100k rows stay in tens of MiB.
 CHUNK_ROWS = 100_000
+# pandas holds a table read whole in about this many times its file's bytes
+# (the frame, its checked columns and the encoded splits; measured on a
+# 20-column CSV, benchmarks/bench_tabular.py): the file streams above
+# `TableOptions.memory_budget / IN_MEMORY_FACTOR`.
+IN_MEMORY_FACTOR = 10
 TRAIN, VAL, TEST = 0, 1, 2
 
 
@@ -108,7 +115,7 @@ class StreamedTable:
     target_mean: float
     target_std: float
     sizes: Mapping[str, int]
-    options: ColumnOptions
+    options: TableOptions
     split: tuple[float, float, int]
     batch_size: int
     class_values: np.ndarray
@@ -128,9 +135,7 @@ class StreamedTable:
     def _pipeline(self, code: int) -> Any:
         import tensorflow as tf
 
-        width = self.encoding.transform(
-            {n: v[:1] for n, v in _example_row(self.encoding).items()}
-        ).shape[1]
+        width = self._width()
         label = (
             tf.TensorSpec((None,), tf.int32)
             if self.task == "classification"
@@ -143,6 +148,67 @@ class StreamedTable:
         return tf.data.Dataset.from_generator(
             lambda: self._batches(code), output_signature=signature
         ).apply(tf.data.experimental.assert_cardinality(batches))
+
+    def to_dataset(self, memory_budget: int | None = None) -> Dataset:
+        """The encoded splits as arrays, read in one more pass of the file.
+
+        Only the encoded rows are held (float32, one column per one-hot
+        slot), never the file's text: a table too large for pandas can
+        still fit as its features.
+
+        Args:
+            memory_budget: Int or `None`. Bytes the arrays may take.
+
+        Raises:
+            DataError: The encoded arrays would take more than
+                `memory_budget`.
+        """
+        width = self._width()
+        total = sum(self.sizes.values())
+        needed = total * (width + 1) * 4
+        if memory_budget is not None and needed > memory_budget:
+            raise DataError(
+                f"{self.file.name}: its {total:,} encoded rows take "
+                f"{needed / 2**20:,.0f} MiB, above --memory-budget "
+                f"({memory_budget / 2**20:,.0f} MiB). Raise the budget, or "
+                "search from Python on lrdecay.cli.streaming.stream_table's "
+                "tf.data pipelines."
+            )
+        label = "int32" if self.task == "classification" else "float32"
+        splits = ("train", "val", "test")
+        x = {name: np.empty((self.sizes[name], width), "float32") for name in splits}
+        y = {name: np.empty(self.sizes[name], label) for name in splits}
+        filled = dict.fromkeys(splits, 0)
+        chunks = _chunks(self.file, self.target, self.encoding.kinds, self.options)
+        for features, target in chunks:
+            codes = split_codes(features, target, self.split)
+            encoded = self.encoding.transform(features)
+            labels = self._encode_target(target)
+            for code, name in enumerate(splits):
+                rows = codes == code
+                start, end = filled[name], filled[name] + int(rows.sum())
+                x[name][start:end], y[name][start:end] = encoded[rows], labels[rows]
+                filled[name] = end
+        return Dataset(
+            name=self.file.name,
+            task=self.task,
+            x_train=x["train"],
+            y_train=y["train"],
+            x_val=x["val"],
+            y_val=y["val"],
+            x_test=x["test"] if self.sizes["test"] else None,
+            y_test=y["test"] if self.sizes["test"] else None,
+            class_names=self.class_names,
+            feature_names=list(self.encoding.kinds),
+            target_mean=self.target_mean,
+            target_std=self.target_std,
+            target_name=self.target,
+            encoding=self.encoding,
+        )
+
+    def _width(self) -> int:
+        row = _example_row(self.encoding)
+        return int(self.encoding.transform(row).shape[1])
 
     def _batches(self, code: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         pending_x: list[np.ndarray] = []
@@ -186,7 +252,7 @@ def stream_table(
     test_split: float = 0.2,
     seed: int = DEFAULT_SPLIT_SEED,
     batch_size: int = 32,
-    columns_options: ColumnOptions | None = None,
+    table_options: TableOptions | None = None,
 ) -> StreamedTable:
     """Read a CSV, TSV or Parquet table once to fit its encoding; stream it after.
 
@@ -198,7 +264,7 @@ def stream_table(
             split gets (by row hash).
         seed: Int. Seed of the row hash. Defaults to `0`.
         batch_size: Int. Rows per batch the pipelines yield.
-        columns_options: `ColumnOptions` or `None`. `--categorical`,
+        table_options: `TableOptions` or `None`. `--categorical`,
             `--numeric`; `--impute` is refused.
 
     Raises:
@@ -208,7 +274,7 @@ def stream_table(
     check_task(task)
     check_split("--val-split", val_split)
     check_split("--test-split", test_split)
-    options = columns_options or ColumnOptions()
+    options = table_options or TableOptions()
     if options.impute:
         raise DataError(
             "--impute needs the table in memory (a median is not a streaming "
@@ -217,7 +283,7 @@ def stream_table(
     file = Path(path)
     if not file.is_file():
         raise DataError(f"Data file not found: {str(file)!r}")
-    first = next(_frames(file))
+    first = next(table_chunks(file))
     tables.check_frame(first, file, target)
     kinds = columns.feature_kinds(first, target, options, file.name)
     statistics, targets, sizes = _fit(
@@ -260,7 +326,7 @@ def stream_table(
 # Reading in chunks
 
 
-def _frames(file: Path) -> Iterator[Any]:
+def table_chunks(file: Path) -> Iterator[Any]:
     """The table's rows, `CHUNK_ROWS` at a time, as `pandas.DataFrame`s."""
     if file.suffix.lower() in tables.PARQUET_SUFFIXES:
         import pyarrow.parquet as parquet
@@ -272,20 +338,26 @@ def _frames(file: Path) -> Iterator[Any]:
         return
     import pandas as pd
 
-    with pd.read_csv(
-        file, chunksize=CHUNK_ROWS, **tables.read_options(file), encoding="utf-8-sig"
-    ) as reader:
-        for frame in reader:
-            frame.columns = [str(name).strip() for name in frame.columns]
-            yield frame
+    options = tables.read_options(file)
+    try:
+        with pd.read_csv(
+            file, chunksize=CHUNK_ROWS, encoding="utf-8-sig", **options
+        ) as reader:
+            for frame in reader:
+                frame.columns = [str(name).strip() for name in frame.columns]
+                yield frame
+    except pd.errors.EmptyDataError:
+        raise DataError(f"CSV file {str(file)!r} is empty.") from None
+    except pd.errors.ParserError as error:
+        raise DataError(f"Cannot read CSV file {str(file)!r}: {error}") from None
 
 
 def _chunks(
-    file: Path, target: str, kinds: Mapping[str, str], options: ColumnOptions
+    file: Path, target: str, kinds: Mapping[str, str], options: TableOptions
 ) -> Iterator[tuple[dict[str, np.ndarray], np.ndarray]]:
     """Each chunk's feature columns (checked, as kinds say) and target values."""
     start = 0
-    for frame in _frames(file):
+    for frame in table_chunks(file):
         try:
             features = columns.feature_columns(frame, kinds, options, file.name)
             y = columns.target_values(frame, target, file.name)
@@ -316,7 +388,7 @@ def _fit(
     file: Path,
     target: str,
     kinds: Mapping[str, str],
-    options: ColumnOptions,
+    options: TableOptions,
     split: tuple[float, float, int],
 ) -> tuple[dict[str, Any], dict[str, Any], dict[str, int]]:
     """One pass: the training rows' statistics, the target's values, the sizes."""
