@@ -16,7 +16,8 @@ Done when: the reader takes at most 2x `pandas.read_csv`'s time.
 Memory: a 2,000,000-row copy (quick: 200,000), loaded in a fresh process each
 by `pandas.read_csv`, by `load_dataset` in memory, and by `load_dataset`
 streamed (the default above a tenth of `--memory-budget`): the peak resident
-memory above the process after `import keras`.
+memory above the process after `import keras`. The full run also times
+`lrdecay search` on the 2M-row file and reports its peak memory.
 
 Usage: python benchmarks/bench_tabular.py [--quick] [--out DIR]
 Writes DIR/tabular.json (DIR defaults to benchmarks/results).
@@ -69,6 +70,14 @@ else:
                       columns=TableOptions(memory_budget_mib=budget))
 # VmHWM: this process's own peak (ru_maxrss keeps the parent's across exec).
 print(time.perf_counter() - started, base, status("VmHWM"))
+"""
+_SEARCH_CHILD = """
+import sys, time
+from lrdecay.cli import main as cli
+started = time.perf_counter()
+code = cli.main(sys.argv[1:])
+line = [l for l in open("/proc/self/status") if l.startswith("VmHWM")][0]
+print(code, time.perf_counter() - started, int(line.split()[1]) / 1024)
 """
 MEMORY_VARIANTS = (
     "pandas.read_csv",
@@ -171,6 +180,33 @@ def bench_memory(path: Path, streamed_budget_mib: int) -> dict[str, Any]:
     return result
 
 
+def bench_search(path: Path, workdir: Path) -> dict[str, Any]:
+    """`lrdecay search` on the 2M-row file: wall time and the process's peak."""
+    environment = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join(
+            [str(_common.REPO_DIR / "plugin"), os.environ.get("PYTHONPATH", "")]
+        ),
+    )
+    command = [
+        "search", "--data", str(path), "--target", TARGET, "--kinds", "step",
+        "--decay-epochs", "1", "--epochs", "2", "--batch-size", "1024",
+        "--seed", "0", "--tracking-uri", f"sqlite:///{workdir}/mlflow.db",
+        "--project-dir", str(workdir / "project"), "-q",
+    ]  # fmt: skip
+    output = subprocess.run(
+        [sys.executable, "-c", _SEARCH_CHILD, *command],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=environment,
+        cwd=workdir,
+    ).stdout.split()
+    code, seconds, peak = int(output[-3]), float(output[-2]), float(output[-1])
+    log(f"search: exit {code}, {seconds:.0f} s, peak {peak:.0f} MiB")
+    return {"exit": code, "seconds": seconds, "peak_mib": peak, "argv": command}
+
+
 def markdown(payload: dict[str, Any]) -> str:
     rows, size = payload["rows"], payload["csv_mib"]
     lines = [
@@ -211,6 +247,16 @@ def markdown(payload: dict[str, Any]) -> str:
         lines.append(
             f"| {name} | {memory['seconds']:.1f} | {memory['table_mib']:.0f} |"
         )
+    search = payload.get("search")
+    if search:
+        lines += [
+            "",
+            "The whole search on it (`lrdecay search --data big.csv --target label "
+            "--kinds step --decay-epochs 1 --epochs 2 --batch-size 1024`, streamed "
+            f"by the default budget): {search['seconds']:.0f} s, peak resident "
+            f"memory {search['peak_mib']:,.0f} MiB for the whole process "
+            "(TensorFlow's included).",
+        ]
     return "\n".join(lines)
 
 
@@ -245,6 +291,9 @@ def main(argv: list[str] | None = None) -> int:
         log(f"memory: {memory_rows} rows, {payload['memory_csv_mib']:.0f} MiB")
         payload["memory"] = bench_memory(big, budget)
         payload["streamed_budget_mib"] = budget
+        if not args.quick:
+            log("search: the 2M-row file, streamed")
+            payload["search"] = bench_search(big, Path(tmp))
     payload["wall_time_s"] = time.perf_counter() - started
     payload["markdown"] = markdown(payload)
     _common.write_json(out / "tabular.json", payload)
