@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from lrdecay.cli import tables
 from lrdecay.cli.dataset import DataError
 
 __all__ = [
@@ -53,6 +54,9 @@ MAX_INTEGER_CATEGORIES = 10
 # A categorical column with more distinct values is hashed, not one-hot.
 MAX_ONE_HOT = 100
 HASH_BINS = 64
+# What a table may take in memory without --memory-budget (the flag's help
+# in lrdecay.cli.arguments repeats it: that module imports no numpy).
+DEFAULT_MEMORY_BUDGET_MIB = 1024
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,7 +78,7 @@ class TableOptions:
     categorical: tuple[str, ...] = ()
     numeric: tuple[str, ...] = ()
     impute: bool = False
-    memory_budget_mib: int = 1024
+    memory_budget_mib: int = DEFAULT_MEMORY_BUDGET_MIB
 
     @property
     def memory_budget(self) -> int:
@@ -96,7 +100,7 @@ class TableOptions:
                 if name not in header:
                     raise DataError(
                         f"{flag} {name!r}: no such column in {file_name} "
-                        f"(columns: {', '.join(repr(c) for c in header[:20])})."
+                        f"(columns: {tables.column_list(list(header))})."
                     )
         both = sorted(set(self.categorical) & set(self.numeric))
         if both:

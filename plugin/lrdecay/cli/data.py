@@ -210,7 +210,8 @@ def _load_table(
     indices = None
     if by_hash:
         codes = streaming.split_codes(features, y, split)
-        indices = tuple(np.flatnonzero(codes == code) for code in range(3))
+        train, val, test = (np.flatnonzero(codes == code) for code in range(3))
+        indices = (train, val, test)
     val_split, test_split, seed = split
     return make_dataset(
         file.name,
@@ -225,7 +226,7 @@ def _load_table(
         target_name=target,
         standardize=False,
         encode_features=encode,
-        indices=indices,  # type: ignore[arg-type]
+        indices=indices,
     )
 
 
