@@ -190,7 +190,8 @@ class StreamedTable:
                 x[name][start:end], y[name][start:end] = encoded[rows], labels[rows]
                 filled[name] = end
         return Dataset(
-            name=self.file.name,
+            # Said in the banner: this split is not the seeded stratified one.
+            name=f"{self.file.name} (streamed, split by row hash)",
             task=self.task,
             x_train=x["train"],
             y_train=y["train"],
