@@ -67,7 +67,7 @@ else:
     budget = 10**6 if variant.endswith("in memory") else int(streamed_budget)
     data.load_dataset(parquet if variant.endswith("parquet") else path,
                       target="label", test_split=0.2,
-                      columns=TableOptions(memory_budget_mib=budget))
+                      table_options=TableOptions(memory_budget_mib=budget))
 # VmHWM: this process's own peak (ru_maxrss keeps the parent's across exec).
 print(time.perf_counter() - started, base, status("VmHWM"))
 """

@@ -51,7 +51,7 @@ def test_csv_classification_with_text_labels(tmp_path: Path) -> None:
     path = write_csv(tmp_path / "pets.csv", f"size,age,animal\n{rows}")
     # `age` holds 3 integers: a category unless told (tests/test_tabular.py).
     numeric = data.TableOptions(numeric=("age",))
-    dataset = data.load_dataset(path, target="animal", columns=numeric)
+    dataset = data.load_dataset(path, target="animal", table_options=numeric)
     assert dataset.task == "classification"
     assert dataset.class_names == ["cat", "dog"]
     assert dataset.feature_names == ["size", "age"]

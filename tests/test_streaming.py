@@ -144,7 +144,7 @@ def test_a_file_above_the_memory_budget_is_streamed_into_arrays(
     monkeypatch.setattr(streaming, "IN_MEMORY_FACTOR", 10**6)
     monkeypatch.setattr(streaming, "CHUNK_ROWS", 64)
     options = TableOptions(memory_budget_mib=1)
-    streamed = data.load_dataset(path, target="sold", seed=2, columns=options)
+    streamed = data.load_dataset(path, target="sold", seed=2, table_options=options)
     assert streamed.describe() == in_memory.describe().replace(
         "homes.csv", "homes.csv (streamed, split by row hash)"
     )
@@ -155,5 +155,5 @@ def test_a_file_above_the_memory_budget_is_streamed_into_arrays(
     assert streamed.x_test is None
     with pytest.raises(DataError, match=r"homes\.csv: its 300 encoded rows take"):
         data.load_dataset(
-            path, target="sold", columns=TableOptions(memory_budget_mib=0)
+            path, target="sold", table_options=TableOptions(memory_budget_mib=0)
         )

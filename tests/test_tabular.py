@@ -140,7 +140,7 @@ def test_parquet_and_tsv_load_as_the_csv_does(tmp_path: Path) -> None:
 def test_flags_override_the_guess(tmp_path: Path) -> None:
     path = write_cities(tmp_path / "homes.csv")
     options = TableOptions(categorical=("size",), numeric=("rooms",))
-    dataset = data.load_dataset(path, target="sold", columns=options)
+    dataset = data.load_dataset(path, target="sold", table_options=options)
     described = dataset.encoding.describe()
     assert described["encoding.rooms"] == "numeric (normalized)"
     # 40 distinct sizes, read as text categories of the training rows.
@@ -157,7 +157,9 @@ def test_impute_fills_from_the_training_split(tmp_path: Path) -> None:
     path.write_text("\n".join(lines) + "\n")
     with pytest.raises(DataError, match=r"'x' .* line 7: .*median"):
         data.load_dataset(path, target="y")
-    dataset = data.load_dataset(path, target="y", columns=TableOptions(impute=True))
+    dataset = data.load_dataset(
+        path, target="y", table_options=TableOptions(impute=True)
+    )
     fills = dataset.encoding.fills
     assert fills["color"] == "red"
     # The median of the x values of the training rows (not of all rows).
@@ -210,12 +212,12 @@ def test_errors_name_the_value_and_the_fix(
     path = tmp_path / "t.csv"
     path.write_text(text)
     with pytest.raises(DataError, match=message):
-        data.load_dataset(path, target="y", columns=options)
+        data.load_dataset(path, target="y", table_options=options)
 
 
 def test_column_flags_need_a_table() -> None:
     with pytest.raises(DataError, match="apply to a table"):
-        data.load_dataset(columns=TableOptions(impute=True))
+        data.load_dataset(table_options=TableOptions(impute=True))
 
 
 def test_cli_column_flags(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -93,7 +93,7 @@ def load_dataset(
     val_split: float = 0.2,
     test_split: float = 0.0,
     seed: int = DEFAULT_SPLIT_SEED,
-    columns: TableOptions | None = None,
+    table_options: TableOptions | None = None,
     split: str = "seeded",
 ) -> Dataset:
     """Load the bundled digits (no `path`) or a user's table or `.npz` file.
@@ -116,9 +116,10 @@ def load_dataset(
         test_split: Float. Fraction held out for a final test. Defaults to
             `0.0` for user data.
         seed: Int. Seed of the shuffle before the split. Defaults to `0`.
-        columns: `TableOptions` or `None`. A table's `--categorical`,
-            `--numeric` and `--impute`. Defaults to guessing every column
-            and stopping at a missing value.
+        table_options: `TableOptions` or `None`. A table's
+            `--categorical`, `--numeric`, `--impute` and `--memory-budget`.
+            Defaults to guessing every column, stopping at a missing value,
+            and a budget of 1024 MiB.
         split: `"seeded"` (a shuffle of the rows by `seed`, stratified for
             classes) or `"hash"` (a table's rows by a stable hash of their
             values and `seed`, as `lrdecay.cli.streaming` splits a table
@@ -141,7 +142,7 @@ def load_dataset(
                 "The bundled digits data is a classification problem; "
                 "--task regression needs --data FILE."
             )
-        if columns is not None and columns != TableOptions():
+        if table_options is not None and table_options != TableOptions():
             raise DataError(
                 "--categorical, --numeric and --impute apply to a table "
                 "(--data FILE); the bundled digits are all numeric."
@@ -164,7 +165,7 @@ def load_dataset(
         if split not in ("seeded", "hash"):
             raise DataError(f"Unknown split {split!r}: use 'seeded' or 'hash'.")
         fractions = (val_split, test_split, seed)
-        options = columns or TableOptions()
+        options = table_options or TableOptions()
         return _load_table(file, target, task, fractions, options, split == "hash")
     raise DataError(
         f"Unknown data format {suffix or '(no extension)'!r} of {str(file)!r}: "

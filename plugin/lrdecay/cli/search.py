@@ -328,7 +328,7 @@ def _load_dataset(args: argparse.Namespace, settings: dict[str, Any]) -> Any:
         # Without --seed the split is still the same every time: a resumed
         # search must validate on the data it started with.
         seed=data.DEFAULT_SPLIT_SEED if seed is None else seed,
-        columns=arguments.table_options(args),
+        table_options=arguments.table_options(args),
     )
 
 
