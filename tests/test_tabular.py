@@ -203,6 +203,7 @@ def _training_rows(n: int, seed: int) -> list[int]:
         ),
         ("x,y\n1,0\n2,\n3,1", TableOptions(), r"Target column 'y' .* line 3"),
         ("", TableOptions(), r"is empty"),
+        ("x,c,y\n1,caf\xe9,0\n2,b,1", TableOptions(), r"'c' of t\.csv is not UTF-8"),
         ("x,y\n", TableOptions(), r"has a header but no rows"),
     ],
 )
@@ -210,7 +211,7 @@ def test_errors_name_the_value_and_the_fix(
     tmp_path: Path, text: str, options: TableOptions, message: str
 ) -> None:
     path = tmp_path / "t.csv"
-    path.write_text(text)
+    path.write_bytes(text.encode("latin-1"))
     with pytest.raises(DataError, match=message):
         data.load_dataset(path, target="y", table_options=options)
 

@@ -349,7 +349,7 @@ def table_chunks(file: Path) -> Iterator[Any]:
                 yield frame
     except pd.errors.EmptyDataError:
         raise DataError(f"CSV file {str(file)!r} is empty.") from None
-    except pd.errors.ParserError as error:
+    except (pd.errors.ParserError, UnicodeDecodeError) as error:
         raise DataError(f"Cannot read CSV file {str(file)!r}: {error}") from None
 
 

@@ -60,7 +60,22 @@ def read_table(file: Path, target: str | None) -> Any:
         frame = _read_delimited(file)
     frame.columns = [str(name).strip() for name in frame.columns]
     check_frame(frame, file, target)
+    _check_text(frame, file)
     return frame
+
+
+def _check_text(frame: Any, file: Path) -> None:
+    """Raise `DataError` for a column pyarrow kept as bytes: text not in UTF-8."""
+    for name in frame.columns:
+        column = frame[name]
+        if column.dtype.kind != "O":
+            continue
+        known = column.dropna()
+        if len(known) and isinstance(known.iloc[0], bytes):
+            raise DataError(
+                f"Column {name!r} of {file.name} is not UTF-8 text: save the "
+                "file as UTF-8 (e.g. from a spreadsheet: CSV UTF-8)."
+            )
 
 
 def check_frame(frame: Any, file: Path, target: str | None) -> None:
@@ -131,7 +146,7 @@ def _check_field_counts(file: Path, delimiter: str, width: int | None) -> None:
     """
     import csv
 
-    with file.open(newline="", encoding="utf-8-sig") as handle:
+    with file.open(newline="", encoding="utf-8-sig", errors="replace") as handle:
         reader = csv.reader(handle, delimiter=delimiter)
         for row in reader:
             if not any(cell.strip() for cell in row):
