@@ -47,16 +47,15 @@ def record_encoding(dataset: Any, result: Any, project_path: str) -> list[str]:
     paths = [encoding.save(os.path.join(project_path, FEATURE_SPACE_FILE))]
     model = getattr(result, "best_model", None)
     if model is not None:
-        paths.append(_save_model_with_features(encoding, model, project_path))
+        try:
+            paths.append(_save_model_with_features(encoding, model, project_path))
+        except Exception as error:  # a --model Keras cannot save or rebuild
+            _warn(f"the best model behind its features is not saved: {one_line(error)}")
     if getattr(result, "parent_run_id", None) is not None:
         try:
             _log_to_run(encoding, result, paths)
         except Exception as error:  # the search is recorded already
-            print(
-                f"lrdecay: warning: the table's encoding is not in MLflow: "
-                f"{one_line(error)}",
-                file=sys.stderr,
-            )
+            _warn(f"the table's encoding is not in MLflow: {one_line(error)}")
     return paths
 
 
@@ -89,3 +88,7 @@ def _log_to_run(encoding: Any, result: Any, paths: list[str]) -> None:
         client.log_batch(run_id, params=new)
     for path in paths:
         client.log_artifact(run_id, path, "lrdecay")
+
+
+def _warn(message: str) -> None:
+    print(f"lrdecay: warning: {message}", file=sys.stderr)
