@@ -3,8 +3,9 @@
     python benchmarks/run.py            # the full set (< 30 min on 2 cores)
     python benchmarks/run.py --quick    # a smoke run (< 3 min); what CI runs
 
-Each benchmark script that exists (bench_cost.py, bench_peers.py, bench_hyperband.py,
-bench_budget.py, bench_tracking.py, bench_distributed.py, study.py, study_budget.py)
+Each benchmark script that exists (bench_tabular.py, bench_cost.py, bench_peers.py,
+bench_hyperband.py, bench_budget.py, bench_tracking.py, bench_distributed.py, study.py,
+study_budget.py)
 runs as a subprocess with `--out DIR` (and `--quick`), and writes its JSON there.
 This script then renders one markdown file from every JSON in DIR: benchmarks/RESULTS.md
 (tables, plots, machine and date), and the same text with links from the repository root
@@ -47,6 +48,7 @@ END_MARKER = "<!-- benchmarks:end -->"
 
 # In the order they run (cheapest first, so a quick run fails fast).
 SCRIPTS = (
+    "bench_tabular.py",
     "bench_cost.py",
     "bench_peers.py",
     "bench_hyperband.py",

@@ -49,7 +49,9 @@ def test_digits_split_is_reproducible() -> None:
 def test_csv_classification_with_text_labels(tmp_path: Path) -> None:
     rows = "\n".join(f"{i},{i % 3},{'cat' if i % 2 else 'dog'}" for i in range(20))
     path = write_csv(tmp_path / "pets.csv", f"size,age,animal\n{rows}")
-    dataset = data.load_dataset(path, target="animal")
+    # `age` holds 3 integers: a category unless told (tests/test_tabular.py).
+    numeric = data.TableOptions(numeric=("age",))
+    dataset = data.load_dataset(path, target="animal", table_options=numeric)
     assert dataset.task == "classification"
     assert dataset.class_names == ["cat", "dog"]
     assert dataset.feature_names == ["size", "age"]
@@ -140,9 +142,9 @@ def test_text_target_cannot_be_regression(tmp_path: Path) -> None:
 
 
 def test_unknown_format_and_task(tmp_path: Path) -> None:
-    path = tmp_path / "a.parquet"
+    path = tmp_path / "a.xlsx"
     path.write_bytes(b"x")
-    with pytest.raises(DataError, match=r"'\.parquet'"):
+    with pytest.raises(DataError, match=r"'\.xlsx'"):
         data.load_dataset(path)
     with pytest.raises(DataError, match="'ranking'"):
         data.load_dataset(task="ranking")

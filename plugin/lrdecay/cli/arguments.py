@@ -213,12 +213,66 @@ def add_data_source(group: Any) -> None:
     group.add_argument(
         "--data",
         metavar="FILE",
-        help="a CSV file (with --target) or an .npz file holding x and y "
-        "(default: the bundled digits)",
+        help="a CSV, TSV or Parquet file (with --target) or an .npz file "
+        "holding x and y (default: the bundled digits)",
     )
-    group.add_argument("--target", metavar="COLUMN", help="the CSV column to predict")
+    group.add_argument(
+        "--target", metavar="COLUMN", help="the table's column to predict"
+    )
     group.add_argument(
         "--task",
         choices=("classification", "regression"),
         help="default: detected from the target",
+    )
+    group.add_argument(
+        "--categorical",
+        type=column_list,
+        metavar="COLS",
+        help="comma-separated columns to one-hot encode (hashed above 100 "
+        "values), whatever they hold (default: text columns, and integer "
+        "columns with at most 10 distinct values)",
+    )
+    group.add_argument(
+        "--numeric",
+        type=column_list,
+        metavar="COLS",
+        help="comma-separated columns to read as numbers and normalize "
+        "(default: every other column)",
+    )
+    group.add_argument(
+        "--impute",
+        action="store_true",
+        help="fill missing values with the training split's median (numeric "
+        "columns) or most frequent value (categorical ones) instead of stopping",
+    )
+    group.add_argument(
+        "--memory-budget",
+        type=positive_int,
+        metavar="MIB",
+        help="memory the table may take: a file larger than a tenth of it is "
+        "read in chunks, split by a hash of each row, and only its encoded "
+        "features are kept (default: 1024)",
+    )
+
+
+def column_list(text: str) -> tuple[str, ...]:
+    """`a, b,c` -> `("a", "b", "c")`; argparse's type for a list of columns."""
+    names = tuple(name.strip() for name in text.split(","))
+    if not all(names):
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated column names. Received: {text!r}"
+        )
+    return names
+
+
+def table_options(args: argparse.Namespace) -> Any:
+    """A command's `--categorical`, `--numeric`, `--impute`, `--memory-budget`."""
+    from lrdecay.cli.columns import TableOptions
+
+    budget = getattr(args, "memory_budget", None)
+    return TableOptions(
+        categorical=getattr(args, "categorical", None) or (),
+        numeric=getattr(args, "numeric", None) or (),
+        impute=bool(getattr(args, "impute", False)),
+        **({} if budget is None else {"memory_budget_mib": budget}),
     )

@@ -83,6 +83,7 @@ def _run_budget(args: argparse.Namespace) -> int:
         val_split=DEFAULT_VAL_SPLIT if args.val_split is None else args.val_split,
         test_split=DEFAULT_TEST_SPLIT,
         seed=data.DEFAULT_SPLIT_SEED if args.seed is None else args.seed,
+        table_options=arguments.table_options(args),
     )
     if args.dry_run:
         print(f"data      {dataset.describe()}")

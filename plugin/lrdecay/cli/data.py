@@ -2,12 +2,13 @@
 
 The default is scikit-learn's digits (1,797 8x8 images, 10 classes, shipped
 inside scikit-learn, so nothing is downloaded), split into train, validation
-and test sets with a fixed seed. A user's own data is a CSV file with a
-target column or an `.npz` file holding `x` and `y`. Each becomes a
+and test sets with a fixed seed. A user's own data is a table with a
+target column (CSV, TSV or Parquet: `lrdecay.cli.tables`) or an `.npz`
+file holding `x` and `y`. Each becomes a
 `lrdecay.cli.dataset.Dataset`; `lrdecay.cli.models` builds a model for it.
 
-Everything here imports numpy and the standard library only (scikit-learn for
-the digits), so bad input is reported before TensorFlow loads.
+Bad input is reported before TensorFlow loads: a table is read and checked
+with pandas, and only then encoded by Keras.
 
 Example:
 
@@ -22,13 +23,14 @@ dataset.describe()      # "houses.csv: regression, 3 features, 64 train / 16 val
 
 from __future__ import annotations
 
-import csv
-import math
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from lrdecay.cli import columns, encoding, streaming, tables
+from lrdecay.cli.columns import TableOptions
 from lrdecay.cli.dataset import (
     DEFAULT_SPLIT_SEED,
     DataError,
@@ -37,7 +39,14 @@ from lrdecay.cli.dataset import (
     make_dataset,
 )
 
-__all__ = ["DEFAULT_SPLIT_SEED", "DataError", "Dataset", "load_dataset", "load_digits"]
+__all__ = [
+    "DEFAULT_SPLIT_SEED",
+    "DataError",
+    "Dataset",
+    "TableOptions",
+    "load_dataset",
+    "load_digits",
+]
 
 
 # --------------------------------------------------------------------------
@@ -84,14 +93,19 @@ def load_dataset(
     val_split: float = 0.2,
     test_split: float = 0.0,
     seed: int = DEFAULT_SPLIT_SEED,
+    table_options: TableOptions | None = None,
+    split: str = "seeded",
 ) -> Dataset:
-    """Load the bundled digits (no `path`) or a user's CSV or `.npz` file.
+    """Load the bundled digits (no `path`) or a user's table or `.npz` file.
 
-    A CSV needs a header row and the name of the `target` column; every
-    other column is a numeric feature. An `.npz` holds arrays `x` (samples
-    first) and `y`, or `x_train`, `y_train`, `x_val`, `y_val` for a given
-    split. Features of user data are standardized with the training split's
-    mean and standard deviation.
+    A table (CSV, TSV or Parquet) needs a header row and the name of the
+    `target` column; every other column is a feature, numeric or categorical
+    (`lrdecay.cli.columns`), encoded by a `keras.utils.FeatureSpace` fitted
+    on the training split (`lrdecay.cli.encoding`; kept in
+    `Dataset.encoding`). An `.npz` holds arrays `x` (samples first) and `y`,
+    or `x_train`, `y_train`, `x_val`, `y_val` for a given split; its
+    features are standardized with the training split's mean and standard
+    deviation.
 
     Args:
         path: Path or `None`. The data file; `None` for the digits.
@@ -102,11 +116,19 @@ def load_dataset(
         test_split: Float. Fraction held out for a final test. Defaults to
             `0.0` for user data.
         seed: Int. Seed of the shuffle before the split. Defaults to `0`.
+        table_options: `TableOptions` or `None`. A table's
+            `--categorical`, `--numeric`, `--impute` and `--memory-budget`.
+            Defaults to guessing every column, stopping at a missing value,
+            and a budget of 1024 MiB.
+        split: `"seeded"` (a shuffle of the rows by `seed`, stratified for
+            classes) or `"hash"` (a table's rows by a stable hash of their
+            values and `seed`, as `lrdecay.cli.streaming` splits a table
+            too large for memory). Defaults to `"seeded"`.
 
     Raises:
         DataError: A missing file, an unknown format, a missing target
-            column, non-numeric features, missing values; the message names
-            the bad value.
+            column, a word in a numeric column, missing values; the message
+            names the bad value and the option that fixes it.
     """
     check_task(task)
     if path is None:
@@ -119,6 +141,11 @@ def load_dataset(
             raise DataError(
                 "The bundled digits data is a classification problem; "
                 "--task regression needs --data FILE."
+            )
+        if table_options is not None and table_options != TableOptions():
+            raise DataError(
+                "--categorical, --numeric and --impute apply to a table "
+                "(--data FILE); the bundled digits are all numeric."
             )
         return load_digits(val_split, 0.2 if test_split == 0 else test_split, seed)
     file = Path(path)
@@ -134,117 +161,74 @@ def load_dataset(
                 ".npz file whose target is its array 'y'."
             )
         return _load_npz(file, task, val_split, test_split, seed)
-    if suffix in (".csv", ".tsv", ".txt"):
-        return _load_csv(file, target, task, val_split, test_split, seed)
+    if suffix in tables.DELIMITED_SUFFIXES + tables.PARQUET_SUFFIXES:
+        if split not in ("seeded", "hash"):
+            raise DataError(f"Unknown split {split!r}: use 'seeded' or 'hash'.")
+        fractions = (val_split, test_split, seed)
+        options = table_options or TableOptions()
+        return _load_table(file, target, task, fractions, options, split == "hash")
     raise DataError(
         f"Unknown data format {suffix or '(no extension)'!r} of {str(file)!r}: "
-        "use a .csv file (with --target COLUMN) or an .npz file holding x and y."
+        "use a .csv, .tsv or .parquet file (with --target COLUMN) or an .npz "
+        "file holding x and y."
     )
 
 
-def _load_csv(
+def _load_table(
     file: Path,
     target: str | None,
     task: str | None,
-    val_split: float,
-    test_split: float,
-    seed: int,
+    split: tuple[float, float, int],
+    options: TableOptions,
+    by_hash: bool = False,
 ) -> Dataset:
-    delimiter = "\t" if file.suffix.lower() == ".tsv" else ","
-    try:
-        with file.open(newline="", encoding="utf-8-sig") as handle:
-            rows = list(csv.reader(handle, delimiter=delimiter))
-    except (OSError, UnicodeDecodeError, csv.Error) as error:
-        raise DataError(f"Cannot read CSV file {str(file)!r}: {error}") from None
-    rows = [row for row in rows if any(cell.strip() for cell in row)]
-    if not rows:
-        raise DataError(f"CSV file {str(file)!r} is empty.")
-    header = [name.strip() for name in rows[0]]
-    if target is None:
-        raise DataError(
-            f"--data {str(file)!r} is a CSV file: name its target column with "
-            f"--target (columns: {_column_list(header)})."
+    """A CSV, TSV or Parquet table: its columns checked, then encoded per split.
+
+    A file above a tenth of the memory budget is streamed
+    (`lrdecay.cli.streaming`): split by row hash, only its encoded rows kept.
+    """
+    if file.stat().st_size * streaming.IN_MEMORY_FACTOR > options.memory_budget:
+        if target is None:
+            tables.check_frame(next(streaming.table_chunks(file)), file, target)
+        assert target is not None
+        val_split, test_split, seed = split
+        streamed = streaming.stream_table(
+            file, target, task, val_split, test_split, seed, table_options=options
         )
-    if target not in header:
-        raise DataError(
-            f"Target column {target!r} not found in {str(file)!r} "
-            f"(columns: {_column_list(header)})."
-        )
-    if len(header) < 2:
-        raise DataError(f"CSV file {str(file)!r} has no feature columns.")
-    body = rows[1:]
-    if not body:
-        raise DataError(f"CSV file {str(file)!r} has a header but no rows.")
-    target_index = header.index(target)
-    feature_index = [i for i in range(len(header)) if i != target_index]
-    features = np.empty((len(body), len(feature_index)), dtype="float64")
-    labels: list[str] = []
-    for row_number, row in enumerate(body, start=2):
-        if len(row) != len(header):
-            raise DataError(
-                f"{file.name} line {row_number}: {len(row)} fields, but the "
-                f"header has {len(header)}."
-            )
-        labels.append(row[target_index].strip())
-        for column, index in enumerate(feature_index):
-            features[row_number - 2, column] = _feature_value(
-                row[index], header[index], file.name, row_number
-            )
-    if any(label == "" for label in labels):
-        line = labels.index("") + 2
-        raise DataError(
-            f"Target column {target!r} of {file.name} is empty at line {line}."
-        )
-    y = _numeric_or_text(labels)
+        return streamed.to_dataset(options.memory_budget)
+    frame = tables.read_table(file, target)
+    assert target is not None  # read_table raises without one
+    y = columns.target_values(frame, target, file.name)
+    kinds = columns.feature_kinds(frame, target, options, file.name)
+    features = columns.feature_columns(frame, kinds, options, file.name)
+    del frame
+
+    def encode(train: np.ndarray) -> tuple[np.ndarray, Any]:
+        complete, fills = columns.impute(features, kinds, train)
+        fitted = encoding.fit_encoding(complete, kinds, train, fills)
+        return fitted.transform(complete), fitted
+
+    indices = None
+    if by_hash:
+        codes = streaming.split_codes(features, y, split)
+        train, val, test = (np.flatnonzero(codes == code) for code in range(3))
+        indices = (train, val, test)
+    val_split, test_split, seed = split
     return make_dataset(
         file.name,
-        features,
+        np.empty((len(y), 0), dtype="float32"),
         y,
         task,
         val_split,
         test_split,
         seed,
-        feature_names=[header[i] for i in feature_index],
+        feature_names=list(kinds),
         label_source=f"target column {target!r}",
         target_name=target,
-        standardize=True,
+        standardize=False,
+        encode_features=encode,
+        indices=indices,
     )
-
-
-def _feature_value(text: str, column: str, file_name: str, line: int) -> float:
-    cell = text.strip()
-    try:
-        value = float(cell)
-    except ValueError:
-        value = math.nan
-        if cell:
-            raise DataError(
-                f"Feature column {column!r} of {file_name} is "
-                f"not numeric: line {line} holds {cell!r}. Encode "
-                "it as numbers, or drop the column."
-            ) from None
-    if not math.isfinite(value):
-        raise DataError(
-            f"Feature column {column!r} of {file_name} has a "
-            f"missing or non-finite value at line {line}: "
-            f"{cell!r}."
-        )
-    return value
-
-
-def _column_list(header: list[str]) -> str:
-    shown = ", ".join(repr(name) for name in header[:20])
-    return shown + (f", ... ({len(header)} in all)" if len(header) > 20 else "")
-
-
-def _numeric_or_text(labels: list[str]) -> np.ndarray:
-    try:
-        values = np.array([float(label) for label in labels])
-    except ValueError:
-        return np.array(labels)
-    if np.all(np.isfinite(values)) and np.all(np.mod(values, 1) == 0):
-        return values.astype("int64")
-    return values
 
 
 def _load_npz(

@@ -10,6 +10,8 @@ seed, stratified for classes. Where the arrays come from is
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -45,6 +47,9 @@ class Dataset:
             300,000 trains like a target in units. `0.0` and `1.0` (no
             scaling) for classification.
         target_name: String. What the target is called (the CSV column).
+        encoding: `lrdecay.cli.encoding.TableEncoding` or `None`. How a
+            table's columns became the `x_*` arrays (fitted on the training
+            split); `None` for arrays.
     """
 
     name: str
@@ -60,6 +65,7 @@ class Dataset:
     target_mean: float = 0.0
     target_std: float = 1.0
     target_name: str = "y"
+    encoding: Any = None
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -204,6 +210,8 @@ def make_dataset(
     standardize: bool,
     keep_split: int | None = None,
     target_name: str = "y",
+    encode_features: Callable[[np.ndarray], tuple[np.ndarray, Any]] | None = None,
+    indices: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> Dataset:
     """Check, encode, split and (optionally) standardize `x`; scale a target.
 
@@ -215,6 +223,10 @@ def make_dataset(
     `class_names`); `keep_split` keeps a file's own split, its first
     `keep_split` samples training; else the split is stratified for
     classification. `label_source` names the target in error messages.
+    `encode_features` (a table's) takes the training rows and returns the
+    encoded features of every row and the fitted encoding; `x` then only
+    gives the number of samples. `indices` (train, val, test) is a split
+    made elsewhere (a table's by row hash).
 
     Raises:
         DataError: Mismatched or empty arrays, a single class, a
@@ -230,7 +242,9 @@ def make_dataset(
     task = task or detect_task(y)
     y, class_names = _encode_target(y, task, f"{name}: {label_source}")
     x = x.astype("float32")
-    if keep_split is None:
+    if indices is not None:
+        train, val, test = indices
+    elif keep_split is None:
         train, val, test = split_indices(
             len(x),
             val_split,
@@ -243,6 +257,9 @@ def make_dataset(
         train = np.arange(keep_split)
         val = np.arange(keep_split, len(x))
         test = np.arange(0)
+    encoding = None
+    if encode_features is not None:
+        x, encoding = encode_features(train)
     if standardize:
         # Statistics of the training split only, so validation and test
         # scores stay honest.
@@ -272,4 +289,5 @@ def make_dataset(
         target_mean=target_mean,
         target_std=target_std,
         target_name=target_name,
+        encoding=encoding,
     )

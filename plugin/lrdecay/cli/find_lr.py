@@ -73,6 +73,7 @@ def _run_find_lr(args: argparse.Namespace) -> int:
         task=args.task,
         val_split=DEFAULT_VAL_SPLIT if args.val_split is None else args.val_split,
         seed=data.DEFAULT_SPLIT_SEED if args.seed is None else args.seed,
+        table_options=arguments.table_options(args),
     )
     # The user's module imports Keras: the backend first, without its
     # start-up lines.

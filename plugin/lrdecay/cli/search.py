@@ -192,6 +192,11 @@ def _run_search(args: argparse.Namespace) -> int:
         )
         return EXIT_OK
     _print_range_test(outcome, args.verbosity)
+    from lrdecay.cli.encoding_record import record_encoding
+
+    record_encoding(
+        dataset, outcome, os.path.join(settings["project_dir"], project_name)
+    )
     print_result(
         outcome,
         dataset,
@@ -329,6 +334,7 @@ def _load_dataset(args: argparse.Namespace, settings: dict[str, Any]) -> Any:
         # Without --seed the split is still the same every time: a resumed
         # search must validate on the data it started with.
         seed=data.DEFAULT_SPLIT_SEED if seed is None else seed,
+        table_options=arguments.table_options(args),
     )
 
 
