@@ -55,9 +55,19 @@ def latest_schema_revision() -> str:
     # Relies on `mlflow.store.db.utils._get_latest_schema_revision` (what
     # `SqlAlchemyStore.__init__` checks a store against); imported here
     # because it loads alembic. Verified mlflow 3.9.0 and 3.17.2.
-    from mlflow.store.db.utils import _get_latest_schema_revision
+    import logging
 
-    return str(_get_latest_schema_revision())
+    # Alembic's plugin set-up logs at INFO through MLflow's handler when
+    # first imported (alembic 1.17+): a line before lrdecay's own error.
+    alembic_log = logging.getLogger("alembic")
+    level = alembic_log.level
+    alembic_log.setLevel(max(level, logging.WARNING))
+    try:
+        from mlflow.store.db.utils import _get_latest_schema_revision
+
+        return str(_get_latest_schema_revision())
+    finally:
+        alembic_log.setLevel(level)
 
 
 def tracking_store(tracking_uri: str) -> Any:

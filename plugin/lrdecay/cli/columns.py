@@ -116,7 +116,7 @@ def target_values(frame: Any, target: str, file_name: str) -> np.ndarray:
     missing = np.flatnonzero(column.isna().to_numpy())
     if column.dtype.kind == "O":
         text = column.astype("string").str.strip()
-        missing = np.flatnonzero((text.isna() | (text == "")).to_numpy())
+        missing = np.flatnonzero((text.isna() | (text == "")).to_numpy(dtype=bool))
     if len(missing):
         raise DataError(
             f"Target column {target!r} of {file_name} is empty at line "
@@ -285,7 +285,9 @@ def _numeric(
     else:
         text = column.astype("string").str.strip()
         values = _to_numbers(text)
-        stray = np.flatnonzero(np.isnan(values) & (text.fillna("") != "").to_numpy())
+        stray = np.flatnonzero(
+            np.isnan(values) & (text.fillna("") != "").to_numpy(dtype=bool)
+        )
         if len(stray):
             row = stray[0]
             fix = (
@@ -322,7 +324,7 @@ def _categorical(column: Any, kind: str) -> np.ndarray:
         text = column.map(lambda value: f"{value:g}")
     else:
         text = column.astype("string").str.strip()
-    missing = missing | (text.fillna("") == "").to_numpy()
+    missing = missing | (text.fillna("") == "").to_numpy(dtype=bool)
     if not missing.any():
         return text.to_numpy().astype(str)
     out = np.empty(len(text), dtype=object)

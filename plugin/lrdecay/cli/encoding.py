@@ -167,7 +167,12 @@ def encoding_from_statistics(
     # The lookups only need the training split's distinct values: adapting
     # on them (not on every row) takes a second instead of minutes.
     if vocabularies:
-        feature_space.adapt(_vocabulary_rows(vocabularies))
+        import tensorflow as tf
+
+        # A dataset, as Keras < 3.6 requires (later ones build the same from
+        # a dict themselves).
+        rows = tf.data.Dataset.from_tensor_slices(_vocabulary_rows(vocabularies))
+        feature_space.adapt(rows)
     return TableEncoding(feature_space, dict(kinds), sizes, dict(fills or {}))
 
 

@@ -130,12 +130,25 @@ def _read_delimited(file: Path) -> Any:
             return frame
     except pd.errors.EmptyDataError:
         raise DataError(f"CSV file {str(file)!r} is empty.") from None
-    except pd.errors.ParserError as error:
-        # Neither parser says at which line: the file is read again, once.
+    except (OSError, UnicodeDecodeError) as error:
+        raise DataError(f"Cannot read CSV file {str(file)!r}: {error}") from None
+    except ValueError as error:
+        # A parser error (pandas' ParserError; pyarrow < 15 raises its own
+        # ArrowInvalid, also for an empty file): neither says at which line,
+        # so the file is read again, once.
+        if _is_blank(file):
+            raise DataError(f"CSV file {str(file)!r} is empty.") from None
         _check_field_counts(file, delimiter, None)
         raise DataError(f"Cannot read CSV file {str(file)!r}: {error}") from None
-    except (OSError, UnicodeDecodeError, ValueError) as error:
-        raise DataError(f"Cannot read CSV file {str(file)!r}: {error}") from None
+
+
+def _is_blank(file: Path) -> bool:
+    """Whether `file` holds nothing but whitespace, read until it does not."""
+    with file.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 16), b""):
+            if chunk.strip():
+                return False
+    return True
 
 
 def _check_field_counts(file: Path, delimiter: str, width: int | None) -> None:
