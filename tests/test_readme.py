@@ -13,6 +13,7 @@ so a command added to the README is checked too (or this test fails until
   default, `./mlflow.db` there), beside the files the README names:
   `lrdecay.toml` is the README's own block (and the same settings as YAML,
   which the README says works the same way); `houses.csv`, `pets.csv`,
+  `heart.csv` (and its Parquet copy, and `heart_gaps.csv` with a blank cell),
   `arrays.npz`, `my_models.py` and `my.py` are not shown, so `_files`
   writes small ones of the shape the README describes.
 - A tracking server the README names (`http://mlflow.internal:5000`,
@@ -277,6 +278,16 @@ def _files(folder: Path) -> None:
     )
     (folder / "my_models.py").write_text(model)
     (folder / "my.py").write_text(model)
+    from heart_table import write_heart
+
+    heart = write_heart(folder / "heart.csv", rows=300)
+    import pandas as pd
+
+    table = pd.read_csv(heart)
+    table.to_parquet(folder / "heart.parquet")
+    table["cp"] = table["cp"].astype("float64")
+    table.loc[4, "cp"] = None  # one gap, for --impute
+    table.to_csv(folder / "heart_gaps.csv", index=False)
     toml = next(b.text for b in readme_blocks() if b.language == "toml")
     (folder / "lrdecay.toml").write_text(toml)
     yaml = [line for line in toml.splitlines() if " = " in line]
