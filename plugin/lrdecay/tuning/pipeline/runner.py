@@ -107,6 +107,7 @@ from lrdecay.tuning.pipeline import (
     prepare,
     variant,
 )
+from lrdecay.tuning.pipeline import jobs as local_jobs
 from lrdecay.tuning.pipeline.dry_run import SearchOutline
 from lrdecay.tuning.pipeline.dry_run import checked_outline as dry_run_outline
 from lrdecay.tuning.pipeline.hypermodel import DecayHyperModel
@@ -209,6 +210,7 @@ def search(
     tracking: bool | str | Mapping[str, Any] = True,
     progress: Callable[[TrialEvent], None] | None = None,
     tuner_options: Mapping[str, Any] | None = None,
+    jobs: int | str = 1,
     **fit_kwargs: Any,
 ) -> SearchResult:
     """Search the decay kind and its epochs with KerasTuner; track it in MLflow.
@@ -280,6 +282,9 @@ def search(
             Hyperband also `factor`, `min_epochs` (the smallest budget) and
             `brackets` (`None`: all) of `lrdecay.tuning.pipeline.hyperband.Hyperband`,
             whose defaults are `lrdecay.defaults.HYPERBAND_*`.
+        jobs: Int or `"auto"`. Trials at a time, in worker processes of this
+            machine (`lrdecay.tuning.pipeline.jobs`; `"auto"`: what its cores
+            and memory allow). Defaults to `1`: this process alone.
         **fit_kwargs: `model.fit` arguments, as KerasTuner's `search()`
             takes them. The search reads these itself:
             `epochs` (per trial; Hyperband's `max_epochs`; default 40),
@@ -317,6 +322,7 @@ def search(
             every trial diverged; it suggests `initial_lr="auto"` (trials
             completed but the rate looks wrong: `SearchResult.evidence.rate_warning`).
     """
+    called = dict(locals())  # for the workers of `jobs`
     fit_kwargs = dict(fit_kwargs)
     old = arguments.renamed(fit_kwargs)
     fit = arguments.fit_settings(fit_kwargs)
@@ -356,6 +362,9 @@ def search(
     validation_split = fit["validation_split"]
     check_data(plan, validation_data, validation_split, progress)
     dry_run = _OUTLINE_ONLY.get()
+    chosen = local_jobs.checked_jobs(jobs)
+    if chosen.count > 1 and not dry_run:
+        return cast(SearchResult, local_jobs.search_in_jobs(search, chosen, called))
     with prepare.credentials_out_of_the_uri(plan) as plan:
         result = _search(
             plan, build_model, x, y, validation_data, validation_split,
