@@ -422,11 +422,11 @@ def prompt_chief_exit() -> Iterator[None]:
     from keras_tuner.src.distribute import oracle_chief
 
     before = vars(oracle_chief).get("time")
-    oracle_chief.time = _PromptSleep()  # type: ignore[assignment]
+    oracle_chief.time = _PromptSleep()
     try:
         yield
     finally:
-        oracle_chief.time = before  # type: ignore[assignment]
+        oracle_chief.time = before
 
 
 # ---------------------------------------------------------------------------
