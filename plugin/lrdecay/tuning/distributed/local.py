@@ -8,6 +8,9 @@ is no scheduler here: KerasTuner's oracle hands out the trials.
 
 What it adds around KerasTuner's mode:
 
+- a worker imports what it needs, then waits for `Workers.release()` (the
+  chief has opened its MLflow store: several processes creating a new
+  SQLite store at once break its migrations);
 - a worker is its own process group, logged to its own file
   (`Workers.log_dir`); the chief stops them all (SIGTERM, then SIGKILL
   after `STOP_GRACE` seconds) when the block ends, however it ends, so
@@ -55,6 +58,8 @@ EXIT_SEARCH_ENDED = 3
 EXIT_CHIEF_GONE = 4
 EXIT_STOPPED = 130
 _DONE = (EXIT_DONE, EXIT_SEARCH_ENDED)
+# Beside the payload once the chief lets the workers go on (`Workers.release`).
+GO_FILE = "go"
 
 
 def free_port() -> int:
@@ -119,6 +124,11 @@ class Workers:
             target=self._watch, name="lrdecay-local-workers", daemon=True
         )
 
+    def release(self) -> None:
+        """Let the workers go on past their imports (the store is ready)."""
+        with open(os.path.join(self.log_dir, GO_FILE), "w"):
+            pass
+
     def start(self) -> None:
         for index in range(1, self.jobs.count + 1):
             tuner_id = f"worker-{index}"
@@ -158,6 +168,7 @@ class Workers:
                     )
                     worker.process = self._spawn(worker.tuner_id, worker.log)
                     continue
+                worker.restarts += 1  # its log stays
                 self._failed = (
                     f"lrdecay: {worker.tuner_id} ended with exit code {code} "
                     f"{MAX_RESTARTS + 1} times (log: {worker.log.name}); stopping "
@@ -180,10 +191,8 @@ class Workers:
         self._stopping.set()
         if self._thread.is_alive():
             self._thread.join(timeout=5)
-        stopped = False
         for sig, grace in ((signal.SIGTERM, STOP_GRACE), (signal.SIGKILL, 5.0)):
             alive = [w for w in self._workers if w.process.poll() is None]
-            stopped = stopped or bool(alive)
             for worker in alive:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(worker.process.pid, sig)
@@ -193,9 +202,9 @@ class Workers:
                     worker.process.wait(max(0.0, deadline - time.monotonic()))
         for worker in self._workers:
             worker.log.close()
-        ended = all(w.process.poll() in _DONE for w in self._workers)
-        if ended and not stopped and self._failed is None:
-            shutil.rmtree(self.log_dir, ignore_errors=True)  # nothing to look at
+        if not any(worker.restarts for worker in self._workers):
+            # No worker died by itself: nothing in the logs to look at.
+            shutil.rmtree(self.log_dir, ignore_errors=True)
 
     @property
     def failure(self) -> str | None:
@@ -216,12 +225,14 @@ def local_workers(
 
     ```python
     with local_workers(lrdecay.search, (build_model, x, y), {"epochs": 20},
-                       resolve_jobs(2)):
+                       resolve_jobs(2)) as workers:
+        workers.release()
         lrdecay.search(build_model, x, y, epochs=20)   # the chief
     ```
 
     In the block, KerasTuner's variables name this process the chief on
-    127.0.0.1 and a free port (restored afterwards). When the block ends,
+    127.0.0.1 and a free port (restored afterwards); the workers wait for
+    `workers.release()` before they touch the search's store. When the block ends,
     normally the workers have a few seconds to end by themselves; then (and
     at once on an error or interrupt) every worker still running is stopped.
 

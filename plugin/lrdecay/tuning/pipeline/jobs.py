@@ -41,7 +41,10 @@ def checked_jobs(jobs: int | str) -> Jobs:
 
 
 def search_in_jobs(
-    search: Callable[..., Any], jobs: Jobs, called: Mapping[str, Any]
+    search: Callable[..., Any],
+    jobs: Jobs,
+    called: Mapping[str, Any],
+    tracking: Mapping[str, Any] | None,
 ) -> Any:
     """`search(**called)` as the chief of `jobs.count` local workers.
 
@@ -50,6 +53,9 @@ def search_in_jobs(
         jobs: `Jobs`, from `checked_jobs`.
         called: The arguments of the `search()` call, by name (its
             `locals()` on entry: `fit_kwargs` a dict of its own).
+        tracking: The plan's tracking options, or `None` untracked. Its
+            store is opened (created, migrated) here first, while the
+            workers import, before any of them touches it.
 
     Returns:
         The chief's `SearchResult`.
@@ -59,10 +65,13 @@ def search_in_jobs(
     chief_call = {**named, "jobs": 1}
     worker_call = {k: v for k, v in named.items() if k not in _CHIEF_ONLY}
     with (
-        distributed.local_workers(search, (), worker_call, jobs),
+        distributed.local_workers(search, (), worker_call, jobs) as workers,
         warnings.catch_warnings(record=True) as caught,
     ):
         warnings.simplefilter("always")
+        if tracking is not None:
+            _open_store(tracking)
+        workers.release()
         result = search(**chief_call)
     for warning in caught:
         if warning.filename == __file__:
@@ -73,3 +82,15 @@ def search_in_jobs(
                 warning.message, warning.category, warning.filename, warning.lineno
             )
     return result
+
+
+def _open_store(tracking: Mapping[str, Any]) -> None:
+    """Create (and migrate) the search's MLflow store in this process alone."""
+    import mlflow
+
+    from lrdecay.tracking.credentials import is_http
+    from lrdecay.tracking.store import absolute_uri
+
+    uri = str(tracking.get("tracking_uri") or mlflow.get_tracking_uri())
+    if not is_http(uri):  # a server creates its store once, by itself
+        mlflow.MlflowClient(absolute_uri(uri)).search_experiments(max_results=1)

@@ -364,7 +364,8 @@ def search(
     dry_run = _OUTLINE_ONLY.get()
     chosen = local_jobs.checked_jobs(jobs)
     if chosen.count > 1 and not dry_run:
-        return cast(SearchResult, local_jobs.search_in_jobs(search, chosen, called))
+        searched = local_jobs.search_in_jobs(search, chosen, called, plan.tracking)
+        return cast(SearchResult, searched)
     with prepare.credentials_out_of_the_uri(plan) as plan:
         result = _search(
             plan, build_model, x, y, validation_data, validation_split,
