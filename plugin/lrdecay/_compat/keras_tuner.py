@@ -388,6 +388,54 @@ def quiet_condition_protos() -> Iterator[None]:
                 vars(conditions).pop("print", None)
 
 
+class _NoSecondCollection:
+    """`gc` as KerasTuner's `tuner` module sees it: `collect()` does nothing."""
+
+    def __getattr__(self, name: str) -> Any:
+        import gc
+
+        return getattr(gc, name)
+
+    @staticmethod
+    def collect(generation: int = 2) -> int:
+        return 0
+
+
+@contextlib.contextmanager
+def one_collection_per_build() -> Iterator[None]:
+    """Skip KerasTuner's `gc.collect()` right after Keras' own, for the block.
+
+    `keras_tuner.src.engine.tuner.Tuner._try_build` calls
+    `keras.backend.clear_session()` and then `gc.collect()`; Keras 3's
+    `clear_session(free_memory=True)` (its default) has just collected, so
+    the second full collection finds nothing new (0.05-0.3 s a trial). For
+    the block, that module's global `gc` is a shim whose `collect` returns
+    0 at once; its other attributes are `gc`'s. A no-op when Keras'
+    `clear_session` has no `free_memory` (it may not collect). Restored
+    afterwards.
+
+    Relies on: the `gc.collect()` in `Tuner._try_build` through the module
+    global `gc` of `keras_tuner.src.engine.tuner` (its only use of `gc`).
+    Verified with keras-tuner 1.4.8 and Keras 3.13.
+    """
+    import inspect
+
+    import keras
+    from keras_tuner.src.engine import tuner
+
+    collects = (
+        "free_memory" in inspect.signature(keras.backend.clear_session).parameters
+    )
+    before = vars(tuner).get("gc")
+    if collects and before is not None:
+        tuner.gc = _NoSecondCollection()
+    try:
+        yield
+    finally:
+        if before is not None:
+            tuner.gc = before
+
+
 class _PromptSleep:
     """`time` as KerasTuner's `oracle_chief` sees it: sleeps of at most 0.5 s."""
 

@@ -366,7 +366,7 @@ def search(
     if chosen.count > 1 and not dry_run:
         searched = local_jobs.search_in_jobs(search, chosen, called, plan.tracking)
         return cast(SearchResult, searched)
-    with prepare.credentials_out_of_the_uri(plan) as plan:
+    with prepare.credentials_out_of_the_uri(plan) as plan, execute.frozen_heap():
         result = _search(
             plan, build_model, x, y, validation_data, validation_split,
             fit["callbacks"], progress, fit["verbose"], fit_kwargs, dry_run,
