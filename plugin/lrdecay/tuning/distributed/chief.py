@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from lrdecay._compat import keras_tuner as keras_tuner_compat
+from lrdecay._compat import keras_tuner_globals
 from lrdecay.tuning.distributed.roles import (
     ORACLE_IP_ENV,
     ORACLE_PORT_ENV,
@@ -108,7 +109,7 @@ def watch_chief(
     watch = _ChiefWatch(oracle, role, every, stall, on_trial_end)
     watch.start()
     try:
-        with keras_tuner_compat.prompt_chief_exit():
+        with keras_tuner_globals.prompt_chief_exit():
             yield
     finally:
         watch.stop()

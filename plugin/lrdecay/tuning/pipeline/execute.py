@@ -36,6 +36,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from lrdecay._compat import keras_tuner as keras_tuner_compat
+from lrdecay._compat import keras_tuner_globals
 from lrdecay.tuning import distributed
 from lrdecay.tuning.evidence.result import (
     DivergedSearchError,
@@ -106,7 +107,7 @@ def run_tuner(
             stop_on_signals(),
             frozen_heap(),
             # Keras' clear_session() has just collected.
-            keras_tuner_compat.one_collection_per_build(),
+            keras_tuner_globals.one_collection_per_build(),
             # KerasTuner prints each conditional value it sends over gRPC.
             keras_tuner_compat.quiet_condition_protos(),
             distributed.watch_chief(

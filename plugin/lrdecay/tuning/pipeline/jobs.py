@@ -18,6 +18,7 @@ from typing import Any
 
 from lrdecay.tuning import distributed
 from lrdecay.tuning.distributed.jobs import Jobs, resolve_jobs
+from lrdecay.tuning.pipeline import prepare
 
 # What only the chief uses: not sent to the workers.
 _CHIEF_ONLY = ("progress", "jobs")
@@ -70,7 +71,7 @@ def search_in_jobs(
     ):
         warnings.simplefilter("always")
         if tracking is not None:
-            _open_store(tracking)
+            prepare.open_store(tracking.get("tracking_uri"))
         workers.release()
         result = search(**chief_call)
     for warning in caught:
@@ -82,15 +83,3 @@ def search_in_jobs(
                 warning.message, warning.category, warning.filename, warning.lineno
             )
     return result
-
-
-def _open_store(tracking: Mapping[str, Any]) -> None:
-    """Create (and migrate) the search's MLflow store in this process alone."""
-    import mlflow
-
-    from lrdecay.tracking.credentials import is_http
-    from lrdecay.tracking.store import absolute_uri
-
-    uri = str(tracking.get("tracking_uri") or mlflow.get_tracking_uri())
-    if not is_http(uri):  # a server creates its store once, by itself
-        mlflow.MlflowClient(absolute_uri(uri)).search_experiments(max_results=1)

@@ -393,6 +393,7 @@ def _search(
     dry_run: bool = False,
 ) -> SearchResult | SearchOutline:
     """`search()` after its arguments are checked: the steps, in order."""
+    opening = None if dry_run else prepare.open_store_early(plan)
     data = normalize_data.normalize(
         x,
         y,
@@ -452,7 +453,7 @@ def _search(
         project_files.write_identity(plan.project_path, search_identity.digest())
         if plan.seed is not None:
             project_files.write_seed(plan.project_path, plan.seed)
-    runs = prepare.track(plan, tuner, hypermodel, joined, data)
+    runs = prepare.track(plan, tuner, hypermodel, joined, data, opening)
     if runs is not None and sharing_off is not None and not role.is_worker:
         runs.tag_search({layout.SHARING_OFF_TAG: sharing_off})
     if lr_range is not None and lr_range.ran_now and not role.is_worker:
