@@ -128,3 +128,38 @@ def test_two_jobs_give_the_numbers_of_one(tmp_path: Path, digits: Any) -> None:
     assert two.winner.score == one.winner.score
     # The control (the trunk) ran alone first; its branches continued it.
     assert two.cost.epochs_trained == one.cost.epochs_trained
+
+
+def test_grid_oracle_hands_out_the_trunk_alone_then_its_branches(
+    tmp_path: Path,
+) -> None:
+    import keras_tuner
+
+    from lrdecay.tuning.pipeline.oracles import ParallelGridSearchOracle
+
+    hps = keras_tuner.HyperParameters()
+    hps.Choice("decay_kind", ["constant", "step"])
+    oracle = ParallelGridSearchOracle(
+        objective=keras_tuner.Objective("score", "min"),
+        hyperparameters=hps,
+        trunk_trial=lambda values: values.get("decay_kind") == "constant",
+    )
+    oracle._set_project_dir(str(tmp_path), "grid")
+    trunk = oracle.create_trial("worker-1")
+    assert (trunk.status, trunk.hyperparameters.values) == (
+        "RUNNING",
+        {"decay_kind": "constant"},
+    )
+    # While the trunk trains, the other worker waits (and asks again).
+    assert oracle.create_trial("worker-2").status == "IDLE"
+    assert oracle.create_trial("worker-2").status == "IDLE"
+    assert oracle.create_trial("worker-1").trial_id == trunk.trial_id
+    trunk.status = "COMPLETED"
+    oracle.update_trial(trunk.trial_id, {"score": 1.0})
+    oracle.end_trial(trunk)
+    branch = oracle.create_trial("worker-2")
+    assert (branch.status, branch.hyperparameters.values) == (
+        "RUNNING",
+        {"decay_kind": "step"},
+    )
+    assert oracle.create_trial("worker-1").status == "STOPPED"
