@@ -376,7 +376,7 @@ def markdown(payload: dict[str, Any]) -> str:
     plan = payload["plan"]
     parts = [
         "### A whole search against its bare fits, and the peers\n",
-        f"The default digits search as a grid: {payload['trials']} fits "
+        f"The digits search as a grid: {payload['trials']} fits "
         f"({', '.join(plan['kinds'])} over decay epochs "
         f"{', '.join(map(str, plan['decay_epochs']))}"
         + (", plus the constant-rate control" if plan["control"] else "")
@@ -393,6 +393,11 @@ def markdown(payload: dict[str, Any]) -> str:
             f"| {row['variant']} | {row['median_s']:.1f} | "
             f"{row['ratio_to_bare']:.2f}x | {row['cpu_ratio_to_bare']:.2f}x | "
             f"{row['epochs_trained']} |"
+        )
+    if plan.get("jobs", 1) > 1:
+        parts.append(
+            f"\nThe jobs={plan['jobs']} row's CPU column counts the chief "
+            "process only, not its workers: compare its wall time."
         )
     parts.append("")
     for name, reason in {
