@@ -176,10 +176,7 @@ class Workers:
                 )
                 logger.error("%s", self._failed)
                 self._stopping.set()
-                main = threading.main_thread().ident
-                if main is not None:
-                    # Wakes the chief from KerasTuner's wait for that worker.
-                    signal.pthread_kill(main, signal.SIGINT)
+                _interrupt_main_thread()
                 return
 
     def stop(self, wait: float = 0.0) -> None:
@@ -210,6 +207,19 @@ class Workers:
     def failure(self) -> str | None:
         """The line said when a worker kept dying, else `None`."""
         return self._failed
+
+
+def _interrupt_main_thread() -> None:
+    """Wake the chief from KerasTuner's wait for a worker, as Ctrl-C would.
+
+    SIGINT, else (ignored, as in a job a shell started in the background)
+    SIGTERM, whichever the process handles: the search stops as on either.
+    """
+    main = threading.main_thread().ident
+    for number in (signal.SIGINT, signal.SIGTERM):
+        if main is not None and callable(signal.getsignal(number)):
+            signal.pthread_kill(main, number)
+            return
 
 
 @contextlib.contextmanager
