@@ -16,6 +16,12 @@ control, at the default epochs), run as:
   (tracked, SQLite), the same fits in the objective (skipped, with the
   reason printed, when optuna or optuna-integration is missing).
 
+`--short`: the issue's short grid instead, 4 step decays (decay epochs 2, 5,
+10, 15) x 20 epochs without the control, plus a row for `lrdecay.search`
+with its defaults (tracked, the control and shared prefixes: 5 trials).
+`--jobs N` adds a row of the tracked, shared-prefix search with `jobs=N`
+(worker processes: its CPU column counts this process, the chief, only).
+
 Interleaved (the order rotates every repetition), medians, each a ratio to
 the bare fits measured in the same run, and the epochs each row trained.
 Each tracked row has its own SQLite store, created before the timing (a
@@ -23,7 +29,7 @@ new store's migrations are a one-off cost, not a per-search one).
 
 Usage: python benchmarks/bench_peers.py [--quick] [--out DIR]
        [--kinds step,plateau] [--decay-epochs 5,10] [--epochs N]
-       [--repetitions N] [--no-control]
+       [--repetitions N] [--no-control] [--short] [--jobs N]
 Writes DIR/peers.json (DIR defaults to benchmarks/results).
 """
 
@@ -151,6 +157,18 @@ class Rows:
                     self.skipped[name] = "lrdecay.search() has no `share_prefix` yet"
                     continue
                 rows[name] = self._search_row(tracked, share if prefix else None)
+        if not self.plan["control"]:
+            name = (
+                "lrdecay.search, tracked (MLflow, SQLite), defaults (control, shared)"
+            )
+            rows[name] = self._search_row(True, True, control=True)
+        jobs = self.plan.get("jobs", 1)
+        if jobs > 1:
+            name = (
+                "lrdecay.search, tracked (MLflow, SQLite), share_prefix=True, "
+                f"jobs={jobs}"
+            )
+            rows[name] = self._search_row(True, True, jobs=jobs)
         rows["KerasTuner GridSearch + LearningRateScheduler, untracked"] = (
             self.keras_tuner
         )
@@ -169,13 +187,24 @@ class Rows:
             _fit(point, self.data, epochs)
         return epochs * len(self.points)
 
-    def _search_row(self, tracked: bool, share: bool | None) -> Callable[[], int]:
+    def _search_row(
+        self,
+        tracked: bool,
+        share: bool | None,
+        control: bool | None = None,
+        jobs: int = 1,
+    ) -> Callable[[], int]:
+        with_control = self.plan["control"] if control is None else control
+        expected = len(self.points) + (with_control and not self.plan["control"])
+
         def run() -> int:
             import lrdecay
 
             self.count += 1
             (x, y), validation = self.data
-            extra = {} if share is None else {"share_prefix": share}
+            extra: dict[str, Any] = {} if share is None else {"share_prefix": share}
+            if jobs > 1:
+                extra["jobs"] = jobs
             name = "lrdecay" if share is None else f"lrdecay_share_{share}"
             result = lrdecay.search(
                 lambda: _common.build_digits_model(LEARNING_RATE, seed=SEED),
@@ -188,7 +217,7 @@ class Rows:
                 epochs=self.plan["epochs"],
                 batch_size=BATCH_SIZE,
                 seed=SEED,
-                control=self.plan["control"],
+                control=with_control,
                 project_dir=str(self.workdir / "projects"),
                 project_name=f"search_{self.count}",
                 overwrite=True,
@@ -200,11 +229,10 @@ class Rows:
                 **extra,
             )
             completed = sum(trial.status == "COMPLETED" for trial in result.trials)
-            if completed != len(self.points):
-                raise RuntimeError(
-                    f"{completed} of {len(self.points)} trials completed"
-                )
-            trained = getattr(result, "epochs_trained", None)
+            if completed != expected:
+                raise RuntimeError(f"{completed} of {expected} trials completed")
+            cost = getattr(result, "cost", None)
+            trained = getattr(cost or result, "epochs_trained", None)
             return int(trained) if trained else self.plan["epochs"] * completed
 
         return run
@@ -348,7 +376,7 @@ def markdown(payload: dict[str, Any]) -> str:
     plan = payload["plan"]
     parts = [
         "### A whole search against its bare fits, and the peers\n",
-        f"The default digits search as a grid: {payload['trials']} fits "
+        f"The digits search as a grid: {payload['trials']} fits "
         f"({', '.join(plan['kinds'])} over decay epochs "
         f"{', '.join(map(str, plan['decay_epochs']))}"
         + (", plus the constant-rate control" if plan["control"] else "")
@@ -365,6 +393,11 @@ def markdown(payload: dict[str, Any]) -> str:
             f"| {row['variant']} | {row['median_s']:.1f} | "
             f"{row['ratio_to_bare']:.2f}x | {row['cpu_ratio_to_bare']:.2f}x | "
             f"{row['epochs_trained']} |"
+        )
+    if plan.get("jobs", 1) > 1:
+        parts.append(
+            f"\nThe jobs={plan['jobs']} row's CPU column counts the chief "
+            "process only, not its workers: compare its wall time."
         )
     parts.append("")
     for name, reason in {
@@ -392,6 +425,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, help="epochs per fit")
     parser.add_argument("--repetitions", type=int, help="interleaved repetitions")
     parser.add_argument("--no-control", action="store_true", help="no control fit")
+    parser.add_argument(
+        "--short",
+        action="store_true",
+        help="4 step decays (2, 5, 10, 15) x 20 epochs, no control, plus the "
+        "defaults row",
+    )
+    parser.add_argument("--jobs", type=int, default=1, help="add a jobs=N row")
     args = parser.parse_args(argv)
 
     if args.quick:
@@ -412,6 +452,10 @@ def main(argv: list[str] | None = None) -> int:
             "repetitions": 3,
             "warmup": True,
         }
+    if args.short:
+        plan.update(kinds=["step"], decay_epochs=[2, 5, 10, 15], epochs=20)
+        plan["control"] = False
+    plan["jobs"] = args.jobs
     if args.kinds:
         plan["kinds"] = args.kinds.split(",")
     if args.decay_epochs:

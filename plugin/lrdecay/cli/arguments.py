@@ -38,6 +38,18 @@ def positive_float(text: str) -> float:
     return value
 
 
+def jobs_spec(text: str) -> int | str:
+    """`--jobs`: a whole number >= 1, or `auto`."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return positive_int(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"expected a number of trials at a time >= 1 or 'auto', got {text!r}"
+        ) from None
+
+
 def fraction(text: str) -> float:
     try:
         value = float(text)

@@ -386,6 +386,7 @@ def _search_arguments(
         "project_dir": settings["project_dir"],
         "project_name": project_name,
         "overwrite": args.overwrite,
+        "jobs": args.jobs or 1,
         "tracking": {
             name: settings[name]
             for name in ("tracking_uri", "experiment_name")
@@ -424,6 +425,8 @@ def _search(
     from lrdecay.tuning.termination import stop_handled
 
     verbosity = args.verbosity
+    if args.jobs not in (None, 1) and verbosity >= 1:
+        print(f"Trials at a time: {distributed.resolve_jobs(args.jobs).reason}")
     progress.start(verbosity)
     callbacks = [
         progress.epoch_ticker(settings["epochs"], settings["objective"], verbosity)

@@ -119,6 +119,14 @@ def _add_budget(parser: argparse.ArgumentParser) -> None:
         help="train every trial whole instead of continuing the constant-rate "
         "epochs it shares with the control (the same numbers, at full cost)",
     )
+    budget.add_argument(
+        "--jobs",
+        type=arguments.jobs_spec,
+        metavar="N",
+        help="trials at a time, in worker processes on this machine, the same "
+        "numbers as one at a time; 'auto': as many as its cores and memory "
+        "allow (default: 1)",
+    )
 
 
 def _add_data(parser: argparse.ArgumentParser) -> None:

@@ -55,7 +55,9 @@ subpackages free of cycles, `pyproject.toml`):
   test), `comparison` its plots. Inside `tuning`, not beside
   `lrdecay.tracking`, because they read `evidence` (labels, results) and
   tracking must not import tuning.
-- `distributed/`: KerasTuner's chief and workers.
+- `distributed/`: KerasTuner's chief and workers; `jobs` and `local`: N
+  trials at a time on this machine (`search(jobs=N)`), on workers lrdecay
+  starts and stops itself.
 - `termination`: Ctrl-C and SIGTERM stop a search wherever they land (used by
   the pipeline and by distributed workers).
 

@@ -17,6 +17,11 @@ package adds what an lrdecay search needs around that, one module each:
 - `chief_gone`: `on_chief_gone()`, the process owner's answer to a gone chief
   (`interrupt_or_exit`: SIGINT, else exit code 1); the watchdog thread
   itself never signals or ends the process.
+- `jobs`: `resolve_jobs()`, how many trials at a time on this machine
+  (`jobs=N` or `"auto"`) and the threads of each worker.
+- `local`: `local_workers()`, this process the chief on 127.0.0.1 and N
+  worker processes of its own (`local_worker`, their `__main__`), restarted
+  under their id when one dies, all stopped when the search ends.
 - `chief`: `watch_chief()`, the chief's status lines about its workers while it
   serves, and the runs of dead workers ended KILLED at the end.
 
@@ -42,6 +47,8 @@ from lrdecay.tuning.distributed.chief_gone import (
     interrupt_or_exit,
     on_chief_gone,
 )
+from lrdecay.tuning.distributed.jobs import JOBS_AUTO, Jobs, resolve_jobs
+from lrdecay.tuning.distributed.local import Workers, local_workers
 from lrdecay.tuning.distributed.roles import (
     ORACLE_IP_ENV,
     ORACLE_PORT_ENV,
@@ -60,18 +67,23 @@ from lrdecay.tuning.distributed.worker import (
 
 __all__ = [
     "CHIEF_TIMEOUT_ENV",
+    "JOBS_AUTO",
     "ORACLE_IP_ENV",
     "ORACLE_PORT_ENV",
     "REPORT_EVERY_ENV",
     "TUNER_ID_ENV",
     "ChiefGone",
     "ChiefUnreachableError",
+    "Jobs",
     "JoinedSearch",
     "Role",
     "SearchEndedError",
+    "Workers",
     "interrupt_or_exit",
     "join_search",
+    "local_workers",
     "on_chief_gone",
+    "resolve_jobs",
     "resolve_role",
     "watch_chief",
     "watch_for_chief",

@@ -18,6 +18,8 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+from lrdecay._compat import keras_tuner as keras_tuner_compat
+from lrdecay._compat import keras_tuner_globals
 from lrdecay.tuning.distributed.roles import (
     ORACLE_IP_ENV,
     ORACLE_PORT_ENV,
@@ -107,7 +109,8 @@ def watch_chief(
     watch = _ChiefWatch(oracle, role, every, stall, on_trial_end)
     watch.start()
     try:
-        yield
+        with keras_tuner_globals.prompt_chief_exit():
+            yield
     finally:
         watch.stop()
     if parent_run_id is not None:
@@ -216,8 +219,6 @@ class _ChiefWatch:
 
     def _progress(self) -> OracleProgress | None:
         """Where the oracle stands, or `None` if it stays locked."""
-        from lrdecay._compat import keras_tuner as keras_tuner_compat
-
         return keras_tuner_compat.oracle_progress(self.oracle, lock_timeout=10)
 
     def _loop(self) -> None:

@@ -8,7 +8,8 @@ watchers, with each ended trial reported to the runs and to `progress`.
 Process-wide state: for the duration of the KerasTuner search the objects
 alive before it are frozen (`gc.freeze()`), so that KerasTuner's full
 garbage collection before every trial does not walk them; they are
-unfrozen when the search ends, also on error or interrupt (a caller who
+unfrozen when the search ends, also on error or interrupt (`search()`
+freezes them from its start: `frozen_heap`) (a caller who
 froze the heap already keeps it frozen, untouched). Every execution of
 every trial calls `keras.utils.set_random_seed` (Python's `random`,
 NumPy's global generator and the backend's), so those are left seeded
@@ -35,6 +36,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from lrdecay._compat import keras_tuner as keras_tuner_compat
+from lrdecay._compat import keras_tuner_globals
 from lrdecay.tuning import distributed
 from lrdecay.tuning.evidence.result import (
     DivergedSearchError,
@@ -103,7 +105,9 @@ def run_tuner(
     try:
         with (
             stop_on_signals(),
-            _frozen_heap(),
+            frozen_heap(),
+            # Keras' clear_session() has just collected.
+            keras_tuner_globals.one_collection_per_build(),
             # KerasTuner prints each conditional value it sends over gRPC.
             keras_tuner_compat.quiet_condition_protos(),
             distributed.watch_chief(
@@ -146,24 +150,35 @@ def _save_state(tuner: Any) -> None:
         )
 
 
-@contextlib.contextmanager
-def _frozen_heap() -> Iterator[None]:
-    """Keep KerasTuner's per-trial garbage collections to the search's objects.
+# How deep `frozen_heap()` blocks nest; the outermost one unfreezes.
+_FREEZES = {"depth": 0}
 
-    KerasTuner calls `clear_session()` and a full `gc.collect()` before every
-    trial; with TensorFlow loaded each walks ~0.5 M long-lived objects (0.5-2 s
-    a trial: a 6-trial search took 2.65x its bare fits, 1.29x frozen, see
-    benchmarks/bench_cost.py). Objects alive before the search are moved to
-    the permanent generation for its duration and moved back when it ends,
-    however it ends; the search's own garbage is still collected. A caller
-    who froze the heap already keeps control of it.
+
+@contextlib.contextmanager
+def frozen_heap() -> Iterator[None]:
+    """Keep KerasTuner's and Keras' garbage collections to the search's objects.
+
+    KerasTuner calls `clear_session()` (which collects) and a full
+    `gc.collect()` before every trial, and `search()` builds models (the
+    preflight, the identity) that clear the session too; with TensorFlow
+    loaded each collection walks ~0.5 M long-lived objects (0.1-0.3 s each;
+    a 6-trial search took 2.65x its bare fits, 1.29x frozen, see
+    benchmarks/bench_cost.py). Objects alive when the block starts are moved
+    to the permanent generation (`gc.freeze()`, without a collection first:
+    garbage among them waits for the next collection after the block); a
+    nested block freezes what was made since. The outermost block moves
+    them back (`gc.unfreeze()`), however it ends; the search's own garbage
+    is still collected. A caller who froze the heap already keeps control
+    of it.
     """
-    if gc.get_freeze_count():
+    if gc.get_freeze_count() and not _FREEZES["depth"]:
         yield
         return
-    gc.collect()
+    _FREEZES["depth"] += 1
     gc.freeze()
     try:
         yield
     finally:
-        gc.unfreeze()
+        _FREEZES["depth"] -= 1
+        if not _FREEZES["depth"]:
+            gc.unfreeze()

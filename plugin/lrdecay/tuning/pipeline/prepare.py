@@ -1,9 +1,11 @@
 """The steps of `search()` before the tuner runs: role, LR range test, MLflow runs.
 
-`join` finds this process's role in KerasTuner's distributed mode (a worker
-joins the chief's search), `range_test` runs the LR range test of
-`initial_lr="auto"` (`record_range_test` keeps one run now), and `track`
-sets up the search's MLflow runs.
+`open_store_early` creates a tracked search's store on a thread while the
+data, the model and the identity are checked; `join` finds this process's
+role in KerasTuner's distributed mode (a worker joins the chief's search),
+`range_test` runs the LR range test of `initial_lr="auto"`
+(`record_range_test` keeps one run now), and `track` sets up the search's
+MLflow runs.
 """
 
 from __future__ import annotations
@@ -11,10 +13,11 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from lrdecay.tracking.credentials import credentials_in_environment
+from lrdecay.tracking.credentials import credentials_in_environment, is_http
 from lrdecay.tuning import distributed
 from lrdecay.tuning.data.inputs import SearchInputs
 from lrdecay.tuning.lr_finder import auto_lr
@@ -138,18 +141,59 @@ def _recorded_seed(tracking_uri: str | None, parent_run_id: str) -> int | None:
         return None
 
 
+def open_store(tracking_uri: str | None) -> None:
+    """Create (and migrate) the MLflow store at `tracking_uri` (else MLflow's).
+
+    A server's store is the server's: nothing to do. Errors are left to the
+    search's own opening of the store, which says what is wrong.
+    """
+    import mlflow
+
+    from lrdecay.tracking.store import absolute_uri
+
+    uri = str(tracking_uri or mlflow.get_tracking_uri())
+    if is_http(uri):
+        return
+    with contextlib.suppress(Exception):
+        mlflow.MlflowClient(absolute_uri(uri)).search_experiments(max_results=1)
+
+
+def open_store_early(plan: SearchPlan) -> threading.Thread | None:
+    """Open a tracked search's store on a thread, started now; `None` untracked.
+
+    MLflow's import and a new SQLite store's migrations take 1.5-5 s: on a
+    thread they run while the data, the model and the identity are checked.
+    `track` joins it before the first run (two openings of a new store at
+    once would both migrate it). Nothing is written but the store itself.
+    """
+    if plan.tracking is None:
+        return None
+    given = plan.tracking.get("tracking_uri") or os.environ.get("MLFLOW_TRACKING_URI")
+    if given and is_http(given):
+        return None
+    opening = threading.Thread(
+        target=open_store, args=(given,), name="lrdecay-open-store", daemon=True
+    )
+    opening.start()
+    return opening
+
+
 def track(
     plan: SearchPlan,
     tuner: Any,
     hypermodel: DecayHyperModel,
     joined: Any | None,
     data: SearchInputs | None = None,
+    opening: threading.Thread | None = None,
 ) -> Any | None:
     """The search's MLflow runs (`tracker.SearchRuns`), or `None` untracked.
 
     The parent's params hold `data`'s batch size and steps per epoch, as
-    the data have them, and its tags whether they are exact.
+    the data have them, and its tags whether they are exact. `opening`:
+    the thread of `open_store_early`, joined first.
     """
+    if opening is not None:
+        opening.join()
     if plan.tracking is None:
         return None
     from lrdecay.tuning.record import tracker

@@ -48,14 +48,11 @@ control) is seeded with `seed + i` before its model is built (each
 child run's param `seed`), so every setting starts from the same
 weights and data order. On CPU the same seeded search gives the same
 per-epoch metrics for every trial, run after run and in any folder, on
-TensorFlow and JAX: both run the dense models of lrdecay's tests
-deterministically without TensorFlow's `enable_op_determinism()`, which
-is therefore left off (turn it on yourself for models whose CPU kernels
-are not deterministic; it slows training and rejects some ops). On GPUs
-cuDNN and atomic reductions are not deterministic by default: expect
-small differences from run to run unless the backend's determinism
-switch is on (`tf.config.experimental.enable_op_determinism()`, or
-`XLA_FLAGS=--xla_gpu_deterministic_ops=true` for JAX).
+TensorFlow and JAX (without `enable_op_determinism()`, left off: turn it on
+for models whose CPU kernels are not deterministic). On GPUs, cuDNN and
+atomic reductions differ run to run unless the backend's determinism switch
+is on (`tf.config.experimental.enable_op_determinism()`,
+`XLA_FLAGS=--xla_gpu_deterministic_ops=true`).
 
 The constant-rate control (`control=True`): one more setting,
 `decay_kind="constant"`, the model at its initial rate without decay,
@@ -108,6 +105,7 @@ from lrdecay.tuning.pipeline import (
     prepare,
     variant,
 )
+from lrdecay.tuning.pipeline import jobs as local_jobs
 from lrdecay.tuning.pipeline.dry_run import SearchOutline
 from lrdecay.tuning.pipeline.dry_run import checked_outline as dry_run_outline
 from lrdecay.tuning.pipeline.hypermodel import DecayHyperModel
@@ -210,6 +208,7 @@ def search(
     tracking: bool | str | Mapping[str, Any] = True,
     progress: Callable[[TrialEvent], None] | None = None,
     tuner_options: Mapping[str, Any] | None = None,
+    jobs: int | str = 1,
     **fit_kwargs: Any,
 ) -> SearchResult:
     """Search the decay kind and its epochs with KerasTuner; track it in MLflow.
@@ -281,6 +280,9 @@ def search(
             Hyperband also `factor`, `min_epochs` (the smallest budget) and
             `brackets` (`None`: all) of `lrdecay.tuning.pipeline.hyperband.Hyperband`,
             whose defaults are `lrdecay.defaults.HYPERBAND_*`.
+        jobs: Int or `"auto"`. Trials at a time, in worker processes of this
+            machine (`lrdecay.tuning.pipeline.jobs`; `"auto"`: what its cores
+            and memory allow). Defaults to `1`: this process alone.
         **fit_kwargs: `model.fit` arguments, as KerasTuner's `search()`
             takes them. The search reads these itself:
             `epochs` (per trial; Hyperband's `max_epochs`; default 40),
@@ -318,6 +320,7 @@ def search(
             every trial diverged; it suggests `initial_lr="auto"` (trials
             completed but the rate looks wrong: `SearchResult.evidence.rate_warning`).
     """
+    called = dict(locals())  # for the workers of `jobs`
     fit_kwargs = dict(fit_kwargs)
     old = arguments.renamed(fit_kwargs)
     fit = arguments.fit_settings(fit_kwargs)
@@ -357,10 +360,15 @@ def search(
     validation_split = fit["validation_split"]
     check_data(plan, validation_data, validation_split, progress)
     dry_run = _OUTLINE_ONLY.get()
+    chosen = local_jobs.checked_jobs(jobs)
+    if chosen.count > 1 and not dry_run:
+        searched = local_jobs.search_in_jobs(search, chosen, called, plan.tracking)
+        return cast(SearchResult, searched)
     with (
         prepare.credentials_out_of_the_uri(plan) as plan,
         runner_lock.scope(),  # `prepare.join` takes it, for the whole search
         atomic_json_writes(),  # a kill never leaves half a KerasTuner file
+        execute.frozen_heap(),
     ):
         result = _search(
             plan, build_model, x, y, validation_data, validation_split,
@@ -388,6 +396,7 @@ def _search(
     dry_run: bool = False,
 ) -> SearchResult | SearchOutline:
     """`search()` after its arguments are checked: the steps, in order."""
+    opening = None if dry_run else prepare.open_store_early(plan)
     data = normalize_data.normalize(
         x,
         y,
@@ -447,7 +456,7 @@ def _search(
         project_files.write_identity(plan.project_path, search_identity.digest())
         if plan.seed is not None:
             project_files.write_seed(plan.project_path, plan.seed)
-    runs = prepare.track(plan, tuner, hypermodel, joined, data)
+    runs = prepare.track(plan, tuner, hypermodel, joined, data, opening)
     if runs is not None and sharing_off is not None and not role.is_worker:
         runs.tag_search({layout.SHARING_OFF_TAG: sharing_off})
     if lr_range is not None and lr_range.ran_now and not role.is_worker:

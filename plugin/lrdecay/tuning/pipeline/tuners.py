@@ -15,6 +15,8 @@ Each is the stock tuner (the grid search with lrdecay's
 - each execution's own objective value is kept in the trial's metrics as
   `lrdecay/execution_<i>` (`EXECUTION_METRIC`), beside KerasTuner's mean
   over the executions, so the ranking can show the spread of the repeats;
+- a worker told `IDLE` (the chief has no trial for it yet) asks again after
+  `IDLE_WAIT` seconds, not in KerasTuner's tight loop of gRPC calls;
 - a Ctrl-C or SIGTERM whose exception was swallowed (in a garbage-collection
   callback, say) stops the search at the next trial, epoch or batch
   (`lrdecay.tuning.termination`).
@@ -29,7 +31,8 @@ from __future__ import annotations
 import contextlib
 import io
 import math
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import keras
@@ -54,6 +57,10 @@ ALGORITHMS: dict[str, type[Any]] = {
 }
 
 
+# Seconds a worker told IDLE waits before asking the chief again.
+IDLE_WAIT = 0.5
+
+
 class _SearchHooks:
     """Mixed into a stock tuner by `search()` (see the module docstring)."""
 
@@ -62,6 +69,8 @@ class _SearchHooks:
     lrdecay_seed: int | None = None
     _lrdecay_execution = 0
     _lrdecay_loading = False
+    # Asked the oracle for a trial and got none to run (yet).
+    _lrdecay_asked = False
 
     def __init__(self, *args: Any, lrdecay_seed: int | None = None, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -72,8 +81,16 @@ class _SearchHooks:
     # KerasTuner ends it, so an interrupted trial re-runs), every epoch and
     # batch.
     def on_trial_begin(self, trial: Any) -> None:
+        self._lrdecay_asked = False
         raise_if_stopped()
         super().on_trial_begin(trial)  # type: ignore[misc]
+
+    def pre_create_trial(self) -> None:
+        if self._lrdecay_asked:  # the last answer was IDLE
+            time.sleep(IDLE_WAIT)
+        raise_if_stopped()
+        self._lrdecay_asked = True
+        super().pre_create_trial()  # type: ignore[misc]
 
     def on_epoch_begin(self, *args: Any, **kwargs: Any) -> None:
         raise_if_stopped()
@@ -251,6 +268,9 @@ def build_tuner(plan: SearchPlan, hypermodel: Any, verbose: int = 0) -> Any:
         tuner_args.update(hyperband.default_options(plan.space, plan.epochs))
     elif plan.max_trials is not None or plan.algorithm != "grid":
         tuner_args["max_trials"] = plan.max_trials or 10
+    if plan.algorithm == "grid" and plan.shares_prefix and plan.space.control:
+        # Side by side (`jobs`, workers): the control's trunk, then its branches.
+        tuner_args["trunk_trial"] = _is_control
     tuner_args.update(plan.tuner_kwargs)
     quiet = contextlib.redirect_stdout(io.StringIO()) if not verbose else None
     with quiet or contextlib.nullcontext():
@@ -261,6 +281,10 @@ def build_tuner(plan: SearchPlan, hypermodel: Any, verbose: int = 0) -> Any:
         start_with_control(tuner.oracle, plan.space)
     rerun.queue_failed(tuner.oracle)
     return tuner
+
+
+def _is_control(values: Mapping[str, Any]) -> bool:
+    return values.get(KIND_HP) == CONTROL_KIND
 
 
 def start_with_control(oracle: Any, space: DecaySpace) -> None:
@@ -282,7 +306,7 @@ def start_with_control(oracle: Any, space: DecaySpace) -> None:
     keras_tuner_compat.start_with(
         oracle,
         space.control_values,
-        lambda values: values.get(KIND_HP) == CONTROL_KIND,
+        _is_control,
     )
 
 

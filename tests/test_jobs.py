@@ -1,0 +1,165 @@
+"""`search(jobs=N)` / `lrdecay search --jobs N`: trials side by side on one machine.
+
+The slow test runs a real search as KerasTuner's chief with two real worker
+processes of lrdecay's own on 127.0.0.1, logging to one SQLite store, and
+compares every trial's per-epoch metrics with the same search in one process.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import run_lrdecay
+from lrdecay.tuning import distributed
+from search_store import client, runs, unseeded_digits_model
+
+GIB = 1 << 30
+
+
+def test_jobs_resolve_to_a_count_and_threads_per_process() -> None:
+    assert distributed.resolve_jobs(1, cores=2) == distributed.Jobs(
+        1, 2, "jobs=1, 2 thread(s) each"
+    )
+    two = distributed.resolve_jobs(2, cores=2)
+    assert (two.count, two.threads) == (2, 1)
+    assert two.environment() == {
+        "TF_NUM_INTRAOP_THREADS": "1",
+        "TF_NUM_INTEROP_THREADS": "1",
+        "OMP_NUM_THREADS": "1",
+    }
+    assert distributed.resolve_jobs(3, cores=8).threads == 2
+    assert distributed.resolve_jobs(4, cores=2).threads == 1
+
+
+def test_auto_jobs_are_the_cores_the_memory_allows() -> None:
+    auto = distributed.resolve_jobs("auto", cores=8, memory=3 * GIB)
+    assert (auto.count, auto.threads) == (3, 2)
+    assert auto.reason == (
+        "jobs=auto: 3 (8 cores, 3.0 GiB available at ~1.0 GiB a process), "
+        "2 thread(s) each"
+    )
+    assert distributed.resolve_jobs("AUTO", cores=2, memory=64 * GIB).count == 2
+    assert distributed.resolve_jobs("auto", cores=4, memory=GIB // 2).count == 1
+
+
+@pytest.mark.parametrize(
+    ("jobs", "error", "match"),
+    [
+        (0, ValueError, "jobs=0"),
+        (-2, ValueError, "jobs=-2"),
+        ("all", ValueError, "jobs='all'"),
+        (2.0, TypeError, "jobs=2.0 of type float"),
+        (True, TypeError, "jobs=True of type bool"),
+    ],
+)
+def test_bad_jobs_name_the_value(jobs: Any, error: type[Exception], match: str) -> None:
+    with pytest.raises(error, match=match):
+        distributed.resolve_jobs(jobs)
+
+
+@pytest.mark.parametrize("value", ["0", "two", "1.5"])
+def test_bad_jobs_flag_is_one_line_and_exit_2(tmp_path: Path, value: str) -> None:
+    result = run_lrdecay("search", "--jobs", value, cwd=tmp_path, timeout=120)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert "argument --jobs: expected a number of trials at a time >= 1 or " in (
+        result.stderr
+    )
+    assert repr(value) in result.stderr
+    assert result.stdout == ""
+    assert list(tmp_path.iterdir()) == []
+
+
+def _trial_curves(folder: Path) -> tuple[list[Any], dict[tuple[str, str], Any]]:
+    """The parent runs, and each trial run's per-epoch metrics by its settings."""
+    store = client(folder)
+    curves = {}
+    for run in runs(store, "trial"):
+        assert run.info.status == "FINISHED"
+        key = (run.data.params["decay_kind"], run.data.params.get("decay_epochs", ""))
+        assert key not in curves
+        curves[key] = {
+            name: [m.value for m in sorted(store.get_metric_history(
+                run.info.run_id, name), key=lambda m: m.step)]
+            for name in ("loss", "val_loss", "accuracy", "learning_rate")
+        }  # fmt: skip
+        assert (
+            run.data.tags["mlflow.parentRunId"] == runs(store, "search")[0].info.run_id
+        )
+    return runs(store, "search"), curves
+
+
+@pytest.mark.slow
+def test_two_jobs_give_the_numbers_of_one(tmp_path: Path, digits: Any) -> None:
+    import lrdecay
+
+    x, y, x_val, y_val = digits
+
+    def searched(folder: Path, jobs: int) -> Any:
+        return lrdecay.search(
+            unseeded_digits_model(16),
+            x[:300],
+            y[:300],
+            validation_data=(x_val[:100], y_val[:100]),
+            kinds=("step", "exponential"),
+            decay_epochs=[1, 2],
+            epochs=3,
+            seed=0,
+            project_dir=folder / "project",
+            tracking=f"sqlite:///{folder}/mlflow.db",
+            jobs=jobs,
+        )
+
+    one = searched(tmp_path / "one", 1)
+    two = searched(tmp_path / "two", 2)
+    _, curves_one = _trial_curves(tmp_path / "one")
+    parents_two, curves_two = _trial_curves(tmp_path / "two")
+    assert len(parents_two) == 1 and parents_two[0].info.status == "FINISHED"
+    assert sorted(curves_two) == [
+        ("constant", ""), ("exponential", "1"), ("exponential", "2"),
+        ("step", "1"), ("step", "2"),
+    ]  # fmt: skip
+    assert curves_two == curves_one
+    assert all(len(curve["val_loss"]) == 3 for curve in curves_two.values())
+    assert two.winner.trial_id == one.winner.trial_id
+    assert two.winner.score == one.winner.score
+    # The control (the trunk) ran alone first; its branches continued it.
+    assert two.cost.epochs_trained == one.cost.epochs_trained
+
+
+def test_grid_oracle_hands_out_the_trunk_alone_then_its_branches(
+    tmp_path: Path,
+) -> None:
+    import keras_tuner
+
+    from lrdecay.tuning.pipeline.oracles import ParallelGridSearchOracle
+
+    hps = keras_tuner.HyperParameters()
+    hps.Choice("decay_kind", ["constant", "step"])
+    oracle = ParallelGridSearchOracle(
+        objective=keras_tuner.Objective("score", "min"),
+        hyperparameters=hps,
+        trunk_trial=lambda values: values.get("decay_kind") == "constant",
+    )
+    oracle._set_project_dir(str(tmp_path), "grid")
+    trunk = oracle.create_trial("worker-1")
+    assert (trunk.status, trunk.hyperparameters.values) == (
+        "RUNNING",
+        {"decay_kind": "constant"},
+    )
+    # While the trunk trains, the other worker waits (and asks again).
+    assert oracle.create_trial("worker-2").status == "IDLE"
+    assert oracle.create_trial("worker-2").status == "IDLE"
+    assert oracle.create_trial("worker-1").trial_id == trunk.trial_id
+    trunk.status = "COMPLETED"
+    oracle.update_trial(trunk.trial_id, {"score": 1.0})
+    oracle.end_trial(trunk)
+    branch = oracle.create_trial("worker-2")
+    assert (branch.status, branch.hyperparameters.values) == (
+        "RUNNING",
+        {"decay_kind": "step"},
+    )
+    assert oracle.create_trial("worker-1").status == "STOPPED"
