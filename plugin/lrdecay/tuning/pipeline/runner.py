@@ -33,13 +33,13 @@ named with `project_name` that holds another search stops with a
 Said where you look: the rate warning, and the verdict when no decay beat
 the control, are also warned (`lrdecay.tuning.evidence.result.EvidenceWarning`, a
 `UserWarning`) at the line that called `search()`, once per search;
-`print(result)` shows the ranking, the winner and the verdict; KerasTuner's
-"Reloading Tuner from ..." only with `verbose`. Exact ties go to the
-control, then to the earlier trial (`lrdecay.tuning.evidence.verdict.ranking_key`),
+`print(result)` shows the ranking, the winner and the verdict. Exact ties go
+to the control, then to the earlier trial (`evidence.verdict.ranking_key`),
 so a rerun never changes the winner.
 
-Process-wide state while the tuner runs (the frozen heap, SIGTERM, the
-seeds left behind): `lrdecay.tuning.pipeline.execute`.
+Process-wide state (the frozen heap, SIGTERM, seeds): `pipeline.execute`.
+`jobs=N`: `lrdecay.tuning.pipeline.jobs`. Locks and damaged files:
+`record.runner_lock`, `_compat.keras_tuner_files`, `prefixes.trunk_check`.
 
 Reproducible: a search has one seed (`seed`, else the one a resumed
 search recorded, else one it picks and records: `SearchResult.seed`,
@@ -71,9 +71,8 @@ the numbers of independent trials; `lrdecay.tuning.prefixes` says how.
 from `build_model` and the training data first (`SearchResult.evidence.lr_range`,
 and the parent run's params `lr_range/suggested_lr`,
 `lr_range/min_loss_lr` and its plot), then search the initial rates
-`suggested_lr * (0.3, 1, 3)` (`lrdecay.tuning.lr_finder.auto_lr`); the best decay's
-code names its rate. A resumed search reads the recorded test instead of
-testing again.
+`suggested_lr * (0.3, 1, 3)` (`lrdecay.tuning.lr_finder.auto_lr`); the best
+decay's code names its rate. A resumed search reads the recorded test.
 """
 
 from __future__ import annotations
