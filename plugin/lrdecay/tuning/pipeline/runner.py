@@ -68,11 +68,10 @@ constant-rate trunk of its setting from the epoch it departs from it, with
 the numbers of independent trials; `lrdecay.tuning.prefixes` says how.
 
 `initial_lr="auto"`: run the LR range test (`lrdecay.find_lr`) on a model
-from `build_model` and the training data first (`SearchResult.evidence.lr_range`,
-and the parent run's params `lr_range/suggested_lr`,
-`lr_range/min_loss_lr` and its plot), then search the initial rates
-`suggested_lr * (0.3, 1, 3)` (`lrdecay.tuning.lr_finder.auto_lr`); the best
-decay's code names its rate. A resumed search reads the recorded test.
+from `build_model` and the training data first (`SearchResult.evidence.lr_range`;
+the parent run's `lr_range/*` params and plot), then search the initial rates
+`suggested_lr * (0.3, 1, 3)` (`lr_finder.auto_lr`); the best decay's code
+names its rate; a resumed search reads the recorded test.
 """
 
 from __future__ import annotations
