@@ -11,6 +11,15 @@ import os
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+import signal
+
+# A background job of a non-interactive shell (`pytest ... &`) starts with
+# SIGINT ignored, and so would every process a test starts: Ctrl-C tests
+# would then test the shell, not lrdecay. Python's own handler, as a
+# foreground run has it.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
 import subprocess
 import sys
 from collections.abc import Callable, Iterator

@@ -108,7 +108,7 @@ def test_budget_on_a_csv_is_named_after_the_file(
     ]  # fmt: skip
     code = main(flags)
     assert code == 0, capsys.readouterr().err
-    (project,) = [path.name for path in (tmp_path / "p").iterdir()]
+    (project,) = [p.name for p in (tmp_path / "p").iterdir() if p.name[0] != "."]
     assert project.startswith("budget-houses-") and len(project) == 22, project
     client = MlflowClient(uri)
     experiment = client.get_experiment_by_name("lrdecay")
