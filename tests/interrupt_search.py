@@ -116,12 +116,13 @@ def main() -> int:
         moments.append(("term", args.sigterm_at * timed, signal.SIGTERM))
     for project, delay, signal_number in moments:
         result = _signalled_run(args, project, delay, signal_number)
-        for _ in range(3):
+        for attempt in range(1, 4):
             if result["sent"]:
                 break
-            # This run was quicker than the timed one: a little earlier.
+            # This run was quicker than the timed one: a little earlier, in a
+            # project of its own (the last one finished: it would only resume).
             delay *= 0.75
-            result = _signalled_run(args, f"{project}r", delay, signal_number)
+            result = _signalled_run(args, f"{project}r{attempt}", delay, signal_number)
         print(f"LRDECAY_MOMENT {json.dumps(result)}", flush=True)
     if args.resume:
         code = lrdecay_main(_command(args, args.resume))
