@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from conftest import LRDECAY, lrdecay_environment
+from conftest import LRDECAY, lrdecay_environment, run_lrdecay
 from lrdecay.tracking import store_setup
 from lrdecay.tuning.prefixes import trunk_check
 
@@ -206,14 +206,7 @@ def test_the_same_search_twice_at_once_runs_once(tmp_path: Path) -> None:
         _wait_for_first_trial(first)
         # The first holds its search, stopped mid-search: the second must stop.
         first.send_signal(signal.SIGSTOP)
-        second = subprocess.run(
-            [*LRDECAY, *SEARCH],
-            cwd=tmp_path,
-            env=lrdecay_environment(),
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+        second = run_lrdecay(*SEARCH, cwd=tmp_path, timeout=300)
     finally:
         first.send_signal(signal.SIGCONT)
     _, err = first.communicate(timeout=300)
@@ -244,14 +237,7 @@ def test_damaged_trunk_files_after_a_kill_are_trained_again(tmp_path: Path) -> N
     )
     third.write_bytes(bytes(garbled))
 
-    rerun = subprocess.run(
-        [*LRDECAY, *SEARCH],
-        cwd=tmp_path,
-        env=lrdecay_environment(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    rerun = run_lrdecay(*SEARCH, cwd=tmp_path, timeout=300)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     warned = [line for line in rerun.stderr.splitlines() if "is damaged" in line]
     assert [re.search(r"trunk epoch (\d+) in ", line)[1] for line in warned] == [
@@ -410,14 +396,7 @@ def test_a_half_migrated_store_is_named_with_what_to_do(tmp_path: Path) -> None:
         f"_alembic_tmp_params'` and `mlflow db upgrade sqlite:///{path}`, or "
         "restore it from a backup."
     )
-    report = subprocess.run(
-        [*LRDECAY, "report", "--tracking-uri", uri],
-        cwd=tmp_path,
-        env=lrdecay_environment(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    report = run_lrdecay("report", "--tracking-uri", uri, cwd=tmp_path, timeout=300)
     assert report.returncode == 2
     assert report.stderr.strip().splitlines() == [f"lrdecay: error: {raised.value}"]
 
