@@ -19,6 +19,7 @@ from lrdecay.tuning.budgets import evidence, record
 from lrdecay.tuning.budgets.hypermodel import BudgetHyperModel, read_curves
 from lrdecay.tuning.budgets.plan import WSD_KIND, BudgetPlan, make_budget_plan
 from lrdecay.tuning.evidence.result import TrialEvent
+from lrdecay.tuning.pipeline.caller_warnings import warn_again
 from lrdecay.tuning.pipeline.runner import search
 from lrdecay.tuning.pipeline.variant import SearchVariant, searching_as
 
@@ -142,14 +143,7 @@ def budget(
             overwrite=overwrite, tracking=tracking, progress=progress,
             epochs=plan.budgets[-1], **fit_kwargs,
         )  # fmt: skip
-    for warning in caught:
-        if warning.filename == __file__:
-            # `search()` warned at its caller's line: meant for `budget()`'s.
-            warnings.warn(warning.message, warning.category, stacklevel=2)
-        else:
-            warnings.warn_explicit(
-                warning.message, warning.category, warning.filename, warning.lineno
-            )
+    warn_again(caught, __file__, stacklevel=2)
     return _result(plan, result, made[-1] if made else None)
 
 

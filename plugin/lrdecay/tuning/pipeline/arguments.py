@@ -1,6 +1,6 @@
 """One name per setting: `search()`'s fit settings, its old names, a space alone.
 
-`search()` names 20 arguments: the search's own. What `model.fit` already
+`search()` names 21 arguments: the search's own. What `model.fit` already
 names (`epochs`, `batch_size`, `validation_data`, `validation_split`,
 `callbacks`, `verbose`) it takes as keywords, as KerasTuner's
 `Tuner.search(x, y, **fit_kwargs)` does; `fit_settings()` reads them with

@@ -19,6 +19,7 @@ from typing import Any
 from lrdecay.tuning import distributed
 from lrdecay.tuning.distributed.jobs import Jobs, resolve_jobs
 from lrdecay.tuning.pipeline import prepare
+from lrdecay.tuning.pipeline.caller_warnings import warn_again
 
 # What only the chief uses: not sent to the workers.
 _CHIEF_ONLY = ("progress", "jobs")
@@ -74,12 +75,5 @@ def search_in_jobs(
             prepare.open_store(tracking.get("tracking_uri"))
         workers.release()
         result = search(**chief_call)
-    for warning in caught:
-        if warning.filename == __file__:
-            # Meant for the line that called `search()`: the caller's.
-            warnings.warn(warning.message, warning.category, stacklevel=3)
-        else:
-            warnings.warn_explicit(
-                warning.message, warning.category, warning.filename, warning.lineno
-            )
+    warn_again(caught, __file__, stacklevel=3)
     return result

@@ -104,6 +104,7 @@ from lrdecay.tuning.pipeline import (
     variant,
 )
 from lrdecay.tuning.pipeline import jobs as local_jobs
+from lrdecay.tuning.pipeline.caller_warnings import warn_again
 from lrdecay.tuning.pipeline.dry_run import SearchOutline
 from lrdecay.tuning.pipeline.dry_run import checked_outline as dry_run_outline
 from lrdecay.tuning.pipeline.hypermodel import DecayHyperModel
@@ -173,14 +174,7 @@ def search_outline(
             outline: Any = search(build_model, x, y, **search_arguments)
     finally:
         _OUTLINE_ONLY.reset(token)
-    for warning in caught:
-        if warning.filename == __file__:
-            # Meant for the line that called `search()`: the caller's.
-            warnings.warn(warning.message, warning.category, stacklevel=2)
-        else:
-            warnings.warn_explicit(
-                warning.message, warning.category, warning.filename, warning.lineno
-            )
+    warn_again(caught, __file__, stacklevel=2)
     return cast(SearchOutline, outline)
 
 
