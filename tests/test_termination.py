@@ -381,3 +381,61 @@ def test_sigint_at_20_moments_always_stops_the_search_and_it_resumes(
     # The search stopped at m05 resumes in the same parent run and ends.
     resumed = [line for line in outputs[0][0].splitlines() if "RESUMED" in line]
     assert resumed == ["LRDECAY_RESUMED 0"]
+
+
+def test_ctrl_c_while_the_parent_run_is_set_up_ends_it_killed_and_resumes(
+    tmp_path: Path,
+    digits: tuple[Any, ...],
+    make_model: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A signal between the parent run's creation and the first trial.
+
+    The 20-moments test once left a parent RUNNING: its SIGINT landed while
+    the run was being set up, before any handler could end it. Here the
+    signal comes there on purpose (from the real set-up step that closes
+    stale runs, right after the parent is created).
+    """
+    import mlflow
+
+    from lrdecay import search
+    from lrdecay.tuning.record import tracker
+
+    x_train, y_train, x_val, y_val = digits
+    close_stale_runs = tracker.SearchRuns.close_stale_runs
+    signalled = []
+
+    def close_then_ctrl_c(self: Any, tuner: Any) -> int:
+        if not signalled:
+            signalled.append(True)
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.2)  # the signal is handled here, in the set-up
+        return close_stale_runs(self, tuner)
+
+    monkeypatch.setattr(tracker.SearchRuns, "close_stale_runs", close_then_ctrl_c)
+    store = f"sqlite:///{tmp_path}/mlflow.db"
+    arguments = dict(
+        x=x_train[:256], y=y_train[:256], validation_data=(x_val, y_val),
+        epochs=2, kinds=["step"], decay_epochs=[1], control=False, seed=0,
+        batch_size=64, project_dir=str(tmp_path / "projects"), project_name="p",
+        tracking={"tracking_uri": store}, verbose=0,
+    )  # fmt: skip
+    with pytest.raises(KeyboardInterrupt):
+        search(lambda hp: make_model(), **arguments)
+    assert signalled == [True]
+    client = mlflow.MlflowClient(store)
+    (parent,) = client.search_runs(
+        [client.get_experiment_by_name("lrdecay").experiment_id]
+    )
+    assert (parent.info.status, parent.data.tags["lrdecay.role"]) == (
+        "KILLED",
+        "search",
+    )
+
+    result = search(lambda hp: make_model(), **arguments)
+    runs = client.search_runs([parent.info.experiment_id])
+    assert sorted((run.data.tags["lrdecay.role"], run.info.status) for run in runs) == [
+        ("search", "FINISHED"),
+        ("trial", "FINISHED"),
+    ]
+    assert result.parent_run_id == parent.info.run_id

@@ -242,6 +242,12 @@ def evidence_warnings(result: SearchResult) -> list[str]:
     return messages
 
 
+def objective_name(tuner: Any) -> str:
+    """The name of the metric `tuner`'s oracle ranks by (`val_loss` if unnamed)."""
+    name = getattr(getattr(tuner.oracle, "objective", None), "name", None)
+    return name if isinstance(name, str) else "val_loss"
+
+
 def best_trial(oracle: Any) -> Any | None:
     """The best COMPLETED trial with a finite score, or `None`.
 

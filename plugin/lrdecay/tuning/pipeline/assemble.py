@@ -10,7 +10,6 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-from lrdecay import defaults
 from lrdecay.tuning import distributed
 from lrdecay.tuning.evidence.outcome import Cost, Evidence, Winner
 from lrdecay.tuning.evidence.result import (
@@ -19,6 +18,7 @@ from lrdecay.tuning.evidence.result import (
     TrialSummary,
     best_trial,
     decay_code,
+    objective_name,
     summarize,
 )
 from lrdecay.tuning.evidence.verdict import (
@@ -49,7 +49,7 @@ def search_result(
         return SearchResult(
             winner=None,
             evidence=Evidence(
-                objective=_objective_name(tuner),
+                objective=objective_name(tuner),
                 direction=_direction(tuner),
                 verdict="A worker's part of the search: the chief holds the ranking.",
             ),
@@ -83,7 +83,7 @@ def search_result(
     best_model = _best_model(tuner, best, role)
     summary = next(t for t in trials if t.trial_id == best.trial_id)
     direction = _direction(tuner)
-    objective = _objective_name(tuner)
+    objective = objective_name(tuner)
     ranking = rank(tuner.oracle.trials, trials, plan.repeats, direction)
     control, beats_control_by, control_p_value = compare_with_control(
         ranking, direction
@@ -123,11 +123,6 @@ def search_result(
         seed=plan.seed,
         repeats=plan.repeats,
     )
-
-
-def _objective_name(tuner: Any) -> str:
-    name = getattr(getattr(tuner.oracle, "objective", None), "name", None)
-    return name if isinstance(name, str) else str(defaults.OBJECTIVE)
 
 
 def _direction(tuner: Any) -> str:

@@ -24,7 +24,7 @@ from lrdecay.tuning.lr_finder import auto_lr
 from lrdecay.tuning.lr_finder.lr_range import LRFinderResult
 from lrdecay.tuning.pipeline.hypermodel import DecayHyperModel
 from lrdecay.tuning.pipeline.plan import SearchPlan
-from lrdecay.tuning.record import runner_lock
+from lrdecay.tuning.record import project_files, runner_lock
 from lrdecay.tuning.searchspace.space import DecaySpace
 
 
@@ -163,7 +163,7 @@ def open_store_early(plan: SearchPlan) -> threading.Thread | None:
 
     MLflow's import and a new SQLite store's migrations take 1.5-5 s: on a
     thread they run while the data, the model and the identity are checked.
-    `track` joins it before the first run (two openings of a new store at
+    the runner joins it before the first run (two openings of a new store at
     once would both migrate it). Nothing is written but the store itself.
     """
     if plan.tracking is None:
@@ -184,16 +184,13 @@ def track(
     hypermodel: DecayHyperModel,
     joined: Any | None,
     data: SearchInputs | None = None,
-    opening: threading.Thread | None = None,
 ) -> Any | None:
     """The search's MLflow runs (`tracker.SearchRuns`), or `None` untracked.
 
     The parent's params hold `data`'s batch size and steps per epoch, as
-    the data have them, and its tags whether they are exact. `opening`:
-    the thread of `open_store_early`, joined first.
+    the data have them, and its tags whether they are exact. The caller
+    joins `open_store_early`'s thread first.
     """
-    if opening is not None:
-        opening.join()
     if plan.tracking is None:
         return None
     from lrdecay.tuning.record import tracker
@@ -207,8 +204,11 @@ def track(
             plan.tracking,
         )
     else:
-        resuming = not plan.overwrite and os.path.exists(
-            os.path.join(plan.project_path, "oracle.json")
+        # KerasTuner reloads the project, or a search stopped before its
+        # first trial left its parent run's marker: the same run goes on.
+        resuming = not plan.overwrite and any(
+            os.path.exists(os.path.join(plan.project_path, name))
+            for name in ("oracle.json", project_files.MARKER_FILE)
         )
         runs = tracker.SearchRuns.for_search(
             options=plan.tracking,

@@ -122,7 +122,7 @@ from lrdecay.tuning.pipeline.tuners import (
 from lrdecay.tuning.record import project_files, runner_lock
 from lrdecay.tuning.record import runs as layout
 from lrdecay.tuning.searchspace.space import DecaySpace
-from lrdecay.tuning.termination import stop_on_signals
+from lrdecay.tuning.termination import signals_deferred, stop_on_signals
 
 __all__ = [
     "ALGORITHMS",
@@ -448,19 +448,25 @@ def _search(
         project_files.write_identity(plan.project_path, search_identity.digest())
         if plan.seed is not None:
             project_files.write_seed(plan.project_path, plan.seed)
-    runs = prepare.track(plan, tuner, hypermodel, joined, data, opening)
-    if runs is not None and sharing_off is not None and not role.is_worker:
-        runs.tag_search({layout.SHARING_OFF_TAG: sharing_off})
-    if lr_range is not None and lr_range.ran_now and not role.is_worker:
-        prepare.record_range_test(plan, runs, lr_range.result)
-    fit = _fit_kwargs(plan, verbose, callbacks, fit_kwargs)
-    execute.run_tuner(plan, tuner, runs, role, progress, data, None, fit)
+    if opening is not None:
+        opening.join()  # MLflow's import and the store's migrations
+    runs = None
     try:
+        # The parent run is created and set up whole before a signal stops
+        # the search, so the handler below always has it to end KILLED.
         with stop_on_signals():
+            with signals_deferred():
+                runs = prepare.track(plan, tuner, hypermodel, joined, data)
+            if runs is not None and sharing_off is not None and not role.is_worker:
+                runs.tag_search({layout.SHARING_OFF_TAG: sharing_off})
+            if lr_range is not None and lr_range.ran_now and not role.is_worker:
+                prepare.record_range_test(plan, runs, lr_range.result)
+            fit = _fit_kwargs(plan, verbose, callbacks, fit_kwargs)
+            execute.run_tuner(plan, tuner, runs, role, progress, data, None, fit)
             result = assemble.search_result(plan, tuner, hypermodel, runs, role)
-    except KeyboardInterrupt as error:
-        # Stopped while the result is assembled: the parent run ends KILLED
-        # (the same call resumes and assembles it again).
+    except BaseException as error:
+        # Stopped anywhere once the parent run exists: it ends KILLED (FAILED
+        # after an error) and the same call resumes.
         if runs is not None:
             runs.search_interrupted(error)
         raise

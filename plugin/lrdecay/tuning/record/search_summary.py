@@ -87,3 +87,14 @@ def save_view(
         parent_run_id, objective, lower_is_better=direction != "max"
     )
     client.set_experiment_tag(experiment_id, key, value)
+
+
+def fixed_hyperparameters(tuner: Any) -> set[str]:
+    """The search's hyperparameters that take one value: no run differs there."""
+    space = getattr(getattr(tuner, "oracle", None), "hyperparameters", None)
+    fixed = set()
+    for hp in getattr(space, "space", ()):
+        kind = type(hp).__name__
+        if kind == "Fixed" or (kind == "Choice" and len(hp.values) == 1):
+            fixed.add(hp.name)
+    return fixed

@@ -30,6 +30,7 @@ from lrdecay.tracking import uri as tracking_uri_module
 from lrdecay.tracking.guard import tag_value
 from lrdecay.tracking.run import RUN_STATUS_TAG
 from lrdecay.tuning.evidence import labels
+from lrdecay.tuning.evidence.result import objective_name
 from lrdecay.tuning.record import comparison, project_files, search_summary
 from lrdecay.tuning.record import runs as layout
 from lrdecay.tuning.record.range_test_run import log_range_test, now_ms
@@ -73,6 +74,8 @@ class SearchRuns:
         # This process's runs of the trials KerasTuner has not ended yet:
         # when the search stops, they end KILLED.
         self._trial_runs: list[TrialRun] = []
+        # Whether this process ended the parent run (a second end is a no-op).
+        self._parent_ended = False
 
     # -- finding the parent -----------------------------------------------------
 
@@ -277,7 +280,7 @@ class SearchRuns:
             resolved.kind,
             resolved.settings,
             hyperparameters=values,
-            fixed=_fixed_hyperparameters(context.tuner),
+            fixed=search_summary.fixed_hyperparameters(context.tuner),
             seed=seed,
             execution=context.execution or 0,
         )
@@ -406,8 +409,13 @@ class SearchRuns:
         After an interrupt, each run this process opened for a trial
         KerasTuner did not end becomes KILLED (`lrdecay.trial_status=KILLED`):
         the trial re-runs when the search resumes. The parent ends KILLED
-        after an interrupt, FAILED after an error.
+        after an interrupt, FAILED after an error. Once only: a second call
+        (an outer handler of the same error) or one after `search_ended`
+        does nothing.
         """
+        if self._parent_ended:
+            return
+        self._parent_ended = True
         self.wait_for_artifacts()
         stopped, self._trial_runs = self._trial_runs, []
         reason = f"{type(error).__name__}: {error}" if str(error) else ""
@@ -454,7 +462,7 @@ class SearchRuns:
         for runs in by_trial.values():
             runs.sort(key=lambda run: run.info.start_time)
         best_id = None if best is None else str(best.trial_id)
-        objective = _objective_name(tuner)
+        objective = objective_name(tuner)
         try:
             search_summary.tag_trial_runs(self.client, tuner, by_trial, best_id)
             comparison.log_comparison(
@@ -468,6 +476,7 @@ class SearchRuns:
             )
             if end:
                 self.client.set_terminated(self.parent_run_id, "FINISHED")
+                self._parent_ended = True
         except Exception as error:
             warn_and_go_on("summarizing the search in MLflow", error)
         return [
@@ -481,19 +490,3 @@ class SearchRuns:
             )
             for trial in trials
         ]
-
-
-def _fixed_hyperparameters(tuner: Any) -> set[str]:
-    """The search's hyperparameters that take one value: no run differs there."""
-    space = getattr(getattr(tuner, "oracle", None), "hyperparameters", None)
-    fixed = set()
-    for hp in getattr(space, "space", ()):
-        kind = type(hp).__name__
-        if kind == "Fixed" or (kind == "Choice" and len(hp.values) == 1):
-            fixed.add(hp.name)
-    return fixed
-
-
-def _objective_name(tuner: Any) -> str:
-    name = getattr(getattr(tuner.oracle, "objective", None), "name", None)
-    return name if isinstance(name, str) else "val_loss"
