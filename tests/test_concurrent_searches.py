@@ -226,7 +226,7 @@ def test_damaged_trunk_files_after_a_kill_are_trained_again(tmp_path: Path) -> N
     killed.kill()  # SIGKILL: no cleanup
     killed.communicate(timeout=60)
     (trunk,) = (tmp_path / "lrdecay_project").glob("*/trunks/*")
-    files = sorted(path.name for path in trunk.iterdir())
+    files = sorted(path.name for path in trunk.glob("epoch-*.npz"))
     assert files == [f"epoch-000{epoch}.npz" for epoch in (1, 2, 3, 4)]
     second, third = trunk / "epoch-0002.npz", trunk / "epoch-0003.npz"
     os.truncate(second, second.stat().st_size // 2)
@@ -245,9 +245,9 @@ def test_damaged_trunk_files_after_a_kill_are_trained_again(tmp_path: Path) -> N
         "3",
     ]
     assert "epochs: 9 trained of 12 (75%)" in rerun.stdout  # 4 + 3 + 2
-    assert [trunk_check.damage(str(path)) for path in sorted(trunk.iterdir())] == [
-        None
-    ] * 4
+    assert [
+        trunk_check.damage(str(path)) for path in sorted(trunk.glob("epoch-*.npz"))
+    ] == [None] * 4
     trials = _search_runs(tmp_path)
     assert {
         tid: run.data.tags["lrdecay.trial_status"] for tid, run in trials.items()

@@ -7,6 +7,9 @@ compares every trial's per-epoch metrics with the same search in one process.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -130,36 +133,44 @@ def test_two_jobs_give_the_numbers_of_one(tmp_path: Path, digits: Any) -> None:
     assert two.cost.epochs_trained == one.cost.epochs_trained
 
 
-def test_grid_oracle_hands_out_the_trunk_alone_then_its_branches(
+def test_a_branch_waits_while_another_process_writes_its_trunk(
     tmp_path: Path,
 ) -> None:
-    import keras_tuner
+    """The lock of `TrunkWriter`, held by a real second process."""
+    from lrdecay.tuning.prefixes import trunk_lock
 
-    from lrdecay.tuning.pipeline.oracles import ParallelGridSearchOracle
+    trunk = tmp_path / "trunk"
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time\n"
+         "from lrdecay.tuning.prefixes.trunk_lock import WriterLock\n"
+         f"assert WriterLock({str(trunk)!r}).acquire()\n"
+         "print('held', flush=True)\n"
+         "time.sleep(600)\n"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline() == "held\n"
+        assert trunk_lock.being_written(str(trunk))
+        # This process cannot take it; one of its own never makes it wait.
+        assert not trunk_lock.WriterLock(str(trunk)).acquire()
+        looks = []
 
-    hps = keras_tuner.HyperParameters()
-    hps.Choice("decay_kind", ["constant", "step"])
-    oracle = ParallelGridSearchOracle(
-        objective=keras_tuner.Objective("score", "min"),
-        hyperparameters=hps,
-        trunk_trial=lambda values: values.get("decay_kind") == "constant",
-    )
-    oracle._set_project_dir(str(tmp_path), "grid")
-    trunk = oracle.create_trial("worker-1")
-    assert (trunk.status, trunk.hyperparameters.values) == (
-        "RUNNING",
-        {"decay_kind": "constant"},
-    )
-    # While the trunk trains, the other worker waits (and asks again).
-    assert oracle.create_trial("worker-2").status == "IDLE"
-    assert oracle.create_trial("worker-2").status == "IDLE"
-    assert oracle.create_trial("worker-1").trial_id == trunk.trial_id
-    trunk.status = "COMPLETED"
-    oracle.update_trial(trunk.trial_id, {"score": 1.0})
-    oracle.end_trial(trunk)
-    branch = oracle.create_trial("worker-2")
-    assert (branch.status, branch.hyperparameters.values) == (
-        "RUNNING",
-        {"decay_kind": "step"},
-    )
-    assert oracle.create_trial("worker-1").status == "STOPPED"
+        def enough() -> bool:
+            looks.append(time.monotonic())
+            return len(looks) == 3
+
+        waited = trunk_lock.wait_for_trunk(str(trunk), enough)
+        assert len(looks) == 3 and waited >= 2 * trunk_lock.POLL_S * 0.9
+    finally:
+        holder.kill()
+        holder.wait()
+    # The writer died: nobody waits on it, and its lock is free to take.
+    assert not trunk_lock.being_written(str(trunk))
+    assert trunk_lock.wait_for_trunk(str(trunk), lambda: False) < trunk_lock.POLL_S
+    mine = trunk_lock.WriterLock(str(trunk))
+    assert mine.acquire()
+    assert not trunk_lock.being_written(str(trunk))  # held by this process
+    mine.release()
+    mine.release()  # idempotent

@@ -293,6 +293,9 @@ class DecayHyperModel(keras_tuner.HyperModel):
                 # KerasTuner makes any other error INVALID (retried, then FAILED).
                 run.end("FAILED", error, trial_status="INVALID")
             raise
+        finally:
+            if branch is not None and branch.writer is not None:
+                branch.writer.lock.release()  # others stop waiting for it
         if run is not None:
             run.end("FINISHED", None, trial_status="COMPLETED")
         decay_state.save_decay_state(context, model, decay, resolved)

@@ -3,8 +3,9 @@
 `search_in_jobs` runs one search as KerasTuner's chief in this process and
 `N` worker processes on 127.0.0.1 (`lrdecay.tuning.distributed.local`); the
 chief's oracle hands out the trials, and a grid that shares prefixes hands
-out the constant-rate control (the trunk) first, alone, then the trials
-that branch from it side by side (`lrdecay.tuning.pipeline.oracles`). The
+out the constant-rate control (the trunk) first; the trials that branch
+from it start beside it and wait for the trunk epochs they need
+(`lrdecay.tuning.prefixes.trunk_lock`). The
 workers run the same seeded trials as one process would, so the numbers are
 the same; they log to the chief's MLflow parent run, one child run per
 trial. `progress` and the result stay in this process.

@@ -14,11 +14,10 @@ an lrdecay `DecayHyperModel` (it declares its space up front) and of any
 hypermodel whose hyperparameters `Tuner.__init__` discovers by building it.
 In a single process the order of the trials is exactly the stock order.
 
-Trunks first (`trunk_trial`, which a grid that shares prefixes sets to "is
-the constant-rate control"): while a trunk trial runs, other workers are told
-`IDLE` (and ask again a moment later, `tuners._SearchHooks`), so the trials
-that branch from the trunk start once it is stored whole, side by side,
-instead of each training the shared epochs again.
+A grid that shares prefixes lists the constant-rate control first, so the
+first worker trains the trunk; a trial another worker starts meanwhile waits
+for the trunk epochs it needs (`lrdecay.tuning.prefixes.trunk_lock`), and
+one that departs at once (exponential, cosine) trains side by side with it.
 
 It also resumes: the stock oracle (keras-tuner 1.4.8) saves neither its ordered
 list of trials nor its queue of trials to derive the next grid point from, so a
@@ -29,7 +28,6 @@ reloaded grid search either stops early or fails with a `KeyError` in
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
 from typing import Any
 
 import keras_tuner
@@ -43,38 +41,8 @@ __all__ = ["GridSearch", "ParallelGridSearchOracle"]
 class ParallelGridSearchOracle(keras_tuner.oracles.GridSearchOracle):
     """`GridSearchOracle` that never makes a worker wait for another's trial.
 
-    Args: as `keras_tuner.oracles.GridSearchOracle`, and
-        trunk_trial: Callable or `None`. Given a trial's values, whether it
-            trains a trunk others branch from: while one runs, no other trial
-            starts.
+    Args: as `keras_tuner.oracles.GridSearchOracle`.
     """
-
-    def __init__(
-        self,
-        *args: Any,
-        trunk_trial: Callable[[Mapping[str, Any]], bool] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(*args, **kwargs)
-        self.trunk_trial = trunk_trial
-
-    def create_trial(self, tuner_id: str) -> Any:
-        if self._waits_for_trunk(tuner_id):
-            self.tuner_ids.add(tuner_id)
-            return keras_tuner.engine.trial.Trial(
-                self.hyperparameters.copy(), status=TrialStatus.IDLE
-            )
-        return super().create_trial(tuner_id)
-
-    def _waits_for_trunk(self, tuner_id: str) -> bool:
-        if self.trunk_trial is None or tuner_id in self.ongoing_trials:
-            return False
-        if keras_tuner_compat.retry_queue(self):
-            return False  # a retried trial may be the trunk itself
-        return any(
-            self.trunk_trial(dict(trial.hyperparameters.values))
-            for trial in list(self.ongoing_trials.values())
-        )
 
     def populate_space(self, trial_id: str) -> dict[str, Any]:
         response: dict[str, Any] = super().populate_space(trial_id)
@@ -117,8 +85,7 @@ class ParallelGridSearchOracle(keras_tuner.oracles.GridSearchOracle):
 class GridSearch(keras_tuner.GridSearch):
     """`keras_tuner.GridSearch` with a `ParallelGridSearchOracle`.
 
-    Args: as `keras_tuner.GridSearch`, and `trunk_trial` (as
-        `ParallelGridSearchOracle`).
+    Args: as `keras_tuner.GridSearch`.
     """
 
     def __init__(
@@ -132,7 +99,6 @@ class GridSearch(keras_tuner.GridSearch):
         allow_new_entries: bool = True,
         max_retries_per_trial: int = 0,
         max_consecutive_failed_trials: int = 3,
-        trunk_trial: Callable[[Mapping[str, Any]], bool] | None = None,
         **kwargs: Any,
     ) -> None:
         self.seed = seed
@@ -145,7 +111,6 @@ class GridSearch(keras_tuner.GridSearch):
             allow_new_entries=allow_new_entries,
             max_retries_per_trial=max_retries_per_trial,
             max_consecutive_failed_trials=max_consecutive_failed_trials,
-            trunk_trial=trunk_trial,
         )
         # Skip keras_tuner.GridSearch.__init__, which builds the stock oracle.
         keras_tuner.Tuner.__init__(self, oracle, hypermodel, **kwargs)

@@ -4,7 +4,7 @@
 data, the model and the identity are checked; `join` finds this process's
 role in KerasTuner's distributed mode (a worker joins the chief's search),
 `range_test` runs the LR range test of `initial_lr="auto"`
-(`record_range_test` keeps one run now), and `track` sets up the search's
+(`record_setup` keeps one run now), and `track` sets up the search's
 MLflow runs.
 """
 
@@ -25,6 +25,7 @@ from lrdecay.tuning.lr_finder.lr_range import LRFinderResult
 from lrdecay.tuning.pipeline.hypermodel import DecayHyperModel
 from lrdecay.tuning.pipeline.plan import SearchPlan
 from lrdecay.tuning.record import project_files, runner_lock
+from lrdecay.tuning.record import runs as layout
 from lrdecay.tuning.searchspace.space import DecaySpace
 
 
@@ -35,7 +36,7 @@ class RangeTest:
     Attributes:
         result: `LRFinderResult`.
         ran_now: Bool. It ran now (else it was read back from the project
-            of the search being resumed): `record_range_test` keeps it.
+            of the search being resumed): `record_setup` keeps it.
         space: `DecaySpace`. The plan's space, searching
             `auto_lr.auto_initial_lrs` of the suggestion.
     """
@@ -86,13 +87,26 @@ def range_test(
     return RangeTest(result, ran_now, space)
 
 
-def record_range_test(
-    plan: SearchPlan, runs: Any | None, lr_range: LRFinderResult
+def record_setup(
+    plan: SearchPlan,
+    runs: Any | None,
+    is_worker: bool,
+    sharing_off: str | None,
+    lr_range: RangeTest | None,
 ) -> None:
-    """Keep a range test run now: in the project, and in the parent run."""
-    auto_lr.write(plan.project_path, lr_range)
-    if runs is not None:
-        runs.log_range_test(lr_range)
+    """Record how the search was set up, once its runs exist (not by a worker).
+
+    Why prefixes are not shared (a tag of the parent run), and a range test
+    run now (`initial_lr="auto"`): in the project, and in the parent run.
+    """
+    if is_worker:
+        return
+    if runs is not None and sharing_off is not None:
+        runs.tag_search({layout.SHARING_OFF_TAG: sharing_off})
+    if lr_range is not None and lr_range.ran_now:
+        auto_lr.write(plan.project_path, lr_range.result)
+        if runs is not None:
+            runs.log_range_test(lr_range.result)
 
 
 def join(plan: SearchPlan) -> Joined:

@@ -120,7 +120,6 @@ from lrdecay.tuning.pipeline.tuners import (
     grid_size,
 )
 from lrdecay.tuning.record import project_files, runner_lock
-from lrdecay.tuning.record import runs as layout
 from lrdecay.tuning.searchspace.space import DecaySpace
 from lrdecay.tuning.termination import signals_deferred, stop_on_signals
 
@@ -457,10 +456,7 @@ def _search(
         with stop_on_signals():
             with signals_deferred():
                 runs = prepare.track(plan, tuner, hypermodel, joined, data)
-            if runs is not None and sharing_off is not None and not role.is_worker:
-                runs.tag_search({layout.SHARING_OFF_TAG: sharing_off})
-            if lr_range is not None and lr_range.ran_now and not role.is_worker:
-                prepare.record_range_test(plan, runs, lr_range.result)
+            prepare.record_setup(plan, runs, role.is_worker, sharing_off, lr_range)
             fit = _fit_kwargs(plan, verbose, callbacks, fit_kwargs)
             execute.run_tuner(plan, tuner, runs, role, progress, data, None, fit)
             result = assemble.search_result(plan, tuner, hypermodel, runs, role)

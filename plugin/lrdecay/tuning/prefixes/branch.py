@@ -40,7 +40,7 @@ import numpy as np
 from lrdecay._compat.keras import monitor_direction
 from lrdecay.callbacks import DecayEvent, PlateauDecay, current_learning_rate
 from lrdecay.tuning.data.inputs import OrderedData, ordered_arrays
-from lrdecay.tuning.prefixes import trunks
+from lrdecay.tuning.prefixes import trunk_lock, trunks
 from lrdecay.tuning.prefixes.prefix import (
     _plateau_mode,
     _Resume,
@@ -113,13 +113,25 @@ def start_branch(
         checkpoint: KerasTuner's `SaveBestEpoch` of the trial, or `None`.
     """
     store = trunks.TrunkStore(directory)
-    stored = store.length()
-    history = store.history(stored)
     mode = monitor_direction(decay, model) if isinstance(decay, PlateauDecay) else None
 
     def departure(known: Sequence[Logs]) -> int | None:
         return departure_epoch(decay, epochs, trunk_lr, known, mode)
 
+    stored: int = 0
+    history: list[Logs] = []
+
+    def stored_enough() -> bool:
+        # What this fit needs of the trunk: up to its departure, or all of
+        # its epochs while it is not known to depart.
+        nonlocal stored, history
+        stored = store.length()
+        history = store.history(stored)
+        departs = departure(history)
+        return stored >= min(epochs, epochs if departs is None else departs)
+
+    # Another process training this trunk now: its epochs, not ours again.
+    trunk_lock.wait_for_trunk(directory, stored_enough)
     departs = departure(history)
     start = min(stored, epochs, stored if departs is None else departs)
     prefix = history[:start]

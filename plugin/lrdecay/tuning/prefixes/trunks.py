@@ -51,7 +51,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from lrdecay.tuning.prefixes import trunk_check
+from lrdecay.tuning.prefixes import trunk_check, trunk_lock
 from lrdecay.tuning.prefixes.prefix import TrunkState, restore_state
 
 TRUNKS_DIR = "trunks"
@@ -245,16 +245,29 @@ class TrunkWriter(keras.callbacks.Callback):
         self.trunk_lr = float(np.float32(trunk_lr))
         self.writer = writer
         self.following = True
+        # Held while the fit follows the trunk: other processes' trials that
+        # branch from it wait for its epochs (`trunk_lock.wait_for_trunk`).
+        self.lock = trunk_lock.WriterLock(store.directory)
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        self.lock.acquire()
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        self.lock.release()
+
+    def _stop_following(self) -> None:
+        self.following = False
+        self.lock.release()
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         if not self.following or epoch != len(self.history):
-            self.following = False
+            self._stop_following()
             return
         values = trunk_logs(logs, self.trunk_lr)
         self.history.append(values)
         departure = self.departure(self.history)
         if departure is not None and departure < epoch + 1:
-            self.following = False
+            self._stop_following()
             return
         if not os.path.exists(self.store.path(epoch + 1)):
             try:
@@ -267,10 +280,10 @@ class TrunkWriter(keras.callbacks.Callback):
                     "share it will train it again.",
                     stacklevel=2,
                 )
-                self.following = False
+                self._stop_following()
                 return
         if departure is not None and departure <= epoch + 1:
-            self.following = False
+            self._stop_following()
 
 
 def trunk_logs(logs: Mapping[str, Any] | None, trunk_lr: float) -> Logs:
