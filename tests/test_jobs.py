@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from conftest import run_lrdecay
+from conftest import lrdecay_environment, run_lrdecay
 from lrdecay.tuning import distributed
 from search_store import client, runs, unseeded_digits_model
 
@@ -129,17 +129,12 @@ def test_two_jobs_give_the_numbers_of_one(tmp_path: Path, digits: Any) -> None:
     assert all(len(curve["val_loss"]) == 3 for curve in curves_two.values())
     assert two.winner.trial_id == one.winner.trial_id
     assert two.winner.score == one.winner.score
-    # The control (the trunk) ran alone first; its branches continued it.
+    # Branches started beside the trunk waited for its epochs: none twice.
     assert two.cost.epochs_trained == one.cost.epochs_trained
 
 
-def test_a_branch_waits_while_another_process_writes_its_trunk(
-    tmp_path: Path,
-) -> None:
-    """The lock of `TrunkWriter`, held by a real second process."""
-    from lrdecay.tuning.prefixes import trunk_lock
-
-    trunk = tmp_path / "trunk"
+def _hold_trunk_lock(trunk: Path) -> subprocess.Popen[str]:
+    """A second process holding `TrunkWriter`'s lock on `trunk` (until killed)."""
     holder = subprocess.Popen(
         [sys.executable, "-c",
          "import sys, time\n"
@@ -149,9 +144,63 @@ def test_a_branch_waits_while_another_process_writes_its_trunk(
          "time.sleep(600)\n"],
         stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
+    assert holder.stdout is not None
+    assert holder.stdout.readline() == "held\n"
+    return holder
+
+
+def test_grid_oracle_hands_out_branches_once_the_trunk_is_being_written(
+    tmp_path: Path,
+) -> None:
+    import keras_tuner
+
+    from lrdecay.tuning.pipeline.oracles import ParallelGridSearchOracle
+
+    hps = keras_tuner.HyperParameters()
+    hps.Choice("decay_kind", ["constant", "step", "exponential"])
+    oracle = ParallelGridSearchOracle(
+        objective=keras_tuner.Objective("score", "min"),
+        hyperparameters=hps,
+        trunk_trial=lambda values: values.get("decay_kind") == "constant",
+    )
+    oracle._set_project_dir(str(tmp_path), "grid")
+    trunk = oracle.create_trial("worker-1")
+    assert (trunk.status, trunk.hyperparameters.values) == (
+        "RUNNING",
+        {"decay_kind": "constant"},
+    )
+    # Until the trunk's writer holds its lock, the other worker waits.
+    assert oracle.create_trial("worker-2").status == "IDLE"
+    assert oracle.create_trial("worker-1").trial_id == trunk.trial_id
+    holder = _hold_trunk_lock(tmp_path / "grid" / "trunks" / "a-trunk-key")
     try:
-        assert holder.stdout is not None
-        assert holder.stdout.readline() == "held\n"
+        branch = oracle.create_trial("worker-2")
+    finally:
+        holder.kill()
+        holder.wait()
+    assert (branch.status, branch.hyperparameters.values) == (
+        "RUNNING",
+        {"decay_kind": "step"},
+    )
+    # The writer gone (its trial not ended): the next one waits again.
+    assert oracle.create_trial("worker-3").status == "IDLE"
+    trunk.status = "COMPLETED"
+    oracle.update_trial(trunk.trial_id, {"score": 1.0})
+    oracle.end_trial(trunk)
+    last = oracle.create_trial("worker-3")
+    assert last.hyperparameters.values == {"decay_kind": "exponential"}
+    assert oracle.create_trial("worker-1").status == "STOPPED"
+
+
+def test_a_branch_waits_while_another_process_writes_its_trunk(
+    tmp_path: Path,
+) -> None:
+    """The lock of `TrunkWriter`, held by a real second process."""
+    from lrdecay.tuning.prefixes import trunk_lock
+
+    trunk = tmp_path / "trunk"
+    holder = _hold_trunk_lock(trunk)
+    try:
         assert trunk_lock.being_written(str(trunk))
         # This process cannot take it; one of its own never makes it wait.
         assert not trunk_lock.WriterLock(str(trunk)).acquire()
@@ -174,3 +223,47 @@ def test_a_branch_waits_while_another_process_writes_its_trunk(
     assert not trunk_lock.being_written(str(trunk))  # held by this process
     mine.release()
     mine.release()  # idempotent
+
+
+def _processes_under(folder: Path) -> list[str]:
+    """The command lines of running processes that name `folder`."""
+    found = []
+    for status in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            line = status.read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if str(folder) in line:
+            found.append(line)
+    return found
+
+
+@pytest.mark.slow
+def test_jobs_command_starts_its_workers_early_and_stops_them_on_bad_input(
+    tmp_path: Path,
+) -> None:
+    """`--jobs 2` from the command line: the workers it starts ahead end."""
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    environment = lrdecay_environment(TMPDIR=str(temporary))  # the workers' folder
+    bad = run_lrdecay(
+        "search", "--jobs", "2", "--data", "missing.csv", "--target", "y",
+        cwd=tmp_path, timeout=120, env=environment,
+    )  # fmt: skip
+    assert bad.returncode == 2, bad.stderr
+    assert bad.stderr.count("\n") == 1 and "missing.csv" in bad.stderr
+    assert _processes_under(temporary) == []
+
+    good = run_lrdecay(
+        "search", "--jobs", "2", "--epochs", "3", "--decay-epochs", "1,2",
+        "--kinds", "step", "--seed", "0",
+        "--tracking-uri", f"sqlite:///{tmp_path}/mlflow.db",
+        cwd=tmp_path, timeout=300, env=environment,
+    )  # fmt: skip
+    assert good.returncode == 0, good.stderr[-3000:]
+    assert "epochs: 6 trained of 9 (67%)" in good.stdout, good.stdout
+    assert _processes_under(temporary) == []
+    store = client(tmp_path)
+    assert sorted(
+        (run.data.params["decay_kind"], run.info.status) for run in runs(store, "trial")
+    ) == [("constant", "FINISHED"), ("step", "FINISHED"), ("step", "FINISHED")]

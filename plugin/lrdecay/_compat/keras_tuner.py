@@ -63,6 +63,11 @@ def retry_queue(oracle: Any) -> list[Any]:
     return list(getattr(oracle, "_retry_queue", ()))
 
 
+def project_dir(oracle: Any) -> str:
+    """The oracle's project folder (`Oracle._project_dir`, which creates it)."""
+    return str(oracle._project_dir)
+
+
 def grid_pending(oracle: Any) -> list[str]:
     """The grid oracle's queue of trials to derive the next grid point from.
 

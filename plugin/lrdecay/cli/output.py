@@ -370,3 +370,25 @@ def ui_hint(*args: Any, **kwargs: Any) -> str:
     if mlflow != "mlflow":
         hint = hint.replace("  mlflow ui ", f"  {mlflow} ui ", 1)
     return hint
+
+
+def print_range_test(result: Any, verbosity: int) -> None:
+    """`--initial-lr auto`: what the LR range test found, and what was searched."""
+    lr_range = getattr(result, "lr_range", None)
+    if lr_range is None or verbosity < 1:
+        return
+    space = result.tuner.hypermodel.space
+    rates = ", ".join(f"{rate:g}" for rate in space.initial_lr.values)
+    print()
+    print(
+        f"LR range test: suggested initial rate {lr_range.suggested_lr:.3g} (a "
+        f"tenth of the loss minimum at {lr_range.min_loss_lr:.3g}); searched "
+        f"initial rates {rates}."
+    )
+
+
+def print_rate_warning(result: Any) -> None:
+    warning = getattr(result, "rate_warning", None)
+    if warning:
+        print()
+        print(f"Warning: {warning}")

@@ -33,6 +33,8 @@ from lrdecay.cli.output import (
     EPOCH_BUDGET,
     failure_line,
     print_banner,
+    print_range_test,
+    print_rate_warning,
     print_result,
 )
 from lrdecay.cli.search_flags import DEFAULT_TEST_SPLIT, DEFAULT_VAL_SPLIT
@@ -138,7 +140,6 @@ def run_search(args: argparse.Namespace) -> int:
 
 
 def _run_search(args: argparse.Namespace) -> int:
-    from lrdecay.cli import quiet
 
     settings = search_settings(args)
     check_space(settings)
@@ -158,6 +159,34 @@ def _run_search(args: argparse.Namespace) -> int:
     settings["tracking_uri"] = tracking_uri.hand_credentials_to_mlflow(
         settings["tracking_uri"]
     )
+    with _workers_ahead(args):
+        return _run_checked_search(args, settings)
+
+
+def _workers_ahead(args: argparse.Namespace) -> Any:
+    """`--jobs N`'s workers, started before the data and TensorFlow load.
+
+    They import while this process (the chief) loads; the search takes
+    them, and they are stopped if it never starts.
+    """
+    import contextlib
+
+    from lrdecay.tuning import distributed
+
+    if args.jobs in (None, 1) or args.dry_run:
+        return contextlib.nullcontext()
+    try:
+        if _resolve_role(args).is_distributed:
+            return contextlib.nullcontext()  # refused later, in one line
+        jobs = distributed.resolve_jobs(args.jobs)
+    except (TypeError, ValueError):  # UsageError too: said later, in one line
+        return contextlib.nullcontext()
+    return distributed.prestarted_workers(jobs)
+
+
+def _run_checked_search(args: argparse.Namespace, settings: dict[str, Any]) -> int:
+    from lrdecay.cli import quiet
+
     dataset = _load_dataset(args, settings)
     if not settings["objective"].startswith("val_"):
         raise UsageError(
@@ -191,7 +220,7 @@ def _run_search(args: argparse.Namespace) -> int:
             "prints the ranked trials and the best one."
         )
         return EXIT_OK
-    _print_range_test(outcome, args.verbosity)
+    print_range_test(outcome, args.verbosity)
     from lrdecay.cli.encoding_record import record_encoding
 
     record_encoding(
@@ -205,7 +234,7 @@ def _run_search(args: argparse.Namespace) -> int:
         args.verbosity,
         hyperparameter_names=model.hyperparameter_names,
     )
-    _print_rate_warning(outcome)
+    print_rate_warning(outcome)
     from lrdecay.tuning.evidence.failures import failures_note
 
     note = failures_note(outcome.tuner.oracle.trials.values())
@@ -249,28 +278,6 @@ def _project_name(
     except ValueError as error:
         raise UsageError(one_line(error)) from None
     return project_name
-
-
-def _print_range_test(result: Any, verbosity: int) -> None:
-    """`--initial-lr auto`: what the LR range test found, and what was searched."""
-    lr_range = getattr(result, "lr_range", None)
-    if lr_range is None or verbosity < 1:
-        return
-    space = result.tuner.hypermodel.space
-    rates = ", ".join(f"{rate:g}" for rate in space.initial_lr.values)
-    print()
-    print(
-        f"LR range test: suggested initial rate {lr_range.suggested_lr:.3g} (a "
-        f"tenth of the loss minimum at {lr_range.min_loss_lr:.3g}); searched "
-        f"initial rates {rates}."
-    )
-
-
-def _print_rate_warning(result: Any) -> None:
-    warning = getattr(result, "rate_warning", None)
-    if warning:
-        print()
-        print(f"Warning: {warning}")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -48,7 +48,11 @@ from lrdecay.tuning.distributed.chief_gone import (
     on_chief_gone,
 )
 from lrdecay.tuning.distributed.jobs import JOBS_AUTO, Jobs, resolve_jobs
-from lrdecay.tuning.distributed.local import Workers, local_workers
+from lrdecay.tuning.distributed.local import (
+    Workers,
+    local_workers,
+    prestarted_workers,
+)
 from lrdecay.tuning.distributed.roles import (
     ORACLE_IP_ENV,
     ORACLE_PORT_ENV,
@@ -83,6 +87,7 @@ __all__ = [
     "join_search",
     "local_workers",
     "on_chief_gone",
+    "prestarted_workers",
     "resolve_jobs",
     "resolve_role",
     "watch_chief",

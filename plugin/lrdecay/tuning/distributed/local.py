@@ -110,19 +110,26 @@ class _Worker:
 class Workers:
     """The worker processes of one search (see the module docstring)."""
 
-    def __init__(self, payload: bytes, jobs: Jobs, role: Role) -> None:
+    def __init__(self, payload: bytes | None, jobs: Jobs, role: Role) -> None:
         self.jobs = jobs
         self.role = role
         self.log_dir = tempfile.mkdtemp(prefix="lrdecay-jobs-")
         self._payload_path = os.path.join(self.log_dir, "search.pkl")
-        with open(self._payload_path, "wb") as file:
-            file.write(payload)
+        if payload is not None:
+            self.set_payload(payload)
         self._workers: list[_Worker] = []
         self._stopping = threading.Event()
         self._failed: str | None = None
         self._thread = threading.Thread(
             target=self._watch, name="lrdecay-local-workers", daemon=True
         )
+
+    def set_payload(self, payload: bytes) -> None:
+        """The call the workers run (read once they are released)."""
+        temporary = f"{self._payload_path}.tmp"
+        with open(temporary, "wb") as file:
+            file.write(payload)
+        os.replace(temporary, self._payload_path)
 
     def release(self) -> None:
         """Let the workers go on past their imports (the store is ready)."""
@@ -137,7 +144,9 @@ class Workers:
         self._thread.start()
 
     def _spawn(self, tuner_id: str, log: IO[bytes]) -> subprocess.Popen[bytes]:
-        environ = {**os.environ, **self.jobs.environment(), TUNER_ID_ENV: tuner_id}
+        environ = dict(os.environ)
+        self.role.export(environ)  # the chief's address; the id is the worker's
+        environ.update({**self.jobs.environment(), TUNER_ID_ENV: tuner_id})
         return subprocess.Popen(
             [sys.executable, "-m", WORKER_MODULE, self._payload_path],
             env=environ,
@@ -250,13 +259,52 @@ def local_workers(
         TypeError: The call cannot be pickled (before any process starts).
     """
     payload = pickled_call(call, args, kwargs)
-    role = Role("chief", "127.0.0.1", free_port())
-    with role.exported():
-        workers = Workers(payload, jobs, role)
+    workers = _take_prestarted(jobs)
+    if workers is None:
+        workers = Workers(payload, jobs, Role("chief", "127.0.0.1", free_port()))
         workers.start()
+    else:
+        workers.set_payload(payload)
+    with workers.role.exported():
         ended = False
         try:
             yield workers
             ended = True
         finally:
             workers.stop(wait=STOP_GRACE if ended else 0.0)
+
+
+# Workers started ahead of their search (`prestarted_workers`), not yet used.
+_PRESTARTED: list[Workers] = []
+
+
+@contextlib.contextmanager
+def prestarted_workers(jobs: Jobs) -> Iterator[None]:
+    """Start the workers of a `jobs` search now; `local_workers` takes them.
+
+    A worker spends most of its start importing TensorFlow, Keras and MLflow:
+    started before this process loads its data and model (as `lrdecay search
+    --jobs N` does), it imports while the chief does. Workers the block's
+    search did not take (it stopped before, or ran with other jobs) are
+    stopped when the block ends; none is started for `jobs=1`.
+    """
+    if jobs.count > 1 and not _PRESTARTED:
+        workers = Workers(None, jobs, Role("chief", "127.0.0.1", free_port()))
+        workers.start()
+        _PRESTARTED.append(workers)
+    try:
+        yield
+    finally:
+        while _PRESTARTED:
+            _PRESTARTED.pop().stop()
+
+
+def _take_prestarted(jobs: Jobs) -> Workers | None:
+    """The prestarted workers, if they are `jobs`'; others are stopped."""
+    if not _PRESTARTED:
+        return None
+    workers = _PRESTARTED.pop()
+    if (workers.jobs.count, workers.jobs.threads) == (jobs.count, jobs.threads):
+        return workers
+    workers.stop()
+    return None

@@ -5,7 +5,8 @@ chief's `sys.path` and `(call, args, kwargs)` from the file `PAYLOAD`
 (written by `local_workers` with cloudpickle, so a function defined in a
 script or a notebook travels too) and calls it under the KerasTuner role
 its environment gives (a worker of the chief on 127.0.0.1), once its
-imports are done and the chief let it go on (`Workers.release`). Its thread
+imports are done and the chief let it go on (`Workers.release`; a worker
+started ahead of its search, `prestarted_workers`, finds the file then). Its thread
 settings are in its environment already, read when TensorFlow loads.
 
 Exit codes (`lrdecay.tuning.distributed.local`): 0 when the search has no
@@ -33,7 +34,7 @@ from lrdecay.tuning.distributed.local import (
 
 def _import_ahead() -> None:
     """Load what every trial needs while the chief sets the search up."""
-    for name in ("keras", "keras_tuner", "mlflow"):
+    for name in ("keras", "keras_tuner", "mlflow", "lrdecay.tuning.pipeline.runner"):
         with contextlib.suppress(ImportError):
             __import__(name)
 
@@ -41,6 +42,14 @@ def _import_ahead() -> None:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     chief = os.getppid()
+    _import_ahead()
+    # The call is there once the chief let the workers go on (a worker
+    # started ahead of its search waits here for both).
+    go = os.path.join(os.path.dirname(argv[0]), GO_FILE)
+    while not os.path.exists(go):
+        if os.getppid() != chief:
+            return EXIT_CHIEF_GONE
+        time.sleep(0.1)
     with open(argv[0], "rb") as file:
         # The chief's import path, then the call (our own file).
         paths = pickle.load(file)
@@ -48,12 +57,6 @@ def main(argv: list[str] | None = None) -> int:
         call, args, kwargs = pickle.load(file)
     from lrdecay.tuning import distributed
 
-    _import_ahead()
-    go = os.path.join(os.path.dirname(argv[0]), GO_FILE)
-    while not os.path.exists(go):
-        if os.getppid() != chief:
-            return EXIT_CHIEF_GONE
-        time.sleep(0.1)
     try:
         # The process is ours: a gone chief interrupts it at once.
         with distributed.on_chief_gone(distributed.interrupt_or_exit):

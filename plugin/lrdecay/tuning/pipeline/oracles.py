@@ -14,10 +14,15 @@ an lrdecay `DecayHyperModel` (it declares its space up front) and of any
 hypermodel whose hyperparameters `Tuner.__init__` discovers by building it.
 In a single process the order of the trials is exactly the stock order.
 
-A grid that shares prefixes lists the constant-rate control first, so the
-first worker trains the trunk; a trial another worker starts meanwhile waits
-for the trunk epochs it needs (`lrdecay.tuning.prefixes.trunk_lock`), and
-one that departs at once (exponential, cosine) trains side by side with it.
+Trunks first (`trunk_trial`, which a grid that shares prefixes sets to "is
+the constant-rate control", listed first): while a trunk trial runs and its
+writer has not started yet, other workers are told `IDLE` (and ask again a
+moment later, `tuners._SearchHooks`). Once the trunk's writer holds its lock
+(`lrdecay.tuning.prefixes.trunk_lock`, from its first epoch on), the other
+trials start beside it: one that branches from the trunk waits for the
+epochs it needs, one that departs at once (exponential, cosine) trains.
+Without that lock (another host's file system), they wait for the trunk
+trial to end.
 
 It also resumes: the stock oracle (keras-tuner 1.4.8) saves neither its ordered
 list of trials nor its queue of trials to derive the next grid point from, so a
@@ -28,12 +33,16 @@ reloaded grid search either stops early or fails with a `KeyError` in
 from __future__ import annotations
 
 import functools
+import os
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import keras_tuner
 from keras_tuner.engine.trial import TrialStatus
 
 from lrdecay._compat import keras_tuner as keras_tuner_compat
+from lrdecay.tuning.prefixes import trunk_lock
+from lrdecay.tuning.prefixes.trunks import TRUNKS_DIR
 
 __all__ = ["GridSearch", "ParallelGridSearchOracle"]
 
@@ -41,8 +50,41 @@ __all__ = ["GridSearch", "ParallelGridSearchOracle"]
 class ParallelGridSearchOracle(keras_tuner.oracles.GridSearchOracle):
     """`GridSearchOracle` that never makes a worker wait for another's trial.
 
-    Args: as `keras_tuner.oracles.GridSearchOracle`.
+    Args: as `keras_tuner.oracles.GridSearchOracle`, and
+        trunk_trial: Callable or `None`. Given a trial's values, whether it
+            trains a trunk others branch from: while one runs and its writer
+            has not started, no other trial starts.
     """
+
+    def __init__(
+        self,
+        *args: Any,
+        trunk_trial: Callable[[Mapping[str, Any]], bool] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.trunk_trial = trunk_trial
+
+    def create_trial(self, tuner_id: str) -> Any:
+        if self._waits_for_trunk(tuner_id):
+            self.tuner_ids.add(tuner_id)
+            return keras_tuner.engine.trial.Trial(
+                self.hyperparameters.copy(), status=TrialStatus.IDLE
+            )
+        return super().create_trial(tuner_id)
+
+    def _waits_for_trunk(self, tuner_id: str) -> bool:
+        if self.trunk_trial is None or tuner_id in self.ongoing_trials:
+            return False
+        if keras_tuner_compat.retry_queue(self):
+            return False  # a retried trial may be the trunk itself
+        if not any(
+            self.trunk_trial(dict(trial.hyperparameters.values))
+            for trial in list(self.ongoing_trials.values())
+        ):
+            return False
+        trunks_dir = os.path.join(keras_tuner_compat.project_dir(self), TRUNKS_DIR)
+        return not trunk_lock.any_being_written(trunks_dir)
 
     def populate_space(self, trial_id: str) -> dict[str, Any]:
         response: dict[str, Any] = super().populate_space(trial_id)
@@ -85,7 +127,8 @@ class ParallelGridSearchOracle(keras_tuner.oracles.GridSearchOracle):
 class GridSearch(keras_tuner.GridSearch):
     """`keras_tuner.GridSearch` with a `ParallelGridSearchOracle`.
 
-    Args: as `keras_tuner.GridSearch`.
+    Args: as `keras_tuner.GridSearch`, and `trunk_trial` (as
+        `ParallelGridSearchOracle`).
     """
 
     def __init__(
@@ -99,6 +142,7 @@ class GridSearch(keras_tuner.GridSearch):
         allow_new_entries: bool = True,
         max_retries_per_trial: int = 0,
         max_consecutive_failed_trials: int = 3,
+        trunk_trial: Callable[[Mapping[str, Any]], bool] | None = None,
         **kwargs: Any,
     ) -> None:
         self.seed = seed
@@ -111,6 +155,7 @@ class GridSearch(keras_tuner.GridSearch):
             allow_new_entries=allow_new_entries,
             max_retries_per_trial=max_retries_per_trial,
             max_consecutive_failed_trials=max_consecutive_failed_trials,
+            trunk_trial=trunk_trial,
         )
         # Skip keras_tuner.GridSearch.__init__, which builds the stock oracle.
         keras_tuner.Tuner.__init__(self, oracle, hypermodel, **kwargs)

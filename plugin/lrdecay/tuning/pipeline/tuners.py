@@ -268,6 +268,9 @@ def build_tuner(plan: SearchPlan, hypermodel: Any, verbose: int = 0) -> Any:
         tuner_args.update(hyperband.default_options(plan.space, plan.epochs))
     elif plan.max_trials is not None or plan.algorithm != "grid":
         tuner_args["max_trials"] = plan.max_trials or 10
+    if plan.algorithm == "grid" and plan.shares_prefix and plan.space.control:
+        # Side by side (`jobs`, workers): the control's trunk, then its branches.
+        tuner_args["trunk_trial"] = _is_control
     tuner_args.update(plan.tuner_kwargs)
     quiet = contextlib.redirect_stdout(io.StringIO()) if not verbose else None
     with quiet or contextlib.nullcontext():

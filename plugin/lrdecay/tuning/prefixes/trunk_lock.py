@@ -92,6 +92,15 @@ def being_written(directory: str) -> bool:
     return False
 
 
+def any_being_written(trunks_dir: str) -> bool:
+    """Whether another process writes any trunk in `trunks_dir` now."""
+    try:
+        names = os.listdir(trunks_dir)
+    except OSError:
+        return False
+    return any(being_written(os.path.join(trunks_dir, name)) for name in names)
+
+
 def wait_for_trunk(directory: str, enough: Callable[[], bool]) -> float:
     """Wait while another process writes the trunk and `enough()` is false.
 
