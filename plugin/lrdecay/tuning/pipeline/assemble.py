@@ -46,6 +46,8 @@ def search_result(
     tracking_uri = None if runs is None else runs.tracking_uri
     if role.is_worker:
         # The chief holds the trials and the best one; it may be gone already.
+        if runs is not None:
+            runs.wait_for_artifacts()  # the last trial's plot, before exiting
         return SearchResult(
             winner=None,
             evidence=Evidence(
