@@ -20,7 +20,9 @@ control, at the default epochs), run as:
 10, 15) x 20 epochs without the control, plus a row for `lrdecay.search`
 with its defaults (tracked, the control and shared prefixes: 5 trials).
 `--jobs N` adds a row of the tracked, shared-prefix search with `jobs=N`
-(worker processes: its CPU column counts this process, the chief, only).
+(worker processes; its CPU column counts them). Without a grid flag, both
+sizes run (the short grid, then the default search), each with a `jobs=2`
+row: the README's table.
 
 Interleaved (the order rotates every repetition), medians, each a ratio to
 the bare fits measured in the same run, and the epochs each row trained.
@@ -320,6 +322,14 @@ class Rows:
 # -- measuring -----------------------------------------------------------------------
 
 
+def _cpu_seconds() -> float:
+    """This process's CPU time (every thread) and its ended children's."""
+    import resource
+
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
 def measure(plan: dict[str, Any], workdir: Path) -> dict[str, Any]:
     rows = Rows(plan, workdir)
     variants = rows.all()
@@ -337,7 +347,7 @@ def measure(plan: dict[str, Any], workdir: Path) -> dict[str, Any]:
         for name in names[shift:] + names[:shift]:
             if name in errors:
                 continue
-            started, cpu_started = time.perf_counter(), time.process_time()
+            started, cpu_started = time.perf_counter(), _cpu_seconds()
             try:
                 epochs[name] = variants[name]()
             except Exception as error:  # report it, measure the rest
@@ -345,7 +355,7 @@ def measure(plan: dict[str, Any], workdir: Path) -> dict[str, Any]:
                 log(f"{name} failed: {errors[name]}")
                 continue
             times[name].append(time.perf_counter() - started)
-            cpu[name].append(time.process_time() - cpu_started)
+            cpu[name].append(_cpu_seconds() - cpu_started)
             log(f"{name}: {times[name][-1]:.1f} s, CPU {cpu[name][-1]:.1f} s")
         log(f"repetition {repetition + 1}/{plan['repetitions']} done")
     if not times[BARE]:
@@ -374,17 +384,18 @@ def measure(plan: dict[str, Any], workdir: Path) -> dict[str, Any]:
 
 def markdown(payload: dict[str, Any]) -> str:
     plan = payload["plan"]
+    size = "short grid" if plan["epochs"] < 40 else "default search"
     parts = [
-        "### A whole search against its bare fits, and the peers\n",
+        f"#### The {size}: {payload['trials']} fits x {plan['epochs']} epochs\n",
         f"The digits search as a grid: {payload['trials']} fits "
         f"({', '.join(plan['kinds'])} over decay epochs "
         f"{', '.join(map(str, plan['decay_epochs']))}"
         + (", plus the constant-rate control" if plan["control"] else "")
         + f") x {plan['epochs']} epochs, {plan['repetitions']} interleaved "
         "repetitions, medians, ratios to the same fits run bare in the same run "
-        "(goal for lrdecay with `share_prefix=False`: at most 1.10x); *CPU*: the "
-        "process's CPU time (all threads), steadier than wall time on a busy "
-        "machine:\n",
+        "(goal for lrdecay with `share_prefix=False`: at most 1.05x); *CPU*: the "
+        "process's CPU time (all threads, and its worker processes'), steadier "
+        "than wall time on a busy machine:\n",
         "| what | median (s) | ratio to bare | CPU ratio to bare | epochs trained |",
         "|---|---|---|---|---|",
     ]
@@ -396,8 +407,8 @@ def markdown(payload: dict[str, Any]) -> str:
         )
     if plan.get("jobs", 1) > 1:
         parts.append(
-            f"\nThe jobs={plan['jobs']} row's CPU column counts the chief "
-            "process only, not its workers: compare its wall time."
+            f"\nThe jobs={plan['jobs']} row runs {plan['jobs']} worker processes "
+            "beside this one (the chief); its CPU column counts them too."
         )
     parts.append("")
     for name, reason in {
@@ -414,9 +425,49 @@ def markdown(payload: dict[str, Any]) -> str:
     return "\n".join(parts) + "\n"
 
 
-def main(argv: list[str] | None = None) -> int:
+def plans(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """What to measure: the flags' one grid, else both sizes with `jobs=2`."""
     from lrdecay import defaults
 
+    base: dict[str, Any] = {
+        "kinds": list(defaults.KINDS),
+        "decay_epochs": list(defaults.DECAY_EPOCHS),
+        "epochs": defaults.EPOCHS,
+        "control": defaults.CONTROL,
+        "repetitions": 3,
+        "warmup": True,
+        "jobs": 1 if args.jobs is None else args.jobs,
+    }
+    short = {"kinds": ["step"], "decay_epochs": [2, 5, 10, 15], "epochs": 20}
+    if args.quick:
+        base.update(kinds=["step"], decay_epochs=[1], epochs=2, repetitions=1)
+        base["warmup"] = False
+        return [base]
+    chosen = (args.kinds, args.decay_epochs, args.epochs, args.no_control)
+    if not args.short and not any(chosen):
+        jobs = 2 if args.jobs is None else args.jobs
+        both = [{**base, **short, "control": False}, base]
+        return [
+            {**plan, "jobs": jobs, "repetitions": args.repetitions or 3}
+            for plan in both
+        ]
+    plan = dict(base)
+    if args.short:
+        plan.update(short, control=False)
+    if args.kinds:
+        plan["kinds"] = args.kinds.split(",")
+    if args.decay_epochs:
+        plan["decay_epochs"] = [int(value) for value in args.decay_epochs.split(",")]
+    if args.epochs:
+        plan["epochs"] = args.epochs
+    if args.repetitions:
+        plan["repetitions"] = args.repetitions
+    if args.no_control:
+        plan["control"] = False
+    return [plan]
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a smoke run (< 1 min)")
     parser.add_argument("--out", help="results directory")
@@ -431,41 +482,13 @@ def main(argv: list[str] | None = None) -> int:
         help="4 step decays (2, 5, 10, 15) x 20 epochs, no control, plus the "
         "defaults row",
     )
-    parser.add_argument("--jobs", type=int, default=1, help="add a jobs=N row")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        help="add a jobs=N row (default: 2 when both sizes run, else none)",
+    )
     args = parser.parse_args(argv)
-
-    if args.quick:
-        plan: dict[str, Any] = {
-            "kinds": ["step"],
-            "decay_epochs": [1],
-            "epochs": 2,
-            "control": True,
-            "repetitions": 1,
-            "warmup": False,
-        }
-    else:
-        plan = {
-            "kinds": list(defaults.KINDS),
-            "decay_epochs": list(defaults.DECAY_EPOCHS),
-            "epochs": defaults.EPOCHS,
-            "control": defaults.CONTROL,
-            "repetitions": 3,
-            "warmup": True,
-        }
-    if args.short:
-        plan.update(kinds=["step"], decay_epochs=[2, 5, 10, 15], epochs=20)
-        plan["control"] = False
-    plan["jobs"] = args.jobs
-    if args.kinds:
-        plan["kinds"] = args.kinds.split(",")
-    if args.decay_epochs:
-        plan["decay_epochs"] = [int(value) for value in args.decay_epochs.split(",")]
-    if args.epochs:
-        plan["epochs"] = args.epochs
-    if args.repetitions:
-        plan["repetitions"] = args.repetitions
-    if args.no_control:
-        plan["control"] = False
 
     out = _common.out_dir(args.out)
     started = time.perf_counter()
@@ -485,21 +508,30 @@ def main(argv: list[str] | None = None) -> int:
             "optuna",
             "optuna-integration",
         ),
-        "plan": plan,
+        "sizes": [],
     }
     status = 0
-    with tempfile.TemporaryDirectory(prefix="lrdecay_bench_peers_") as tmp:
-        os.chdir(tmp)  # MLflow's and KerasTuner's defaults land here
-        try:
-            payload.update(measure(plan, Path(tmp)))
-        except Exception as error:
-            log(f"failed: {type(error).__name__}: {error}")
-            payload["error"] = f"{type(error).__name__}: {error}"
-            status = 1
+    for plan in plans(args):
+        size: dict[str, Any] = {"plan": plan}
+        with tempfile.TemporaryDirectory(prefix="lrdecay_bench_peers_") as tmp:
+            os.chdir(tmp)  # MLflow's and KerasTuner's defaults land here
+            try:
+                size.update(measure(plan, Path(tmp)))
+            except Exception as error:
+                log(f"failed: {type(error).__name__}: {error}")
+                size["error"] = f"{type(error).__name__}: {error}"
+                status = 1
+        payload["sizes"].append(size)
     payload["machine_after"] = {"load_average": _common.machine().get("load_average")}
     payload["wall_time_s"] = time.perf_counter() - started
-    if "rows" in payload:
-        payload["markdown"] = markdown(payload)
+    sections = [
+        markdown({**payload, **size}) for size in payload["sizes"] if "rows" in size
+    ]
+    if sections:
+        payload["markdown"] = (
+            "### A whole search against its bare fits, and the peers\n\n"
+            + "\n".join(sections)
+        )
         print(payload["markdown"])
     _common.write_json(out / "peers.json", payload)
     log(f"wrote {out / 'peers.json'} in {payload['wall_time_s']:.0f} s")
