@@ -4,7 +4,8 @@
   (`departure_epoch`), the trunk's state there (`TrunkState`,
   `restore_state`) and a branch's decay state on resuming (`_Resume`).
 - `trunks`: the trunks `search()` keeps on disk, one per setting;
-  `trunk_check`: whether an epoch file is whole (a damaged one is retrained).
+  `trunk_check`: whether an epoch file is whole (a damaged one is retrained);
+  `trunk_lock`: whether another process is writing a trunk now (its lock).
 - `branch`: a trial's start, from its trunk's state at its departure.
 
 How `search()` uses them:
@@ -40,6 +41,8 @@ logged into it with the trunk's values), tagged with the trial it branched
 from; `SearchResult.cost` (`epochs_trained`, `epochs_independent`) (and the parent
 run's metrics of those names) say what it saved. A resumed search continues
 a trunk where it stopped; distributed workers on one machine or a shared
-filesystem share the trunks through the project directory, and a worker
-that finds no trunk trains the prefix itself (exact, not cheaper).
+filesystem share the trunks through the project directory: a worker whose
+trunk another process is writing waits for the epochs it needs, and one
+that finds no trunk and no writer trains the prefix itself (exact, not
+cheaper).
 """
