@@ -212,6 +212,9 @@ def test_a_branch_waits_while_another_process_writes_its_trunk(
 
         waited = trunk_lock.wait_for_trunk(str(trunk), enough)
         assert len(looks) == 3 and waited >= 2 * trunk_lock.POLL_S * 0.9
+        # A writer that stores nothing new (hung) is waited for no longer.
+        waited = trunk_lock.wait_for_trunk(str(trunk), lambda: False, stall_s=0.5)
+        assert 0.5 <= waited < trunk_lock.STALL_S  # not the default 120 s
     finally:
         holder.kill()
         holder.wait()

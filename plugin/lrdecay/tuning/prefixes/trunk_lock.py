@@ -26,6 +26,8 @@ except ImportError:  # pragma: no cover - Windows
 LOCK_FILE = ".writing"
 # How often a waiting trial looks at the trunk again (seconds).
 POLL_S = 0.2
+# A writer that stores nothing new for this long is not waited for (seconds).
+STALL_S = 120.0
 # The trunk folders whose lock this process holds.
 _HELD: set[str] = set()
 
@@ -101,14 +103,31 @@ def any_being_written(trunks_dir: str) -> bool:
     return any(being_written(os.path.join(trunks_dir, name)) for name in names)
 
 
-def wait_for_trunk(directory: str, enough: Callable[[], bool]) -> float:
+def wait_for_trunk(
+    directory: str, enough: Callable[[], bool], stall_s: float = STALL_S
+) -> float:
     """Wait while another process writes the trunk and `enough()` is false.
 
     `enough()` reads the trunk as stored now (e.g. "it reaches this fit's
-    departure epoch"). Returns the seconds waited. A signal (Ctrl-C) stops
-    the wait as it stops anything else.
+    departure epoch"). A writer that holds the lock but has stored nothing
+    new for `stall_s` seconds (a hung process) is waited for no longer: the
+    fit then trains what it lacks itself, with the same numbers. Returns the
+    seconds waited. A signal (Ctrl-C) stops the wait as it stops anything.
     """
-    started = time.monotonic()
+    started = last_change = time.monotonic()
+    seen = _entries(directory)
     while not enough() and being_written(directory):
+        now, entries = time.monotonic(), _entries(directory)
+        if entries != seen:
+            seen, last_change = entries, now
+        elif now - last_change > stall_s:
+            break
         time.sleep(POLL_S)
     return time.monotonic() - started
+
+
+def _entries(directory: str) -> int:
+    try:
+        return len(os.listdir(directory))
+    except OSError:
+        return 0
