@@ -244,6 +244,18 @@ def test_nested_blocks_raise_once_and_the_outer_one_ends_cleanly() -> None:
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
+def test_a_second_ctrl_c_does_not_wait_for_a_deferred_block() -> None:
+    steps = []
+    with pytest.raises(KeyboardInterrupt), stop_on_signals(), signals_deferred():
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.2)
+        steps.append("first one recorded")
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(5)
+        steps.append("not reached")
+    assert steps == ["first one recorded"]
+
+
 def test_a_signal_in_a_deferred_block_stops_when_it_ends() -> None:
     steps = []
     with pytest.raises(KeyboardInterrupt), stop_on_signals():

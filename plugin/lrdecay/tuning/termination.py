@@ -69,9 +69,11 @@ def _handle(signal_number: int, frame: object) -> None:
         if _STATE.terminating:
             return
         _STATE.terminating = True
+    again = _STATE.pending == signal.SIGINT == signal_number
     _STATE.pending = signal_number
-    if _STATE.deferring:
+    if _STATE.deferring and not again:
         return
+    # A second Ctrl-C does not wait for a deferred block (a slow server).
     raise _stop_exception(signal_number)
 
 
@@ -113,7 +115,7 @@ def signals_deferred() -> Iterator[None]:
 
     For bookkeeping that must not stop half-way (KerasTuner ending a trial
     and its runs tagged with the status). Keep it short: Ctrl-C waits for
-    it. A no-op outside the main thread.
+    it; a second Ctrl-C stops at once. A no-op outside the main thread.
 
     Raises:
         KeyboardInterrupt, Terminated: When the block ends, if a signal
