@@ -427,10 +427,10 @@ def markdown(payload: dict[str, Any]) -> str:
 
 def plans(args: argparse.Namespace) -> list[dict[str, Any]]:
     """What to measure: the flags' one grid, else both sizes with `jobs=2`."""
-    from lrdecay import defaults
+    from lrdecay import defaults, schedules
 
     base: dict[str, Any] = {
-        "kinds": list(defaults.KINDS),
+        "kinds": list(schedules.DEFAULT_KINDS),
         "decay_epochs": list(defaults.DECAY_EPOCHS),
         "epochs": defaults.EPOCHS,
         "control": defaults.CONTROL,

@@ -292,7 +292,7 @@ def test_python_m_lrdecay_runs_the_command(tmp_path: Path) -> None:
 def test_search_defaults_are_lrdecay_defaults(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from lrdecay import defaults
+    from lrdecay import defaults, schedules
     from lrdecay.cli.search import data_identity, search_settings
 
     parser = cli.build_parser()
@@ -300,7 +300,7 @@ def test_search_defaults_are_lrdecay_defaults(
     settings = search_settings(args)
     assert settings == {
         "algorithm": defaults.ALGORITHM,
-        "kinds": defaults.KINDS,
+        "kinds": schedules.DEFAULT_KINDS,
         "decay_epochs": list(defaults.DECAY_EPOCHS),
         "initial_lr": None,
         "epochs": defaults.EPOCHS,

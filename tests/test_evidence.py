@@ -385,12 +385,12 @@ def test_verdicts_say_when_the_evidence_shows_nothing() -> None:
 
 
 def test_repeats_and_control_name_a_different_search() -> None:
-    from lrdecay import defaults
+    from lrdecay import defaults, schedules
     from lrdecay.tuning.pipeline.plan import make_plan
 
     def plan(**kw: Any) -> Any:
         settings: dict[str, Any] = {
-            "algorithm": "grid", "kinds": defaults.KINDS,
+            "algorithm": "grid", "kinds": schedules.DEFAULT_KINDS,
             "decay_epochs": defaults.DECAY_EPOCHS, "space": None,
             "initial_lr": None, "tracking": False, "tracking_uri": None,
             "experiment_name": None, "project_name": None,

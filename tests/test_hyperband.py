@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from lrdecay import defaults
+from lrdecay import defaults, schedules
 from lrdecay.tuning.searchspace.space import DecaySpace, relative_epochs
 from search_store import unseeded_digits_model
 
@@ -53,7 +53,9 @@ def _oracle(space: DecaySpace, max_epochs: int, **options: Any) -> Any:
 
 
 def test_the_default_plan_is_successive_halving_from_5_epochs() -> None:
-    space = DecaySpace(defaults.KINDS, defaults.HYPERBAND_DECAY_EPOCHS, control=True)
+    space = DecaySpace(
+        schedules.DEFAULT_KINDS, defaults.HYPERBAND_DECAY_EPOCHS, control=True
+    )
     oracle = _oracle(space, defaults.EPOCHS)
     assert oracle.min_epochs == defaults.HYPERBAND_MIN_EPOCHS == 4
     assert oracle.bracket_budgets(0) == [5, 14, 40]
@@ -171,7 +173,7 @@ def test_hyperband_searches_fractions_by_default_from_python_and_the_cli() -> No
     settings = search_settings(args)
     assert settings["decay_epochs"] == [0.25, 0.5, 0.75]
     common: dict[str, Any] = {
-        "algorithm": "hyperband", "kinds": defaults.KINDS, "space": None,
+        "algorithm": "hyperband", "kinds": schedules.DEFAULT_KINDS, "space": None,
         "initial_lr": None, "tracking": False, "tracking_uri": None,
         "experiment_name": None, "project_name": None,
         "project_dir": "/nonexistent-lrdecay-project", "epochs": 40,

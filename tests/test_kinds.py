@@ -12,7 +12,7 @@ import ast
 import pathlib
 
 import lrdecay
-from lrdecay import callbacks, defaults, schedules
+from lrdecay import callbacks, schedules
 from lrdecay.kinds import KIND_TABLE
 from lrdecay.tuning.evidence import labels
 from lrdecay.tuning.searchspace.space import SEARCHABLE_KINDS, DecaySpace
@@ -25,10 +25,6 @@ SCHEDULES = "schedules"
 CALLBACKS = "callbacks"
 # Strings equal to a kind name that are something else, or user-facing text.
 ALLOWED = {
-    # The kinds searched by default: a default, in the lowest layer.
-    ("defaults.py", "step"),
-    ("defaults.py", "exponential"),
-    ("defaults.py", "plateau"),
     # `Range(step=...)`: a grid's step, not the kind.
     ("tuning/searchspace/ranges.py", "step"),
     # `Range(sampling="linear")`: how a range is sampled, not the kind.
@@ -87,7 +83,9 @@ def test_no_kind_name_outside_the_kind_table():
 def test_the_tables_derive_from_the_kind_table():
     searchable = [name for name, spec in KIND_TABLE.items() if spec.searchable]
     assert set(SEARCHABLE_KINDS) == set(searchable)
-    assert SEARCHABLE_KINDS[: len(defaults.KINDS)] == defaults.KINDS
+    default = schedules.DEFAULT_KINDS
+    assert default == tuple(n for n, s in KIND_TABLE.items() if s.default)
+    assert SEARCHABLE_KINDS[: len(default)] == default
     assert set(callbacks.DECAYS) == set(KIND_TABLE)
     for name, schedule in schedules.SCHEDULES.items():
         assert schedule.spec is KIND_TABLE[name]

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from lrdecay.tuning.searchspace.space import (
+    DEFAULT_KINDS,
     DecaySpace,
     Range,
     ResolvedDecay,
@@ -386,7 +387,7 @@ def test_the_default_project_name_is_the_command_lines() -> None:
     from lrdecay.tuning.pipeline.plan import make_plan
 
     plan = make_plan(
-        algorithm="grid", kinds=defaults.KINDS, decay_epochs=defaults.DECAY_EPOCHS,
+        algorithm="grid", kinds=DEFAULT_KINDS, decay_epochs=defaults.DECAY_EPOCHS,
         space=None, initial_lr=None, tracking=False, tracking_uri=None,
         experiment_name=None, project_name=None, project_dir=defaults.PROJECT_DIR,
         epochs=defaults.EPOCHS, max_trials=None, objective=defaults.OBJECTIVE,

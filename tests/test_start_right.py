@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from conftest import run_lrdecay
-from lrdecay import defaults
+from lrdecay import schedules
 from lrdecay.cli import arguments
 from lrdecay.cli import main as cli
 from lrdecay.schedules import CosineRestartsSchedule, CosineSchedule
@@ -33,7 +33,7 @@ def test_cosine_kinds_are_searchable_but_not_searched_by_default() -> None:
         "linear",
         "wsd",
     )
-    assert defaults.KINDS == ("step", "exponential", "plateau")
+    assert schedules.DEFAULT_KINDS == ("step", "exponential", "plateau")
     assert DecaySpace().kinds == ("step", "exponential", "plateau")
     with pytest.raises(ValueError, match="cosine_restarts"):
         DecaySpace(kinds=("cosin",))

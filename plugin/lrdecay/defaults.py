@@ -14,9 +14,8 @@ from typing import Any
 
 ALGORITHMS: tuple[str, ...] = ("grid", "random", "hyperband", "bayesian")
 ALGORITHM = "grid"
-# The kinds searched by default; every searchable kind is
-# `lrdecay.schedules.SEARCHABLE_KINDS` (derived from the kind table).
-KINDS: tuple[str, ...] = ("step", "exponential", "plateau")
+# The kinds searched by default are the kind table's rows marked `default`:
+# `lrdecay.schedules.DEFAULT_KINDS` (every searchable kind: `SEARCHABLE_KINDS`).
 
 # The default search: 3 kinds x 4 decay-epoch values = 12 trials of EPOCHS
 # epochs on the digits. 40 x (5, 10, 20, 30) rather than 50 x (10, 20, 30, 50):

@@ -68,6 +68,8 @@ class KindSpec:
         preview: Bool. `lrdecay preview` draws it. Defaults to `True`.
         piecewise: Bool. Its rate is constant between decays (drawn as
             steps). Defaults to `False`.
+        default: Bool. A search without `kinds` (`lrdecay search` without
+            `--kinds`) tries it. Defaults to `False`.
     """
 
     name: str
@@ -78,6 +80,7 @@ class KindSpec:
     plateau: bool = False
     preview: bool = True
     piecewise: bool = False
+    default: bool = False
 
     @property
     def searchable(self) -> bool:

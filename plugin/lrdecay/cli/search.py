@@ -20,7 +20,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-from lrdecay import defaults
+from lrdecay import defaults, schedules
 from lrdecay.cli import arguments, progress, search_flags
 from lrdecay.cli.errors import (
     EXIT_FAILED,
@@ -54,7 +54,7 @@ def search_settings(args: argparse.Namespace) -> dict[str, Any]:
     algorithm = args.algorithm or defaults.ALGORITHM
     return {
         "algorithm": algorithm,
-        "kinds": tuple(args.kinds or defaults.KINDS),
+        "kinds": tuple(args.kinds or schedules.DEFAULT_KINDS),
         "decay_epochs": _decay_epochs(args.decay_epochs, epochs, algorithm),
         "initial_lr": initial_lr,
         "epochs": epochs,

@@ -39,7 +39,7 @@ def _add_space(parser: argparse.ArgumentParser) -> None:
         type=arguments.kind_list,
         metavar="KINDS",
         help=f"comma-separated decay kinds: {', '.join(schedules.SEARCHABLE_KINDS)} "
-        f"(default: {','.join(defaults.KINDS)})",
+        f"(default: {','.join(schedules.DEFAULT_KINDS)})",
     )
     space.add_argument(
         "--decay-epochs",

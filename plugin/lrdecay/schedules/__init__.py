@@ -13,8 +13,8 @@ of eating into it.
 Each decay kind's search metadata (`KindSpec`: its name, the argument its
 decay epochs set, its other searchable settings) is the class attribute
 `spec` of its schedule; defining the class registers it in
-`lrdecay.kinds.KIND_TABLE`, and `SCHEDULES` and `SEARCHABLE_KINDS` derive
-from that table.
+`lrdecay.kinds.KIND_TABLE`, and `SCHEDULES`, `SEARCHABLE_KINDS` and
+`DEFAULT_KINDS` derive from that table.
 
 The modules, by kind: `base` (`Schedule`, `SCHEDULES`), `step` (step and
 multi-step), `exponential`, `cosine` (with restarts), `linear`, `wsd`,
@@ -24,7 +24,6 @@ schedule). They are imported below in the order the kind table lists them.
 
 from __future__ import annotations
 
-from lrdecay import defaults
 from lrdecay.kinds import KIND_TABLE, Extra, KindSpec
 from lrdecay.schedules.base import SCHEDULES, Schedule
 
@@ -42,6 +41,7 @@ from lrdecay.schedules.plateau import PLATEAU
 # isort: on
 
 __all__ = [
+    "DEFAULT_KINDS",
     "KIND_TABLE",
     "PLATEAU",
     "SCHEDULES",
@@ -57,20 +57,36 @@ __all__ = [
     "Schedule",
     "StepSchedule",
     "WSDSchedule",
+    "default_kinds",
     "searchable_kinds",
 ]
 
 
+def default_kinds() -> tuple[str, ...]:
+    """The kinds a search tries when it is not given `kinds`, in table order."""
+    return tuple(
+        name for name, spec in KIND_TABLE.items() if spec.searchable and spec.default
+    )
+
+
 def searchable_kinds() -> tuple[str, ...]:
     """Every kind a search can try: the default kinds first, then the rest."""
-    searchable = [name for name, spec in KIND_TABLE.items() if spec.searchable]
-    rest = [name for name in searchable if name not in defaults.KINDS]
-    return (*defaults.KINDS, *rest)
+    first = default_kinds()
+    rest = [
+        name
+        for name, spec in KIND_TABLE.items()
+        if spec.searchable and name not in first
+    ]
+    return (*first, *rest)
 
+
+DEFAULT_KINDS: tuple[str, ...] = default_kinds()
+"""The kinds `search()` and `lrdecay search` try when not given any: the rows
+of the kind table marked `default` (step, exponential and plateau)."""
 
 SEARCHABLE_KINDS: tuple[str, ...] = searchable_kinds()
 """Every kind `search(kinds=)` and `lrdecay search --kinds` may name.
 
-`lrdecay.defaults.KINDS` are the ones searched by default. The decay epochs of
+`DEFAULT_KINDS` are the ones searched by default. The decay epochs of
 each kind set its `spec.decay_arg` (a cosine decay's period, SGDR's T_0, ...).
 """

@@ -31,6 +31,7 @@ class ExponentialSchedule(Schedule):
         decay_arg="half_life",
         rate_arg=Extra("k", 0, low_open=False),
         rate_of_epochs=lambda half_life: math.log(2.0) / half_life,
+        default=True,
     )
 
     k: float | None = None

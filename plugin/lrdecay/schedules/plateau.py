@@ -15,5 +15,6 @@ PLATEAU = register_kind(
         extras=(Extra("factor", 0, 1),),
         plateau=True,
         preview=False,
+        default=True,
     )
 )

@@ -26,6 +26,7 @@ class StepSchedule(Schedule):
         decay_arg="epochs_drop",
         extras=(Extra("drop", 0, 1, high_open=False),),
         piecewise=True,
+        default=True,
     )
 
     drop: float = 0.5

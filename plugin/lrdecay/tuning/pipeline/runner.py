@@ -83,7 +83,7 @@ import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
-from lrdecay import defaults
+from lrdecay import defaults, schedules
 from lrdecay._compat.keras_tuner_files import atomic_json_writes
 from lrdecay.tuning.data import checks, inputs, normalize_data, user_callbacks
 from lrdecay.tuning.evidence.result import (
@@ -321,7 +321,7 @@ def search(
     fit_kwargs, options = keywords.split_keywords(fit_kwargs, tuner_options)
     plan = make_plan(
         algorithm=algorithm,
-        kinds=defaults.KINDS if kinds is None else kinds,
+        kinds=schedules.DEFAULT_KINDS if kinds is None else kinds,
         decay_epochs=decay_epochs,
         space=space,
         initial_lr=initial_lr,

@@ -66,6 +66,7 @@ from lrdecay.tuning.searchspace.ranges import (
 
 __all__ = [
     "CONTROL_KIND",
+    "DEFAULT_KINDS",
     "SEARCHABLE_KINDS",
     "DecayEpochs",
     "DecaySpace",
@@ -77,8 +78,9 @@ __all__ = [
     "relative_epochs",
 ]
 
-# Every kind `kinds` may name; `lrdecay.defaults.KINDS` are the default ones.
+# Every kind `kinds` may name, and the ones searched when it is not given.
 SEARCHABLE_KINDS: tuple[str, ...] = schedules.SEARCHABLE_KINDS
+DEFAULT_KINDS: tuple[str, ...] = schedules.DEFAULT_KINDS
 
 # The constant-rate control's `decay_kind`: the initial rate, no decay.
 CONTROL_KIND = schedules.ConstantSchedule.kind
@@ -142,7 +144,7 @@ class DecaySpace:
         kinds: Sequence of str. Decay kinds to try, from
             `SEARCHABLE_KINDS` (`"step"`, `"exponential"`, `"plateau"`,
             `"cosine"`, `"cosine_restarts"`). Defaults to
-            `lrdecay.defaults.KINDS`, `("step", "exponential", "plateau")`.
+            `DEFAULT_KINDS`, `("step", "exponential", "plateau")`.
         decay_epochs: Setting, or a dict kind -> setting for different
             epochs per kind. Defaults to `lrdecay.defaults.DECAY_EPOCHS`,
             `(5, 10, 20, 30)`.
@@ -171,7 +173,7 @@ class DecaySpace:
 
     def __init__(
         self,
-        kinds: Sequence[str] = defaults.KINDS,
+        kinds: Sequence[str] = DEFAULT_KINDS,
         decay_epochs: Any = defaults.DECAY_EPOCHS,
         *,
         drop: Any = 0.5,
