@@ -451,3 +451,62 @@ def test_ctrl_c_while_the_parent_run_is_set_up_ends_it_killed_and_resumes(
         ("trial", "FINISHED"),
     ]
     assert result.parent_run_id == parent.info.run_id
+
+
+def test_ctrl_c_while_a_trial_s_run_is_created_ends_it_killed(
+    tmp_path: Path,
+    digits: tuple[Any, ...],
+    make_model: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A signal right after the store created a trial's run, before its id is known.
+
+    The 20-moments test once left a trial's run RUNNING: the SIGINT landed
+    while the fit's run was being created, so neither the logger nor the
+    search held its id. Here it comes there on purpose (after the real
+    `create_run` has returned, before the id reaches the logger).
+    """
+    import mlflow
+
+    from lrdecay import search
+    from lrdecay.tracking.run import TrackedRun
+
+    x_train, y_train, x_val, y_val = digits
+    create = TrackedRun._create
+    signalled = []
+
+    def create_then_ctrl_c(self: Any, parent_id: str | None) -> tuple[str, str]:
+        created = create(self, parent_id)
+        if not signalled and self.logger.tags.get("lrdecay.role") == "trial":
+            signalled.append(created[0])
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.2)  # the signal is handled here, the id not returned
+        return created
+
+    monkeypatch.setattr(TrackedRun, "_create", create_then_ctrl_c)
+    store = f"sqlite:///{tmp_path}/mlflow.db"
+    arguments = dict(
+        x=x_train[:256], y=y_train[:256], validation_data=(x_val, y_val),
+        epochs=2, kinds=["step"], decay_epochs=[1], control=False, seed=0,
+        batch_size=64, project_dir=str(tmp_path / "projects"), project_name="p",
+        tracking={"tracking_uri": store}, verbose=0,
+    )  # fmt: skip
+    with pytest.raises(KeyboardInterrupt):
+        search(lambda hp: make_model(), **arguments)
+    assert len(signalled) == 1
+    client = mlflow.MlflowClient(store)
+    experiment_id = client.get_experiment_by_name("lrdecay").experiment_id
+    statuses = {
+        run.data.tags["lrdecay.role"]: run.info.status
+        for run in client.search_runs([experiment_id])
+    }
+    assert statuses == {"search": "KILLED", "trial": "KILLED"}
+    assert client.get_run(signalled[0]).info.status == "KILLED"
+
+    search(lambda hp: make_model(), **arguments)
+    runs = client.search_runs([experiment_id])
+    assert sorted((run.data.tags["lrdecay.role"], run.info.status) for run in runs) == [
+        ("search", "FINISHED"),
+        ("trial", "FINISHED"),
+        ("trial", "KILLED"),
+    ]

@@ -52,14 +52,38 @@ class TrialRun:
         """
         self.logger.wait_for_artifacts()
         self.end("KILLED", reason, trial_status="KILLED")  # a no-op if ended
-        run_id = self.logger.run_id
-        if run_id is None:
-            return
         client = self.owner.client
-        client.set_tag(run_id, layout.STATUS_TAG, "KILLED")
-        client.set_tag(run_id, RUN_STATUS_TAG, "KILLED")
-        if client.get_run(run_id).info.status != "KILLED":
-            client.set_terminated(run_id, "KILLED")
+        known = self.logger.run_id
+        for run_id in [known] if known is not None else self._opened_unseen():
+            client.set_tag(run_id, layout.STATUS_TAG, "KILLED")
+            client.set_tag(run_id, RUN_STATUS_TAG, "KILLED")
+            if client.get_run(run_id).info.status != "KILLED":
+                client.set_terminated(run_id, "KILLED")
+
+    def _opened_unseen(self) -> list[str]:
+        """The run the fit created before the logger held its id.
+
+        A signal can land while the fit's run is being created (inside the
+        store's `create_run`, or before its id reaches the logger): the run
+        exists, RUNNING, and nothing here knows its id. It is found by its
+        trial's tags: one process runs a trial execution at a time.
+        """
+        owner, tags = self.owner, self.logger.tags
+        trial_id, execution = tags.get(layout.TRIAL_TAG), tags.get(layout.EXECUTION_TAG)
+        if owner.parent_run_id is None or trial_id is None:
+            return []
+        runs = layout.trial_runs(
+            owner.client,
+            owner.experiment_id,
+            owner.parent_run_id,
+            status="RUNNING",
+            trial_id=trial_id,
+        )
+        return [
+            run.info.run_id
+            for run in runs
+            if run.data.tags.get(layout.EXECUTION_TAG) == execution
+        ]
 
 
 class RecordingTrialRun(TrialRun):
