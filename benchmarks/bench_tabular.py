@@ -7,11 +7,13 @@ turn (interleaved, median of the repetitions) by:
 - `pandas.read_csv` with its default parser: the baseline;
 - `lrdecay.cli.tables.read_table`: lrdecay's reader (pandas' pyarrow engine);
 - `lrdecay.cli.data.load_dataset`: the whole data path of `lrdecay search
-  --data FILE --target COLUMN`: read, check every column, split, fit the
-  `keras.utils.FeatureSpace` on the training split and encode every split;
+  --data FILE --target COLUMN`: read, check every column, split, and encode
+  every split with the training split's statistics (the arrays
+  `keras.utils.FeatureSpace` gives, computed in numpy; the layer itself is
+  built when the model is saved with its features);
 - `load_dataset` on the same table as Parquet.
 
-Done when: the reader takes at most 2x `pandas.read_csv`'s time.
+Done when: `load_dataset` takes at most 2x `pandas.read_csv`'s time.
 
 Memory: a 2,000,000-row copy (quick: 200,000), loaded in a fresh process each
 by `pandas.read_csv`, by `load_dataset` in memory, and by `load_dataset`
@@ -41,6 +43,8 @@ from _common import log, median
 
 FEATURES = 20
 TARGET = "label"
+# Done when the whole load takes at most this many times `pandas.read_csv`'s.
+LOAD_GOAL = 2.0
 VARIANTS = ("pandas.read_csv", "read_table", "load_dataset", "load_dataset parquet")
 
 _CHILD = """
@@ -225,13 +229,16 @@ def markdown(payload: dict[str, Any]) -> str:
         lines.append(
             f"| {name} | {load['seconds']:.2f} | {load['ratio_to_pandas']:.2f} |"
         )
-    ratio = payload["load"]["read_table"]["ratio_to_pandas"]
+    ratio = payload["load"]["load_dataset"]["ratio_to_pandas"]
+    reader = payload["load"]["read_table"]["ratio_to_pandas"]
+    verdict = "met" if ratio <= LOAD_GOAL else "NOT met"
     memory_rows, memory_mib = payload["memory_rows"], payload["memory_csv_mib"]
     lines += [
         "",
-        f"lrdecay's reader takes {ratio:.2f}x `pandas.read_csv`'s time (done when "
-        "<= 2x). `load_dataset` adds the checks of every column, the split and the "
-        "FeatureSpace fitted on the training split.",
+        f"Loading the table as a search uses it (`load_dataset`: read, check every "
+        "column, split, encode every split with the training split's statistics) "
+        f"takes {ratio:.2f}x `pandas.read_csv`'s time: done when <= {LOAD_GOAL:g}x, "
+        f"{verdict}. The reader alone: {reader:.2f}x.",
         "",
         f"Memory: a {memory_rows:,}-row copy ({memory_mib:.0f} MiB), each loader in "
         "a fresh process, its peak resident memory above the process after "

@@ -238,3 +238,54 @@ def test_search_on_a_heart_table_matches_logistic_regression(
     labels = frame["target"].to_numpy()
     _, _, test_rows = split_indices(len(frame), 0.2, 0.2, 0, stratify=labels)
     assert float(np.mean(predicted[test_rows] == labels[test_rows])) == accuracy
+
+
+def test_the_arrays_equal_the_feature_space_s_bit_for_bit() -> None:
+    """`TableEncoding.transform` computes FeatureSpace's own output in numpy.
+
+    The search trains on those arrays; the saved model's inputs go through
+    the `FeatureSpace`. Both must give the same float32 values, in every
+    column kind lrdecay one-hot encodes or normalizes, for values the
+    training split never saw, and for the lookups' own out-of-vocabulary
+    tokens (-1, "[UNK]") in the data.
+    """
+    from lrdecay.cli import columns as kinds_of
+    from lrdecay.cli.encoding import fit_encoding
+
+    rng = np.random.default_rng(3)
+    n = 600
+    columns = {
+        "age": rng.normal(50, 9, n).astype("float32"),
+        "zero_spread": np.full(n, 2.5, dtype="float32"),
+        "b_tiny": (rng.normal(0, 1, n) * 1e-9).astype("float32"),
+        "thal": rng.choice(np.array(["normal", "fixed", "reversible", "[UNK]"]), n),
+        "cp": rng.integers(-1, 4, n).astype("int64"),
+        "ca": rng.integers(0, 9, n).astype("int64"),
+        "city": rng.choice(np.array(["Zürich", "Ålesund", "ber lin", "Akka"]), n),
+    }
+    kinds = {
+        "age": kinds_of.NUMERIC,
+        "zero_spread": kinds_of.NUMERIC,
+        "b_tiny": kinds_of.NUMERIC,
+        "thal": kinds_of.STRING_CATEGORICAL,
+        "cp": kinds_of.INTEGER_CATEGORICAL,
+        "ca": kinds_of.INTEGER_CATEGORICAL,
+        "city": kinds_of.STRING_CATEGORICAL,
+    }
+    # Rows the training split does not hold carry values it never saw.
+    train = np.arange(400)
+    columns["ca"][train] %= 5
+    columns["city"][train[columns["city"][train] == "Akka"]] = "Ålesund"
+    fitted = fit_encoding(columns, kinds, train)
+
+    arrays = fitted.transform(columns)
+    layer = np.asarray(fitted.feature_space(columns), dtype="float32")
+    assert arrays.dtype == layer.dtype == np.float32
+    # Sorted by name: age, b_tiny, ca (5 values + OOV), city (3 + OOV),
+    # cp (4 + OOV: -1 is the lookup's own), thal (3 + OOV), zero_spread.
+    assert arrays.shape == layer.shape == (n, 1 + 1 + 6 + 4 + 5 + 4 + 1)
+    assert np.array_equal(arrays, layer)
+    # Unseen values (ca >= 5, "Akka") and the lookups' own OOV tokens go to
+    # an out-of-vocabulary slot: every one-hot row still holds one 1.
+    assert np.array_equal(arrays[:, 2:21].sum(axis=1), np.full(n, 4.0))
+    assert np.array_equal(arrays[:, 21], np.zeros(n))  # no spread: 0

@@ -170,7 +170,10 @@ def split_indices(
             members = np.flatnonzero(stratify == label)
             members = rng.permutation(members)
             keys[members] = (np.arange(len(members)) + rng.random()) / len(members)
-        order = np.lexsort((rng.random(n_samples), keys))
+        order = np.argsort(keys, kind="stable")
+        if np.any(np.diff(keys[order]) == 0):
+            # Equal keys (rare): a random order among them, as always.
+            order = np.lexsort((rng.random(n_samples), keys))
     test = np.sort(order[:n_test])
     val = np.sort(order[n_test : n_test + n_val])
     train = np.sort(order[n_test + n_val :])

@@ -39,26 +39,76 @@ ENCODING_PARAM_PREFIX = "encoding."
 
 @dataclasses.dataclass(frozen=True)
 class TableEncoding:
-    """A fitted feature space and what it does to each column.
+    """A fitted encoding of a table's columns, and what it does to each.
 
     Attributes:
-        feature_space: `keras.utils.FeatureSpace`, adapted on the training
-            rows; its output is the model's input.
         kinds: Dict. Each feature column's kind (`lrdecay.cli.columns`).
         sizes: Dict. Each categorical column's number of values in the
             training split (hashed: its bins).
         fills: Dict. The value `--impute` filled each column's gaps with.
+        statistics: Dict. What the training split gave each column: a
+            numeric column's `(mean, variance)`, a one-hot column's sorted
+            distinct values (`encoding_from_statistics`).
     """
 
-    feature_space: Any
     kinds: Mapping[str, str]
     sizes: Mapping[str, int]
     fills: Mapping[str, Any]
+    statistics: Mapping[str, Any]
+    _built: list[Any] = dataclasses.field(
+        default_factory=list, repr=False, compare=False
+    )
+
+    @property
+    def feature_space(self) -> Any:
+        """The `keras.utils.FeatureSpace` that encodes the same: the model's input.
+
+        Built (and adapted) on first use: saving the model with its
+        features, or a hashed column. `transform` gives the same float32
+        values without it (a test compares them bit for bit).
+        """
+        if not self._built:
+            self._built.append(_feature_space(self.kinds, self.statistics))
+        return self._built[0]
 
     def transform(self, columns: Mapping[str, np.ndarray]) -> np.ndarray:
         """The encoded rows of `columns` (all of them), float32."""
-        inputs = {name: columns[name] for name in self.kinds}
-        return np.asarray(self.feature_space(inputs), dtype="float32")
+        if any(kind.endswith("hashed") for kind in self.kinds.values()):
+            # TensorFlow's fingerprint hash: only the layer computes it.
+            inputs = {name: columns[name] for name in self.kinds}
+            return np.asarray(self.feature_space(inputs), dtype="float32")
+        # FeatureSpace's own arithmetic, in its order (sorted column names):
+        # `Normalization` in float32, and a one-hot of each lookup index.
+        length = max(
+            (len(self.statistics[name]) for name, kind in self.kinds.items()
+             if kind != column_kinds.NUMERIC),
+            default=0,
+        )  # fmt: skip
+        blocks = {
+            name: _lookup_order(kind, self.statistics[name], length)
+            for name, kind in self.kinds.items()
+            if kind != column_kinds.NUMERIC
+        }
+        rows = len(next(iter(columns.values()))) if columns else 0
+        widths = [
+            len(blocks[name]) + 1 if name in blocks else 1
+            for name in sorted(self.kinds)
+        ]
+        out = np.zeros((rows, sum(widths)), dtype="float32")
+        start = 0
+        for name, width in zip(sorted(self.kinds), widths, strict=True):
+            values = np.asarray(columns[name])
+            if name in blocks:
+                index = _lookup(blocks[name], values)
+                out[np.arange(rows), start + index] = 1.0
+            else:
+                mean, variance = self.statistics[name]
+                scale = np.maximum(
+                    np.sqrt(np.float32(variance or 1.0)), np.float32(_EPSILON)
+                )
+                out[:, start] = (values.astype("float32") - np.float32(mean)) / scale
+            start += width
+        return out
 
     def describe(self) -> dict[str, str]:
         """One run param per column: its encoding, and its imputed value."""
@@ -117,7 +167,7 @@ def encoding_from_statistics(
     statistics: Mapping[str, Any],
     fills: Mapping[str, Any] | None = None,
 ) -> TableEncoding:
-    """The `FeatureSpace` of the training split's statistics.
+    """The encoding of the training split's statistics.
 
     Args:
         kinds: Dict. Each column's kind.
@@ -127,6 +177,17 @@ def encoding_from_statistics(
             `lrdecay.cli.streaming` from batches.
         fills: Dict or `None`. What `--impute` filled gaps with, to record.
     """
+    sizes = {}
+    for name, kind in kinds.items():
+        if kind in (column_kinds.INTEGER_HASHED, column_kinds.STRING_HASHED):
+            sizes[name] = column_kinds.HASH_BINS
+        elif kind != column_kinds.NUMERIC:
+            sizes[name] = len(statistics[name])
+    return TableEncoding(dict(kinds), sizes, dict(fills or {}), dict(statistics))
+
+
+def _feature_space(kinds: Mapping[str, str], statistics: Mapping[str, Any]) -> Any:
+    """The `FeatureSpace` of the training split's statistics, adapted."""
     from lrdecay.cli import quiet
 
     quiet.import_backend(1)
@@ -135,7 +196,6 @@ def encoding_from_statistics(
 
     features: dict[str, Any] = {}
     vocabularies: dict[str, np.ndarray] = {}
-    sizes: dict[str, int] = {}
     for name, kind in kinds.items():
         if kind == column_kinds.NUMERIC:
             mean, variance = statistics[name]
@@ -147,7 +207,6 @@ def encoding_from_statistics(
                 output_mode="float",
             )
         elif kind in (column_kinds.INTEGER_HASHED, column_kinds.STRING_HASHED):
-            sizes[name] = column_kinds.HASH_BINS
             hashed = (
                 FeatureSpace.integer_hashed
                 if kind == column_kinds.INTEGER_HASHED
@@ -156,7 +215,6 @@ def encoding_from_statistics(
             features[name] = hashed(column_kinds.HASH_BINS, name=name)
         else:
             vocabularies[name] = np.asarray(statistics[name])
-            sizes[name] = len(vocabularies[name])
             categorical = (
                 FeatureSpace.integer_categorical
                 if kind == column_kinds.INTEGER_CATEGORICAL
@@ -173,7 +231,48 @@ def encoding_from_statistics(
         # a dict themselves).
         rows = tf.data.Dataset.from_tensor_slices(_vocabulary_rows(vocabularies))
         feature_space.adapt(rows)
-    return TableEncoding(feature_space, dict(kinds), sizes, dict(fills or {}))
+    return feature_space
+
+
+# `keras.backend.epsilon()`'s default: `Normalization`'s floor on the scale.
+_EPSILON = 1e-7
+# The out-of-vocabulary tokens `IntegerLookup` and `StringLookup` drop from
+# what they learn (a cell holding one maps to the out-of-vocabulary slot).
+_OOV_TOKENS = {
+    column_kinds.INTEGER_CATEGORICAL: -1,
+    column_kinds.STRING_CATEGORICAL: "[UNK]",
+}
+
+
+def _lookup_order(kind: str, values: Any, length: int) -> np.ndarray:
+    """The lookup's tokens in index order, from index 1 (0: out of vocabulary).
+
+    What Keras' `IndexLookup.adapt` learns from `_vocabulary_rows`: tokens
+    sorted by count (descending), ties by the token itself (descending);
+    the counts are those of the values repeated to `length`, the longest
+    vocabulary's.
+    """
+    values = np.asarray(values)
+    counts = np.full(len(values), length // len(values))
+    counts[: length % len(values)] += 1
+    tokens = (
+        values.astype("int64") if kind == column_kinds.INTEGER_CATEGORICAL else values
+    )
+    keep = tokens != _OOV_TOKENS[kind]
+    tokens, counts = tokens[keep], counts[keep]
+    order = np.lexsort((tokens, counts))[::-1]
+    return tokens[order]
+
+
+def _lookup(tokens: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Each value's lookup index: 1 + its place in `tokens`, 0 if not there."""
+    if len(tokens) == 0:
+        return np.zeros(len(values), dtype="int64")
+    by_value = np.argsort(tokens, kind="stable")
+    ordered = tokens[by_value]
+    where = np.minimum(np.searchsorted(ordered, values), len(ordered) - 1)
+    found = ordered[where] == values
+    return np.where(found, by_value[where] + 1, 0)
 
 
 def _vocabulary_rows(vocabularies: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
