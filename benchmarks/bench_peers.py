@@ -222,7 +222,7 @@ class Rows:
                 control=with_control,
                 project_dir=str(self.workdir / "projects"),
                 project_name=f"search_{self.count}",
-                overwrite=True,
+                tuner_options={"overwrite": True},
                 tracking=(
                     {"tracking_uri": self.uri(name), "experiment_name": "bench_peers"}
                     if tracked

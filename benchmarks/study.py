@@ -367,7 +367,7 @@ def run_cell(dataset: str, regime: str, seed: int, plan: dict[str, Any]) -> dict
             "seed": seed,
             "project_dir": str(workdir),
             "project_name": method,
-            "overwrite": True,
+            "tuner_options": {"overwrite": True},
             "tracking": False,
             "callbacks": [_recorder()],
         }
@@ -381,11 +381,11 @@ def run_cell(dataset: str, regime: str, seed: int, plan: dict[str, Any]) -> dict
         if method == "bayesian":
             # KerasTuner's default starts with 3 random trials per
             # hyperparameter: more than the whole budget here.
-            arguments["tuner_options"] = {
-                "num_initial_points": plan["bayesian_initial_points"]
-            }
+            arguments["tuner_options"]["num_initial_points"] = plan[
+                "bayesian_initial_points"
+            ]
         if method == "hyperband":
-            arguments["tuner_options"] = {"factor": plan["hyperband_factor"]}
+            arguments["tuner_options"]["factor"] = plan["hyperband_factor"]
         result = lrdecay.search(
             build_model, x, y, validation_data=data["val"], **arguments
         )

@@ -36,7 +36,7 @@ result = search(
     batch_size=args.batch_size,
     project_dir=args.project_dir,
     project_name="search_grid",
-    overwrite=not args.resume,
+    tuner_options={"overwrite": not args.resume},
     tracking=args.tracking_uri or True,
     progress=lambda e: print(
         f"trial {e.index}/{e.total} {e.trial_id} {e.kind} {e.settings} "

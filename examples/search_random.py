@@ -38,7 +38,7 @@ result = search(
     batch_size=args.batch_size,
     project_dir=args.project_dir,
     project_name="search_random",
-    overwrite=not args.resume,
+    tuner_options={"overwrite": not args.resume},
     tracking=args.tracking_uri or True,
 )
 for trial in result.trials:

@@ -21,14 +21,56 @@ def _build() -> Any:
     return model
 
 
-def test_search_names_at_most_twenty_one_arguments() -> None:
-    """21 since `jobs` (trials at a time): a search-wide setting, as Optuna's
+def test_search_names_at_most_twenty_arguments() -> None:
+    """20: `overwrite` is the tuner's option (`tuner_options={"overwrite": ...}`),
+    as KerasTuner names it; `jobs` stays, a search-wide setting as Optuna's
     `n_jobs`, neither a tuner option nor a `model.fit` argument."""
     parameters = inspect.signature(search).parameters.values()
     named = [p.name for p in parameters if p.kind is not p.VAR_KEYWORD]
-    assert len(named) == 21
-    for gone in ("executions_per_trial", "tracking_uri", "experiment_name"):
-        assert gone not in named
+    assert len(named) <= 20
+    old_names = ("executions_per_trial", "tracking_uri", "experiment_name", "overwrite")
+    assert not set(old_names) & set(named)
+
+
+def test_overwrite_is_a_tuner_option_and_the_old_keyword_warns() -> None:
+    from lrdecay.tuning.pipeline import arguments
+
+    options = {"overwrite": True, "max_consecutive_failed_trials": 5}
+    assert arguments.overwrite(options) is True
+    assert options == {"max_consecutive_failed_trials": 5}  # the plan holds it
+    assert arguments.overwrite({}) is False
+    keywords = {"overwrite": True, "steps_per_epoch": 3}
+    with pytest.deprecated_call(
+        match=r'`search\(overwrite=...\)` is deprecated.*tuner_options=\{"overwrite"'
+    ):
+        old = arguments.renamed(keywords)
+    assert (old.overwrite, keywords) == (True, {"steps_per_epoch": 3})
+    assert arguments.overwrite({}, old.overwrite) is True
+    # Both, agreeing: one setting.
+    assert arguments.overwrite({"overwrite": False}, False) is False
+
+
+def test_overwrite_given_twice_or_not_a_bool_is_an_error() -> None:
+    # Through `search()`: checked before any model is built.
+    with (
+        pytest.deprecated_call(match="overwrite"),
+        pytest.raises(
+            ValueError, match=r"overwrite=True, tuner_options=\{'overwrite': False\}"
+        ),
+    ):
+        search(
+            _build, None, None, validation_split=0.2, overwrite=True,
+            tuner_options={"overwrite": False},
+        )  # fmt: skip
+    with pytest.raises(TypeError, match=r"tuner_options=\{'overwrite': 'yes'\}"):
+        search(
+            _build, None, None, validation_split=0.2, tuner_options={"overwrite": "yes"}
+        )
+    with (
+        pytest.deprecated_call(match="overwrite"),
+        pytest.raises(TypeError, match=r"overwrite=1 of type int"),
+    ):
+        search(_build, None, None, validation_split=0.2, overwrite=1)
 
 
 @pytest.mark.parametrize(

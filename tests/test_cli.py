@@ -193,6 +193,26 @@ def test_search_flags_parse() -> None:
     assert stepped.decay_epochs == Range(10, 50, 10)
 
 
+def test_overwrite_flag_is_the_tuner_option(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--overwrite` reaches `search(tuner_options={"overwrite": True})`."""
+    project = tmp_path / "project" / "mine"
+    project.mkdir(parents=True)
+    (project / "oracle.json").write_text("{}")
+    argv = [
+        "search", "--dry-run", "--project-dir", str(tmp_path / "project"),
+        "--project-name", "mine", "--epochs", "2", "--kinds", "step",
+        "--decay-epochs", "1", "--tracking-uri", f"sqlite:///{tmp_path}/mlflow.db",
+    ]  # fmt: skip
+    assert cli.main(argv) == 0
+    assert "exists: the search would resume it" in capsys.readouterr().out
+    assert cli.main([*argv, "--overwrite"]) == 0
+    captured = capsys.readouterr()
+    assert "exists: the search would start it afresh (overwrite)" in captured.out
+    assert "Deprecat" not in captured.err
+
+
 @pytest.mark.parametrize("suffix", [".toml", ".yaml"])
 def test_config_file_holds_the_flags_and_flags_win(tmp_path: Path, suffix: str) -> None:
     path = tmp_path / f"lrdecay{suffix}"

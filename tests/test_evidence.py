@@ -80,7 +80,9 @@ def test_a_seeded_search_repeats_exactly_in_fresh_folders_and_the_same_one(
     # decays start at the control's rate).
     assert len({curve[0] for curve in curves.values()}) == 1
     # Again in the same folder, started over.
-    again = _seeded_search(build, digits, tmp_path / "first", overwrite=True)
+    again = _seeded_search(
+        build, digits, tmp_path / "first", tuner_options={"overwrite": True}
+    )
     assert [t.score for t in again.trials] == [t.score for t in first.trials]
     # Both searches' runs are in the folder's store: each curve twice, equal.
     client = store.client(tmp_path / "first")
@@ -127,7 +129,7 @@ def test_an_unseeded_search_picks_records_and_reuses_its_seed(
     # Starting over picks a new seed; untracked, the seed is still recorded.
     fresh = _seeded_search(
         build, digits, tmp_path, seed=None, kinds=("step",), decay_epochs=[1],
-        epochs=1, overwrite=True, tracking=False,
+        epochs=1, tuner_options={"overwrite": True}, tracking=False,
     )  # fmt: skip
     assert json.loads(marker.read_text())["seed"] == fresh.seed
 

@@ -248,7 +248,9 @@ def test_an_explicit_project_holding_another_search_stops(
     digits: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     first = _search(digits, tmp_path, project_name="mine")
-    with pytest.raises(ValueError, match=r"holds another search.*overwrite=True"):
+    with pytest.raises(
+        ValueError, match=r'holds another search.*tuner_options=\{"overwrite": True\}'
+    ):
         _search(
             digits, tmp_path, project_name="mine", build=unseeded_digits_model(units=4)
         )
@@ -272,10 +274,10 @@ def test_an_explicit_project_holding_another_search_stops(
     ]
     assert error.startswith("lrdecay: error: The project 'mine' in ")
     assert "holds another search" in error and "Pass --overwrite" in error
-    # overwrite=True starts it afresh: a new parent run, its own trials.
+    # The tuner option `overwrite` starts it afresh: a new parent run, its own trials.
     other = _search(
         digits, tmp_path, project_name="mine", build=unseeded_digits_model(units=4),
-        overwrite=True,
+        tuner_options={"overwrite": True},
     )  # fmt: skip
     assert other.parent_run_id != first.parent_run_id
     assert [t.status for t in other.trials] == ["COMPLETED", "COMPLETED"]

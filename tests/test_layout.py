@@ -68,3 +68,25 @@ def test_no_two_classes_with_one_name():
                     path.relative_to(PACKAGE).as_posix()
                 )
     assert {name: where for name, where in homes.items() if len(where) > 1} == {}
+
+
+def test_each_tuning_map_names_the_modules_present():
+    """Each subpackage's `__init__` lists its modules; `tuning`'s names them all;
+    `docs/architecture.md` names each module of each subpackage."""
+    import importlib
+
+    architecture = (PACKAGE.parents[1] / "docs" / "architecture.md").read_text()
+    missing = []
+    for init in sorted((PACKAGE / "tuning").glob("*/__init__.py")):
+        subpackage = init.parent.name
+        doc = importlib.import_module(f"lrdecay.tuning.{subpackage}").__doc__ or ""
+        for module in sorted(init.parent.glob("*.py")):
+            if module.stem == "__init__":
+                continue
+            if f"`{module.stem}`" not in doc:
+                missing.append(f"{subpackage}/__init__: {module.stem}")
+            if f"`{module.stem}`" not in tuning.__doc__:
+                missing.append(f"tuning/__init__: {subpackage}/{module.stem}")
+            if module.stem not in architecture:
+                missing.append(f"docs/architecture.md: {subpackage}/{module.stem}")
+    assert missing == []

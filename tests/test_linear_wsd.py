@@ -207,7 +207,8 @@ def _search_curves(digits: Any, folder: Any, share_prefix: bool) -> Any:
         unseeded_digits_model(16), x[:512], y[:512],
         validation_data=(x_val, y_val), algorithm="grid", epochs=6,
         batch_size=128, seed=3, share_prefix=share_prefix, project_dir=folder,
-        tracking_uri=f"sqlite:///{folder}/mlflow.db", kinds=("linear", "wsd"),
+        tracking={"tracking_uri": f"sqlite:///{folder}/mlflow.db"},
+        kinds=("linear", "wsd"),
         decay_epochs={"linear": [3], "wsd": [3, 5]},
     )  # fmt: skip
     store = client(folder)
@@ -240,18 +241,15 @@ def test_linear_and_wsd_search_with_shared_prefixes_exactly(
         for name, points in curves.items():
             other = theirs[trial_id][name]
             assert [step for step, _ in points] == list(range(6))
-            assert [step for step, _ in other] == list(range(6))
-            assert [value for _, value in points] == pytest.approx(
-                [value for _, value in other], rel=1e-5
-            ), (trial_id, name)
+            # Bit for bit: the branch carries weights, optimizer state and
+            # random state, so it computes what the independent trial does.
+            assert points == other, (trial_id, name)
     assert [rate for _, rate in mine["0003"]["learning_rate"]] == pytest.approx(
         [0.1] * 5 + [0.0]
     )
     assert [rate for _, rate in mine["0001"]["learning_rate"]] == pytest.approx(
         [0.1, 2 / 30, 1 / 30, 0.0, 0.0, 0.0]
     )
-    assert (shared.epochs_trained, shared.epochs_independent) == (15, 24)
-    assert (alone.epochs_trained, alone.epochs_independent) == (24, 24)
-    assert [t.score for t in shared.trials] == pytest.approx(
-        [t.score for t in alone.trials], rel=1e-5
-    )
+    assert (shared.cost.epochs_trained, shared.cost.epochs_independent) == (15, 24)
+    assert (alone.cost.epochs_trained, alone.cost.epochs_independent) == (24, 24)
+    assert [t.score for t in shared.trials] == [t.score for t in alone.trials]

@@ -18,7 +18,7 @@ import dataclasses
 import math
 from collections.abc import Callable
 
-__all__ = ["KIND_TABLE", "Extra", "KindSpec", "register_kind"]
+__all__ = ["KIND_TABLE", "Extra", "KindSpec", "decay_args_text", "register_kind"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,6 +110,23 @@ def register_kind(spec: KindSpec) -> KindSpec:
         raise ValueError(f"Decay kind {spec.name!r} is declared twice.")
     KIND_TABLE[spec.name] = spec
     return spec
+
+
+def decay_args_text() -> str:
+    """What the decay epochs set, per searchable kind, for help texts.
+
+    E.g. `"epochs_drop (step), half_life (exponential), decay_epochs (cosine,
+    linear, wsd), first_decay_epochs (cosine_restarts), patience (plateau)"`:
+    each `KindSpec.decay_arg` once, with the kinds that have it, in table
+    order.
+    """
+    kinds_by_arg: dict[str, list[str]] = {}
+    for spec in KIND_TABLE.values():
+        if spec.decay_arg is not None:
+            kinds_by_arg.setdefault(spec.decay_arg, []).append(spec.name)
+    return ", ".join(
+        f"{arg} ({', '.join(names)})" for arg, names in kinds_by_arg.items()
+    )
 
 
 def extra_named(name: str) -> Extra:

@@ -392,7 +392,7 @@ def _search_arguments(
         "initial_lr": settings["initial_lr"],
         "project_dir": settings["project_dir"],
         "project_name": project_name,
-        "overwrite": args.overwrite,
+        "tuner_options": {"overwrite": args.overwrite},
         "jobs": args.jobs or 1,
         "tracking": {
             name: settings[name]

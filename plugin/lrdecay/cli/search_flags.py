@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from lrdecay import defaults, schedules
+from lrdecay import defaults, kinds, schedules
 from lrdecay.cli import arguments
 
 # The fractions of the data `lrdecay search` validates on without
@@ -45,9 +45,8 @@ def _add_space(parser: argparse.ArgumentParser) -> None:
         "--decay-epochs",
         type=arguments.decay_epochs_spec,
         metavar="SPEC",
-        help="when the decay acts: epochs between drops (step), half-life "
-        "(exponential), patience (plateau), period (cosine; the first period "
-        "for cosine_restarts). A grid 10,20,30,50; a range "
+        help="when the decay acts, in epochs; they set each kind's argument: "
+        f"{kinds.decay_args_text()}. A grid 10,20,30,50; a range "
         "10:50 (random/bayesian sample it, grid walks it) or 10:50:10; or "
         "fractions of the epoch budget 0.25,0.5 (default: "
         f"{','.join(str(value) for value in defaults.DECAY_EPOCHS)}; hyperband: "

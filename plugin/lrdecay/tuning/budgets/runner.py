@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from lrdecay import defaults
-from lrdecay._validation import check_positive_finite
+from lrdecay._validation import check_bool, check_positive_finite
 from lrdecay.tuning.budgets import evidence, record
 from lrdecay.tuning.budgets.hypermodel import BudgetHyperModel, read_curves
 from lrdecay.tuning.budgets.plan import WSD_KIND, BudgetPlan, make_budget_plan
@@ -110,6 +110,7 @@ def budget(
             "Argument `epochs` is set by `budgets` in a budget search: leave it "
             f"out. Received: epochs={fit_kwargs['epochs']!r}"
         )
+    check_bool("overwrite", overwrite)
     if initial_lr is not None:
         check_positive_finite("initial_lr", initial_lr)
     if data_identity is not None and not isinstance(data_identity, Mapping):
@@ -131,6 +132,7 @@ def budget(
             "kinds": [WSD_KIND, {"cooldown": plan.cooldown, "shape": plan.shape}],
         },
         data_identity=data_identity,
+        overwrite_argument="overwrite=True",
     )
     with searching_as(variant), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -140,7 +142,8 @@ def budget(
             initial_lr=initial_lr, objective=objective, repeats=repeats,
             seed=seed, control=False, share_prefix=share_prefix,
             project_dir=project_dir, project_name=project_name,
-            overwrite=overwrite, tracking=tracking, progress=progress,
+            tuner_options={"overwrite": overwrite}, tracking=tracking,
+            progress=progress,
             epochs=plan.budgets[-1], **fit_kwargs,
         )  # fmt: skip
     warn_again(caught, __file__, stacklevel=2)

@@ -33,6 +33,7 @@ from typing import Any
 
 import keras
 
+from lrdecay import schedules
 from lrdecay._compat.keras import learning_rate_schedule
 
 __all__ = ["check_loss", "check_model", "first_batch", "preflight"]
@@ -117,8 +118,8 @@ def check_model(model: Any, owner: str) -> None:
         else "sets the learning rate of every batch"
     )
     after = (
-        "and let lrdecay decay it (the search tries step, exponential, cosine "
-        "and plateau decays against a constant rate)"
+        "and let lrdecay decay it (the search tries decays, by default "
+        f"{', '.join(schedules.DEFAULT_KINDS)}, against a constant rate)"
         if owner == "search()"
         else "for the test, then compile with the schedule starting at the "
         "suggested rate"

@@ -233,7 +233,7 @@ def describe(
         for name, value in shown.items()
     ]
     if kind == CONTROL_KIND:
-        return " ".join(["constant (control)", *words])
+        return " ".join([f"{CONTROL_KIND} (control)", *words])
     return " ".join([kind, *words])
 
 

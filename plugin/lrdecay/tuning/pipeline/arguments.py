@@ -1,14 +1,16 @@
 """One name per setting: `search()`'s fit settings, its old names, a space alone.
 
-`search()` names 21 arguments: the search's own. What `model.fit` already
+`search()` names 20 arguments: the search's own. What `model.fit` already
 names (`epochs`, `batch_size`, `validation_data`, `validation_split`,
 `callbacks`, `verbose`) it takes as keywords, as KerasTuner's
 `Tuner.search(x, y, **fit_kwargs)` does; `fit_settings()` reads them with
 lrdecay's defaults. The names a setting had before (`executions_per_trial`
 for `repeats`, `tracking_uri=` / `experiment_name=` for the keys of
-`tracking=`) still work for one release, with a `DeprecationWarning`
-(`renamed()`). A `DecaySpace` holds the decay kinds and their settings: given
-with any of its own arguments, `space_alone()` says which to drop.
+`tracking=`, `overwrite=` for the tuner option `tuner_options={"overwrite":
+...}`) still work for one release, with a `DeprecationWarning` (`renamed()`;
+`overwrite()` settles the two ways of saying it). A `DecaySpace` holds the
+decay kinds and their settings: given with any of its own arguments,
+`space_alone()` says which to drop.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 from lrdecay import defaults
+from lrdecay._validation import check_bool
 
 # `model.fit` arguments a search reads itself, and their defaults.
 FIT_SETTINGS: Mapping[str, Any] = {
@@ -38,6 +41,7 @@ class Renamed:
     repeats: int | None = None
     tracking_uri: str | None = None
     experiment_name: str | None = None
+    overwrite: Any = None
 
 
 def fit_settings(keywords: MutableMapping[str, Any]) -> dict[str, Any]:
@@ -60,6 +64,7 @@ def renamed(keywords: MutableMapping[str, Any], *, stacklevel: int = 3) -> Renam
         ("executions_per_trial", "repeats", "repeats="),
         ("tracking_uri", "tracking_uri", 'tracking={"tracking_uri": ...}'),
         ("experiment_name", "experiment_name", 'tracking={"experiment_name": ...}'),
+        ("overwrite", "overwrite", 'tuner_options={"overwrite": ...}'),
     ):
         if old not in keywords:
             continue
@@ -71,6 +76,41 @@ def renamed(keywords: MutableMapping[str, Any], *, stacklevel: int = 3) -> Renam
             stacklevel=stacklevel,
         )
     return Renamed(**found)
+
+
+def overwrite(options: MutableMapping[str, Any], old: Any = None) -> bool:
+    """Pop the tuner option `overwrite`; else the deprecated keyword's; else False.
+
+    Args:
+        options: Dict. The tuner's options (`tuner_options=`); `overwrite`
+            leaves it, for the plan to hold (`SearchPlan.overwrite`).
+        old: The value of the deprecated `search(overwrite=...)`, or `None`
+            (not given: `Renamed.overwrite`).
+
+    Returns:
+        Bool. Whether the search starts its project afresh.
+
+    Raises:
+        TypeError: For an `overwrite` that is not a bool, named as given.
+        ValueError: When both are given, with different values.
+    """
+    given = "overwrite" in options
+    option = options.pop("overwrite", False)
+    if given and not isinstance(option, bool):
+        raise TypeError(
+            "The tuner option `overwrite` must be a bool. "
+            f"Received: tuner_options={{'overwrite': {option!r}}}"
+        )
+    if old is not None:
+        check_bool("overwrite", old)
+    if given and old is not None and option != old:
+        raise ValueError(
+            "`overwrite` is given twice: `tuner_options={'overwrite': ...}` and "
+            "the deprecated `search(overwrite=...)` disagree; give only "
+            f"`tuner_options`. Received: overwrite={old!r}, "
+            f"tuner_options={{'overwrite': {option!r}}}"
+        )
+    return bool(option) if given else bool(old)
 
 
 def space_alone(space: Any, arguments: Mapping[str, Any]) -> None:

@@ -241,9 +241,10 @@ def _count(
     least, most = _trained(space, points, plan.epochs)
     note = None
     if least != most:
+        reacting = [kind for kind in space.kinds if KIND_TABLE[kind].plateau]
         note = (
-            "the plateau decays branch where the control's val_loss stalls, "
-            "known when it runs"
+            f"the {', '.join(reacting)} decays branch where the control's "
+            "val_loss stalls, known when it runs"
         )
     if grid_factor is None:
         return trials, independent, None, "the model's own hyperparameters"
@@ -321,7 +322,7 @@ def _values(setting: Setting) -> list[Any]:
 
 def _describe(space: DecaySpace) -> str:
     """Per kind, what its decay epochs are: `step epochs_drop 5, 10, 20, 30`."""
-    parts = ["constant (the control)"] if space.control else []
+    parts = [f"{CONTROL_KIND} (the control)"] if space.control else []
     for kind in space.kinds:
         # The decay epochs, or the kind's rate when it was searched instead.
         hp_name, setting = next(iter(space.kind_settings(kind).items()))

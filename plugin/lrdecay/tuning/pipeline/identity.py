@@ -27,6 +27,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from lrdecay import defaults
+from lrdecay.tuning.pipeline import variant
 from lrdecay.tuning.record import project_files
 
 
@@ -265,7 +266,7 @@ def check_project(
     identity: SearchIdentity,
     *,
     overwrite: bool,
-    arguments: tuple[str, str] = ("project_name", "overwrite=True"),
+    arguments: tuple[str, str] | None = None,
 ) -> None:
     """Stop when the project holds another search than `identity`.
 
@@ -280,6 +281,9 @@ def check_project(
             check.
         arguments: The names of the project-name argument and of the fix, as
             the caller's user writes them (the command line's flags).
+            Defaults to `search()`'s (`project_name`,
+            `tuner_options={"overwrite": True}`), or those of the search
+            variant running (`variant.SearchVariant.overwrite_argument`).
 
     Raises:
         ValueError: When the project records another identity and
@@ -292,6 +296,14 @@ def check_project(
     recorded = project_files.read_identity(project_path)
     if recorded is None or recorded == digest:
         return
+    if arguments is None:
+        searched_as = variant.current()
+        fix = (
+            variant.OVERWRITE_ARGUMENT
+            if searched_as is None
+            else searched_as.overwrite_argument
+        )
+        arguments = ("project_name", fix)
     name_argument, fix = arguments
     project_dir, project_name = os.path.split(os.path.normpath(project_path))
     raise ValueError(

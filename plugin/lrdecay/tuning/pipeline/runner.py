@@ -28,7 +28,8 @@ hyperparameters before the search; `keras.backend.clear_session()` follows,
 as before every trial). Other data or another model is a new project and a
 new parent run; the same call again resumes, training nothing. A project
 named with `project_name` that holds another search stops with a
-`ValueError` before anything trains, unless `overwrite=True`.
+`ValueError` before anything trains, unless
+`tuner_options={"overwrite": True}`.
 
 Said where you look: the rate warning, and the verdict when no decay beat
 the control, are also warned (`lrdecay.tuning.evidence.result.EvidenceWarning`, a
@@ -195,7 +196,6 @@ def search(
     share_prefix: bool = defaults.SHARE_PREFIX,
     project_dir: str | os.PathLike[str] = defaults.PROJECT_DIR,
     project_name: str | None = None,
-    overwrite: bool = False,
     tracking: bool | str | Mapping[str, Any] = True,
     progress: Callable[[TrialEvent], None] | None = None,
     tuner_options: Mapping[str, Any] | None = None,
@@ -255,8 +255,6 @@ def search(
         project_name: String or `None`: the KerasTuner project and MLflow tag
             `lrdecay.search`; `None`: named after the settings, the data and
             the model, e.g. `"grid-digits-3f2a9c1e"`.
-        overwrite: Bool. Start over instead of resuming (also a project
-            that holds another search). Defaults to `False`.
         tracking: Bool, string (tracking URI) or dict, as for
             `DecayHyperModel(tracking=)`; a dict may hold `tracking_uri`
             (else `MLFLOW_TRACKING_URI`, else MLflow's default),
@@ -267,7 +265,9 @@ def search(
             `offline_dir`). Default `True`.
         progress: Callable or `None`. Receives a `TrialEvent` per ended trial.
         tuner_options: Dict or `None`. More arguments for the KerasTuner
-            tuner, e.g. `{"max_consecutive_failed_trials": 5}`; for
+            tuner, e.g. `{"max_consecutive_failed_trials": 5}`;
+            `{"overwrite": True}` starts the project over instead of
+            resuming it (also one that holds another search); for
             Hyperband also `factor`, `min_epochs` (the smallest budget) and
             `brackets` (`None`: all) of `lrdecay.tuning.pipeline.hyperband.Hyperband`,
             whose defaults are `lrdecay.defaults.HYPERBAND_*`.
@@ -292,7 +292,8 @@ def search(
             `class_weight`, `sample_weight`, `shuffle`. Deprecated, for one
             release (a `DeprecationWarning`): a tuner option given here (use
             `tuner_options=`), `executions_per_trial` (use `repeats`),
-            `tracking_uri` and `experiment_name` (use `tracking=` keys).
+            `tracking_uri` and `experiment_name` (use `tracking=` keys),
+            `overwrite` (use `tuner_options={"overwrite": ...}`).
 
     Returns:
         A `SearchResult`.
@@ -319,6 +320,7 @@ def search(
         space, {"kinds": kinds, "decay_epochs": decay_epochs, "initial_lr": initial_lr}
     )
     fit_kwargs, options = keywords.split_keywords(fit_kwargs, tuner_options)
+    overwrite = arguments.overwrite(options, old.overwrite)
     plan = make_plan(
         algorithm=algorithm,
         kinds=schedules.DEFAULT_KINDS if kinds is None else kinds,

@@ -17,6 +17,10 @@ import dataclasses
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+# How a `search()` user starts a project afresh (the error that stops a
+# project holding another search names it).
+OVERWRITE_ARGUMENT = 'tuner_options={"overwrite": True}'
+
 
 @dataclasses.dataclass(frozen=True)
 class SearchVariant:
@@ -31,11 +35,14 @@ class SearchVariant:
             its content, as `lrdecay.defaults.project_name` takes it (the
             command line's data file, target and model): its `"name"` names
             the default project. Defaults to `None` (the bundled digits).
+        overwrite_argument: String. How the variant's user starts a project
+            afresh, e.g. `"overwrite=True"`. Defaults to `search()`'s.
     """
 
     make_hypermodel: Callable[..., Any]
     identity: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     data_identity: Mapping[str, Any] | None = None
+    overwrite_argument: str = OVERWRITE_ARGUMENT
 
 
 _CURRENT: contextvars.ContextVar[SearchVariant | None] = contextvars.ContextVar(

@@ -52,6 +52,7 @@ def check(project_path: str) -> None:
         f"KerasTuner's state in {project_path!r} is damaged ({shown}: empty or "
         "not JSON, e.g. left by a process killed while writing it), so the "
         "search cannot resume from it. Restore the file(s), or start the "
-        "search again with overwrite=True (`--overwrite`); the MLflow runs of "
-        "its finished trials are kept."
+        "search again with tuner_options={'overwrite': True} (`lrdecay.budget`: "
+        "overwrite=True; `--overwrite`); the MLflow runs of its finished trials "
+        "are kept."
     )
