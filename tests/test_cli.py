@@ -566,10 +566,16 @@ def test_search_on_a_regression_csv_in_process(
     assert parents[0].data.params["share_prefix"] == "False"
 
 
+@pytest.mark.parametrize("written_by", ["this version", "earlier versions"])
 def test_report_ranks_runs_read_from_mlflow(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], written_by: str
 ) -> None:
-    """Runs written straight through MlflowClient, tagged as a search writes them."""
+    """Runs written straight through MlflowClient, tagged as a search writes them.
+
+    Earlier versions tagged a trial run with its kind (`lrdecay.kind`) and
+    KerasTuner's status (`lrdecay.trial_status`, beside the fit's end in
+    `lrdecay.status`); this one has the param `decay_kind` and one status tag.
+    """
     import mlflow
 
     uri = f"sqlite:///{tmp_path}/mlflow.db"
@@ -594,9 +600,14 @@ def test_report_ranks_runs_read_from_mlflow(
             "mlflow.parentRunId": parent,
             "lrdecay.role": "trial",
             "lrdecay.trial_id": trial_id,
-            "lrdecay.kind": kind,
-            "lrdecay.trial_status": "COMPLETED",
         }
+        if written_by == "earlier versions":
+            tags["lrdecay.kind"] = kind
+            tags["lrdecay.trial_status"] = "COMPLETED"
+            tags["lrdecay.status"] = "FINISHED"
+        else:
+            params = {"decay_kind": kind, **params}
+            tags["lrdecay.status"] = "COMPLETED"
         if score is not None:
             tags["lrdecay.score"] = score
         run_id = client.create_run(experiment_id, tags=tags).info.run_id

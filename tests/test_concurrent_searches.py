@@ -249,9 +249,7 @@ def test_damaged_trunk_files_after_a_kill_are_trained_again(tmp_path: Path) -> N
         trunk_check.damage(str(path)) for path in sorted(trunk.glob("epoch-*.npz"))
     ] == [None] * 4
     trials = _search_runs(tmp_path)
-    assert {
-        tid: run.data.tags["lrdecay.trial_status"] for tid, run in trials.items()
-    } == {
+    assert {tid: run.data.tags["lrdecay.status"] for tid, run in trials.items()} == {
         "0000": "COMPLETED",
         "0001": "COMPLETED",
         "0002": "COMPLETED",

@@ -363,8 +363,9 @@ def _check_trial_runs(finished: list[Any], chief_trials: dict[str, Any]) -> None
             "step/epochs_drop" if kind == "step" else "exponential/half_life"
         ]
         grid.add((kind, epochs))
-        assert run.data.tags["lrdecay.kind"] == kind
-        assert run.data.tags["lrdecay.trial_status"] == "COMPLETED"
+        assert run.data.params["decay_kind"] == kind
+        assert run.data.tags["lrdecay.status"] == "COMPLETED"
+        assert not {"lrdecay.kind", "lrdecay.trial_status"} & set(run.data.tags)
     assert grid == GRID
 
 
@@ -467,7 +468,7 @@ def test_killed_worker_resumes_its_trial_and_late_worker_exits(
     killed = next(run for run in children if run.info.status == "KILLED")
     assert killed.info.run_id == running[0].info.run_id
     assert killed.data.tags["lrdecay.stale"] == "true"
-    assert killed.data.tags["lrdecay.trial_status"] == "KILLED"
+    assert killed.data.tags["lrdecay.status"] == "KILLED"
     _check_trial_runs(
         [run for run in children if run.info.status == "FINISHED"], chief["trials"]
     )

@@ -2,7 +2,9 @@
 
 A tiny tracked search with repeats is read back through `MlflowClient`: every
 trial run names its decay epochs `decay_epochs` whatever its kind (the
-control "-"), the parent holds `repeats` (not `executions_per_trial` too),
+control none), the parent holds `repeats` (not `executions_per_trial` too),
+every run one status tag, `lrdecay.status` (no `lrdecay.trial_status`, and
+the kind only as the param `decay_kind`),
 the user and source tags MLflow's own runs have, and the experiment the
 saved view its printed link opens (every run drawn).
 """
@@ -41,6 +43,7 @@ def test_tracked_search_params_and_tags_say_each_fact_once(
     assert tags["mlflow.user"] == getpass.getuser()
     assert tags["mlflow.source.type"] == "LOCAL"
     assert tags["mlflow.source.name"]
+    assert tags["lrdecay.status"] == "FINISHED"
 
     children = store.runs(client, "trial")
     assert len(children) == 6  # the control and two decays, two seeds each
@@ -60,6 +63,9 @@ def test_tracked_search_params_and_tags_say_each_fact_once(
         for seed in ("3", "4")
     )
     for run in children:  # the kind's own name beside the generic one
+        # One status tag, KerasTuner's word; the kind is the param only.
+        assert run.data.tags["lrdecay.status"] == "COMPLETED"
+        assert not {"lrdecay.kind", "lrdecay.trial_status"} & set(run.data.tags)
         kind = run.data.params["decay_kind"]
         if kind == "constant":  # no settings of its own: its rate is the others'
             assert not [name for name in run.data.params if "/" in name]
@@ -77,3 +83,43 @@ def test_tracked_search_params_and_tags_say_each_fact_once(
         "orderByAsc": True,
         "runsHiddenMode": "SHOW_ALL",
     }
+
+
+def test_runs_of_earlier_versions_are_read_and_closed_in_the_new_layout(
+    tmp_path: Any,
+) -> None:
+    """A store an earlier lrdecay wrote: the kind and trial status in old tags."""
+    import mlflow
+
+    from lrdecay.tracking import tags as run_tags
+    from lrdecay.tuning.record import runs as layout
+
+    client = mlflow.MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    experiment_id = client.create_experiment("old")
+    parent = client.create_run(experiment_id).info.run_id
+    old_tags = {
+        "mlflow.parentRunId": parent,
+        "lrdecay.trial_id": "0000",
+        "lrdecay.kind": "step",
+        "lrdecay.trial_status": "RUNNING",
+    }
+    running = client.create_run(experiment_id, tags=old_tags).info.run_id
+    finished = client.create_run(
+        experiment_id,
+        tags={**old_tags, "lrdecay.trial_status": "COMPLETED"}
+        | {"lrdecay.status": "FINISHED", "lrdecay.trial_id": "0001"},
+    ).info.run_id
+    client.set_terminated(finished, "FINISHED")
+    read = client.get_run(finished).data
+    assert run_tags.run_status(read.tags) == "COMPLETED"
+    assert run_tags.run_kind(read.params, read.tags) == "step"
+    assert run_tags.run_kind({"decay_kind": "exponential"}, {}) == "exponential"
+
+    # The killed process's run: ended KILLED, the old status tag replaced.
+    assert layout.end_stale_runs(client, experiment_id, parent, reason="killed") == [
+        running
+    ]
+    tags = client.get_run(running).data.tags
+    assert tags["lrdecay.status"] == "KILLED"
+    assert "lrdecay.trial_status" not in tags
+    assert run_tags.run_status(tags) == "KILLED"

@@ -300,16 +300,16 @@ def _check_store(store: str) -> dict[str, Any]:
         tags = run.data.tags
         if tags["lrdecay.role"] == "search":
             parents[tags["lrdecay.search"]] = run
+            # An ended parent's status tag says what MLflow's status says.
+            assert tags.get("lrdecay.status") == run.info.status, tags
             continue
         if run.info.status == "KILLED":
             killed += 1
-            assert (tags["lrdecay.trial_status"], tags["lrdecay.status"]) == (
-                "KILLED",
-                "KILLED",
-            ), tags
+            assert tags["lrdecay.status"] == "KILLED", tags
         else:
             assert run.info.status == "FINISHED", run.info
-            assert tags["lrdecay.trial_status"] == "COMPLETED", tags
+            assert tags["lrdecay.status"] == "COMPLETED", tags
+        assert "lrdecay.trial_status" not in tags, tags
     return {"parents": parents, "killed": killed, "runs": runs}
 
 
@@ -443,6 +443,7 @@ def test_ctrl_c_while_the_parent_run_is_set_up_ends_it_killed_and_resumes(
         "KILLED",
         "search",
     )
+    assert parent.data.tags["lrdecay.status"] == "KILLED"
 
     result = search(lambda hp: make_model(), **arguments)
     runs = client.search_runs([parent.info.experiment_id])
@@ -451,6 +452,10 @@ def test_ctrl_c_while_the_parent_run_is_set_up_ends_it_killed_and_resumes(
         ("trial", "FINISHED"),
     ]
     assert result.parent_run_id == parent.info.run_id
+    # Resumed, the parent's status tag says how it ended this time.
+    assert client.get_run(parent.info.run_id).data.tags["lrdecay.status"] == (
+        "FINISHED"
+    )
 
 
 def test_ctrl_c_while_a_trial_s_run_is_created_ends_it_killed(

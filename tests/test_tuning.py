@@ -143,7 +143,8 @@ def test_grid_search_tracks_one_run_per_trial(
         assert run.info.run_id == trial.run_id
         assert tags["mlflow.parentRunId"] == result.parent_run_id
         assert tags["lrdecay.trial_id"] == trial.trial_id
-        assert tags["lrdecay.trial_status"] == "COMPLETED"
+        assert tags["lrdecay.status"] == "COMPLETED"
+        assert "lrdecay.trial_status" not in tags
         assert (tags.get("lrdecay.best") == "true") == (trial.trial_id == best.trial_id)
         values = oracle_trials[trial.trial_id].hyperparameters.values
         assert {k: params[k] for k in values} == {k: str(v) for k, v in values.items()}
@@ -284,7 +285,7 @@ def test_a_diverging_trial_fails_cleanly_and_the_search_goes_on(
     failed = next(t for t in result.trials if t.status == "FAILED")
     bad_run = runs[failed.trial_id]
     assert bad_run.info.status == "FAILED"
-    assert bad_run.data.tags["lrdecay.trial_status"] == "FAILED"
+    assert bad_run.data.tags["lrdecay.status"] == "FAILED"
     assert "became" in bad_run.data.tags["lrdecay.error"]
     assert "lrdecay.best" not in bad_run.data.tags
     assert runs[good.trial_id].info.status == "FINISHED"
@@ -397,7 +398,7 @@ def test_resume_after_kill_9_reuses_the_parent_and_reruns_the_killed_trial(
     assert after[0].info.run_id == before[0].info.run_id
     assert after[1].info.run_id == before[1].info.run_id
     assert after[1].data.tags["lrdecay.stale"] == "true"
-    assert after[1].data.tags["lrdecay.trial_status"] == "KILLED"
+    assert after[1].data.tags["lrdecay.status"] == "KILLED"
     assert {t.run_id for t in result.trials} == {
         r.info.run_id for r in after if r.info.status == "FINISHED"
     }

@@ -25,6 +25,7 @@ from lrdecay.cli.errors import EXIT_OK, UsageError
 from lrdecay.cli.output import format_settings, format_trials_table, ranked
 from lrdecay.tracking import plots
 from lrdecay.tracking import uri as tracking_uri
+from lrdecay.tracking.tags import run_kind, run_status
 from lrdecay.tuning.record import runs as runs_layout
 
 # Settings of the decay callbacks that are plumbing rather than the decay.
@@ -134,7 +135,7 @@ def load_trials(
     trials = []
     for run in runs:
         tags, params = run.data.tags, run.data.params
-        kind = tags.get(runs_layout.KIND_TAG) or params.get("decay_kind") or "?"
+        kind = run_kind(params, tags) or "?"
         curve = _history(client, run.info.run_id, objective)
         finite = [value for _, value in curve if math.isfinite(value)]
         score = (max(finite) if direction == "max" else min(finite)) if finite else None
@@ -151,7 +152,7 @@ def load_trials(
                 # The tuner's word (COMPLETED, FAILED), as the search printed
                 # it; the run's own status where the search wrote none.
                 status=(
-                    tags.get(runs_layout.STATUS_TAG, run.info.status)
+                    run_status(tags) or run.info.status
                     if run.info.status == "FINISHED"
                     else run.info.status
                 ),

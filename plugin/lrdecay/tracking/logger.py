@@ -58,7 +58,9 @@ class MlflowLogger(keras.callbacks.Callback):
     - plateau reductions as data: the metric `plateau_reduction` (the new
       rate, step = the epoch of the reduction) and the tag
       `lrdecay.plateau_reductions` (JSON list of epoch/old_lr/new_lr/monitor);
-    - tags `lrdecay.kind` and the caller's `tags`; artifacts
+    - tags `lrdecay.status` (how the run ended: FINISHED, FAILED, KILLED;
+      `lrdecay.tracking.tags`), `lrdecay.error` when it failed, and the
+      caller's `tags`; artifacts
       `lrdecay/lr_curve.png` (the curve beside the validation metric),
       `lrdecay/lr_curve.csv` and `lrdecay/lr_curve.json`.
 

@@ -32,6 +32,7 @@ from lrdecay.tracking import plots
 from lrdecay.tracking.guard import guard
 from lrdecay.tracking.params import decay_params, param_text
 from lrdecay.tracking.sender import encode_value
+from lrdecay.tracking.tags import PLATEAU_REDUCTIONS_TAG
 
 LR = "learning_rate"
 # Portable metric/param names: MLflow also allows ':' except on Windows.
@@ -144,7 +145,6 @@ class FitRecorder:
             ):
                 self.plateau_monitor = decay.monitor
         self.add_params(params)
-        self.add_tags({"lrdecay.kind": self.decay_kind})
 
     # -- epochs -------------------------------------------------------------------
     def epoch_begin(self, epoch: int) -> None:
@@ -226,9 +226,7 @@ class FitRecorder:
                 )
             self._seen_events[id(decay)] = len(events)
         if points:
-            self.add_tags(
-                {"lrdecay.plateau_reductions": json.dumps(self._reduction_rows())}
-            )
+            self.add_tags({PLATEAU_REDUCTIONS_TAG: json.dumps(self._reduction_rows())})
         return points
 
     def _reduction_rows(self) -> list[dict[str, Any]]:

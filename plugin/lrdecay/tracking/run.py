@@ -25,14 +25,9 @@ from mlflow.entities import Metric, RunStatus, RunTag
 
 from lrdecay._compat.mlflow import active_experiment_id, resolve_tags
 from lrdecay.tracking import backstop, plots, sender, store, uri
+from lrdecay.tracking import tags as tags_module
 from lrdecay.tracking.guard import error_text, guard
 from lrdecay.tracking.recorder import FitRecorder, now_ms
-
-# How the logger ended its run (FINISHED, FAILED, KILLED), beside MLflow's
-# own status: a search rewrites it when KerasTuner fails a trial whose fit
-# finished (`SearchRuns.trial_ended`), and a stopped search ends a run KILLED
-# here too.
-RUN_STATUS_TAG = "lrdecay.status"
 
 
 class TrackedRun:
@@ -198,10 +193,12 @@ class TrackedRun:
         if recorder.history:
             # Reductions made by a plateau rule listed after us, at the last epoch.
             self.add_metrics(recorder.new_reductions(now_ms()))
-        tags = {RUN_STATUS_TAG: status}
+        # How the logger ended its run, beside MLflow's own status; a search
+        # then writes KerasTuner's status of the trial there.
+        tags = {tags_module.STATUS_TAG: status}
         text = error_text(error)
         if text:
-            tags["lrdecay.error"] = text
+            tags[tags_module.ERROR_TAG] = text
         recorder.add_tags(tags)
         if self.sink is None:
             self._send_artifacts(self.offline, status, now_ms(), ended=False)

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from lrdecay.tracking.settings_plot import Curve, settings_plot
+from lrdecay.tracking.tags import run_kind
 from lrdecay.tuning.evidence import labels
-from lrdecay.tuning.record import runs as layout
 from lrdecay.tuning.searchspace.space import CONTROL_KIND
 
 
@@ -40,7 +40,7 @@ def log_comparison(
         # The run's name says what the execution holds (`labels.trial_label`);
         # runs named otherwise (before lrdecay named them) get the kind. The
         # repeats of a setting (its seeds) are one line.
-        kind = run.data.tags.get(layout.KIND_TAG, "")
+        kind = run_kind(run.data.params, run.data.tags) or ""
         name = run.info.run_name or ""
         label = name if name.startswith(kind) and kind else f"{trial_id} {kind}"
         setting = labels.setting_of(label.strip())

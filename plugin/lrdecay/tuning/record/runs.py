@@ -17,9 +17,12 @@ call it rather than writing a tag name or a query of their own.
 - Each trial execution is one child run (`mlflow.parentRunId`, `PARENT_TAG`)
   holding the trial's hyperparameters (`decay_kind=constant` for the
   constant-rate control) and its execution's `seed` as params,
-  tagged `lrdecay.role=trial`, `lrdecay.trial_id` (`TRIAL_TAG`),
-  `lrdecay.execution` (`EXECUTION_TAG`) and `lrdecay.trial_status`
-  (`STATUS_TAG`, KerasTuner's status of the trial); a completed trial's runs
+  tagged `lrdecay.role=trial`, `lrdecay.trial_id` (`TRIAL_TAG`) and
+  `lrdecay.execution` (`EXECUTION_TAG`); once the trial ended,
+  `lrdecay.status` (`STATUS_TAG`, `lrdecay.tracking.tags`) holds
+  KerasTuner's status of the trial (COMPLETED, FAILED, INVALID, KILLED) and
+  the parent's says how the search ended (FINISHED, FAILED, KILLED); a
+  completed trial's runs
   carry its score (`SCORE_TAG`), the best trial's runs `lrdecay.best=true`
   (`BEST_TAG`): "best" is said of a setting, so with repeats every run of the
   best setting carries it (filter on it to see the setting's spread); the
@@ -42,6 +45,10 @@ call it rather than writing a tag name or a query of their own.
 - A run that no process can still write (its process was killed) is ended
   KILLED with `lrdecay.stale=true` (`STALE_TAG`) and the reason in
   `lrdecay.error` (`ERROR_TAG`): `end_stale_runs`.
+- Stores written by earlier versions held a trial's status in
+  `lrdecay.trial_status` and its kind in the tag `lrdecay.kind`;
+  `lrdecay.tracking.tags.run_status` / `run_kind` read them, and a status
+  written here on such a run (`set_status`) replaces the old tag.
 
 Pure lookups on an `mlflow.MlflowClient` passed in: importing this module
 imports neither MLflow, Keras nor KerasTuner.
@@ -53,6 +60,7 @@ import os
 from collections.abc import Collection, Mapping
 from typing import Any
 
+from lrdecay.tracking.tags import ERROR_TAG, LEGACY_TRIAL_STATUS_TAG, STATUS_TAG
 from lrdecay.tuning.record.project_files import (
     MARKER_FILE,
     parent_run_lock,
@@ -71,9 +79,7 @@ PROJECT_DIR_TAG = "lrdecay.project_dir"
 RESUMES_TAG = "lrdecay.resumes"
 TRIAL_TAG = "lrdecay.trial_id"
 EXECUTION_TAG = "lrdecay.execution"
-STATUS_TAG = "lrdecay.trial_status"
 SCORE_TAG = "lrdecay.score"
-KIND_TAG = "lrdecay.kind"
 # A trial run's decay epochs, whatever its kind calls them.
 DECAY_EPOCHS_PARAM = "decay_epochs"
 BEST_TAG = "lrdecay.best"
@@ -81,7 +87,6 @@ BEST_TRIAL_TAG = "lrdecay.best_trial_id"
 BEST_RUN_TAG = "lrdecay.best_run_id"
 BEST_VALUE_PREFIX = "lrdecay.best."
 STALE_TAG = "lrdecay.stale"
-ERROR_TAG = "lrdecay.error"
 CONTINUED_FROM_TAG = "lrdecay.continued_from"
 CONTINUED_FROM_RUN_TAG = "lrdecay.continued_from_run"
 # A trial continuing a shared constant-rate trunk (`search(share_prefix=True)`):
@@ -320,7 +325,7 @@ def end_stale_runs(
     crash). A FINISHED run of a trial in `superseded` (one KerasTuner had
     not ended when its process died, and re-runs) is replaced by the re-run.
     Each ends KILLED, tagged `lrdecay.stale=true`,
-    `lrdecay.trial_status=KILLED` and `lrdecay.error=<reason>`.
+    `lrdecay.status=KILLED` and `lrdecay.error=<reason>`.
 
     Call it only when no live process writes those runs: a search resuming,
     a restarted worker for the trial the oracle hands back to it, the chief
@@ -354,11 +359,22 @@ def end_stale_runs(
             continue
         run_id = run.info.run_id
         client.set_tag(run_id, STALE_TAG, "true")
-        client.set_tag(run_id, STATUS_TAG, "KILLED")
+        set_status(client, run, "KILLED")
         client.set_tag(run_id, ERROR_TAG, reason)
         client.set_terminated(run_id, "KILLED")
         ended.append(str(run_id))
     return ended
+
+
+def set_status(client: Any, run: Any, status: str) -> None:
+    """Write `status` in the run's `lrdecay.status` tag.
+
+    A run of an older store holding `lrdecay.trial_status` loses it, so that
+    `lrdecay.tracking.tags.run_status` reads the new status.
+    """
+    client.set_tag(run.info.run_id, STATUS_TAG, status)
+    if LEGACY_TRIAL_STATUS_TAG in run.data.tags:
+        client.delete_tag(run.info.run_id, LEGACY_TRIAL_STATUS_TAG)
 
 
 # -- what `tracking=` may say ---------------------------------------------------

@@ -15,6 +15,7 @@ from typing import Any
 from mlflow.entities import Metric, RunTag
 
 from lrdecay.tracking import uri as tracking_uri_module
+from lrdecay.tracking.tags import LEGACY_TRIAL_STATUS_TAG
 from lrdecay.tuning.record import runs as layout
 from lrdecay.tuning.record.range_test_run import now_ms
 
@@ -28,8 +29,11 @@ def tag_trial_runs(
         for run in runs:
             if oracle_trial is not None:
                 status = str(oracle_trial.status)
-                if run.data.tags.get(layout.STATUS_TAG) != status:
-                    client.set_tag(run.info.run_id, layout.STATUS_TAG, status)
+                tags = run.data.tags
+                if tags.get(layout.STATUS_TAG) != status or (
+                    LEGACY_TRIAL_STATUS_TAG in tags
+                ):
+                    layout.set_status(client, run, status)
             if trial_id == best_id:
                 client.set_tag(run.info.run_id, layout.BEST_TAG, "true")
             elif layout.BEST_TAG in run.data.tags:

@@ -28,7 +28,6 @@ from lrdecay._compat import keras_tuner as keras_tuner_compat
 from lrdecay.tracking import store, store_setup
 from lrdecay.tracking import uri as tracking_uri_module
 from lrdecay.tracking.guard import tag_value
-from lrdecay.tracking.run import RUN_STATUS_TAG
 from lrdecay.tuning.evidence import labels
 from lrdecay.tuning.evidence.result import objective_name
 from lrdecay.tuning.record import comparison, project_files, search_summary
@@ -138,6 +137,8 @@ class SearchRuns:
         if parent is not None:
             experiment_id = parent.info.experiment_id
             client.update_run(parent_run_id, status="RUNNING")
+            if layout.STATUS_TAG in parent.data.tags:  # how it ended before
+                client.delete_tag(parent_run_id, layout.STATUS_TAG)
             resumes = int(parent.data.tags.get(layout.RESUMES_TAG, "0")) + 1
             client.set_tag(parent_run_id, layout.RESUMES_TAG, str(resumes))
         project_files.write_marker(project_path, parent_run_id, uri)
@@ -271,7 +272,8 @@ class SearchRuns:
 
         trial_id = context.trial_id
         values = context.hyperparameters
-        tags = {layout.ROLE_TAG: layout.TRIAL_ROLE, layout.STATUS_TAG: "RUNNING"}
+        # No status tag while it runs: MLflow's run status says RUNNING.
+        tags = {layout.ROLE_TAG: layout.TRIAL_ROLE}
         tags.update(extra_tags or {})
         if self.project_name is not None:
             tags[layout.SEARCH_TAG] = str(self.project_name)
@@ -343,13 +345,12 @@ class SearchRuns:
                     if run.info.status == "FINISHED":
                         # The fit finished, KerasTuner failed the trial after
                         # it (a NaN objective, an objective the logs lack):
-                        # the run says FAILED, as the trial.
+                        # the run says FAILED, as the trial (and its tag).
                         self.client.set_tag(
                             run_id,
                             layout.ERROR_TAG,
                             tag_value(trial.message or "trial FAILED"),
                         )
-                        self.client.set_tag(run_id, RUN_STATUS_TAG, "FAILED")
                         self.client.set_terminated(run_id, "FAILED")
             except Exception as error:
                 warn_and_go_on("updating the trial's run", error)
@@ -407,7 +408,7 @@ class SearchRuns:
         """End the runs of the trials the search stopped in, then the parent.
 
         After an interrupt, each run this process opened for a trial
-        KerasTuner did not end becomes KILLED (`lrdecay.trial_status=KILLED`):
+        KerasTuner did not end becomes KILLED (`lrdecay.status=KILLED`):
         the trial re-runs when the search resumes. The parent ends KILLED
         after an interrupt, FAILED after an error. Once only: a second call
         (an outer handler of the same error) or one after `search_ended`
@@ -433,6 +434,7 @@ class SearchRuns:
                 layout.ERROR_TAG,
                 tag_value(f"{type(error).__name__}: {error}"),
             )
+            self.client.set_tag(self.parent_run_id, layout.STATUS_TAG, status)
             self.client.set_terminated(self.parent_run_id, status)
         except Exception as failure:
             warn_and_go_on("ending the search's run", failure)
@@ -475,6 +477,7 @@ class SearchRuns:
                 self.client, self.parent_run_id, trials, best, by_trial
             )
             if end:
+                self.client.set_tag(self.parent_run_id, layout.STATUS_TAG, "FINISHED")
                 self.client.set_terminated(self.parent_run_id, "FINISHED")
                 self._parent_ended = True
         except Exception as error:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-from lrdecay.tracking.run import RUN_STATUS_TAG
 from lrdecay.tuning.record import runs as layout
 
 
@@ -40,12 +39,13 @@ class TrialRun:
         if run_id is None or trial_status is None:
             return
         try:
+            # The trial's word replaces the fit's (FINISHED -> COMPLETED).
             self.owner.client.set_tag(run_id, layout.STATUS_TAG, trial_status)
         except Exception as failure:
             warn_and_go_on("tagging the trial's run", failure)
 
     def kill(self, reason: str) -> None:
-        """End the run KILLED, its trial status KILLED, whatever it got to.
+        """End the run KILLED, its status tag KILLED, whatever it got to.
 
         For a trial the search stopped in: its fit may have ended the run,
         or been interrupted while ending it. The trial re-runs on resume.
@@ -56,7 +56,6 @@ class TrialRun:
         known = self.logger.run_id
         for run_id in [known] if known is not None else self._opened_unseen():
             client.set_tag(run_id, layout.STATUS_TAG, "KILLED")
-            client.set_tag(run_id, RUN_STATUS_TAG, "KILLED")
             if client.get_run(run_id).info.status != "KILLED":
                 client.set_terminated(run_id, "KILLED")
 
