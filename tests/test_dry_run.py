@@ -171,3 +171,90 @@ def test_the_issue_s_commands_check_out(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert done.stderr.startswith("lrdecay: error: Decay epochs 50 of the 'step'")
     assert os.listdir(tmp_path) == []
+
+
+def _runs_of_the_search(folder: Path) -> tuple[Any, list[Any]]:
+    """The search's parent run and its trial runs, read from `./mlflow.db`."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{folder}/mlflow.db")
+    experiment = client.get_experiment_by_name("lrdecay")
+    runs = client.search_runs([experiment.experiment_id], max_results=1000)
+    (parent,) = [r for r in runs if r.data.tags.get("lrdecay.role") == "search"]
+    trials = [r for r in runs if r is not parent]
+    parent_ids = {t.data.tags["mlflow.parentRunId"] for t in trials}
+    assert parent_ids == {parent.info.run_id}
+    return parent, trials
+
+
+@pytest.mark.slow
+def test_the_issue_s_commands_run(tmp_path: Path) -> None:
+    # Issue 18's two commands as a user types them (plus -q), in their own
+    # folders and MLflow's default store there; side by side, to halve the
+    # wall time on two cores.
+    commands = {
+        "short": ["search", "-q", "--epochs", "10"],
+        "random": [
+            "search", "-q", "--algorithm", "random", "--decay-epochs", "10:50",
+            "--max-trials", "8",
+        ],
+    }  # fmt: skip
+    env = dict(os.environ, MLFLOW_DISABLE_TELEMETRY="true")
+    for name in ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME"):
+        env.pop(name, None)
+    started = {}
+    for name, arguments in commands.items():
+        (tmp_path / name).mkdir()
+        started[name] = subprocess.Popen(
+            [sys.executable, "-m", "lrdecay", *arguments], cwd=tmp_path / name,
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+    outputs = {
+        name: process.communicate(timeout=600) for name, process in started.items()
+    }
+    for name, process in started.items():
+        assert process.returncode == 0, outputs[name][1][-2000:]
+        stdout = outputs[name][0].splitlines()
+        assert len(stdout) == 2 and stdout[1].startswith("test accuracy "), stdout
+
+    # --epochs 10: the default decay epochs follow the budget (1, 3, 5, 8),
+    # so the grid runs whole: the control and 4 decay epochs x 3 kinds.
+    assert outputs["short"][1] == ""
+    parent, trials = _runs_of_the_search(tmp_path / "short")
+    assert parent.info.status == "FINISHED"
+    assert len(trials) == 13
+    assert {t.info.status for t in trials} == {"FINISHED"}
+    assert {t.data.params["epochs"] for t in trials} == {"10"}
+    grid: dict[str, set[str]] = {}
+    for trial in trials:
+        grid.setdefault(trial.data.params["decay_kind"], set()).add(
+            trial.data.params.get("decay_epochs", "-")
+        )
+    assert grid == {
+        "constant": {"-"},
+        "step": {"1", "3", "5", "8"},
+        "exponential": {"1", "3", "5", "8"},
+        "plateau": {"1", "3", "5", "8"},
+    }
+
+    # Random over 10:50 at 40 epochs: the range is cut to 10:40 with one
+    # warning line, and the 8 trials (the control first) all run.
+    assert outputs["random"][1] == (
+        "lrdecay: warning: decay epochs 10:50 -> 10:40: decays beyond the epoch "
+        "budget epochs=40 never act\n"
+    )
+    parent, trials = _runs_of_the_search(tmp_path / "random")
+    assert parent.info.status == "FINISHED"
+    assert len(trials) == 8
+    assert {t.info.status for t in trials} == {"FINISHED"}
+    assert {t.data.params["epochs"] for t in trials} == {"40"}
+    kinds = sorted(t.data.params["decay_kind"] for t in trials)
+    assert kinds.count("constant") == 1
+    assert set(kinds) <= {"constant", "step", "exponential", "plateau"}
+    decay_epochs = [
+        int(t.data.params["decay_epochs"])
+        for t in trials
+        if t.data.params["decay_kind"] != "constant"
+    ]
+    assert len(decay_epochs) == 7
+    assert all(10 <= value <= 40 for value in decay_epochs), decay_epochs

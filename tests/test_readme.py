@@ -1,12 +1,14 @@
 """Every `lrdecay ...` command and every Python block of README.md runs as printed.
 
 The README is read, not copied: every fenced line that starts with `lrdecay `
-(or `$ lrdecay `, in an output block) and every ```python block is checked,
-so a command added to the README is checked too (or this test fails until
-`how_to_check` knows it).
+(or `$ lrdecay `, in an output block), every inline `lrdecay ...` span of
+the prose (but those with `...`, which stand for the rest of a command) and
+every ```python block is checked, so a command added to the README is
+checked too (or this test fails until `how_to_check` knows it).
 
-- Quick commands run whole (`preview`, `report`, `find-lr`, and the one
-  search the README shows with its output at 10 epochs).
+- Quick commands run whole (`preview`, `report`, `find-lr`, `--help`, and
+  the searches the README shows with their output, which must be what
+  they print: a `...` line stands for lines left out).
 - Searches get `--dry-run`: every check a search makes before its first
   trial (arguments, data, model, project, tracking store), and its plan.
 - Each runs in its own folder with its own tracking store (the README's
@@ -14,8 +16,8 @@ so a command added to the README is checked too (or this test fails until
   `lrdecay.toml` is the README's own block (and the same settings as YAML,
   which the README says works the same way); `houses.csv`, `pets.csv`,
   `heart.csv` (and its Parquet copy, and `heart_gaps.csv` with a blank cell),
-  `arrays.npz`, `my_models.py` and `my.py` are not shown, so `_files`
-  writes small ones of the shape the README describes.
+  `arrays.npz`, `my_models.py`, `my.py` and `big.csv` are not shown, so
+  `_files` writes small ones of the shape the README describes.
 - A tracking server the README names (`http://mlflow.internal:5000`,
   `http://10.0.0.5:5000`) is a real `mlflow server` on 127.0.0.1.
 - Python blocks run with the names they use and do not define (`model`,
@@ -53,13 +55,20 @@ SKIPPED = {
         "a placeholder for the file a failed upload leaves; "
         "tests/test_tracking.py replays real ones"
     ),
+    "lrdecay search --seed S": "S stands for each seed of the table beside it",
+    "lrdecay search --algorithm hyperband --seed S": (
+        "S stands for each seed of the table beside it"
+    ),
+    "lrdecay preview --kinds": "names the option, not a command",
 }
 
 # Run whole: quick, or the README shows what they print.
 RUN_WHOLE = ("lrdecay preview", "lrdecay report", "lrdecay find-lr")
 RUN_WHOLE_SEARCHES = {
     "lrdecay search --data houses.csv --target price --kinds step "
-    "--decay-epochs 5 --epochs 10",
+    "--decay-epochs 5 --epochs 10 --seed 7",
+    "lrdecay search -q --kinds step --decay-epochs 10,20 --seed 7",
+    "lrdecay search --help",
 }
 # The tracking servers the README names.
 SERVERS = ("http://mlflow.internal:5000", "http://10.0.0.5:5000")
@@ -107,6 +116,7 @@ class Command:
     line: int
     text: str
     environment: tuple[tuple[str, str], ...] = ()
+    shown: tuple[str, ...] = ()  # after a `$ ` prompt: the output printed below it
 
     @property
     def id(self) -> str:
@@ -143,14 +153,24 @@ def readme_blocks(text: str | None = None) -> list[Block]:
 def readme_commands(blocks: list[Block] | None = None) -> list[Command]:
     """Every `lrdecay ...` line of the README's blocks, continuations joined.
 
-    A trailing `# comment` is dropped, a `$ ` prompt too; `export NAME=value`
-    lines and `NAME=value` prefixes become the command's environment.
+    A trailing `# comment` is dropped, a `$ ` prompt too (in a block with
+    prompts only prompted lines are commands; the lines below one, up to the
+    next prompt, are the output it shows); `export NAME=value` lines and
+    `NAME=value` prefixes become the command's environment.
     """
     commands = []
     for block in readme_blocks() if blocks is None else blocks:
         environment: dict[str, str] = {}
         lines = block.text.replace("\\\n", " ").splitlines()
+        prompted = any(line.startswith("$ ") for line in lines)
         for offset, raw in enumerate(lines):
+            if prompted and not raw.startswith("$ "):
+                continue
+            shown: tuple[str, ...] = ()
+            if raw.startswith("$ "):
+                after = lines[offset + 1 :]
+                ends = [i for i, later in enumerate(after) if later.startswith("$ ")]
+                shown = tuple(after[: ends[0] if ends else len(after)])
             line = re.sub(r"\s+#.*$", "", raw.strip()).removeprefix("$ ")
             if line.startswith("export "):
                 name, _, value = line.removeprefix("export ").partition("=")
@@ -168,9 +188,37 @@ def readme_commands(blocks: list[Block] | None = None) -> list[Command]:
                     line=block.line + 1 + offset,
                     text=" ".join(words),
                     environment=tuple({**environment, **prefix}.items()),
+                    shown=shown,
                 )
             )
     return commands
+
+
+_FENCED = re.compile(r"^( *)```\w*\n.*?^\1```", re.M | re.S)
+_INLINE = re.compile(r"`(lrdecay [^`\n]*)`")
+
+
+def readme_inline_commands(text: str | None = None) -> list[Command]:
+    """Every inline `lrdecay ...` span of the README's prose.
+
+    A span holding `...` stands for a command's rest (`lrdecay search ...`)
+    and is not one.
+    """
+    text = README.read_text() if text is None else text
+    prose = _FENCED.sub(lambda match: "\n" * match.group(0).count("\n"), text)
+    return [
+        Command(line=prose[: match.start()].count("\n") + 1, text=match.group(1))
+        for match in _INLINE.finditer(prose)
+        if "..." not in match.group(1)
+    ]
+
+
+def all_readme_commands() -> list[Command]:
+    """The README's fenced commands, then its inline ones not fenced too."""
+    commands: dict[str, Command] = {}
+    for command in readme_commands() + readme_inline_commands():
+        commands.setdefault(command.text, command)
+    return list(commands.values())
 
 
 def how_to_check(command: Command) -> str:
@@ -192,8 +240,11 @@ def how_to_check(command: Command) -> str:
 
 
 def test_the_readme_has_the_commands_and_blocks_this_test_checks() -> None:
-    commands = readme_commands()
+    commands = all_readme_commands()
     texts = [command.text for command in commands]
+    inline = {command.text for command in readme_inline_commands()}
+    assert {"lrdecay search --epochs 10", "lrdecay search --help"} <= inline
+    assert not any("..." in text for text in inline)
     assert "lrdecay search" in texts
     assert "lrdecay search --config lrdecay.toml" not in texts  # a comment
     assert sum(text.startswith("lrdecay search") for text in texts) >= 15
@@ -220,6 +271,38 @@ def test_the_extractor_joins_lines_and_reads_markers() -> None:
     assert command.text == "lrdecay preview --kind step --epochs 3"
     assert command.environment == (("X", "1"),)
     assert command.line == 6
+    assert command.shown == ()
+    text = (
+        "Run `lrdecay search -q` or `lrdecay search ...`;\n```\n"
+        "$ lrdecay budget -q\nline 1\n...\n$ lrdecay report\nlrdecay: 2\n```\n"
+        "and `lrdecay report`.\n"
+    )
+    budget, report = readme_commands(readme_blocks(text))
+    assert (budget.text, budget.shown) == ("lrdecay budget -q", ("line 1", "..."))
+    assert report.shown == ("lrdecay: 2",)  # output, not a command
+    inline = readme_inline_commands(text)
+    assert [(c.line, c.text) for c in inline] == [
+        (1, "lrdecay search -q"),
+        (9, "lrdecay report"),
+    ]
+
+
+def _shown_in(shown: tuple[str, ...], printed: str) -> bool:
+    """Whether `printed` reads as `shown`: its lines in order, `...` for any."""
+    pattern = "\n".join(
+        "(?:.*\n)*?.*" if line.strip() == "..." else re.escape(line) for line in shown
+    )
+    return re.fullmatch(pattern + "\n?", printed) is not None
+
+
+def test_shown_output_matches_what_is_printed_with_gaps() -> None:
+    printed = "a\nb\nc\nd\n"
+    assert _shown_in(("a", "b", "c", "d"), printed)
+    assert _shown_in(("a", "...", "d"), printed)
+    assert _shown_in(("...", "c", "..."), printed)
+    assert not _shown_in(("a", "c", "d"), printed)
+    assert not _shown_in(("a", "b"), printed)
+    assert not _shown_in(("a", "b", "c", "e"), printed)
 
 
 # --------------------------------------------------------------------------
@@ -288,6 +371,8 @@ def _files(folder: Path) -> None:
     table["cp"] = table["cp"].astype("float64")
     table.loc[4, "cp"] = None  # one gap, for --impute
     table.to_csv(folder / "heart_gaps.csv", index=False)
+    rows = ["a,b,label"] + [f"{i % 7},{i % 5},{i % 2}" for i in range(200)]
+    (folder / "big.csv").write_text("\n".join(rows) + "\n")  # a small stand-in
     toml = next(b.text for b in readme_blocks() if b.language == "toml")
     (folder / "lrdecay.toml").write_text(toml)
     yaml = [line for line in toml.splitlines() if " = " in line]
@@ -317,7 +402,7 @@ def _lrdecay(
 def _commands(kind: str) -> list[pytest.param]:  # type: ignore[valid-type]
     return [
         pytest.param(command, id=command.id)
-        for command in readme_commands()
+        for command in all_readme_commands()
         if how_to_check(command) == kind
     ]
 
@@ -376,6 +461,10 @@ def test_a_quick_readme_command_runs(command: Command, tmp_path: Path) -> None:
         assert done.returncode == 0, done.stderr[-3000:]
     done = _lrdecay(shlex.split(command.text)[1:], tmp_path, env)
     assert done.returncode == 0, f"README line {command.line}: {done.stderr[-3000:]}"
+    if command.shown:
+        assert _shown_in(command.shown, done.stdout), (
+            f"README line {command.line} shows what it does not print:\n" + done.stdout
+        )
     for word in shlex.split(command.text):
         if word.endswith(".png"):
             assert (tmp_path / word).stat().st_size > 0
