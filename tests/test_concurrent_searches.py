@@ -2,9 +2,10 @@
 
 Real processes started together on a fresh SQLite store (and on one written
 by the oldest MLflow lrdecay supports), two identical `lrdecay search`
-commands at once, and trunk files truncated and garbled between a `kill -9`
-and a rerun. Each test reads the store back with `MlflowClient`: readable,
-every run present once, none RUNNING.
+commands at once, trunk files truncated and garbled between a `kill -9`
+and a rerun, KerasTuner's `oracle.json` and a `trial.json` truncated. Each
+test reads the store back with `MlflowClient`: readable, every run present
+once, none RUNNING.
 """
 
 from __future__ import annotations
@@ -254,6 +255,64 @@ def test_damaged_trunk_files_after_a_kill_are_trained_again(tmp_path: Path) -> N
         "0001": "COMPLETED",
         "0002": "COMPLETED",
     }
+
+
+@pytest.mark.slow
+def test_a_damaged_kerastuner_file_is_named_in_one_line(tmp_path: Path) -> None:
+    first = run_lrdecay(*SEARCH, cwd=tmp_path, timeout=300)
+    assert first.returncode == 0, first.stderr[-3000:]
+    (project,) = (tmp_path / "lrdecay_project").glob("grid-*")
+    trials = {tid: run.info.run_id for tid, run in _search_runs(tmp_path).items()}
+
+    for name in ("oracle.json", "trial_0001/trial.json"):
+        damaged = project / name
+        whole = damaged.read_bytes()
+        os.truncate(damaged, len(whole) // 2)  # a write cut short
+        rerun = run_lrdecay(*SEARCH, cwd=tmp_path, timeout=300)
+        assert rerun.returncode == 2, rerun.stderr[-3000:]
+        assert rerun.stderr.strip().splitlines() == [
+            "lrdecay: error: KerasTuner's state in "
+            f"'lrdecay_project/{project.name}' is damaged ({name}: empty or not "
+            "JSON, e.g. left by a process killed while writing it), so the search "
+            "cannot resume from it. Restore the file(s), or start the search again "
+            "with overwrite=True (`--overwrite`); the MLflow runs of its finished "
+            "trials are kept."
+        ]
+        assert "[" not in rerun.stdout  # it trained nothing
+        assert {t: r.info.run_id for t, r in _search_runs(tmp_path).items()} == trials
+        damaged.write_bytes(whole)  # restored, as the line says
+
+    resumed = run_lrdecay(*SEARCH, cwd=tmp_path, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "resuming: finished trials are kept, not re-run" in resumed.stdout
+    assert "[1/3]" not in resumed.stdout
+    assert {t: r.info.run_id for t, r in _search_runs(tmp_path).items()} == trials
+
+    os.truncate(project / "oracle.json", 0)  # damaged again; start afresh
+    restarted = run_lrdecay(*SEARCH, "--overwrite", cwd=tmp_path, timeout=300)
+    assert restarted.returncode == 0, restarted.stderr[-3000:]
+    assert "[3/3] trial 0002  step epochs_drop=3" in restarted.stdout
+    import mlflow
+
+    client = mlflow.MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    found = client.search_runs(
+        [client.get_experiment_by_name("lrdecay").experiment_id],
+        order_by=["attributes.start_time ASC"],
+    )
+    assert {run.info.status for run in found} == {"FINISHED"}
+    old, new = [
+        run.info.run_id for run in found if run.data.tags["lrdecay.role"] == "search"
+    ]
+    by_parent = {
+        parent: sorted(
+            (run.data.tags["lrdecay.trial_id"], run.info.run_id)
+            for run in found
+            if run.data.tags.get("mlflow.parentRunId") == parent
+        )
+        for parent in (old, new)
+    }
+    assert by_parent[old] == sorted(trials.items())  # kept, as the line says
+    assert [tid for tid, _ in by_parent[new]] == ["0000", "0001", "0002"]
 
 
 # -- trials FAILED for a cause not the model's -------------------------------------
