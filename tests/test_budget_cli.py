@@ -82,9 +82,11 @@ def test_dry_run_prints_the_plan_and_trains_nothing(
         "budget 80: constant rate to epoch 64, cooldown epochs 65-79",
         "trunk     65 epochs per seed, shared by every budget",
         "epochs: 101 to train of 200 (50%)",
-        "Dry run: nothing trained, no project file or MLflow run created "
-        "(the model and the tracking store are checked when it runs).",
+        f"tracking  sqlite:///{tmp_path}/mlflow.db, experiment 'lrdecay'",
+        "seed      picked when it runs",
+        "Dry run: nothing trained, no project file or MLflow run created.",
     ]
+    # The model was built and checked; nothing was written.
     assert not (tmp_path / "p").exists()
 
 

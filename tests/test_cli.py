@@ -17,6 +17,7 @@ import pytest
 
 from conftest import run_lrdecay
 from lrdecay.cli import main as cli
+from lrdecay.errors import ConfigError
 from lrdecay.schedules import ExponentialSchedule, MultiStepSchedule, StepSchedule
 
 
@@ -742,3 +743,35 @@ def test_find_lr_says_in_one_line_when_the_minimum_is_at_the_end(
         "lrdecay: warning: find_lr(): the smoothed loss is lowest at the end"
     )
     assert "end_lr=1000." in err
+
+
+def test_each_command_reads_its_own_config_table(tmp_path: Path) -> None:
+    """`[budget]` and `[find-lr]` (or `[find_lr]`) are read like `[search]`.
+
+    Another command's table is never a setting of this one; a setting at the
+    top level is every command's.
+    """
+    path = tmp_path / "lrdecay.toml"
+    path.write_text(
+        'experiment = "shared"\n'
+        "[search]\n"
+        "epochs = 60\n"
+        "[budget]\n"
+        "budgets = [20, 40]\n"
+        "repeats = 3\n"
+        "[find_lr]\n"
+        "num-steps = 50\n"
+    )
+    parser = cli.build_parser()
+    budget = cli.parse_args(parser, ["budget", "--config", str(path)])
+    assert (budget.budgets, budget.repeats) == ([20, 40], 3)
+    assert budget.experiment == "shared"
+    find_lr = cli.parse_args(parser, ["find-lr", "--config", str(path)])
+    assert find_lr.num_steps == 50
+    search = cli.parse_args(parser, ["search", "--config", str(path)])
+    assert (search.epochs, search.experiment) == (60, "shared")
+
+    both = tmp_path / "both.toml"
+    both.write_text("[find-lr]\nnum-steps = 50\n[find_lr]\nnum-steps = 60\n")
+    with pytest.raises(ConfigError, match="two tables for 'find-lr'"):
+        cli.parse_args(parser, ["find-lr", "--config", str(both)])
