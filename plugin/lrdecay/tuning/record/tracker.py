@@ -36,6 +36,7 @@ from lrdecay.tuning.record.range_test_run import log_range_test, now_ms
 from lrdecay.tuning.record.trial_run import (
     RecordingTrialRun,
     TrialRun,
+    end_search_run,
     warn_and_go_on,
 )
 from lrdecay.tuning.searchspace.space import DecaySpace, ResolvedDecay
@@ -412,32 +413,30 @@ class SearchRuns:
         the trial re-runs when the search resumes. The parent ends KILLED
         after an interrupt, FAILED after an error. Once only: a second call
         (an outer handler of the same error) or one after `search_ended`
-        does nothing.
+        does nothing; a call that was itself stopped half-way is done again
+        whole by the next (nothing is marked done before it is). A store
+        busy for a moment is tried again before the parent is given up.
         """
         if self._parent_ended:
             return
-        self._parent_ended = True
-        self.wait_for_artifacts()
-        stopped, self._trial_runs = self._trial_runs, []
+        try:
+            self.wait_for_artifacts()
+        except Exception as failure:
+            warn_and_go_on("uploading the trials' plots", failure)
         reason = f"{type(error).__name__}: {error}" if str(error) else ""
-        for run in stopped if isinstance(error, KeyboardInterrupt) else ():
+        if not isinstance(error, KeyboardInterrupt):
+            self._trial_runs = []
+        while self._trial_runs:
             try:
-                run.kill(f"interrupted ({reason or type(error).__name__})")
+                self._trial_runs[0].kill(
+                    f"interrupted ({reason or type(error).__name__})"
+                )
             except Exception as failure:
                 warn_and_go_on("ending the stopped trial's run", failure)
-        if self.parent_run_id is None:
-            return
-        status = "KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED"
-        try:
-            self.client.set_tag(
-                self.parent_run_id,
-                layout.ERROR_TAG,
-                tag_value(f"{type(error).__name__}: {error}"),
-            )
-            self.client.set_tag(self.parent_run_id, layout.STATUS_TAG, status)
-            self.client.set_terminated(self.parent_run_id, status)
-        except Exception as failure:
-            warn_and_go_on("ending the search's run", failure)
+            self._trial_runs.pop(0)
+        if self.parent_run_id is not None:
+            end_search_run(self.client, self.parent_run_id, error)
+        self._parent_ended = True
 
     def search_ended(
         self, tuner: Any, trials: Sequence[Any], best: Any | None, end: bool = True

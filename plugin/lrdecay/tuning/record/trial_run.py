@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
 import warnings
 from typing import Any
 
+from lrdecay.tracking.guard import tag_value
 from lrdecay.tuning.record import runs as layout
 
 
@@ -14,6 +16,28 @@ def warn_and_go_on(what: str, error: BaseException) -> None:
         "goes on.",
         stacklevel=3,
     )
+
+
+def end_search_run(client: Any, run_id: str, error: BaseException) -> None:
+    """End a search's parent run KILLED (an interrupt) or FAILED, with the error.
+
+    A store busy for a moment is tried again (three times, a second apart)
+    before the run is given up, with a warning: the search goes on ending.
+    """
+    status = "KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED"
+    for attempt in range(3):
+        try:
+            client.set_tag(
+                run_id, layout.ERROR_TAG, tag_value(f"{type(error).__name__}: {error}")
+            )
+            client.set_tag(run_id, layout.STATUS_TAG, status)
+            client.set_terminated(run_id, status)
+            return
+        except Exception as failure:
+            if attempt == 2:
+                warn_and_go_on("ending the search's run", failure)
+            else:
+                time.sleep(1.0)
 
 
 class TrialRun:
