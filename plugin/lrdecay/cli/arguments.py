@@ -171,12 +171,13 @@ def float_list(text: str) -> list[float]:
 
 def add_common(parser: argparse.ArgumentParser) -> None:
     """`--config FILE`, `-q/--quiet` and `-v/--verbose`."""
+    command = parser.prog.split()[-1]  # "lrdecay budget": budget
     parser.add_argument(
         "--config",
         metavar="FILE",
-        help="a TOML or YAML file of settings named like the long flags "
-        "(epochs, decay-epochs, ...), at its top level or under a table named "
-        "after the command; flags given here win",
+        help="a TOML or YAML file of settings named like this command's long "
+        f"flags, at its top level or under a [{command}] table (which wins); "
+        "flags given here win",
     )
     verbosity = parser.add_argument_group("output")
     verbosity.add_argument(

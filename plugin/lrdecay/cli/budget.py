@@ -85,24 +85,15 @@ def _run_budget(args: argparse.Namespace) -> int:
         seed=data.DEFAULT_SPLIT_SEED if args.seed is None else args.seed,
         table_options=arguments.table_options(args),
     )
-    if args.dry_run:
-        print(f"data      {dataset.describe()}")
-        print(
-            plan.outline(
-                args.repeats or defaults.REPEATS, share_prefix=not args.no_share_prefix
-            )
-        )
-        print(
-            "Dry run: nothing trained, no project file or MLflow run created "
-            "(the model and the tracking store are checked when it runs)."
-        )
-        return EXIT_OK
     quiet.import_backend(args.verbosity)
     if args.model:
         build: Any = models.load_model_builder(args.model, dataset)
         models.check_model(build, dataset)
     else:
         build = models.default_model_builder(dataset)
+    if args.dry_run:
+        _print_dry_run(args, plan, dataset, uri, experiment)
+        return EXIT_OK
     if args.verbosity >= 1:
         repeats = args.repeats or defaults.REPEATS
         independent = plan.epochs_independent(repeats)
@@ -125,6 +116,28 @@ def _run_budget(args: argparse.Namespace) -> int:
             "lrdecay/budget_curve.png"
         )
     return EXIT_OK
+
+
+def _print_dry_run(
+    args: argparse.Namespace,
+    plan: Any,
+    dataset: Any,
+    uri: str | None,
+    experiment: str,
+) -> None:
+    """`--dry-run`, after the checks a run makes first: what it would train.
+
+    Its last lines are those of `lrdecay search --dry-run`.
+    """
+    from lrdecay.tracking.credentials import redact
+    from lrdecay.tracking.preflight import MLFLOW_DEFAULT_URI
+
+    repeats = args.repeats or defaults.REPEATS
+    print(f"data      {dataset.describe()}")
+    print(plan.outline(repeats, share_prefix=not args.no_share_prefix))
+    print(f"tracking  {redact(uri or MLFLOW_DEFAULT_URI)}, experiment {experiment!r}")
+    print(f"seed      {'picked when it runs' if args.seed is None else args.seed}")
+    print("Dry run: nothing trained, no project file or MLflow run created.")
 
 
 def _budget(
@@ -291,9 +304,9 @@ def _add_other_flags(parser: argparse.ArgumentParser) -> None:
     where.add_argument(
         "--dry-run",
         action="store_true",
-        help="check the flags, the data and the tracking store and print what "
-        "would train (each budget's cooldown, the trunk, the epochs); train "
-        "nothing",
+        help="check everything (flags, data, model, tracking store) and print "
+        "what would train (each budget's cooldown, the trunk, the epochs); "
+        "train nothing, create no project file or MLflow run",
     )
     arguments.add_tracking(parser)
     arguments.add_common(parser)

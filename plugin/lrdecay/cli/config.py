@@ -2,9 +2,11 @@
 
 A TOML or YAML file holds settings named like the long flags (`epochs`,
 `decay-epochs` or `decay_epochs`, `kinds`, ...), either at the top level or
-under a table named after the command (`[search]`, `[preview]`,
-`[report]`), which wins over the top level. Lists are written as lists.
-Flags on the command line win over the file.
+under a table named after the command (`[search]`, `[budget]`, `[find-lr]`,
+`[preview]`, `[report]`, `[replay]`), which wins over the top level. The
+other commands' tables are left to them; a top-level setting is read by
+every command. Lists are written as lists. Flags on the command line win
+over the file.
 
 ```toml
 # lrdecay.toml
@@ -16,6 +18,10 @@ epochs = 60
 max-trials = 8
 data = "houses.csv"
 target = "price"
+
+[budget]
+budgets = [20, 40, 60, 80]
+repeats = 3
 ```
 
 The file is turned into flags and parsed by the command's own parser, so a
@@ -27,16 +33,24 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
 from lrdecay.errors import ConfigError as ConfigError
 
-COMMANDS = ("search", "preview", "report", "replay")
 
-
-def read_config(path: str | os.PathLike[str], command: str) -> dict[str, Any]:
+def read_config(
+    path: str | os.PathLike[str], command: str, commands: Collection[str]
+) -> dict[str, Any]:
     """The settings of `command` in the TOML or YAML file at `path`.
+
+    Args:
+        path: The file.
+        command: String. The command whose table is read (`find-lr`; the
+            table may also be spelt `find_lr`).
+        commands: Strings. Every command's name: their tables are not
+            settings of `command`.
 
     Raises:
         ConfigError: A missing or unreadable file, an unknown format, or a
@@ -66,8 +80,19 @@ def read_config(path: str | os.PathLike[str], command: str) -> dict[str, Any]:
             f"Config file {str(file)!r} must hold a table of settings, not a "
             f"{type(document).__name__}."
         )
-    settings = {key: value for key, value in document.items() if key not in COMMANDS}
-    section = document.get(command)
+    tables = {name.replace("_", "-") for name in commands}
+    settings = {
+        key: value
+        for key, value in document.items()
+        if str(key).replace("_", "-") not in tables
+    }
+    own = [key for key in document if str(key).replace("_", "-") == command]
+    if len(own) > 1:
+        raise ConfigError(
+            f"Config file {str(file)!r} has two tables for {command!r}: "
+            f"{', '.join(repr(key) for key in own)}; keep one."
+        )
+    section = document[own[0]] if own else None
     if section is not None:
         if not isinstance(section, dict):
             raise ConfigError(

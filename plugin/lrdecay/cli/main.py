@@ -67,8 +67,9 @@ def parse_args(
         return args
     from lrdecay.cli.config import config_arguments, read_config
 
-    subparser = _subparser(parser, args.command)
-    settings = read_config(config_path, args.command)
+    commands = _commands(parser)
+    subparser = commands.choices[args.command]
+    settings = read_config(config_path, args.command, commands=list(commands.choices))
     given = {name for name, value in vars(args).items() if value not in (None, False)}
     tokens = config_arguments(
         settings, subparser, given=given, source=f"config file {config_path!r}"
@@ -78,12 +79,12 @@ def parse_args(
     return parser.parse_args(merged)
 
 
-def _subparser(
-    parser: argparse.ArgumentParser, command: str
-) -> argparse.ArgumentParser:
+def _commands(
+    parser: argparse.ArgumentParser,
+) -> argparse._SubParsersAction[argparse.ArgumentParser]:
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
-            return action.choices[command]
+            return action
     raise AssertionError("the parser has no commands")
 
 
