@@ -1,4 +1,8 @@
-"""`lrdecay budget`: the table, the verdict, the epochs line; bad input exit 2."""
+"""`lrdecay budget`: the table, the verdict, the epochs line; bad input exit 2.
+
+A config file's `[budget]` and `[find-lr]` tables are read as `[search]` is:
+real commands, real SQLite stores read back with `MlflowClient`.
+"""
 
 from __future__ import annotations
 
@@ -118,3 +122,101 @@ def test_budget_on_a_csv_is_named_after_the_file(
         [experiment.experiment_id], "tags.`lrdecay.role` = 'search'"
     )
     assert parent.info.run_name == project
+
+
+# One file for every command: a top-level setting is read by each, a table
+# only by its own command.
+CONFIG = """
+tracking-uri = "sqlite:///mlflow.db"
+
+[search]
+kinds = ["step"]
+epochs = 3
+
+[budget]
+budgets = [2, 4]
+cooldown = 0.5
+seed = 9
+batch-size = 128
+experiment = "budgets"
+
+[find-lr]
+num-steps = 20
+end-lr = 1.0
+seed = 1
+out = "range.png"
+experiment = "ranges"
+"""
+
+
+def test_dry_run_reads_the_budget_table(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from lrdecay.cli.main import main
+
+    (tmp_path / "lrdecay.toml").write_text(CONFIG)
+    code = main(["budget", "--config", "lrdecay.toml", "--dry-run", "--seed", "3"])
+    out = capsys.readouterr().out.splitlines()
+    assert code == 0
+    assert out[1:] == [
+        "budget 2: constant rate to epoch 1, no epoch off the constant rate",
+        "budget 4: constant rate to epoch 2, cooldown epochs 3-3",
+        "trunk     3 epochs per seed, shared by every budget",
+        "epochs: 4 to train of 6 (67%)",
+        "tracking  sqlite:///mlflow.db, experiment 'budgets'",
+        "seed      3",  # the flag wins over the file's 9
+        "Dry run: nothing trained, no project file or MLflow run created.",
+    ]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["lrdecay.toml"]
+
+
+def test_a_setting_in_another_commands_table_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from lrdecay.cli.main import main
+
+    (tmp_path / "lrdecay.toml").write_text("[budget]\nepochs = 3\n")
+    assert main(["budget", "--config", "lrdecay.toml", "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert err.startswith(
+        "lrdecay: error: Unknown setting 'epochs' in config file 'lrdecay.toml'; "
+        "known: batch-size, budgets, "
+    ), err
+
+
+@pytest.mark.slow
+def test_budget_and_find_lr_run_from_their_tables(tmp_path: Path) -> None:
+    from mlflow import MlflowClient
+
+    (tmp_path / "lrdecay.toml").write_text(CONFIG)
+    budget = run_lrdecay(
+        "budget", "--config", "lrdecay.toml", "--seed", "3", cwd=tmp_path
+    )
+    assert budget.returncode == 0, budget.stdout + budget.stderr
+    assert "epochs: 4 trained of 6 (67%)" in budget.stdout.splitlines()
+    find_lr = run_lrdecay("find-lr", "--config", "lrdecay.toml", cwd=tmp_path)
+    assert find_lr.returncode == 0, find_lr.stdout + find_lr.stderr
+    assert "Plot written to range.png" in find_lr.stdout.splitlines()
+    assert (tmp_path / "range.png").is_file()
+
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    budgets = client.search_runs(
+        [client.get_experiment_by_name("budgets").experiment_id]
+    )
+    assert {run.info.status for run in budgets} == {"FINISHED"}
+    (parent,) = [r for r in budgets if r.data.tags["lrdecay.role"] == "search"]
+    assert parent.data.params["budgets"] == "2,4"
+    assert sorted(
+        (run.info.run_name, run.data.params["cooldown"])
+        for run in budgets
+        if run is not parent
+    ) == [("budget 2 seed=3", "0.5"), ("budget 4 seed=3", "0.5")]
+    (range_test,) = client.search_runs(
+        [client.get_experiment_by_name("ranges").experiment_id]
+    )
+    assert range_test.info.run_name == "lr-range-test"
+    assert range_test.info.status == "FINISHED"
+    rates = client.get_metric_history(range_test.info.run_id, "lr_range/lr")
+    assert len(rates) == 20  # num-steps
+    assert max(point.value for point in rates) == pytest.approx(1.0)  # end-lr
