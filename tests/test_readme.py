@@ -49,8 +49,7 @@ import pytest
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
-# What is not run, and why (keep it short).
-SKIPPED = {
+SKIPPED = {  # what is not run, and why
     "lrdecay replay lrdecay-offline/run-....json [--tracking-uri URI]": (
         "a placeholder for the file a failed upload leaves; "
         "tests/test_tracking.py replays real ones"
