@@ -238,9 +238,10 @@ def test_printed_link_shows_the_search_runs_by_name(
 ) -> None:
     completed = run_lrdecay(
         "search",
-        "--kinds", "step,exponential",
-        "--decay-epochs", "1.0",
+        "--kinds", "step,exponential,plateau",
+        "--decay-epochs", "0.5,1.0",
         "--epochs", "2",
+        "--repeats", "2",
         "--batch-size", "256",
         "--seed", "1",
         "--project-dir", str(tmp_path / "searches"),
@@ -261,11 +262,16 @@ def test_printed_link_shows_the_search_runs_by_name(
         f"tags.mlflow.parentRunId = '{parent.info.run_id}'",
     )
     names = sorted(run.info.run_name for run in children)
-    assert names == [
-        "constant seed=1",
-        "exponential half_life=2 seed=1",
-        "step epochs_drop=2 seed=1",
-    ]
+    # 14 runs: more than the 10 MLflow's charts draw by default.
+    assert names == sorted(
+        f"{setting} seed={seed}"
+        for setting in (
+            "constant", "step epochs_drop=1", "step epochs_drop=2",
+            "exponential half_life=1", "exponential half_life=2",
+            "plateau patience=1", "plateau patience=2",
+        )
+        for seed in (1, 2)
+    )  # fmt: skip
     # The search's saved view: its trials, every one drawn in the charts.
     assert links[0] == tracking_uri.runs_url(
         server.uri, experiment.experiment_id, parent.info.run_id, "val_loss",
@@ -278,6 +284,16 @@ def test_printed_link_shows_the_search_runs_by_name(
     assert {name for name in listed if not name.endswith(")")} == set(names)
     # The parent is not listed among its trials: the page is the trials'.
     assert f">{parent.info.run_name}<" not in page
+    assert CHROMIUM is not None
+    with ChromiumPage(CHROMIUM, links[0]) as browser:
+        loaded = browser.wait_for(
+            "document.body.innerText.includes('14 matching runs')"
+        )
+        assert loaded, browser.evaluate("document.body.innerText")[-2000:]
+        # Every row's eye says "Hide run": drawn (a hidden run's says otherwise;
+        # the unsaved address draws 10 of these 14).
+        drawn = browser.wait_for(_DRAWN_RUNS + " === 14", timeout=30)
+        assert drawn, browser.evaluate(_DRAWN_RUNS)
 
     # The compare page of the trials: one `decay_epochs` row for every kind,
     # first among the params that differ (its parallel-coordinates plot
@@ -290,6 +306,16 @@ def test_printed_link_shows_the_search_runs_by_name(
     compare = rendered_page(f"{server.uri}/#/compare-runs?{query}")
     assert ">decay_epochs<" in compare and ">decay_kind<" in compare
     assert "constant/" not in compare
+    # MLflow picks the axes: the first three differing params by name, then
+    # the first metric every run has.
+    with ChromiumPage(CHROMIUM, f"{server.uri}/#/compare-runs?{query}") as browser:
+        titles = browser.wait_for(
+            "[...document.querySelectorAll('text.axis-title')].map(t => t.textContent)"
+            ".join(',')"
+        )
+    # (Decay epochs given as fractions of the budget: the exponential's
+    # hyperparameter is `half_life_fraction`.)
+    assert titles == "decay_epochs,decay_kind,exponential/half_life_fraction,accuracy"
     # The parent's plots: wide enough for a browser.
     for name in ("lr_curves.png", "val_loss_curves.png"):
         local = client.download_artifacts(
@@ -298,6 +324,10 @@ def test_printed_link_shows_the_search_runs_by_name(
         width, _ = struct.unpack(">II", Path(local).read_bytes()[16:24])
         assert width >= 1200, (name, width)
 
+
+# How many runs of the list the charts draw: each drawn row's eye is labelled
+# "Hide run".
+_DRAWN_RUNS = "(document.body.innerText.split('Hide run').length - 1)"
 
 # The image the artifact view shows, once the browser has decoded it: its
 # natural width (0 while loading or if it failed).
