@@ -275,7 +275,8 @@ def test_a_damaged_kerastuner_file_is_named_in_one_line(tmp_path: Path) -> None:
             f"'lrdecay_project/{project.name}' is damaged ({name}: empty or not "
             "JSON, e.g. left by a process killed while writing it), so the search "
             "cannot resume from it. Restore the file(s), or start the search again "
-            "with overwrite=True (`--overwrite`); the MLflow runs of its finished "
+            "with tuner_options={'overwrite': True} (`lrdecay.budget`: "
+            "overwrite=True; `--overwrite`); the MLflow runs of its finished "
             "trials are kept."
         ]
         assert "[" not in rerun.stdout  # it trained nothing
