@@ -364,6 +364,7 @@ def test_sigint_at_20_moments_always_stops_the_search_and_it_resumes(
         assert process.returncode == 0, stderr[-3000:]
         assert "Exception ignored" not in stderr, stderr[-3000:]
         moments += _moments(stdout)
+        print(stderr[-4000:])  # shown if a check below fails: the warnings
     print(*moments, sep="\n")
     assert len(moments) == 21
     assert all(moment["sent"] for moment in moments)
