@@ -223,10 +223,18 @@ class TrackedRun:
         self.artifacts_thread.start()
 
     def wait_for_artifacts(self, timeout: float | None = None) -> None:
-        """Wait until the artifacts drawn in the background are sent."""
+        """Wait until the artifacts drawn in the background are sent.
+
+        And, for a run whose `finish` was stopped half-way (a Ctrl-C while
+        it closed the sender), until the sender has sent what it held (its
+        end status among it): what is written to the run after this call
+        is not overwritten by a late send.
+        """
         thread = self.artifacts_thread
         if thread is not None:
             thread.join(timeout)
+        if self.finished and thread is None and self.sink is not None:
+            self.sink.close(self.logger.give_up_after)
 
     def _send_artifacts(
         self, left: sender.Pending | None, status: str, end_time: int, ended: bool
