@@ -356,7 +356,11 @@ def test_sigint_at_20_moments_always_stops_the_search_and_it_resumes(
             if process.poll() is None:
                 process.kill()
                 process.wait()
-    assert early.returncode == 130, early_err[-3000:]
+    # 130 from the handler; rarely (2 of 34 runs under load, a Ctrl-C landing
+    # inside TensorFlow's import) the interpreter then ends itself by SIGINT at
+    # exit, after the same line: a shell reports both as interrupted. Not
+    # reproduced on demand; no run or file is involved that early.
+    assert early.returncode in (130, -signal.SIGINT), early_err[-3000:]
     assert early_err.splitlines()[-1].startswith("lrdecay: interrupted")
 
     moments = []
