@@ -9,7 +9,7 @@ import pytest
 
 from lrdecay.cli import data, models
 from lrdecay.cli.data import DataError
-from lrdecay.cli.dataset import detect_task
+from lrdecay.cli.dataset import detect_task, split_indices
 
 
 def write_csv(path: Path, text: str) -> Path:
@@ -98,6 +98,40 @@ def test_task_can_be_forced(tmp_path: Path) -> None:
 )
 def test_detect_task(values: np.ndarray, task: str) -> None:
     assert detect_task(values) == task
+
+
+def _split_by_sorting(
+    n: int, val_split: float, test_split: float, seed: int, labels: np.ndarray
+) -> list[np.ndarray]:
+    """The stratified split as lrdecay 0.x made it: every key sorted."""
+    n_val = max(1, round(n * val_split))
+    n_test = max(1, round(n * test_split)) if test_split > 0 else 0
+    rng = np.random.default_rng(seed)
+    keys = np.empty(n)
+    for label in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == label))
+        keys[members] = (np.arange(len(members)) + rng.random()) / len(members)
+    order = np.argsort(keys, kind="stable")
+    if np.any(np.diff(keys[order]) == 0):
+        order = np.lexsort((rng.random(n), keys))
+    cuts = [order[:n_test], order[n_test : n_test + n_val], order[n_test + n_val :]]
+    return [np.sort(part) for part in cuts[::-1]]
+
+
+@pytest.mark.parametrize("n", [5, 17, 1797, 50_000])
+def test_the_split_is_the_same_as_sorting_every_key(n: int) -> None:
+    """The split picks the smallest keys without sorting them all: the same
+    rows for every seed as the full sort, including tied keys (classes of
+    equal size) and the digits' own size."""
+    rng = np.random.default_rng(n)
+    for seed in range(6):
+        for labels in (rng.integers(0, 3, n), np.arange(n) % 2, np.arange(n) % 10):
+            for fractions in ((0.2, 0.0), (0.2, 0.2), (0.25, 0.25)):
+                expected = _split_by_sorting(n, *fractions, seed, labels)
+                got = split_indices(n, *fractions, seed, stratify=labels)
+                assert [part.tolist() for part in got] == [
+                    part.tolist() for part in expected
+                ], (n, seed, fractions)
 
 
 def test_missing_file_names_the_path(tmp_path: Path) -> None:

@@ -125,6 +125,30 @@ def test_impute_fills_from_the_training_split(tmp_path: Path) -> None:
     )
 
 
+def test_category_cells_are_read_as_each_cell_alone() -> None:
+    """Each distinct cell is converted once and spread to its rows: the same
+    words as stripping every cell (two spellings that strip alike are one
+    word), blanks and gaps missing, -0.0 in a float column its own `-0`."""
+    import pandas as pd
+
+    from lrdecay.cli import columns as kinds_of
+
+    text = [" paris", "paris ", "lyon", "", "  ", None, "nice", "lyon"]
+    floats = [2.0, -0.0, 0.0, 2.5, np.nan, 2.0, 0.0, 1e-7]
+    frame = pd.DataFrame({"city": text, "code": floats, "y": [0, 1] * 4})
+    kinds = {"city": kinds_of.STRING_CATEGORICAL, "code": kinds_of.STRING_CATEGORICAL}
+    got = kinds_of.feature_columns(frame, kinds, TableOptions(impute=True), "t.csv")
+    assert got["city"].tolist() == [
+        "paris", "paris", "lyon", None, None, None, "nice", "lyon"
+    ]  # fmt: skip
+    assert got["code"].tolist() == ["2", "-0", "0", "2.5", None, "2", "0", "1e-07"]
+    complete = kinds_of.feature_columns(
+        frame.iloc[[0, 1, 2, 6]], kinds, TableOptions(), "t.csv"
+    )
+    assert complete["city"].dtype == np.dtype("<U5")
+    assert complete["city"].tolist() == ["paris", "paris", "lyon", "nice"]
+
+
 def _training_rows(n: int, seed: int) -> list[int]:
     y = np.array([i % 2 for i in range(n)])
     train, _, _ = split_indices(n, 0.2, 0.0, seed, stratify=y)
@@ -253,7 +277,8 @@ def test_the_arrays_equal_the_feature_space_s_bit_for_bit() -> None:
     from lrdecay.cli.encoding import fit_encoding
 
     rng = np.random.default_rng(3)
-    n = 600
+    # Over two of `transform`'s blocks of rows.
+    n = 40_000
     columns = {
         "age": rng.normal(50, 9, n).astype("float32"),
         "zero_spread": np.full(n, 2.5, dtype="float32"),
@@ -262,6 +287,9 @@ def test_the_arrays_equal_the_feature_space_s_bit_for_bit() -> None:
         "cp": rng.integers(-1, 4, n).astype("int64"),
         "ca": rng.integers(0, 9, n).astype("int64"),
         "city": rng.choice(np.array(["Zürich", "Ålesund", "ber lin", "Akka"]), n),
+        # Integers too far apart for a table; more words than are compared.
+        "zz_big": rng.choice(np.array([10**12, 5, -3 * 10**8, 7]), n),
+        "zz_words": rng.choice(np.array([f"w{i}" for i in range(20)]), n),
     }
     kinds = {
         "age": kinds_of.NUMERIC,
@@ -271,9 +299,11 @@ def test_the_arrays_equal_the_feature_space_s_bit_for_bit() -> None:
         "cp": kinds_of.INTEGER_CATEGORICAL,
         "ca": kinds_of.INTEGER_CATEGORICAL,
         "city": kinds_of.STRING_CATEGORICAL,
+        "zz_big": kinds_of.INTEGER_CATEGORICAL,
+        "zz_words": kinds_of.STRING_CATEGORICAL,
     }
     # Rows the training split does not hold carry values it never saw.
-    train = np.arange(400)
+    train = np.arange(27_000)
     columns["ca"][train] %= 5
     columns["city"][train[columns["city"][train] == "Akka"]] = "Ålesund"
     fitted = fit_encoding(columns, kinds, train)
@@ -282,8 +312,9 @@ def test_the_arrays_equal_the_feature_space_s_bit_for_bit() -> None:
     layer = np.asarray(fitted.feature_space(columns), dtype="float32")
     assert arrays.dtype == layer.dtype == np.float32
     # Sorted by name: age, b_tiny, ca (5 values + OOV), city (3 + OOV),
-    # cp (4 + OOV: -1 is the lookup's own), thal (3 + OOV), zero_spread.
-    assert arrays.shape == layer.shape == (n, 1 + 1 + 6 + 4 + 5 + 4 + 1)
+    # cp (4 + OOV: -1 is the lookup's own), thal (3 + OOV), zero_spread,
+    # zz_big (4 + OOV), zz_words (20 + OOV).
+    assert arrays.shape == layer.shape == (n, 1 + 1 + 6 + 4 + 5 + 4 + 1 + 5 + 21)
     assert np.array_equal(arrays, layer)
     # Unseen values (ca >= 5, "Akka") and the lookups' own OOV tokens go to
     # an out-of-vocabulary slot: every one-hot row still holds one 1.

@@ -319,16 +319,25 @@ def _categorical(column: Any, kind: str) -> np.ndarray:
         out[~missing] = values[~missing].astype("int64")
         out[missing] = None
         return out
+    import pandas as pd
+
+    # Each distinct cell converted once (a category column has few), then
+    # spread by its codes: the same strings as converting every cell.
     if column.dtype.kind == "f":
-        # A float column taken as categories: `2.0` reads as the category `2`.
-        text = column.map(lambda value: f"{value:g}")
+        # A float column taken as categories: `2.0` reads as the category `2`
+        # (and -0.0 as `-0`, which factorizing the floats would merge with 0).
+        codes, texts = pd.factorize(column.map(lambda value: f"{value:g}"))
     else:
-        text = column.astype("string").str.strip()
-    missing = missing | (text.fillna("") == "").to_numpy(dtype=bool)
+        codes, distinct = pd.factorize(column)
+        texts = pd.Series(distinct, dtype=column.dtype).astype("string").str.strip()
+    words = np.asarray(texts, dtype=object).astype(str)
+    missing = missing | (codes < 0)
+    if len(words):
+        missing |= (words == "")[np.maximum(codes, 0)] & (codes >= 0)
     if not missing.any():
-        return text.to_numpy().astype(str)
-    out = np.empty(len(text), dtype=object)
-    out[~missing] = text.to_numpy()[~missing].astype(str)
+        return words[codes]
+    out = np.empty(len(codes), dtype=object)
+    out[~missing] = words[codes[~missing]]
     out[missing] = None
     return out
 

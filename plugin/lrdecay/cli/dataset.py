@@ -116,9 +116,28 @@ def detect_task(y: np.ndarray) -> str:
         return "regression"
     if y.dtype.kind == "f" and not np.all(np.equal(np.mod(y, 1), 0)):
         return "regression"
-    return (
-        "classification" if len(np.unique(y)) <= MAX_DETECTED_CLASSES else "regression"
-    )
+    classes = len(distinct_values(y)[0])
+    return "classification" if classes <= MAX_DETECTED_CLASSES else "regression"
+
+
+# Integers spanning at most this many values are counted, not sorted.
+_COUNTED_SPAN = 1 << 16
+
+
+def distinct_values(values: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """`np.unique(values)`, and each value's index in it where that was free.
+
+    Integers of a short span (class labels) are counted in one pass instead
+    of sorted: the same sorted values and indices, without the sort.
+    """
+    if values.dtype.kind in "iub" and len(values):
+        low, high = int(values.min()), int(values.max())
+        if high - low < _COUNTED_SPAN:
+            offsets = values.astype("int64") - low
+            present = np.bincount(offsets, minlength=high - low + 1) > 0
+            index = np.cumsum(present) - 1
+            return (np.flatnonzero(present) + low).astype(values.dtype), index[offsets]
+    return np.unique(values), None
 
 
 def check_task(task: str | None) -> None:
@@ -161,23 +180,42 @@ def split_indices(
         )
     rng = np.random.default_rng(seed)
     if stratify is None:
-        order = rng.permutation(n_samples)
-    else:
-        # Interleave the classes so every contiguous slice of `order` holds
-        # them in about their overall proportions.
-        keys = np.empty(n_samples)
-        for label in np.unique(stratify):
-            members = np.flatnonzero(stratify == label)
-            members = rng.permutation(members)
-            keys[members] = (np.arange(len(members)) + rng.random()) / len(members)
-        order = np.argsort(keys, kind="stable")
-        if np.any(np.diff(keys[order]) == 0):
-            # Equal keys (rare): a random order among them, as always.
-            order = np.lexsort((rng.random(n_samples), keys))
-    test = np.sort(order[:n_test])
-    val = np.sort(order[n_test : n_test + n_val])
-    train = np.sort(order[n_test + n_val :])
-    return train, val, test
+        return _cut(rng.permutation(n_samples), n_test, n_val)
+    # Interleave the classes so every contiguous slice of the order holds
+    # them in about their overall proportions.
+    keys = np.empty(n_samples)
+    for label in distinct_values(stratify)[0]:
+        members = np.flatnonzero(stratify == label)
+        members = rng.permutation(members)
+        keys[members] = (np.arange(len(members)) + rng.random()) / len(members)
+    # Only the smallest keys' sets matter (each comes back sorted): a
+    # partition finds them without sorting every key, unless a boundary key
+    # is tied (rare), whose order the full sort below draws at random.
+    bounds = [bound for bound in (n_test, n_test + n_val) if bound < n_samples]
+    if bounds:
+        parted = np.argpartition(keys, bounds)
+        if all(np.count_nonzero(keys == keys[parted[b]]) == 1 for b in bounds):
+            return _cut(parted, n_test, n_val)
+    order = np.argsort(keys, kind="stable")
+    if np.any(np.diff(keys[order]) == 0):
+        # Equal keys (rare): a random order among them, as always.
+        order = np.lexsort((rng.random(n_samples), keys))
+    return _cut(order, n_test, n_val)
+
+
+def _cut(
+    order: np.ndarray, n_test: int, n_val: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(train, val, test), each sorted: the rest of `order`, its `n_val` after
+    the first `n_test`, and those first `n_test`."""
+    part = np.zeros(len(order), dtype="int8")
+    part[order[:n_test]] = 2
+    part[order[n_test : n_test + n_val]] = 1
+    return (
+        np.flatnonzero(part == 0),
+        np.flatnonzero(part == 1),
+        np.flatnonzero(part == 2),
+    )
 
 
 def _encode_target(
@@ -185,7 +223,9 @@ def _encode_target(
 ) -> tuple[np.ndarray, list[str]]:
     """Classes as `0 .. n - 1` (and their labels), or a float regression target."""
     if task == "classification":
-        classes, codes = np.unique(y, return_inverse=True)
+        classes, codes = distinct_values(y)
+        if codes is None:
+            classes, codes = np.unique(y, return_inverse=True)
         if len(classes) < 2:
             raise DataError(
                 f"{source} holds a single class "
@@ -281,12 +321,13 @@ def make_dataset(
     return Dataset(
         name=name,
         task=task,
-        x_train=x[train],
-        y_train=y[train],
-        x_val=x[val],
-        y_val=y[val],
-        x_test=x[test] if len(test) else None,
-        y_test=y[test] if len(test) else None,
+        # `np.take`: the rows of `x[rows]`, copied faster.
+        x_train=np.take(x, train, axis=0),
+        y_train=np.take(y, train, axis=0),
+        x_val=np.take(x, val, axis=0),
+        y_val=np.take(y, val, axis=0),
+        x_test=np.take(x, test, axis=0) if len(test) else None,
+        y_test=np.take(y, test, axis=0) if len(test) else None,
         class_names=class_names,
         feature_names=feature_names,
         target_mean=target_mean,

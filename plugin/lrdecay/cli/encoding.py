@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from lrdecay.cli import columns as column_kinds
+from lrdecay.cli.dataset import distinct_values
 
 __all__ = ["TableEncoding", "encoding_from_statistics", "fit_encoding"]
 
@@ -90,24 +91,41 @@ class TableEncoding:
             if kind != column_kinds.NUMERIC
         }
         rows = len(next(iter(columns.values()))) if columns else 0
-        widths = [
-            len(blocks[name]) + 1 if name in blocks else 1
-            for name in sorted(self.kinds)
-        ]
-        out = np.zeros((rows, sum(widths)), dtype="float32")
-        start = 0
-        for name, width in zip(sorted(self.kinds), widths, strict=True):
+        # Each column's width, its values (a lookup's indices) and, for a
+        # numeric one, its mean and scale.
+        steps: list[tuple[int, np.ndarray, tuple[Any, Any] | None]] = []
+        for name in sorted(self.kinds):
             values = np.asarray(columns[name])
             if name in blocks:
                 index = _lookup(blocks[name], values)
-                out[np.arange(rows), start + index] = 1.0
+                steps.append((len(blocks[name]) + 1, index, None))
             else:
                 mean, variance = self.statistics[name]
                 scale = np.maximum(
                     np.sqrt(np.float32(variance or 1.0)), np.float32(_EPSILON)
                 )
-                out[:, start] = (values.astype("float32") - np.float32(mean)) / scale
-            start += width
+                steps.append((1, values, (np.float32(mean), scale)))
+        width = sum(step[0] for step in steps)
+        out = np.zeros((rows, width), dtype="float32")
+        # A block of rows at a time, each column written into it while it is
+        # in the cache (a column at a time over all rows reads the whole
+        # matrix once per column); the same values either way.
+        for low in range(0, rows, _ROWS_AT_A_TIME):
+            high = min(rows, low + _ROWS_AT_A_TIME)
+            block = out[low:high]
+            flat = block.reshape(-1)
+            row_starts = np.arange(high - low) * width
+            start = 0
+            for size, values, normalization in steps:
+                if normalization is None:
+                    flat[row_starts + start + values[low:high]] = 1.0
+                else:
+                    mean, scale = normalization
+                    # `(x - mean) / scale` in float32, written in place.
+                    column = block[:, start]
+                    np.subtract(values[low:high], mean, out=column, dtype="float32")
+                    np.divide(column, scale, out=column)
+                start += size
         return out
 
     def describe(self) -> dict[str, str]:
@@ -158,7 +176,7 @@ def fit_encoding(
             column_kinds.INTEGER_CATEGORICAL,
             column_kinds.STRING_CATEGORICAL,
         ):
-            statistics[name] = np.unique(training)
+            statistics[name] = distinct_values(training)[0]
     return encoding_from_statistics(kinds, statistics, fills)
 
 
@@ -234,6 +252,12 @@ def _feature_space(kinds: Mapping[str, str], statistics: Mapping[str, Any]) -> A
     return feature_space
 
 
+# Rows encoded at a time: a block of a few MiB, which stays in the cache.
+_ROWS_AT_A_TIME = 16_384
+# A lookup of integers spanning fewer values than this reads a table; one
+# of at most `_COMPARED_TOKENS` words compares each.
+_TABLE_SPAN = 1 << 16
+_COMPARED_TOKENS = 16
 # `keras.backend.epsilon()`'s default: `Normalization`'s floor on the scale.
 _EPSILON = 1e-7
 # The out-of-vocabulary tokens `IntegerLookup` and `StringLookup` drop from
@@ -268,6 +292,20 @@ def _lookup(tokens: np.ndarray, values: np.ndarray) -> np.ndarray:
     """Each value's lookup index: 1 + its place in `tokens`, 0 if not there."""
     if len(tokens) == 0:
         return np.zeros(len(values), dtype="int64")
+    if values.dtype.kind in "iu" and len(values):
+        # Codes of a short span: one table read per value.
+        low = min(int(values.min()), int(tokens.min()))
+        high = max(int(values.max()), int(tokens.max()))
+        if high - low < _TABLE_SPAN:
+            table = np.zeros(high - low + 1, dtype="int64")
+            table[tokens.astype("int64") - low] = np.arange(1, len(tokens) + 1)
+            return table[values.astype("int64") - low]
+    if len(tokens) <= _COMPARED_TOKENS:
+        # A few words: compared directly, without sorting or searching.
+        index = np.zeros(len(values), dtype="int64")
+        for place, token in enumerate(tokens, start=1):
+            index[values == token] = place
+        return index
     by_value = np.argsort(tokens, kind="stable")
     ordered = tokens[by_value]
     where = np.minimum(np.searchsorted(ordered, values), len(ordered) - 1)

@@ -18,6 +18,7 @@ frame = tables.read_table("heart.csv", target="target")
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -70,8 +71,8 @@ def _check_text(frame: Any, file: Path) -> None:
         column = frame[name]
         if column.dtype.kind != "O":
             continue
-        known = column.dropna()
-        if len(known) and isinstance(known.iloc[0], bytes):
+        first = column.first_valid_index()
+        if first is not None and isinstance(column[first], bytes):
             raise DataError(
                 f"Column {name!r} of {file.name} is not UTF-8 text: save the "
                 "file as UTF-8 (e.g. from a spreadsheet: CSV UTF-8)."
@@ -120,14 +121,30 @@ def _read_delimited(file: Path) -> Any:
     delimiter = options["sep"]
     try:
         try:
-            # pyarrow skips a byte-order mark itself.
-            return pd.read_csv(file, engine="pyarrow", **options)
-        except ImportError:
-            # No pyarrow: pandas' own parser, which pads a short row with
-            # missing values instead of failing; the scan below finds it.
-            frame = pd.read_csv(file, engine="c", encoding="utf-8-sig", **options)
+            # pandas' own parser: on few cores the quickest (pyarrow's reader
+            # gains with threads). It pads a short row with missing values
+            # instead of failing: only then is the file scanned for it.
+            with warnings.catch_warnings():
+                # Rows longer than the header: pandas would drop their last
+                # fields with this warning (or, without `index_col=False`,
+                # take the first column as the index).
+                warnings.simplefilter("error", pd.errors.ParserWarning)
+                frame = pd.read_csv(
+                    file, engine="c", encoding="utf-8-sig", index_col=False, **options
+                )
+        except UnicodeDecodeError as error:
+            # pyarrow keeps text that is not UTF-8 as bytes: `_check_text`
+            # then names the column.
+            try:
+                return pd.read_csv(file, engine="pyarrow", **options)
+            except ImportError:
+                raise error from None
+        if frame.shape[1] and frame.iloc[:, -1].isna().any():
             _check_field_counts(file, delimiter, frame.shape[1])
-            return frame
+        return frame
+    except pd.errors.ParserWarning:
+        _check_field_counts(file, delimiter, None)
+        raise DataError(f"Cannot read CSV file {str(file)!r}: ragged rows.") from None
     except pd.errors.EmptyDataError:
         raise DataError(f"CSV file {str(file)!r} is empty.") from None
     except (OSError, UnicodeDecodeError) as error:
