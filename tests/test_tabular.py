@@ -287,7 +287,7 @@ def test_the_arrays_equal_the_feature_space_s_bit_for_bit() -> None:
         "cp": rng.integers(-1, 4, n).astype("int64"),
         "ca": rng.integers(0, 9, n).astype("int64"),
         "city": rng.choice(np.array(["Zürich", "Ålesund", "ber lin", "Akka"]), n),
-        # Integers too far apart for a table; more words than are compared.
+        # Integers too far apart for a table; twenty words.
         "zz_big": rng.choice(np.array([10**12, 5, -3 * 10**8, 7]), n),
         "zz_words": rng.choice(np.array([f"w{i}" for i in range(20)]), n),
     }

@@ -245,7 +245,7 @@ def _guess(column: Any) -> str:
                 return NUMERIC
         return _integer_kind(len(np.unique(values[np.isfinite(values)])))
     if kind in "iub":
-        return _integer_kind(int(column.nunique()))
+        return _integer_kind(_count_distinct(column))
     if kind == "O" or str(column.dtype) in ("string", "category"):
         distinct = _distinct_text(column)
         if np.any(~np.isnan(_to_numbers(distinct))):
@@ -260,6 +260,22 @@ def _distinct_text(column: Any) -> Any:
     import pandas as pd
 
     return pd.Series(column.dropna().unique()).astype("string").str.strip()
+
+
+def _count_distinct(column: Any) -> int:
+    """How many distinct values an integer column holds: counted in one pass
+    when they span few values (codes), else by pandas' hash table."""
+    values = column.to_numpy()
+    if len(values):
+        low, high = int(values.min()), int(values.max())
+        if high - low < _COUNTED_SPAN:
+            offsets = values.astype("int64") - low
+            return int(np.count_nonzero(np.bincount(offsets)))
+    return int(column.nunique())
+
+
+# Integer columns spanning at most this many values are counted, not hashed.
+_COUNTED_SPAN = 1 << 16
 
 
 def _integer_kind(distinct: int) -> str:

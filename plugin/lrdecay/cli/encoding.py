@@ -91,41 +91,48 @@ class TableEncoding:
             if kind != column_kinds.NUMERIC
         }
         rows = len(next(iter(columns.values()))) if columns else 0
-        # Each column's width, its values (a lookup's indices) and, for a
-        # numeric one, its mean and scale.
-        steps: list[tuple[int, np.ndarray, tuple[Any, Any] | None]] = []
-        for name in sorted(self.kinds):
-            values = np.asarray(columns[name])
+        names = sorted(self.kinds)
+        widths = [len(blocks[name]) + 1 if name in blocks else 1 for name in names]
+        starts = np.cumsum([0, *widths])
+        # Each lookup's indices, and each run of numeric columns side by
+        # side normalized into one array (rows contiguous: quick to compute).
+        lookups: list[tuple[int, np.ndarray]] = []
+        runs: list[tuple[int, np.ndarray]] = []
+        position = 0
+        while position < len(names):
+            name = names[position]
             if name in blocks:
-                index = _lookup(blocks[name], values)
-                steps.append((len(blocks[name]) + 1, index, None))
-            else:
-                mean, variance = self.statistics[name]
+                index = _lookup(blocks[name], np.asarray(columns[name]))
+                lookups.append((int(starts[position]), index))
+                position += 1
+                continue
+            end = position
+            while end < len(names) and names[end] not in blocks:
+                end += 1
+            normalized = np.empty((end - position, rows), dtype="float32")
+            for row, numeric in zip(normalized, names[position:end], strict=True):
+                mean, variance = self.statistics[numeric]
                 scale = np.maximum(
                     np.sqrt(np.float32(variance or 1.0)), np.float32(_EPSILON)
                 )
-                steps.append((1, values, (np.float32(mean), scale)))
-        width = sum(step[0] for step in steps)
-        out = np.zeros((rows, width), dtype="float32")
-        # A block of rows at a time, each column written into it while it is
-        # in the cache (a column at a time over all rows reads the whole
-        # matrix once per column); the same values either way.
+                # `(x - mean) / scale` in float32.
+                values = np.asarray(columns[numeric])
+                np.subtract(values, np.float32(mean), out=row, dtype="float32")
+                np.divide(row, scale, out=row)
+            runs.append((int(starts[position]), normalized))
+            position = end
+        out = np.zeros((rows, int(starts[-1])), dtype="float32")
+        # A block of rows at a time, written while it is in the cache (a
+        # column at a time over all rows reads the whole matrix per column).
         for low in range(0, rows, _ROWS_AT_A_TIME):
             high = min(rows, low + _ROWS_AT_A_TIME)
             block = out[low:high]
+            row_starts = np.arange(high - low) * out.shape[1]
             flat = block.reshape(-1)
-            row_starts = np.arange(high - low) * width
-            start = 0
-            for size, values, normalization in steps:
-                if normalization is None:
-                    flat[row_starts + start + values[low:high]] = 1.0
-                else:
-                    mean, scale = normalization
-                    # `(x - mean) / scale` in float32, written in place.
-                    column = block[:, start]
-                    np.subtract(values[low:high], mean, out=column, dtype="float32")
-                    np.divide(column, scale, out=column)
-                start += size
+            for first, index in lookups:
+                flat[row_starts + first + index[low:high]] = 1.0
+            for first, normalized in runs:
+                block[:, first : first + len(normalized)] = normalized[:, low:high].T
         return out
 
     def describe(self) -> dict[str, str]:
@@ -254,10 +261,8 @@ def _feature_space(kinds: Mapping[str, str], statistics: Mapping[str, Any]) -> A
 
 # Rows encoded at a time: a block of a few MiB, which stays in the cache.
 _ROWS_AT_A_TIME = 16_384
-# A lookup of integers spanning fewer values than this reads a table; one
-# of at most `_COMPARED_TOKENS` words compares each.
+# A lookup of integers spanning fewer values than this reads a table.
 _TABLE_SPAN = 1 << 16
-_COMPARED_TOKENS = 16
 # `keras.backend.epsilon()`'s default: `Normalization`'s floor on the scale.
 _EPSILON = 1e-7
 # The out-of-vocabulary tokens `IntegerLookup` and `StringLookup` drop from
@@ -300,12 +305,6 @@ def _lookup(tokens: np.ndarray, values: np.ndarray) -> np.ndarray:
             table = np.zeros(high - low + 1, dtype="int64")
             table[tokens.astype("int64") - low] = np.arange(1, len(tokens) + 1)
             return table[values.astype("int64") - low]
-    if len(tokens) <= _COMPARED_TOKENS:
-        # A few words: compared directly, without sorting or searching.
-        index = np.zeros(len(values), dtype="int64")
-        for place, token in enumerate(tokens, start=1):
-            index[values == token] = place
-        return index
     by_value = np.argsort(tokens, kind="stable")
     ordered = tokens[by_value]
     where = np.minimum(np.searchsorted(ordered, values), len(ordered) - 1)
