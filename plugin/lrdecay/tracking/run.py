@@ -193,9 +193,9 @@ class TrackedRun:
         if recorder.history:
             # Reductions made by a plateau rule listed after us, at the last epoch.
             self.add_metrics(recorder.new_reductions(now_ms()))
-        # How the logger ended its run, beside MLflow's own status; a search
-        # then writes KerasTuner's status of the trial there.
-        tags = {tags_module.STATUS_TAG: status}
+        # How the logger ended its run, beside MLflow's own status, in the
+        # logger's words (a search's trial: KerasTuner's COMPLETED).
+        tags = {tags_module.STATUS_TAG: self.logger.end_status_tags.get(status, status)}
         text = error_text(error)
         if text:
             tags[tags_module.ERROR_TAG] = text

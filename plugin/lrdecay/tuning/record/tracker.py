@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import mlflow
-from mlflow.entities import Metric, Param
+from mlflow.entities import Metric, Param, RunTag
 
 from lrdecay._compat import keras_tuner as keras_tuner_compat
 from lrdecay.tracking import store, store_setup
@@ -56,12 +56,16 @@ class SearchRuns:
         parent_run_id: str | None,
         project_name: str | None,
         logger_options: Mapping[str, Any] | None = None,
+        new_parent: bool = False,
     ) -> None:
         self.tracking_uri = tracking_uri
         self.client = mlflow.MlflowClient(tracking_uri)
         self.experiment_id = experiment_id
         self.parent_run_id = parent_run_id
         self.project_name = project_name
+        # The parent run was created by this search: it has no runs of an
+        # earlier process to close.
+        self.new_parent = new_parent
         self.logger_options = {
             key: value
             for key, value in (logger_options or {}).items()
@@ -143,7 +147,14 @@ class SearchRuns:
             resumes = int(parent.data.tags.get(layout.RESUMES_TAG, "0")) + 1
             client.set_tag(parent_run_id, layout.RESUMES_TAG, str(resumes))
         project_files.write_marker(project_path, parent_run_id, uri)
-        runs = cls(uri, experiment_id, parent_run_id, project_name, options)
+        runs = cls(
+            uri,
+            experiment_id,
+            parent_run_id,
+            project_name,
+            options,
+            new_parent=parent is None,
+        )
         runs._log_search_settings(parent, settings, space)
         return runs
 
@@ -224,7 +235,7 @@ class SearchRuns:
         KerasTuner had not ended when the process died (it re-runs) is
         superseded by the re-run, so it becomes KILLED too.
         """
-        if self.parent_run_id is None or _is_distributed():
+        if self.parent_run_id is None or self.new_parent or _is_distributed():
             return 0
         oracle = tuner.oracle
         rerun = {
@@ -269,7 +280,7 @@ class SearchRuns:
         extra_tags: Mapping[str, str] | None = None,
     ) -> TrialRun:
         """A new `TrialRun` (an `MlflowLogger` child run) for one execution."""
-        from lrdecay.tracking.logger import MlflowLogger
+        from lrdecay.tuning.record.trial_logger import TrialLogger
 
         trial_id = context.trial_id
         values = context.hyperparameters
@@ -311,7 +322,7 @@ class SearchRuns:
             # before building the model, and array data read through
             # `EpochOrderedData(x, y, batch_size, seed)`, repeat this run.
             params["seed"] = seed
-        logger = MlflowLogger(
+        logger = TrialLogger(
             tracking_uri=self.tracking_uri,
             run_name=run_name,
             parent_run_id=self.parent_run_id,
@@ -337,10 +348,12 @@ class SearchRuns:
         self._trial_runs = [run for run in self._trial_runs if run.trial_id != trial_id]
         for run_id in self.trial_run_ids.get(trial_id, []):
             try:
-                self.client.set_tag(run_id, layout.STATUS_TAG, status)
+                # One write: each is a store transaction (~10 ms with SQLite).
+                tags = [RunTag(layout.STATUS_TAG, status)]
                 score = trial.score
                 if score is not None and status == "COMPLETED":
-                    self.client.set_tag(run_id, layout.SCORE_TAG, repr(float(score)))
+                    tags.append(RunTag(layout.SCORE_TAG, repr(float(score))))
+                self.client.log_batch(run_id, tags=tags)
                 if status == "FAILED":
                     run = self.client.get_run(run_id)
                     if run.info.status == "FINISHED":
@@ -394,14 +407,11 @@ class SearchRuns:
         """Tag the parent with whether the data are exact, and why not."""
         if self.parent_run_id is None:
             return
+        tags = [RunTag(layout.DATA_EXACT_TAG, str(bool(exact)).lower())]
+        if reason is not None:
+            tags.append(RunTag(layout.DATA_REASON_TAG, tag_value(reason)))
         try:
-            self.client.set_tag(
-                self.parent_run_id, layout.DATA_EXACT_TAG, str(bool(exact)).lower()
-            )
-            if reason is not None:
-                self.client.set_tag(
-                    self.parent_run_id, layout.DATA_REASON_TAG, tag_value(reason)
-                )
+            self.client.log_batch(self.parent_run_id, tags=tags)
         except Exception as error:
             warn_and_go_on("tagging the search's data", error)
 

@@ -62,6 +62,8 @@ class TrialRun:
         run_id = self.logger.run_id
         if run_id is None or trial_status is None:
             return
+        if self.logger.end_status_tags.get(status) == trial_status:
+            return  # the fit's end wrote it (`trial_logger.TrialLogger`)
         try:
             # The trial's word replaces the fit's (FINISHED -> COMPLETED).
             self.owner.client.set_tag(run_id, layout.STATUS_TAG, trial_status)
