@@ -1,12 +1,14 @@
 """The search's comparison plots: every trial's learning rate and objective.
 
 Logged to the parent run under `lrdecay/` (`lr_curves.png`,
-`<objective>_curves.png`), from the curves the trial runs logged.
+`<objective>_curves.png`), from the curves the trial runs logged; drawn
+in a thread (`Drawing`) while the search's last writes go on.
 """
 
 from __future__ import annotations
 
 import tempfile
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -94,3 +96,46 @@ def _is_loss(metric: str) -> bool:
     # A loss falls by orders of magnitude, and the trials differ near the
     # end, where a linear axis squeezes them together; accuracies don't.
     return metric.endswith("loss")
+
+
+class Drawing:
+    """`log_comparison` in a thread, started at once; `join` waits for it.
+
+    Drawing the two plots takes tenths of a second of CPU, and the search's
+    other last steps (tagging the runs, the summary, the best model's
+    reload) wait mostly on the store and the disk: each goes on beside the
+    other. `join` raises what `log_comparison` raised.
+
+    Args:
+        client: `mlflow.MlflowClient` (its store is safe across threads:
+            a session per call).
+        parent_run_id, by_trial, objective: As `log_comparison`'s.
+    """
+
+    def __init__(
+        self,
+        client: Any,
+        parent_run_id: str,
+        by_trial: Mapping[str, list[Any]],
+        objective: str,
+    ) -> None:
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(
+            target=self._draw,
+            args=(client, parent_run_id, by_trial, objective),
+            name="lrdecay-comparison",
+        )
+        self._thread.start()
+
+    def _draw(self, *args: Any) -> None:
+        try:
+            log_comparison(*args)
+        except BaseException as error:  # handed to the caller by `join`
+            self._error = error
+
+    def join(self) -> None:
+        """Wait until the plots are logged; raise what stopped them."""
+        self._thread.join()
+        error, self._error = self._error, None
+        if error is not None:
+            raise error

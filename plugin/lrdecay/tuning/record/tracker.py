@@ -80,6 +80,10 @@ class SearchRuns:
         self._trial_runs: list[TrialRun] = []
         # Whether this process ended the parent run (a second end is a no-op).
         self._parent_ended = False
+        # The comparison plots being drawn (`search_ended` .. `end_parent`),
+        # and whether the summary of the search reached the store.
+        self._drawing: comparison.Drawing | None = None
+        self._summarized = False
 
     # -- finding the parent -----------------------------------------------------
 
@@ -382,10 +386,13 @@ class SearchRuns:
         self._sending = [logger]
 
     def wait_for_artifacts(self) -> None:
-        """Wait until every trial's artifacts are uploaded."""
+        """Wait until every trial's artifacts (and the comparison plots) are in."""
         sending, self._sending = self._sending, []
         for logger in sending:
             logger.wait_for_artifacts()
+        drawing, self._drawing = self._drawing, None
+        if drawing is not None:
+            drawing.join()
 
     def log_epoch_counts(self, trained: int, independent: int) -> None:
         """The parent's `epochs_trained` and `epochs_independent` metrics."""
@@ -448,10 +455,33 @@ class SearchRuns:
             end_search_run(self.client, self.parent_run_id, error)
         self._parent_ended = True
 
+    def end_parent(self) -> None:
+        """End the parent run FINISHED once the comparison plots are in.
+
+        After `search_ended`; the parent stays open (as the store left it)
+        when the search could not be summarized there. Once only.
+        """
+        drawing, self._drawing = self._drawing, None
+        if self.parent_run_id is None or self._parent_ended:
+            return
+        try:
+            if drawing is not None:
+                drawing.join()
+            if self._summarized:
+                self.client.set_tag(self.parent_run_id, layout.STATUS_TAG, "FINISHED")
+                self.client.set_terminated(self.parent_run_id, "FINISHED")
+                self._parent_ended = True
+        except Exception as error:
+            warn_and_go_on("summarizing the search in MLflow", error)
+
     def search_ended(
         self, tuner: Any, trials: Sequence[Any], best: Any | None, end: bool = True
     ) -> list[Any]:
         """Tag the best trial, plot every trial, end the parent run.
+
+        The plots are drawn in a thread while the runs are tagged; with
+        `end=False` the parent stays open, the plots drawn beside what the
+        caller does next, until `end_parent()`.
 
         Returns `trials` (`TrialSummary`s) with their `run_id` filled in.
         """
@@ -475,22 +505,21 @@ class SearchRuns:
         best_id = None if best is None else str(best.trial_id)
         objective = objective_name(tuner)
         try:
-            search_summary.tag_trial_runs(self.client, tuner, by_trial, best_id)
-            comparison.log_comparison(
+            self._drawing = comparison.Drawing(
                 self.client, self.parent_run_id, by_trial, objective
             )
+            search_summary.tag_trial_runs(self.client, tuner, by_trial, best_id)
             search_summary.save_view(
                 self.client, self.experiment_id, self.parent_run_id, tuner, objective
             )
             search_summary.log_summary(
                 self.client, self.parent_run_id, trials, best, by_trial
             )
-            if end:
-                self.client.set_tag(self.parent_run_id, layout.STATUS_TAG, "FINISHED")
-                self.client.set_terminated(self.parent_run_id, "FINISHED")
-                self._parent_ended = True
+            self._summarized = True
         except Exception as error:
             warn_and_go_on("summarizing the search in MLflow", error)
+        if end:
+            self.end_parent()
         return [
             dataclasses.replace(
                 trial,
