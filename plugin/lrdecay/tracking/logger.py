@@ -220,6 +220,9 @@ class MlflowLogger(keras.callbacks.Callback):
     # ended (FINISHED, FAILED, KILLED): a subclass's own word, sent with the
     # fit's last points (a search's trial: `lrdecay.tuning.record.trial_logger`).
     end_status_tags: Mapping[str, str] = MappingProxyType({})
+    # The experiment of a run the logger creates, when its maker knows it
+    # (a search's trial: its parent's); else found as the docstring says.
+    run_experiment_id: str | None = None
 
     def __init__(
         self,

@@ -122,10 +122,10 @@ class TrackedRun:
         """Create the logger's own run (a child of `parent_id` if given)."""
         logger = self.logger
         tags = dict(logger.tags)
-        experiment_id: str | None = None
+        experiment_id: str | None = logger.run_experiment_id
         if parent_id is not None:
             tags["mlflow.parentRunId"] = parent_id
-            if logger.experiment_name is None:
+            if experiment_id is None and logger.experiment_name is None:
                 experiment_id = self.store.get_run(parent_id).info.experiment_id
         if experiment_id is None:
             experiment_id = self._experiment_id()

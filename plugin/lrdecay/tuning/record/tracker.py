@@ -57,6 +57,7 @@ class SearchRuns:
         project_name: str | None,
         logger_options: Mapping[str, Any] | None = None,
         new_parent: bool = False,
+        parent_experiment_id: str | None = None,
     ) -> None:
         self.tracking_uri = tracking_uri
         self.client = mlflow.MlflowClient(tracking_uri)
@@ -66,6 +67,8 @@ class SearchRuns:
         # The parent run was created by this search: it has no runs of an
         # earlier process to close.
         self.new_parent = new_parent
+        # The parent run's experiment when known (the trials' runs go there).
+        self.parent_experiment_id = parent_experiment_id
         self.logger_options = {
             key: value
             for key, value in (logger_options or {}).items()
@@ -158,6 +161,7 @@ class SearchRuns:
             project_name,
             options,
             new_parent=parent is None,
+            parent_experiment_id=experiment_id,
         )
         runs._log_search_settings(parent, settings, space)
         return runs
@@ -177,6 +181,14 @@ class SearchRuns:
             )
             if parent is not None:
                 experiment_id = parent.info.experiment_id
+            return cls(
+                uri,
+                experiment_id,
+                parent_run_id,
+                project_name,
+                options,
+                parent_experiment_id=experiment_id,
+            )
         return cls(uri, experiment_id, parent_run_id, project_name, options)
 
     def _log_search_settings(
@@ -327,6 +339,7 @@ class SearchRuns:
             # `EpochOrderedData(x, y, batch_size, seed)`, repeat this run.
             params["seed"] = seed
         logger = TrialLogger(
+            experiment_id=self.parent_experiment_id,
             tracking_uri=self.tracking_uri,
             run_name=run_name,
             parent_run_id=self.parent_run_id,
