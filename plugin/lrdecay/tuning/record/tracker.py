@@ -37,6 +37,7 @@ from lrdecay.tuning.record.trial_run import (
     RecordingTrialRun,
     TrialRun,
     end_search_run,
+    tag_trial_end,
     warn_and_go_on,
 )
 from lrdecay.tuning.searchspace.space import DecaySpace, ResolvedDecay
@@ -64,10 +65,9 @@ class SearchRuns:
         self.experiment_id = experiment_id
         self.parent_run_id = parent_run_id
         self.project_name = project_name
-        # The parent run was created by this search: it has no runs of an
-        # earlier process to close.
+        # A parent this search created has no stale runs; the parent's
+        # experiment, when known, is where the trials' runs go.
         self.new_parent = new_parent
-        # The parent run's experiment when known (the trials' runs go there).
         self.parent_experiment_id = parent_experiment_id
         self.logger_options = {
             key: value
@@ -83,8 +83,7 @@ class SearchRuns:
         self._trial_runs: list[TrialRun] = []
         # Whether this process ended the parent run (a second end is a no-op).
         self._parent_ended = False
-        # The comparison plots being drawn (`search_ended` .. `end_parent`),
-        # and whether the summary of the search reached the store.
+        # The comparison plots being drawn; whether the summary was logged.
         self._drawing: comparison.Drawing | None = None
         self._summarized = False
 
@@ -155,14 +154,9 @@ class SearchRuns:
             client.set_tag(parent_run_id, layout.RESUMES_TAG, str(resumes))
         project_files.write_marker(project_path, parent_run_id, uri)
         runs = cls(
-            uri,
-            experiment_id,
-            parent_run_id,
-            project_name,
-            options,
-            new_parent=parent is None,
-            parent_experiment_id=experiment_id,
-        )
+            uri, experiment_id, parent_run_id, project_name, options,
+            new_parent=parent is None, parent_experiment_id=experiment_id,
+        )  # fmt: skip
         runs._log_search_settings(parent, settings, space)
         return runs
 
@@ -174,6 +168,7 @@ class SearchRuns:
         )
         parent_run_id = options.get("parent_run_id")
         project_name = getattr(tuner, "project_name", None)
+        known = None  # the user's parent may be in another experiment
         if parent_run_id is None and tuner is not None:
             project_path = os.path.join(str(tuner.directory), str(project_name))
             parent_run_id, parent = layout.claim_parent_run(
@@ -181,15 +176,11 @@ class SearchRuns:
             )
             if parent is not None:
                 experiment_id = parent.info.experiment_id
-            return cls(
-                uri,
-                experiment_id,
-                parent_run_id,
-                project_name,
-                options,
-                parent_experiment_id=experiment_id,
-            )
-        return cls(uri, experiment_id, parent_run_id, project_name, options)
+            known = experiment_id  # the parent's, found or made here
+        return cls(
+            uri, experiment_id, parent_run_id, project_name, options,
+            parent_experiment_id=known,
+        )  # fmt: skip
 
     def _log_search_settings(
         self, parent: Any | None, settings: Mapping[str, Any], space: DecaySpace
@@ -361,28 +352,10 @@ class SearchRuns:
     def trial_ended(self, trial: Any) -> None:
         """Write KerasTuner's final status (and score) onto the trial's runs."""
         trial_id = str(trial.trial_id)
-        status = str(trial.status)
         self._trial_runs = [run for run in self._trial_runs if run.trial_id != trial_id]
         for run_id in self.trial_run_ids.get(trial_id, []):
             try:
-                # One write: each is a store transaction (~10 ms with SQLite).
-                tags = [RunTag(layout.STATUS_TAG, status)]
-                score = trial.score
-                if score is not None and status == "COMPLETED":
-                    tags.append(RunTag(layout.SCORE_TAG, repr(float(score))))
-                self.client.log_batch(run_id, tags=tags)
-                if status == "FAILED":
-                    run = self.client.get_run(run_id)
-                    if run.info.status == "FINISHED":
-                        # The fit finished, KerasTuner failed the trial after
-                        # it (a NaN objective, an objective the logs lack):
-                        # the run says FAILED, as the trial (and its tag).
-                        self.client.set_tag(
-                            run_id,
-                            layout.ERROR_TAG,
-                            tag_value(trial.message or "trial FAILED"),
-                        )
-                        self.client.set_terminated(run_id, "FAILED")
+                tag_trial_end(self.client, run_id, trial)
             except Exception as error:
                 warn_and_go_on("updating the trial's run", error)
 
@@ -469,10 +442,9 @@ class SearchRuns:
         self._parent_ended = True
 
     def end_parent(self) -> None:
-        """End the parent run FINISHED once the comparison plots are in.
+        """After `search_ended`: end the parent FINISHED once its plots are in.
 
-        After `search_ended`; the parent stays open (as the store left it)
-        when the search could not be summarized there. Once only.
+        Once only; not when the summary could not be logged (the store failed).
         """
         drawing, self._drawing = self._drawing, None
         if self.parent_run_id is None or self._parent_ended:
@@ -498,8 +470,6 @@ class SearchRuns:
 
         Returns `trials` (`TrialSummary`s) with their `run_id` filled in.
         """
-        import dataclasses
-
         self.wait_for_artifacts()
         if self.parent_run_id is None:
             return list(trials)
@@ -508,13 +478,7 @@ class SearchRuns:
         except Exception as error:
             warn_and_go_on("reading the trials' runs", error)
             return list(trials)
-        by_trial: dict[str, list[Any]] = {}
-        for run in children:
-            trial_id = run.data.tags.get(layout.TRIAL_TAG)
-            if trial_id is not None and run.info.status != "KILLED":
-                by_trial.setdefault(trial_id, []).append(run)
-        for runs in by_trial.values():
-            runs.sort(key=lambda run: run.info.start_time)
+        by_trial = search_summary.runs_by_trial(children)
         best_id = None if best is None else str(best.trial_id)
         objective = objective_name(tuner)
         try:
@@ -533,14 +497,4 @@ class SearchRuns:
             warn_and_go_on("summarizing the search in MLflow", error)
         if end:
             self.end_parent()
-        return [
-            dataclasses.replace(
-                trial,
-                run_id=(
-                    by_trial[trial.trial_id][0].info.run_id
-                    if trial.trial_id in by_trial
-                    else None
-                ),
-            )
-            for trial in trials
-        ]
+        return search_summary.with_run_ids(trials, by_trial)
