@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
+from types import MappingProxyType, TracebackType
 from typing import Any
 
 import keras
@@ -215,6 +215,14 @@ class MlflowLogger(keras.callbacks.Callback):
         TypeError: If an argument has the wrong type (a number that is not
             one, a string that is empty).
     """
+
+    # The `lrdecay.status` a run's end writes where it is not how the fit
+    # ended (FINISHED, FAILED, KILLED): a subclass's own word, sent with the
+    # fit's last points (a search's trial: `lrdecay.tuning.record.trial_logger`).
+    end_status_tags: Mapping[str, str] = MappingProxyType({})
+    # The experiment of a run the logger creates, when its maker knows it
+    # (a search's trial: its parent's); else found as the docstring says.
+    run_experiment_id: str | None = None
 
     def __init__(
         self,

@@ -122,10 +122,10 @@ class TrackedRun:
         """Create the logger's own run (a child of `parent_id` if given)."""
         logger = self.logger
         tags = dict(logger.tags)
-        experiment_id: str | None = None
+        experiment_id: str | None = logger.run_experiment_id
         if parent_id is not None:
             tags["mlflow.parentRunId"] = parent_id
-            if logger.experiment_name is None:
+            if experiment_id is None and logger.experiment_name is None:
                 experiment_id = self.store.get_run(parent_id).info.experiment_id
         if experiment_id is None:
             experiment_id = self._experiment_id()
@@ -193,9 +193,9 @@ class TrackedRun:
         if recorder.history:
             # Reductions made by a plateau rule listed after us, at the last epoch.
             self.add_metrics(recorder.new_reductions(now_ms()))
-        # How the logger ended its run, beside MLflow's own status; a search
-        # then writes KerasTuner's status of the trial there.
-        tags = {tags_module.STATUS_TAG: status}
+        # How the logger ended its run, beside MLflow's own status, in the
+        # logger's words (a search's trial: KerasTuner's COMPLETED).
+        tags = {tags_module.STATUS_TAG: self.logger.end_status_tags.get(status, status)}
         text = error_text(error)
         if text:
             tags[tags_module.ERROR_TAG] = text

@@ -42,7 +42,7 @@ from each other:
   tests compare against is `tests/prefix_trainer.py`.
 - `lr_finder/`: `lr_range` (`find_lr`), `lr_range_data`, `auto_lr`.
 - `record/`: THE MLflow run layout of a search: `runs`, `tracker`
-  (`trial_run`, `search_summary`, `range_test_run`), `comparison`,
+  (`trial_run`, `trial_logger`, `search_summary`, `range_test_run`), `comparison`,
   `project_files`, `runner_lock`, `tuner_files`. Inside `tuning`, not beside
   `lrdecay.tracking`, because it reads `evidence` and tracking must not
   import tuning.

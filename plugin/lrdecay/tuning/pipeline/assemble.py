@@ -73,7 +73,28 @@ def search_result(
         for _, trial in sorted(tuner.oracle.trials.items())
     ]
     if runs is not None:
-        trials = runs.search_ended(tuner, trials, best)
+        # The parent ends below, once the comparison plots drawn meanwhile
+        # are in (and also when this raises).
+        trials = runs.search_ended(tuner, trials, best, end=False)
+    try:
+        cost = Cost(epochs_trained, epochs_independent)
+        return _found(plan, tuner, hypermodel, role, best, trials, cost, runs)
+    finally:
+        if runs is not None:
+            runs.end_parent()
+
+
+def _found(
+    plan: SearchPlan,
+    tuner: Any,
+    hypermodel: DecayHyperModel,
+    role: distributed.Role,
+    best: Any | None,
+    trials: list[TrialSummary],
+    cost: Cost,
+    runs: Any | None,
+) -> SearchResult:
+    """The result of a search whose trials all ended: the best, the evidence."""
     if best is None:
         warning = rate_warning(tuner.oracle.trials.values(), every_trial_only=True)
         if warning is not None:
@@ -116,11 +137,11 @@ def search_result(
             verdict=verdict(ranking, objective, direction, plan.repeats),
             rate_warning=warning,
         ),
-        cost=Cost(epochs_trained, epochs_independent),
+        cost=cost,
         trials=trials,
-        parent_run_id=parent_run_id,
-        experiment_id=experiment_id,
-        tracking_uri=tracking_uri,
+        parent_run_id=None if runs is None else runs.parent_run_id,
+        experiment_id=None if runs is None else runs.experiment_id,
+        tracking_uri=None if runs is None else runs.tracking_uri,
         tuner=tuner,
         seed=plan.seed,
         repeats=plan.repeats,

@@ -6,6 +6,7 @@ Inside `tuning`, not beside `lrdecay.tracking`: it reads `evidence`
 - `runs`: the tag names and the lookups built on them (parent, stale runs).
 - `tracker`: writes a search's runs: one parent, one child per execution.
 - `trial_run`: one trial execution's child run, and how it ends.
+- `trial_logger`: the `MlflowLogger` of a trial execution (ends COMPLETED).
 - `search_summary`: what the parent run says of the trials at the end.
 - `range_test_run`: an LR range test's params, curve and plot.
 - `comparison`: the plots of every trial's rate and objective.

@@ -9,6 +9,7 @@ and the experiment the UI's saved view of the trials.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,6 +19,31 @@ from lrdecay.tracking import uri as tracking_uri_module
 from lrdecay.tracking.tags import LEGACY_TRIAL_STATUS_TAG
 from lrdecay.tuning.record import runs as layout
 from lrdecay.tuning.record.range_test_run import now_ms
+
+
+def runs_by_trial(children: Sequence[Any]) -> dict[str, list[Any]]:
+    """Trial id -> its runs (the search's child runs), oldest first; not KILLED."""
+    by_trial: dict[str, list[Any]] = {}
+    for run in children:
+        trial_id = run.data.tags.get(layout.TRIAL_TAG)
+        if trial_id is not None and run.info.status != "KILLED":
+            by_trial.setdefault(trial_id, []).append(run)
+    for runs in by_trial.values():
+        runs.sort(key=lambda run: run.info.start_time)
+    return by_trial
+
+
+def with_run_ids(trials: Sequence[Any], by_trial: dict[str, list[Any]]) -> list[Any]:
+    """`trials` (`TrialSummary`s) with the `run_id` of each one's first run."""
+    return [
+        dataclasses.replace(
+            trial,
+            run_id=by_trial[trial.trial_id][0].info.run_id
+            if trial.trial_id in by_trial
+            else None,
+        )
+        for trial in trials
+    ]
 
 
 def tag_trial_runs(

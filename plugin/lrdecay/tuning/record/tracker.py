@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import mlflow
-from mlflow.entities import Metric, Param
+from mlflow.entities import Metric, Param, RunTag
 
 from lrdecay._compat import keras_tuner as keras_tuner_compat
 from lrdecay.tracking import store, store_setup
@@ -37,6 +37,7 @@ from lrdecay.tuning.record.trial_run import (
     RecordingTrialRun,
     TrialRun,
     end_search_run,
+    tag_trial_end,
     warn_and_go_on,
 )
 from lrdecay.tuning.searchspace.space import DecaySpace, ResolvedDecay
@@ -56,12 +57,18 @@ class SearchRuns:
         parent_run_id: str | None,
         project_name: str | None,
         logger_options: Mapping[str, Any] | None = None,
+        new_parent: bool = False,
+        parent_experiment_id: str | None = None,
     ) -> None:
         self.tracking_uri = tracking_uri
         self.client = mlflow.MlflowClient(tracking_uri)
         self.experiment_id = experiment_id
         self.parent_run_id = parent_run_id
         self.project_name = project_name
+        # A parent this search created has no stale runs; the parent's
+        # experiment, when known, is where the trials' runs go.
+        self.new_parent = new_parent
+        self.parent_experiment_id = parent_experiment_id
         self.logger_options = {
             key: value
             for key, value in (logger_options or {}).items()
@@ -76,6 +83,9 @@ class SearchRuns:
         self._trial_runs: list[TrialRun] = []
         # Whether this process ended the parent run (a second end is a no-op).
         self._parent_ended = False
+        # The comparison plots being drawn; whether the summary was logged.
+        self._drawing: comparison.Drawing | None = None
+        self._summarized = False
 
     # -- finding the parent -----------------------------------------------------
 
@@ -143,7 +153,10 @@ class SearchRuns:
             resumes = int(parent.data.tags.get(layout.RESUMES_TAG, "0")) + 1
             client.set_tag(parent_run_id, layout.RESUMES_TAG, str(resumes))
         project_files.write_marker(project_path, parent_run_id, uri)
-        runs = cls(uri, experiment_id, parent_run_id, project_name, options)
+        runs = cls(
+            uri, experiment_id, parent_run_id, project_name, options,
+            new_parent=parent is None, parent_experiment_id=experiment_id,
+        )  # fmt: skip
         runs._log_search_settings(parent, settings, space)
         return runs
 
@@ -155,6 +168,7 @@ class SearchRuns:
         )
         parent_run_id = options.get("parent_run_id")
         project_name = getattr(tuner, "project_name", None)
+        known = None  # the user's parent may be in another experiment
         if parent_run_id is None and tuner is not None:
             project_path = os.path.join(str(tuner.directory), str(project_name))
             parent_run_id, parent = layout.claim_parent_run(
@@ -162,7 +176,11 @@ class SearchRuns:
             )
             if parent is not None:
                 experiment_id = parent.info.experiment_id
-        return cls(uri, experiment_id, parent_run_id, project_name, options)
+            known = experiment_id  # the parent's, found or made here
+        return cls(
+            uri, experiment_id, parent_run_id, project_name, options,
+            parent_experiment_id=known,
+        )  # fmt: skip
 
     def _log_search_settings(
         self, parent: Any | None, settings: Mapping[str, Any], space: DecaySpace
@@ -224,7 +242,7 @@ class SearchRuns:
         KerasTuner had not ended when the process died (it re-runs) is
         superseded by the re-run, so it becomes KILLED too.
         """
-        if self.parent_run_id is None or _is_distributed():
+        if self.parent_run_id is None or self.new_parent or _is_distributed():
             return 0
         oracle = tuner.oracle
         rerun = {
@@ -269,7 +287,7 @@ class SearchRuns:
         extra_tags: Mapping[str, str] | None = None,
     ) -> TrialRun:
         """A new `TrialRun` (an `MlflowLogger` child run) for one execution."""
-        from lrdecay.tracking.logger import MlflowLogger
+        from lrdecay.tuning.record.trial_logger import TrialLogger
 
         trial_id = context.trial_id
         values = context.hyperparameters
@@ -311,7 +329,8 @@ class SearchRuns:
             # before building the model, and array data read through
             # `EpochOrderedData(x, y, batch_size, seed)`, repeat this run.
             params["seed"] = seed
-        logger = MlflowLogger(
+        logger = TrialLogger(
+            experiment_id=self.parent_experiment_id,
             tracking_uri=self.tracking_uri,
             run_name=run_name,
             parent_run_id=self.parent_run_id,
@@ -333,26 +352,10 @@ class SearchRuns:
     def trial_ended(self, trial: Any) -> None:
         """Write KerasTuner's final status (and score) onto the trial's runs."""
         trial_id = str(trial.trial_id)
-        status = str(trial.status)
         self._trial_runs = [run for run in self._trial_runs if run.trial_id != trial_id]
         for run_id in self.trial_run_ids.get(trial_id, []):
             try:
-                self.client.set_tag(run_id, layout.STATUS_TAG, status)
-                score = trial.score
-                if score is not None and status == "COMPLETED":
-                    self.client.set_tag(run_id, layout.SCORE_TAG, repr(float(score)))
-                if status == "FAILED":
-                    run = self.client.get_run(run_id)
-                    if run.info.status == "FINISHED":
-                        # The fit finished, KerasTuner failed the trial after
-                        # it (a NaN objective, an objective the logs lack):
-                        # the run says FAILED, as the trial (and its tag).
-                        self.client.set_tag(
-                            run_id,
-                            layout.ERROR_TAG,
-                            tag_value(trial.message or "trial FAILED"),
-                        )
-                        self.client.set_terminated(run_id, "FAILED")
+                tag_trial_end(self.client, run_id, trial)
             except Exception as error:
                 warn_and_go_on("updating the trial's run", error)
 
@@ -369,10 +372,13 @@ class SearchRuns:
         self._sending = [logger]
 
     def wait_for_artifacts(self) -> None:
-        """Wait until every trial's artifacts are uploaded."""
+        """Wait until every trial's artifacts (and the comparison plots) are in."""
         sending, self._sending = self._sending, []
         for logger in sending:
             logger.wait_for_artifacts()
+        drawing, self._drawing = self._drawing, None
+        if drawing is not None:
+            drawing.join()
 
     def log_epoch_counts(self, trained: int, independent: int) -> None:
         """The parent's `epochs_trained` and `epochs_independent` metrics."""
@@ -394,14 +400,11 @@ class SearchRuns:
         """Tag the parent with whether the data are exact, and why not."""
         if self.parent_run_id is None:
             return
+        tags = [RunTag(layout.DATA_EXACT_TAG, str(bool(exact)).lower())]
+        if reason is not None:
+            tags.append(RunTag(layout.DATA_REASON_TAG, tag_value(reason)))
         try:
-            self.client.set_tag(
-                self.parent_run_id, layout.DATA_EXACT_TAG, str(bool(exact)).lower()
-            )
-            if reason is not None:
-                self.client.set_tag(
-                    self.parent_run_id, layout.DATA_REASON_TAG, tag_value(reason)
-                )
+            self.client.log_batch(self.parent_run_id, tags=tags)
         except Exception as error:
             warn_and_go_on("tagging the search's data", error)
 
@@ -438,15 +441,35 @@ class SearchRuns:
             end_search_run(self.client, self.parent_run_id, error)
         self._parent_ended = True
 
+    def end_parent(self) -> None:
+        """After `search_ended`: end the parent FINISHED once its plots are in.
+
+        Once only; not when the summary could not be logged (the store failed).
+        """
+        drawing, self._drawing = self._drawing, None
+        if self.parent_run_id is None or self._parent_ended:
+            return
+        try:
+            if drawing is not None:
+                drawing.join()
+            if self._summarized:
+                self.client.set_tag(self.parent_run_id, layout.STATUS_TAG, "FINISHED")
+                self.client.set_terminated(self.parent_run_id, "FINISHED")
+                self._parent_ended = True
+        except Exception as error:
+            warn_and_go_on("summarizing the search in MLflow", error)
+
     def search_ended(
         self, tuner: Any, trials: Sequence[Any], best: Any | None, end: bool = True
     ) -> list[Any]:
         """Tag the best trial, plot every trial, end the parent run.
 
+        The plots are drawn in a thread while the runs are tagged; with
+        `end=False` the parent stays open, the plots drawn beside what the
+        caller does next, until `end_parent()`.
+
         Returns `trials` (`TrialSummary`s) with their `run_id` filled in.
         """
-        import dataclasses
-
         self.wait_for_artifacts()
         if self.parent_run_id is None:
             return list(trials)
@@ -455,40 +478,23 @@ class SearchRuns:
         except Exception as error:
             warn_and_go_on("reading the trials' runs", error)
             return list(trials)
-        by_trial: dict[str, list[Any]] = {}
-        for run in children:
-            trial_id = run.data.tags.get(layout.TRIAL_TAG)
-            if trial_id is not None and run.info.status != "KILLED":
-                by_trial.setdefault(trial_id, []).append(run)
-        for runs in by_trial.values():
-            runs.sort(key=lambda run: run.info.start_time)
+        by_trial = search_summary.runs_by_trial(children)
         best_id = None if best is None else str(best.trial_id)
         objective = objective_name(tuner)
         try:
-            search_summary.tag_trial_runs(self.client, tuner, by_trial, best_id)
-            comparison.log_comparison(
+            self._drawing = comparison.Drawing(
                 self.client, self.parent_run_id, by_trial, objective
             )
+            search_summary.tag_trial_runs(self.client, tuner, by_trial, best_id)
             search_summary.save_view(
                 self.client, self.experiment_id, self.parent_run_id, tuner, objective
             )
             search_summary.log_summary(
                 self.client, self.parent_run_id, trials, best, by_trial
             )
-            if end:
-                self.client.set_tag(self.parent_run_id, layout.STATUS_TAG, "FINISHED")
-                self.client.set_terminated(self.parent_run_id, "FINISHED")
-                self._parent_ended = True
+            self._summarized = True
         except Exception as error:
             warn_and_go_on("summarizing the search in MLflow", error)
-        return [
-            dataclasses.replace(
-                trial,
-                run_id=(
-                    by_trial[trial.trial_id][0].info.run_id
-                    if trial.trial_id in by_trial
-                    else None
-                ),
-            )
-            for trial in trials
-        ]
+        if end:
+            self.end_parent()
+        return search_summary.with_run_ids(trials, by_trial)
