@@ -5,7 +5,7 @@ and 1 string categorical) and a binary target, written once, then loaded in
 turn (interleaved, median of the repetitions) by:
 
 - `pandas.read_csv` with its default parser: the baseline;
-- `lrdecay.cli.tables.read_table`: lrdecay's reader (pandas' pyarrow engine);
+- `lrdecay.cli.tables.read_table`: lrdecay's reader (pandas' C parser);
 - `lrdecay.cli.data.load_dataset`: the whole data path of `lrdecay search
   --data FILE --target COLUMN`: read, check every column, split, and encode
   every split with the training split's statistics (the arrays

@@ -259,7 +259,8 @@ def _distinct_text(column: Any) -> Any:
     """The column's distinct values, stripped: a category column has few."""
     import pandas as pd
 
-    return pd.Series(column.dropna().unique()).astype("string").str.strip()
+    # Distinct first, gaps dropped from those few (not from every row).
+    return pd.Series(column.unique()).dropna().astype("string").str.strip()
 
 
 def _count_distinct(column: Any) -> int:
@@ -348,7 +349,7 @@ def _categorical(column: Any, kind: str) -> np.ndarray:
         texts = pd.Series(distinct, dtype=column.dtype).astype("string").str.strip()
     words = np.asarray(texts, dtype=object).astype(str)
     missing = missing | (codes < 0)
-    if len(words):
+    if (words == "").any():
         missing |= (words == "")[np.maximum(codes, 0)] & (codes >= 0)
     if not missing.any():
         return words[codes]
