@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from lrdecay.cli import tables
-from lrdecay.cli.dataset import DataError
+from lrdecay.cli.dataset import DataError, short_span_offsets
 
 __all__ = [
     "CATEGORICAL_KINDS",
@@ -266,17 +266,10 @@ def _distinct_text(column: Any) -> Any:
 def _count_distinct(column: Any) -> int:
     """How many distinct values an integer column holds: counted in one pass
     when they span few values (codes), else by pandas' hash table."""
-    values = column.to_numpy()
-    if len(values):
-        low, high = int(values.min()), int(values.max())
-        if high - low < _COUNTED_SPAN:
-            offsets = values.astype("int64") - low
-            return int(np.count_nonzero(np.bincount(offsets)))
+    offsets = short_span_offsets(column.to_numpy())
+    if offsets is not None:
+        return int(np.count_nonzero(np.bincount(offsets)))
     return int(column.nunique())
-
-
-# Integer columns spanning at most this many values are counted, not hashed.
-_COUNTED_SPAN = 1 << 16
 
 
 def _integer_kind(distinct: int) -> str:

@@ -130,14 +130,24 @@ def distinct_values(values: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     Integers of a short span (class labels) are counted in one pass instead
     of sorted: the same sorted values and indices, without the sort.
     """
-    if values.dtype.kind in "iub" and len(values):
-        low, high = int(values.min()), int(values.max())
-        if high - low < _COUNTED_SPAN:
-            offsets = values.astype("int64") - low
-            present = np.bincount(offsets, minlength=high - low + 1) > 0
-            index = np.cumsum(present) - 1
-            return (np.flatnonzero(present) + low).astype(values.dtype), index[offsets]
+    offsets = short_span_offsets(values)
+    if offsets is not None:
+        low = int(values.min())
+        present = np.bincount(offsets) > 0
+        index = np.cumsum(present) - 1
+        return (np.flatnonzero(present) + low).astype(values.dtype), index[offsets]
     return np.unique(values), None
+
+
+def short_span_offsets(values: np.ndarray) -> np.ndarray | None:
+    """Integers as int64 offsets from their minimum, if they span fewer than
+    `_COUNTED_SPAN` values (labels, codes: countable with `np.bincount`)."""
+    if values.dtype.kind not in "iub" or not len(values):
+        return None
+    low, high = int(values.min()), int(values.max())
+    if high - low >= _COUNTED_SPAN:
+        return None
+    return values.astype("int64") - low
 
 
 def check_task(task: str | None) -> None:
