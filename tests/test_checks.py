@@ -7,7 +7,6 @@ left behind. A trial that fails after its fit finished is tagged FAILED.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -66,7 +65,6 @@ def test_a_schedule_compiled_model_fails_before_any_run(digits, tmp_path):
             10, "sparse_categorical_crossentropy", keras.optimizers.Adam(schedule)
         )
 
-    started = time.monotonic()
     with pytest.raises(TypeError) as raised:
         _search(build, digits, tmp_path)
     message = str(raised.value)
@@ -74,7 +72,6 @@ def test_a_schedule_compiled_model_fails_before_any_run(digits, tmp_path):
     assert "keras.optimizers.Adam(learning_rate=1e-3)" in message
     assert "ScheduledDecay" not in message
     assert _runs(tmp_path) == []
-    assert time.monotonic() - started < 30
 
 
 def test_an_uncompiled_model_fails_before_any_run(digits, tmp_path):
@@ -116,12 +113,10 @@ def test_the_command_line_says_it_in_one_line_and_exits_2(
 ) -> None:
     from lrdecay.cli import main as cli
 
-    started = time.monotonic()
     code = cli.main(
         ["search", "--objective", "val_acc", "--epochs", "2", "--decay-epochs", "1",
          "--tracking-uri", f"sqlite:///{tmp_path}/mlflow.db"]
     )  # fmt: skip
-    elapsed = time.monotonic() - started
     captured = capsys.readouterr()
     assert code == 2
     lines = captured.err.splitlines()
@@ -129,7 +124,6 @@ def test_the_command_line_says_it_in_one_line_and_exits_2(
     assert lines[0].startswith("lrdecay: error: The objective 'val_acc' is not")
     assert "objective='val_accuracy'" in lines[0]
     assert "Traceback" not in captured.err + captured.out
-    assert elapsed < 30
     assert not [run for run in _runs(tmp_path) if run.info.status == "RUNNING"]
     assert [run for run in _runs(tmp_path) if "lrdecay.trial_id" in run.data.tags] == []
 

@@ -216,3 +216,31 @@ def monitor_direction(callback: Any, model: Any) -> str:
     if probe.mode == "min" or (probe.mode == "auto" and "acc" not in probe.monitor):
         return "min"
     return "max"
+
+
+# ---------------------------------------------------------------------------
+# Used by lrdecay.tuning.pipeline.model_reuse.
+
+
+def compile_arguments(model: Any) -> dict[str, Any] | None:
+    """The arguments `model.compile` was called with, as given, or `None`.
+
+    `get_compile_config()` serializes them: a function loss becomes its
+    name, so two closures of one name read the same. The objects themselves
+    tell them apart.
+    """
+    # Relies on Trainer.compile() keeping its arguments in
+    # `_compile_config`, a SerializableDict whose `config` is the dict of
+    # them (optimizer, loss, loss_weights, metrics, weighted_metrics,
+    # run_eagerly, steps_per_execution, jit_compile); verified keras 3.15.1
+    # and 3.5.0.
+    config = getattr(getattr(model, "_compile_config", None), "config", None)
+    return dict(config) if isinstance(config, dict) else None
+
+
+def all_layers(model: Any) -> list[Any]:
+    """Every layer `model` holds, nested ones and wrapped ones, not itself."""
+    # Relies on Layer._flatten_layers(include_self, recursive) walking the
+    # tracked sublayers (a wrapper's inner layer, a nested model's layers);
+    # verified keras 3.15.1 and 3.5.0.
+    return list(model._flatten_layers(include_self=False, recursive=True))

@@ -26,7 +26,8 @@ from each other:
   test, MLflow runs), `tuners` (one tuner per algorithm; `oracles`: a grid
   side by side; `hyperband`; `rerun`: FAILED trials again on a resume),
   `hypermodel` (`DecayHyperModel`; `trial_context`, `finite_guard`,
-  `decay_state`), `execute` (the tuner runs: signals, the frozen heap),
+  `decay_state`, `model_reuse`: one traced model for trials that build the
+  same), `execute` (the tuner runs: signals, the frozen heap),
   `jobs` (`jobs=N`), `assemble` (the `SearchResult`), `caller_warnings`.
 - `data/`: the real inputs of a search, read once: `inputs`, `readers`,
   `normalize_data`, `checks` (the preflight), `epoch_order`,

@@ -16,6 +16,7 @@
 - `trial_context`: what `DecayHyperModel.fit` knows of the trial it trains.
 - `finite_guard`: a trial whose loss turns NaN or inf fails.
 - `decay_state`: a trial's decay state, kept beside its checkpoint.
+- `model_reuse`: a trial trains an earlier trial's model when it built the same.
 - `execute`: run the tuner: trial events, signals, the frozen heap.
 - `jobs`: `search(jobs=N)`, N trials at a time on local workers.
 - `assemble`: tag the best trial, end the runs, build the `SearchResult`.

@@ -43,6 +43,7 @@ from lrdecay.tuning.data.inputs import unpack as unpack_inputs
 from lrdecay.tuning.evidence.result import TrialSummary, best_trial, summarize
 from lrdecay.tuning.pipeline import arguments, decay_state
 from lrdecay.tuning.pipeline.finite_guard import _FiniteGuard
+from lrdecay.tuning.pipeline.model_reuse import ModelReuse
 from lrdecay.tuning.pipeline.trial_context import TrialContext
 from lrdecay.tuning.prefixes import trunks
 from lrdecay.tuning.prefixes.branch import (
@@ -216,6 +217,9 @@ class DecayHyperModel(keras_tuner.HyperModel):
         self._decay_names: set[str] | None = None
         # (trial id, execution) -> (epochs it fitted, epochs of its budget)
         self.epoch_counts: dict[tuple[str, int], tuple[int, int]] = {}
+        # A trial trains the compiled model of an earlier one that built the
+        # same (no second trace of its steps): `pipeline.model_reuse`.
+        self._models = ModelReuse()
 
     # -- KerasTuner's HyperModel interface ---------------------------------
 
@@ -243,6 +247,7 @@ class DecayHyperModel(keras_tuner.HyperModel):
                 "`build_model` must return a compiled model: the decay needs "
                 "its optimizer. Call `model.compile(optimizer=...)` in it."
             )
+        model = self._models.take(model, self._own_hyperparameters(context))
         decay, resolved = self._make_decay(context, model, epochs)
         self.last_decay = decay
         args, kwargs, data = unpack_inputs(args, kwargs, context.seed)
@@ -322,17 +327,11 @@ class DecayHyperModel(keras_tuner.HyperModel):
         project_dir = getattr(context.tuner, "project_dir", None)
         if not self.share_prefix or project_dir is None or context.seed is None:
             return None
-        if self._decay_names is None:
-            self._decay_names = decay_hyperparameter_names(self.space.declare)
         trunk_lr = float(resolved.initial_lr or model_initial_lr(model))
         key = trunks.trunk_key(
             seed=context.seed,
             trunk_lr=trunk_lr,
-            hyperparameters={
-                name: value
-                for name, value in context.hyperparameters.items()
-                if name not in self._decay_names and not name.startswith("tuner/")
-            },
+            hyperparameters=self._own_hyperparameters(context),
             batch_size=data.batch_size,
             model=model,
             data_shapes=data.shapes(),
@@ -346,6 +345,16 @@ class DecayHyperModel(keras_tuner.HyperModel):
             trial_id=context.trial_id,
             checkpoint=keras_tuner_compat.find_best_epoch_checkpoint(callbacks),
         )
+
+    def _own_hyperparameters(self, context: TrialContext) -> dict[str, Any]:
+        """The values of `build_model`'s own hyperparameters (not the decay's)."""
+        if self._decay_names is None:
+            self._decay_names = decay_hyperparameter_names(self.space.declare)
+        return {
+            name: value
+            for name, value in context.hyperparameters.items()
+            if name not in self._decay_names and not name.startswith("tuner/")
+        }
 
     def _trial_context(self, hp: Any, callbacks: Sequence[Any]) -> TrialContext:
         tuner_callback = keras_tuner_compat.find_tuner_callback(callbacks)
