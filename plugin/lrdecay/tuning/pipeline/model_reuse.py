@@ -162,15 +162,14 @@ def _copy_state(source: Any, target: Any) -> bool:
     optimizer = source.optimizer
     if not optimizer.built:
         optimizer.build(source.trainable_variables)
-    pairs = list(zip(target.variables, source.variables, strict=False))
-    pairs += list(zip(target.optimizer.variables, optimizer.variables, strict=False))
-    if len(target.variables) != len(source.variables) or len(
-        target.optimizer.variables
-    ) != len(optimizer.variables):
+    fresh = [*source.variables, *optimizer.variables]
+    kept = [*target.variables, *target.optimizer.variables]
+    # The signature matched, so the models' own variables pair up; this
+    # covers the optimizers' too.
+    if [(tuple(v.shape), v.dtype) for v in kept] != [
+        (tuple(v.shape), v.dtype) for v in fresh
+    ]:
         return False
-    for kept, fresh in pairs:
-        if tuple(kept.shape) != tuple(fresh.shape) or kept.dtype != fresh.dtype:
-            return False
-    for kept, fresh in pairs:
-        kept.assign(fresh.value)
+    for variable, value in zip(kept, fresh, strict=True):
+        variable.assign(value.value)
     return True
