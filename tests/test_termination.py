@@ -267,6 +267,79 @@ def test_a_signal_in_a_deferred_block_stops_when_it_ends() -> None:
     assert steps == ["bookkeeping finished"]
 
 
+def _locked(database: Path) -> bool:
+    """Whether another connection holds a lock on the file (read or write)."""
+    import sqlite3
+
+    probe = sqlite3.connect(database, timeout=0, isolation_level=None)
+    try:
+        probe.execute("BEGIN EXCLUSIVE")
+        probe.execute("ROLLBACK")
+        return False
+    except sqlite3.OperationalError:
+        return True
+    finally:
+        probe.close()
+
+
+def test_a_ctrl_c_inside_a_sqlite_write_lets_go_of_its_lock_once_released(
+    tmp_path: Path,
+) -> None:
+    """A real Ctrl-C lands inside MLflow's SQLite writes while a thread writes too.
+
+    Sometimes the stopped write keeps its connection inside an open write
+    transaction, held by the traceback: every other write waits 20 s and
+    fails ("database is locked", a search's parent left RUNNING).
+    `release_stopped_calls` lets go of it, the error still held.
+    """
+    import mlflow
+    from mlflow.entities import Metric
+
+    from lrdecay.tracking.store import release_stopped_calls
+
+    database = tmp_path / "mlflow.db"
+    client = mlflow.MlflowClient(f"sqlite:///{database}")
+    experiment_id = client.create_experiment("locks")
+    held = 0
+    for attempt in range(200):
+        run_id = client.create_run(experiment_id).info.run_id
+        stop = threading.Event()
+
+        def metrics(run_id: str = run_id, stop: threading.Event = stop) -> None:
+            step = 0
+            while not stop.is_set():
+                client.log_batch(run_id, metrics=[Metric("m", 1.0, 0, step)])
+                step += 1
+
+        writer = threading.Thread(target=metrics, daemon=True)
+        writer.start()
+        timer = threading.Timer(
+            0.002 * (attempt % 25), os.kill, (os.getpid(), signal.SIGINT)
+        )
+        try:
+            with stop_on_signals():
+                timer.start()
+                while True:
+                    client.set_tag(run_id, "main", "write")
+        except KeyboardInterrupt as error:
+            stop.set()
+            timer.join()
+            writer.join(2.0)  # its last write waits while the lock is held
+            if writer.is_alive() or _locked(database):
+                held += 1
+                release_stopped_calls(error)
+                writer.join(5.0)
+                assert not writer.is_alive()
+                assert not _locked(database)
+        finally:
+            stop.set()
+        writer.join()
+        client.set_terminated(run_id, "KILLED")
+        if held == 2:
+            break
+    assert held == 2, f"{attempt + 1} Ctrl-Cs, {held} inside a write"
+
+
 # -- a real search, stopped at 20 moments -------------------------------------
 
 DRIVER = Path(__file__).with_name("interrupt_search.py")

@@ -14,7 +14,9 @@ retrying, without blocking training.
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
+import traceback
 from collections.abc import Iterator
 from typing import Any
 
@@ -107,3 +109,28 @@ def experiment_by_name(store: Any, name: str) -> str:
         if experiment is None:
             raise
         return str(experiment.experiment_id)
+
+
+def release_stopped_calls(error: BaseException) -> None:
+    """Let go of the store connections a stopped store call still holds.
+
+    A Ctrl-C that lands inside a SQLite store's write (`cursor.execute`)
+    leaves its connection inside an open write transaction, held by the
+    locals of the frames in the exception's traceback: while `error` lives
+    (a handler ending the runs holds it), every other write to the file
+    waits SQLite's busy timeout (20 s) and fails with "database is locked".
+    This clears the locals of those frames (the frames still running keep
+    theirs; the traceback still prints) along `error`'s chain, and collects
+    the connection, which rolls its transaction back. Call it in the
+    handler, before its first write.
+    """
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [error]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        traceback.clear_frames(current.__traceback__)
+        pending += [current.__cause__, current.__context__]
+    gc.collect()

@@ -282,6 +282,9 @@ class DecayHyperModel(keras_tuner.HyperModel):
             history = model.fit(*args, callbacks=fit_callbacks, **kwargs)
         except KeyboardInterrupt as error:
             if run is not None:
+                from lrdecay.tracking import store  # loaded: a run is open
+
+                store.release_stopped_calls(error)  # a Ctrl-C inside a write
                 reason = f"{type(error).__name__}: {error}" if str(error) else ""
                 run.end(
                     "KILLED",

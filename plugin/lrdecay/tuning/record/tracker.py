@@ -422,6 +422,7 @@ class SearchRuns:
         """
         if self._parent_ended:
             return
+        store.release_stopped_calls(error)
         try:
             self.wait_for_artifacts()
         except Exception as failure:

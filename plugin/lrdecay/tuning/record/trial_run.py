@@ -85,6 +85,10 @@ class TrialRun:
             return
         if self.logger.end_status_tags.get(status) == trial_status:
             return  # the fit's end wrote it (`trial_logger.TrialLogger`)
+        # A fit stopped while its end was being sent (a Ctrl-C inside the
+        # logger's `finish`) still sends it, its COMPLETED among it: the
+        # trial's word goes after, not beside it (the later write wins).
+        self.logger.wait_for_artifacts()
         try:
             # The trial's word replaces the fit's (FINISHED -> COMPLETED).
             self.owner.client.set_tag(run_id, layout.STATUS_TAG, trial_status)
