@@ -68,6 +68,21 @@ def project_dir(oracle: Any) -> str:
     return str(oracle._project_dir)
 
 
+def save_trial_files(oracle: Any) -> None:
+    """Write every trial's `trial.json` again, as the oracle holds it.
+
+    `Oracle.create_trial` adds a trial to its state, makes its folder, then
+    writes its `trial.json` (`Oracle._save_trial`): a Ctrl-C in between
+    leaves the folder without the file, and `Tuner.save()` afterwards writes
+    `oracle.json` naming the trial: `Oracle.reload` then fails ("Error
+    reloading `Oracle` from existing project"). Relies on the private
+    `Oracle._save_trial(trial)` and `Oracle.trials` (id -> `Trial`).
+    Verified: keras-tuner 1.4.7, 1.4.8.
+    """
+    for trial in list(oracle.trials.values()):
+        oracle._save_trial(trial)
+
+
 def grid_pending(oracle: Any) -> list[str]:
     """The grid oracle's queue of trials to derive the next grid point from.
 

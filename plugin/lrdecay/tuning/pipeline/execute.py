@@ -124,8 +124,8 @@ def run_tuner(
         if runs is not None:
             runs.search_interrupted(error)
         if isinstance(error, KeyboardInterrupt) and not role.is_worker:
-            # Rewrite KerasTuner's state in full: the interrupt may have
-            # landed while it was being written.
+            # Rewrite KerasTuner's state in full, each trial's file too: the
+            # interrupt may have landed while it was being written.
             _save_state(tuner)
         # KerasTuner ends a search after 3 failed trials in a row: when they
         # all diverged, say that the rate is the problem.
@@ -141,6 +141,7 @@ def run_tuner(
 
 def _save_state(tuner: Any) -> None:
     try:
+        keras_tuner_compat.save_trial_files(tuner.oracle)
         tuner.save()
     except Exception as error:
         warnings.warn(
