@@ -74,7 +74,6 @@ def test_bad_arguments_fail_before_any_training(
 
 
 @pytest.mark.slow
-@pytest.mark.jax
 def test_each_budget_is_its_independent_wsd_run(digits: Any, tmp_path: Path) -> None:
     import mlflow
 

@@ -36,6 +36,7 @@ replays real ones) and `mlflow ui` (a server that runs until stopped).
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import re
 import shlex
@@ -44,6 +45,7 @@ import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -389,15 +391,6 @@ def _environment(command: Command, server: str | None) -> dict[str, str]:
     return env
 
 
-def _lrdecay(
-    arguments: list[str], folder: Path, env: dict[str, str]
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "lrdecay", *arguments],
-        cwd=folder, env=env, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-
-
 def _commands(kind: str) -> list[pytest.param]:  # type: ignore[valid-type]
     return [
         pytest.param(command, id=command.id)
@@ -406,69 +399,160 @@ def _commands(kind: str) -> list[pytest.param]:  # type: ignore[valid-type]
     ]
 
 
+CONFIGS = ("lrdecay.toml", "lrdecay.yaml")
+
+
+@pytest.fixture(scope="module")
+def dry_runs(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, dict[str, Any]]:
+    """Every README command checked by `--dry-run`, and the two config files.
+
+    Each in its own folder with the README's files and its own environment,
+    run by `lrdecay`'s `main` one after another in one process
+    (tests/cli_batch.py): one TensorFlow import for all of them, not one
+    per command. Keyed by the command's id (a config by its file name);
+    each result holds the exit code, what was printed and the folder's files
+    before and after.
+    """
+    commands = [param.values[0] for param in _commands("dry-run")]
+    server = None
+    if any(
+        value in SERVERS for command in commands for _, value in command.environment
+    ):
+        server = request.getfixturevalue("server")
+    jobs: list[tuple[str, list[str], Command]] = [
+        (command.id, [*shlex.split(command.text)[1:], "--dry-run"], command)
+        for command in commands
+    ]
+    jobs += [
+        (config, ["search", "--config", config, "--dry-run"], Command(0, "lrdecay"))
+        for config in CONFIGS
+    ]
+    batch, folders = [], {}
+    configs = tmp_path_factory.mktemp("configs")  # one folder: the same data path
+    _files(configs)
+    for key, argv, command in jobs:
+        folder = configs if key in CONFIGS else tmp_path_factory.mktemp("dry-run")
+        if folder != configs:
+            _files(folder)
+        folders[key] = sorted(os.listdir(folder))
+        env = _environment(command, server)
+        batch.append({"argv": argv, "cwd": str(folder), "env": env})
+    results = _batch(batch, tmp_path_factory.mktemp("dry-run-batch"), timeout=900)
+    return {
+        key: {**result, "before": folders[key]}
+        for (key, _, _), result in zip(jobs, results, strict=True)
+    }
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("command", _commands("dry-run"))
 def test_a_readme_search_checks_out(
-    command: Command, tmp_path: Path, request: pytest.FixtureRequest
+    command: Command, dry_runs: dict[str, dict[str, Any]]
 ) -> None:
-    _files(tmp_path)
-    before = set(os.listdir(tmp_path))
-    needs_server = any(value in SERVERS for _, value in command.environment)
-    server = request.getfixturevalue("server") if needs_server else None
-    done = _lrdecay(
-        [*shlex.split(command.text)[1:], "--dry-run"],
-        tmp_path,
-        _environment(command, server),
-    )
-    assert done.returncode == 0, f"README line {command.line}: {done.stderr[-3000:]}"
-    assert "Dry run: nothing trained" in done.stdout
+    done = dry_runs[command.id]
+    assert done["code"] == 0, f"README line {command.line}: {done['stderr'][-3000:]}"
+    assert "Dry run: nothing trained" in done["stdout"]
     # Nothing created: no project, no store.
-    assert set(os.listdir(tmp_path)) == before
+    assert done["files"] == done["before"]
     if command.text == "lrdecay search":
         # The default search's name, as the README prints it for `report`.
-        assert "search    grid-digits-e66414b1 in lrdecay_project" in done.stdout
-        assert "291 to 382 trained of 520" in done.stdout
+        assert "search    grid-digits-e66414b1 in lrdecay_project" in done["stdout"]
+        assert "291 to 382 trained of 520" in done["stdout"]
 
 
 @pytest.mark.slow
-def test_the_yaml_config_checks_out_as_the_toml_one(tmp_path: Path) -> None:
-    _files(tmp_path)
-    env = _environment(Command(0, "lrdecay"), None)
+def test_the_yaml_config_checks_out_as_the_toml_one(
+    dry_runs: dict[str, dict[str, Any]],
+) -> None:
     outputs = []
-    for config in ("lrdecay.toml", "lrdecay.yaml"):
-        done = _lrdecay(["search", "--config", config, "--dry-run"], tmp_path, env)
-        assert done.returncode == 0, done.stderr[-3000:]
-        outputs.append(done.stdout)
+    for config in CONFIGS:
+        done = dry_runs[config]
+        assert done["code"] == 0, done["stderr"][-3000:]
+        outputs.append(done["stdout"])
     assert outputs[0] == outputs[1]
     assert "8 at most, random" in outputs[0]
     assert "step epochs_drop 5 to 30; exponential half_life 5 to 30" in outputs[0]
 
 
+def _batch(
+    jobs: list[dict[str, Any]], work: Path, timeout: float
+) -> list[dict[str, Any]]:
+    """`jobs` run by tests/cli_batch.py in one process; their results, in order."""
+    (work / "jobs.json").write_text(json.dumps(jobs))
+    done = subprocess.run(
+        [sys.executable, str(Path(__file__).with_name("cli_batch.py")),
+         str(work / "jobs.json"), str(work / "results.json")],
+        capture_output=True, text=True, timeout=timeout,
+        env=dict(os.environ, MLFLOW_DISABLE_TELEMETRY="true"),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    results: list[dict[str, Any]] = json.loads((work / "results.json").read_text())
+    return results
+
+
+@pytest.fixture(scope="module")
+def quick_runs(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> dict[str, tuple[Path, list[dict[str, Any]]]]:
+    """Every README command quick enough to run whole, each in its own folder.
+
+    Run one after another in one process (tests/cli_batch.py). A `report`
+    runs after a small search under the name it reads (the README's report
+    reads the default search). Keyed by the command's id: its folder and
+    the results of its jobs, the command's last.
+    """
+    jobs, owners = [], []
+    for param in _commands("run"):
+        command = param.values[0]
+        folder = tmp_path_factory.mktemp("run")
+        _files(folder)
+        env = _environment(command, None)
+        argvs = [shlex.split(command.text)[1:]]
+        if command.text.startswith("lrdecay report"):
+            name = shlex.split(command.text)[3] if "--search" in command.text else None
+            search = [
+                "search",
+                "--kinds",
+                "step",
+                "--decay-epochs",
+                "1",
+                "--epochs",
+                "2",
+            ]
+            argvs.insert(0, search + (["--project-name", name] if name else []))
+        for argv in argvs:
+            jobs.append({"argv": argv, "cwd": str(folder), "env": env})
+            owners.append((command.id, folder))
+    results = _batch(jobs, tmp_path_factory.mktemp("run-batch"), timeout=1200)
+    by_command: dict[str, tuple[Path, list[dict[str, Any]]]] = {}
+    for (key, folder), result in zip(owners, results, strict=True):
+        by_command.setdefault(key, (folder, []))[1].append(result)
+    return by_command
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("command", _commands("run"))
-def test_a_quick_readme_command_runs(command: Command, tmp_path: Path) -> None:
-    _files(tmp_path)
-    env = _environment(command, None)
-    if command.text.startswith("lrdecay report"):
-        # After a search: the README's report reads the default search; a
-        # small one under its name stands in for it.
-        name = shlex.split(command.text)[3] if "--search" in command.text else None
-        search = ["search", "--kinds", "step", "--decay-epochs", "1", "--epochs", "2"]
-        done = _lrdecay(
-            search + (["--project-name", name] if name else []), tmp_path, env
+def test_a_quick_readme_command_runs(
+    command: Command, quick_runs: dict[str, tuple[Path, list[dict[str, Any]]]]
+) -> None:
+    folder, results = quick_runs[command.id]
+    for done in results:
+        assert done["code"] == 0, (
+            f"README line {command.line}: {done['stderr'][-3000:]}"
         )
-        assert done.returncode == 0, done.stderr[-3000:]
-    done = _lrdecay(shlex.split(command.text)[1:], tmp_path, env)
-    assert done.returncode == 0, f"README line {command.line}: {done.stderr[-3000:]}"
+    done = results[-1]
     if command.shown:
-        assert _shown_in(command.shown, done.stdout), (
-            f"README line {command.line} shows what it does not print:\n" + done.stdout
+        assert _shown_in(command.shown, done["stdout"]), (
+            f"README line {command.line} shows what it does not print:\n"
+            + done["stdout"]
         )
     for word in shlex.split(command.text):
         if word.endswith(".png"):
-            assert (tmp_path / word).stat().st_size > 0
+            assert (folder / word).stat().st_size > 0
     if command.text == "lrdecay find-lr":
-        assert (tmp_path / "lrdecay_lr_range.png").stat().st_size > 0
+        assert (folder / "lrdecay_lr_range.png").stat().st_size > 0
 
 
 # --------------------------------------------------------------------------

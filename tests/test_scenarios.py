@@ -318,7 +318,6 @@ def _weights_kept(model: Any, run: Any) -> Any:
 # -- the scenarios -----------------------------------------------------------------
 
 
-@pytest.mark.jax
 def test_a_cnn_on_image_arrays(digits: Any, tmp_path: Path) -> None:
     from lrdecay import find_lr
 
@@ -361,7 +360,6 @@ def test_a_dict_input_model_on_a_shuffled_tf_data_pipeline(tmp_path: Path) -> No
     _weights_kept(model, lambda: find_lr(model, train_ds, num_steps=20))
 
 
-@pytest.mark.jax
 def test_a_conv1d_model_with_the_users_early_stopping_and_checkpoint(
     tmp_path: Path,
 ) -> None:

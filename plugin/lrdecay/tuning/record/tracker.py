@@ -9,8 +9,8 @@ plots and closes the parent. Every tag name and lookup comes from
 A Hyperband trial continuing another is tagged `lrdecay.bracket`,
 `lrdecay.round`, `lrdecay.continued_from` (trial id) and
 `lrdecay.continued_from_run` (that trial's run). A resumed search re-uses
-the parent and closes the runs a killed search left RUNNING as KILLED; the
-interrupted trial then re-runs in a new run.
+the parent, ends KILLED the runs a killed search left RUNNING, and re-runs
+the interrupted trial in a new run.
 """
 
 from __future__ import annotations
@@ -412,13 +412,12 @@ class SearchRuns:
         """End the runs of the trials the search stopped in, then the parent.
 
         After an interrupt, each run this process opened for a trial
-        KerasTuner did not end becomes KILLED (`lrdecay.status=KILLED`):
-        the trial re-runs when the search resumes. The parent ends KILLED
-        after an interrupt, FAILED after an error. Once only: a second call
-        (an outer handler of the same error) or one after `search_ended`
-        does nothing; a call that was itself stopped half-way is done again
-        whole by the next (nothing is marked done before it is). A store
-        busy for a moment is tried again before the parent is given up.
+        KerasTuner did not end becomes KILLED (`lrdecay.status=KILLED`): the
+        trial re-runs on resume. The parent ends KILLED after an interrupt,
+        FAILED after an error. Once only: a second call (an outer handler of
+        the same error) or one after `search_ended` does nothing; a call that
+        was itself stopped half-way is done again whole by the next. A write
+        the stop cut short lets go of its lock first; a busy store is retried.
         """
         if self._parent_ended:
             return
