@@ -283,6 +283,24 @@ def test_a_damaged_kerastuner_file_is_named_in_one_line(tmp_path: Path) -> None:
         assert {t: r.info.run_id for t, r in _search_runs(tmp_path).items()} == trials
         damaged.write_bytes(whole)  # restored, as the line says
 
+    # A trial's folder without its file, as a kill while KerasTuner created
+    # the trial leaves it: oracle.json names a trial KerasTuner cannot load.
+    trial_file = project / "trial_0001" / "trial.json"
+    whole = trial_file.read_bytes()
+    trial_file.unlink()
+    rerun = run_lrdecay(*SEARCH, cwd=tmp_path, timeout=300)
+    assert rerun.returncode == 2, rerun.stderr[-3000:]
+    assert rerun.stderr.strip().splitlines() == [
+        "lrdecay: error: KerasTuner's state in "
+        f"'lrdecay_project/{project.name}' is damaged (trial_0001/trial.json: "
+        "missing though oracle.json names the trial, e.g. left by a process "
+        "killed while creating it), so the search cannot resume from it. Restore "
+        "the file(s), or start the search again with tuner_options={'overwrite': "
+        "True} (`lrdecay.budget`: overwrite=True; `--overwrite`); the MLflow runs "
+        "of its finished trials are kept."
+    ]
+    trial_file.write_bytes(whole)
+
     resumed = run_lrdecay(*SEARCH, cwd=tmp_path, timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "resuming: finished trials are kept, not re-run" in resumed.stdout

@@ -4,8 +4,11 @@ KerasTuner reloads `oracle.json`, `tuner*.json` and every
 `trial_*/trial.json` when a search resumes; a damaged one (an empty file
 left by a process killed while writing it, before lrdecay wrote them
 atomically, `lrdecay._compat.keras_tuner_files`; a disk error) stops the
-search with a bare JSON error. `check(project_path)` reads them first and
-names the damaged file in one line with what to do.
+search with a bare JSON error, and a trial `oracle.json` names whose
+`trial.json` is missing (a process killed between KerasTuner making the
+trial's folder and writing its file) with "Error reloading `Oracle`".
+`check(project_path)` reads them first and names the damaged file in one
+line with what to do.
 
 Plain files: importing this module imports neither MLflow, Keras nor
 KerasTuner.
@@ -38,20 +41,49 @@ def damaged(project_path: str) -> list[str]:
     return found
 
 
+def missing(project_path: str) -> list[str]:
+    """The `trial.json` files of the trials `oracle.json` names that do not exist."""
+    try:
+        with open(os.path.join(project_path, "oracle.json")) as file:
+            state = json.load(file)
+        named = set(state.get("start_order", []))
+        named |= set(state.get("ongoing_trials", {}).values())
+    except (OSError, ValueError, AttributeError, TypeError):
+        return []  # no oracle yet, or a damaged one (`damaged` names it)
+    names = [
+        os.path.join(project_path, f"trial_{trial_id}", "trial.json")
+        for trial_id in sorted(map(str, named))
+    ]
+    return [name for name in names if not os.path.exists(name)]
+
+
 def check(project_path: str) -> None:
     """Raise `ValueError` naming the project's damaged KerasTuner files.
 
     Raises:
-        ValueError: A state file of the project is empty or not JSON.
+        ValueError: A state file of the project is empty or not JSON, or a
+            trial's file that `oracle.json` names is missing.
     """
     found = damaged(project_path)
-    if not found:
+    lost = missing(project_path)
+    if not (found or lost):
         return
-    shown = ", ".join(os.path.relpath(name, project_path) for name in found)
+    parts = []
+    if found:
+        shown = ", ".join(os.path.relpath(name, project_path) for name in found)
+        parts.append(
+            f"{shown}: empty or not JSON, e.g. left by a process killed while "
+            "writing it"
+        )
+    if lost:
+        shown = ", ".join(os.path.relpath(name, project_path) for name in lost)
+        parts.append(
+            f"{shown}: missing though oracle.json names the trial, e.g. left by a "
+            "process killed while creating it"
+        )
     raise ValueError(
-        f"KerasTuner's state in {project_path!r} is damaged ({shown}: empty or "
-        "not JSON, e.g. left by a process killed while writing it), so the "
-        "search cannot resume from it. Restore the file(s), or start the "
+        f"KerasTuner's state in {project_path!r} is damaged ({'; '.join(parts)}), "
+        "so the search cannot resume from it. Restore the file(s), or start the "
         "search again with tuner_options={'overwrite': True} (`lrdecay.budget`: "
         "overwrite=True; `--overwrite`); the MLflow runs of its finished trials "
         "are kept."
