@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -61,12 +60,10 @@ def test_a_bad_model_spec_fails_in_one_line_before_tensorflow_loads(
     (tmp_path / "mine.py").write_text(
         "import keras\n\n\ndef build_model():\n    return keras.Sequential()\n"
     )
-    started = time.monotonic()
     done = subprocess.run(
         [sys.executable, "-c", _WITHOUT_TENSORFLOW, command, "--model", spec],
         cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=60,
     )  # fmt: skip
-    elapsed = time.monotonic() - started
+    # Exit 2, not the 1 of the failed check: TensorFlow and Keras never loaded.
     assert done.returncode == 2, done.stderr[-3000:]
     assert done.stderr == f"lrdecay: error: {message}\n"
-    assert elapsed < 5.0, elapsed
