@@ -20,6 +20,13 @@ import glob
 import json
 import os
 
+# What `check` says of a damaged file and of a missing one.
+_CUT_SHORT = "empty or not JSON, e.g. left by a process killed while writing it"
+_MISSING = (
+    "missing though oracle.json names the trial, e.g. left by a process killed "
+    "while creating it"
+)
+
 
 def damaged(project_path: str) -> list[str]:
     """The KerasTuner state files of the project that are not whole JSON objects."""
@@ -64,23 +71,16 @@ def check(project_path: str) -> None:
         ValueError: A state file of the project is empty or not JSON, or a
             trial's file that `oracle.json` names is missing.
     """
-    found = damaged(project_path)
-    lost = missing(project_path)
-    if not (found or lost):
-        return
     parts = []
-    if found:
-        shown = ", ".join(os.path.relpath(name, project_path) for name in found)
-        parts.append(
-            f"{shown}: empty or not JSON, e.g. left by a process killed while "
-            "writing it"
-        )
-    if lost:
-        shown = ", ".join(os.path.relpath(name, project_path) for name in lost)
-        parts.append(
-            f"{shown}: missing though oracle.json names the trial, e.g. left by a "
-            "process killed while creating it"
-        )
+    for names, why in (
+        (damaged(project_path), _CUT_SHORT),
+        (missing(project_path), _MISSING),
+    ):
+        if names:
+            shown = ", ".join(os.path.relpath(name, project_path) for name in names)
+            parts.append(f"{shown}: {why}")
+    if not parts:
+        return
     raise ValueError(
         f"KerasTuner's state in {project_path!r} is damaged ({'; '.join(parts)}), "
         "so the search cannot resume from it. Restore the file(s), or start the "
