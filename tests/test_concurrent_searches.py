@@ -257,6 +257,11 @@ def test_damaged_trunk_files_after_a_kill_are_trained_again(tmp_path: Path) -> N
     }
 
 
+def _cut_short(path: Path) -> None:
+    """A write cut short: the file's first half."""
+    os.truncate(path, path.stat().st_size // 2)
+
+
 @pytest.mark.slow
 def test_a_damaged_kerastuner_file_is_named_in_one_line(tmp_path: Path) -> None:
     first = run_lrdecay(*SEARCH, cwd=tmp_path, timeout=300)
@@ -264,42 +269,35 @@ def test_a_damaged_kerastuner_file_is_named_in_one_line(tmp_path: Path) -> None:
     (project,) = (tmp_path / "lrdecay_project").glob("grid-*")
     trials = {tid: run.info.run_id for tid, run in _search_runs(tmp_path).items()}
 
-    for name in ("oracle.json", "trial_0001/trial.json"):
+    cut_short = "empty or not JSON, e.g. left by a process killed while writing it"
+    for name, damage, why in (
+        ("oracle.json", _cut_short, cut_short),
+        ("trial_0001/trial.json", _cut_short, cut_short),
+        # A trial's folder without its file, as a kill while KerasTuner
+        # created the trial leaves it: oracle.json names a trial it cannot load.
+        (
+            "trial_0001/trial.json",
+            Path.unlink,
+            "missing though oracle.json names the trial, e.g. left by a process "
+            "killed while creating it",
+        ),
+    ):
         damaged = project / name
         whole = damaged.read_bytes()
-        os.truncate(damaged, len(whole) // 2)  # a write cut short
+        damage(damaged)
         rerun = run_lrdecay(*SEARCH, cwd=tmp_path, timeout=300)
         assert rerun.returncode == 2, rerun.stderr[-3000:]
         assert rerun.stderr.strip().splitlines() == [
             "lrdecay: error: KerasTuner's state in "
-            f"'lrdecay_project/{project.name}' is damaged ({name}: empty or not "
-            "JSON, e.g. left by a process killed while writing it), so the search "
-            "cannot resume from it. Restore the file(s), or start the search again "
-            "with tuner_options={'overwrite': True} (`lrdecay.budget`: "
+            f"'lrdecay_project/{project.name}' is damaged ({name}: {why}), so the "
+            "search cannot resume from it. Restore the file(s), or start the search "
+            "again with tuner_options={'overwrite': True} (`lrdecay.budget`: "
             "overwrite=True; `--overwrite`); the MLflow runs of its finished "
             "trials are kept."
         ]
         assert "[" not in rerun.stdout  # it trained nothing
         assert {t: r.info.run_id for t, r in _search_runs(tmp_path).items()} == trials
         damaged.write_bytes(whole)  # restored, as the line says
-
-    # A trial's folder without its file, as a kill while KerasTuner created
-    # the trial leaves it: oracle.json names a trial KerasTuner cannot load.
-    trial_file = project / "trial_0001" / "trial.json"
-    whole = trial_file.read_bytes()
-    trial_file.unlink()
-    rerun = run_lrdecay(*SEARCH, cwd=tmp_path, timeout=300)
-    assert rerun.returncode == 2, rerun.stderr[-3000:]
-    assert rerun.stderr.strip().splitlines() == [
-        "lrdecay: error: KerasTuner's state in "
-        f"'lrdecay_project/{project.name}' is damaged (trial_0001/trial.json: "
-        "missing though oracle.json names the trial, e.g. left by a process "
-        "killed while creating it), so the search cannot resume from it. Restore "
-        "the file(s), or start the search again with tuner_options={'overwrite': "
-        "True} (`lrdecay.budget`: overwrite=True; `--overwrite`); the MLflow runs "
-        "of its finished trials are kept."
-    ]
-    trial_file.write_bytes(whole)
 
     resumed = run_lrdecay(*SEARCH, cwd=tmp_path, timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
