@@ -24,6 +24,7 @@ import mlflow
 from mlflow.entities import Metric, RunStatus, RunTag
 
 from lrdecay._compat.mlflow import active_experiment_id, resolve_tags
+from lrdecay._compat.python import Thread
 from lrdecay.tracking import backstop, plots, sender, store, uri
 from lrdecay.tracking import tags as tags_module
 from lrdecay.tracking.guard import error_text, guard
@@ -54,7 +55,7 @@ class TrackedRun:
         self.recorder = FitRecorder(logger.model, self)
         self._finish_lock = threading.Lock()
         # With `logger.artifacts_in_background`: the thread sending them.
-        self.artifacts_thread: threading.Thread | None = None
+        self.artifacts_thread: Thread | None = None
 
     # -- start ------------------------------------------------------------------
     @classmethod
@@ -215,12 +216,13 @@ class TrackedRun:
         if left or not self._end_run(status, end_time):
             self._send_artifacts(left, status, end_time, ended=False)
             return
-        self.artifacts_thread = threading.Thread(
+        thread = Thread(
             target=self._send_artifacts,
             args=(sender.Pending(), status, end_time, True),
             name="lrdecay-artifacts",
         )
-        self.artifacts_thread.start()
+        thread.start()
+        self.artifacts_thread = thread  # once started: a stop between is joinable
 
     def wait_for_artifacts(self, timeout: float | None = None) -> None:
         """Wait until the artifacts drawn in the background are sent.

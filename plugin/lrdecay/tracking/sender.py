@@ -27,6 +27,7 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 
 from lrdecay._compat.mlflow import MAX_METRICS_PER_BATCH, MAX_PARAMS_TAGS_PER_BATCH
+from lrdecay._compat.python import Thread
 from lrdecay.tracking.store import is_permanent
 
 SPILL_FORMAT = "lrdecay.offline-run/1"
@@ -93,7 +94,7 @@ class Sink:
         self._deadline = math.inf
         # Set after a failed send: the server may hold part of what failed.
         self._suspect = False
-        self._thread = threading.Thread(
+        self._thread = Thread(
             target=self._run, name=f"lrdecay-mlflow-{run_id[:8]}", daemon=True
         )
         self.before_first_send: Any = None

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from lrdecay._compat import keras_tuner as keras_tuner_compat
 from lrdecay._compat import keras_tuner_globals
+from lrdecay._compat.python import Thread
 from lrdecay.tuning.distributed.roles import (
     ORACLE_IP_ENV,
     ORACLE_PORT_ENV,
@@ -198,7 +199,7 @@ class _ChiefWatch:
         self.stall_after = stall_after
         self.on_trial_end = on_trial_end
         self._stop = threading.Event()
-        self._thread = threading.Thread(
+        self._thread = Thread(
             target=self._loop, name="lrdecay-chief-watch", daemon=True
         )
         # (tuner id, trial id or "" for a worker between trials): first seen.

@@ -42,6 +42,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import IO, Any
 
+from lrdecay._compat.python import Thread
 from lrdecay.tuning.distributed.jobs import Jobs
 from lrdecay.tuning.distributed.roles import TUNER_ID_ENV, Role
 
@@ -120,7 +121,7 @@ class Workers:
         self._workers: list[_Worker] = []
         self._stopping = threading.Event()
         self._failed: str | None = None
-        self._thread = threading.Thread(
+        self._thread = Thread(
             target=self._watch, name="lrdecay-local-workers", daemon=True
         )
 

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+from lrdecay._compat.python import Thread
 from lrdecay.errors import ChiefUnreachableError, SearchEndedError
 from lrdecay.tuning import termination
 from lrdecay.tuning.distributed.chief_gone import ON_CHIEF_GONE, ChiefGone
@@ -460,7 +461,7 @@ class _ChiefWatchdog:
             "unreachable); this worker stops. Start the chief again (the same "
             "command resumes the search), then the workers."
         )
-        self._thread = threading.Thread(
+        self._thread = Thread(
             target=self._watch, name="lrdecay-worker-watchdog", daemon=True
         )
 

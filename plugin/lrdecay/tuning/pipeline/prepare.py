@@ -17,6 +17,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from lrdecay._compat.python import Thread
 from lrdecay.tracking.credentials import credentials_in_environment, is_http
 from lrdecay.tuning import distributed
 from lrdecay.tuning.data.inputs import SearchInputs
@@ -185,7 +186,7 @@ def open_store_early(plan: SearchPlan) -> threading.Thread | None:
     given = plan.tracking.get("tracking_uri") or os.environ.get("MLFLOW_TRACKING_URI")
     if given and is_http(given):
         return None
-    opening = threading.Thread(
+    opening = Thread(
         target=open_store, args=(given,), name="lrdecay-open-store", daemon=True
     )
     opening.start()

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from lrdecay._compat.python import Thread
 from lrdecay.tracking.settings_plot import Curve, settings_plot
 from lrdecay.tracking.tags import run_kind
 from lrdecay.tuning.evidence import labels
@@ -128,7 +128,7 @@ class Drawing:
         self._error: BaseException | None = None
         lr_curves, val_curves, control = read_curves(client, by_trial, objective)
         self._folder = Path(tempfile.mkdtemp(prefix="lrdecay-search-"))
-        self._thread = threading.Thread(
+        self._thread = Thread(
             target=self._draw,
             args=(lr_curves, val_curves, control, objective),
             name="lrdecay-comparison",
