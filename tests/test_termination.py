@@ -340,6 +340,49 @@ def test_a_ctrl_c_inside_a_sqlite_write_lets_go_of_its_lock_once_released(
     assert held == 2, f"{attempt + 1} Ctrl-Cs, {held} inside a write"
 
 
+def test_a_ctrl_c_while_the_last_send_waits_does_not_end_the_wait_for_it(
+    tmp_path: Path,
+) -> None:
+    """The 20-moments test's KILLED run tagged COMPLETED, step by step.
+
+    A Ctrl-C lands while the fit's end waits for its sender's last send (its
+    COMPLETED tag), blocked here by a real SQLite lock. On CPython < 3.13 the
+    stopped `Thread.join` marked the sender ended while it still sent
+    (python/cpython#90882): the next wait returned at once, the trial's
+    KILLED went in, and then the late send wrote COMPLETED over it. The
+    next `close` must wait for that send to land.
+    """
+    import sqlite3
+
+    import mlflow
+
+    from lrdecay.tracking.sender import Sink
+    from lrdecay.tracking.store import open_store
+
+    database = tmp_path / "mlflow.db"
+    uri = f"sqlite:///{database}"
+    client = mlflow.MlflowClient(uri)
+    run_id = client.create_run(client.create_experiment("ends")).info.run_id
+    sink = Sink(open_store(uri, timeout=5.0, max_retries=1), run_id, 60.0)
+    sink.start()
+    sink.add_tags({"lrdecay.status": "COMPLETED"})
+    holder = sqlite3.connect(database, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")  # the send waits; reads go on
+    ctrl_c = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
+    try:
+        with pytest.raises(KeyboardInterrupt), stop_on_signals():
+            ctrl_c.start()
+            sink.close(30.0)
+        assert "lrdecay.status" not in client.get_run(run_id).data.tags  # waiting
+        threading.Timer(0.5, holder.execute, ("ROLLBACK",)).start()
+        left = sink.close(30.0)
+    finally:
+        ctrl_c.cancel()
+        holder.close()
+    assert not left
+    assert client.get_run(run_id).data.tags["lrdecay.status"] == "COMPLETED"
+
+
 # -- a real search, stopped at 20 moments -------------------------------------
 
 DRIVER = Path(__file__).with_name("interrupt_search.py")
@@ -371,18 +414,23 @@ def _check_store(store: str) -> dict[str, Any]:
     killed = 0
     for run in runs:
         tags = run.data.tags
+        # What a failure shows: which run, under which search, and how it ended.
+        seen = (
+            run.info.run_name, run.info.status,
+            {key: value[:200] for key, value in tags.items() if "lrdecay" in key},
+        )  # fmt: skip
         if tags["lrdecay.role"] == "search":
             parents[tags["lrdecay.search"]] = run
             # An ended parent's status tag says what MLflow's status says.
-            assert tags.get("lrdecay.status") == run.info.status, tags
+            assert tags.get("lrdecay.status") == run.info.status, seen
             continue
         if run.info.status == "KILLED":
             killed += 1
-            assert tags["lrdecay.status"] == "KILLED", tags
+            assert tags["lrdecay.status"] == "KILLED", seen
         else:
-            assert run.info.status == "FINISHED", run.info
-            assert tags["lrdecay.status"] == "COMPLETED", tags
-        assert "lrdecay.trial_status" not in tags, tags
+            assert run.info.status == "FINISHED", seen
+            assert tags["lrdecay.status"] == "COMPLETED", seen
+        assert "lrdecay.trial_status" not in tags, seen
     return {"parents": parents, "killed": killed, "runs": runs}
 
 
