@@ -34,11 +34,13 @@ OPENER = textwrap.dedent(
     """
     import os, sys, time
     from lrdecay.tracking import store, store_setup
+    from lrdecay.tuning.pipeline import prepare
 
     uri, gate, name = sys.argv[1:4]
     open(f"{gate}.{name}", "w").close()  # imported, ready
     while not os.path.exists(gate):
         time.sleep(0.001)
+    prepare.open_store(uri)  # a search's early opening, on its thread
     client = store_setup.client(uri)
     experiment_id = store.experiment_by_name(client, "race")
     run = client.create_run(experiment_id, run_name=name)

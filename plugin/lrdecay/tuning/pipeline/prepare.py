@@ -159,18 +159,22 @@ def _recorded_seed(tracking_uri: str | None, parent_run_id: str) -> int | None:
 def open_store(tracking_uri: str | None) -> None:
     """Create (and migrate) the MLflow store at `tracking_uri` (else MLflow's).
 
-    A server's store is the server's: nothing to do. Errors are left to the
-    search's own opening of the store, which says what is wrong.
+    Under `store_setup.ready_store`'s lock, as every opening of a database
+    store: a `jobs=N` search's chief and workers (or two searches) open a
+    new store at the same moment, and only one migrates it. A server's store
+    is the server's: nothing to do. Errors are left to the search's own
+    opening of the store, which says what is wrong.
     """
     import mlflow
 
+    from lrdecay.tracking import store_setup
     from lrdecay.tracking.store import absolute_uri
 
     uri = str(tracking_uri or mlflow.get_tracking_uri())
     if is_http(uri):
         return
     with contextlib.suppress(Exception):
-        mlflow.MlflowClient(absolute_uri(uri)).search_experiments(max_results=1)
+        store_setup.ready_store(absolute_uri(uri))
 
 
 def open_store_early(plan: SearchPlan) -> threading.Thread | None:
