@@ -9,8 +9,9 @@ is no scheduler here: KerasTuner's oracle hands out the trials.
 What it adds around KerasTuner's mode:
 
 - a worker imports what it needs, then waits for `Workers.release()` (the
-  chief has opened its MLflow store: several processes creating a new
-  SQLite store at once break its migrations);
+  chief has written the call they run); every process then opens the MLflow
+  store on its own, one at a time creating or migrating a new one
+  (`lrdecay.tracking.store_setup.ready_store`);
 - a worker is its own process group, logged to its own file
   (`Workers.log_dir`); the chief stops them all (SIGTERM, then SIGKILL
   after `STOP_GRACE` seconds) when the block ends, however it ends, so

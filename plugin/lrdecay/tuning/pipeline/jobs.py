@@ -19,7 +19,6 @@ from typing import Any
 
 from lrdecay.tuning import distributed
 from lrdecay.tuning.distributed.jobs import Jobs, resolve_jobs
-from lrdecay.tuning.pipeline import prepare
 from lrdecay.tuning.pipeline.caller_warnings import warn_again
 
 # What only the chief uses: not sent to the workers.
@@ -44,21 +43,19 @@ def checked_jobs(jobs: int | str) -> Jobs:
 
 
 def search_in_jobs(
-    search: Callable[..., Any],
-    jobs: Jobs,
-    called: Mapping[str, Any],
-    tracking: Mapping[str, Any] | None,
+    search: Callable[..., Any], jobs: Jobs, called: Mapping[str, Any]
 ) -> Any:
     """`search(**called)` as the chief of `jobs.count` local workers.
+
+    The workers are let go at once: each search opens the store on a
+    thread while it checks its data and model (`prepare.open_store_early`,
+    one process at a time creating or migrating a new store).
 
     Args:
         search: `lrdecay.search` (pickled by reference for the workers).
         jobs: `Jobs`, from `checked_jobs`.
         called: The arguments of the `search()` call, by name (its
             `locals()` on entry: `fit_kwargs` a dict of its own).
-        tracking: The plan's tracking options, or `None` untracked. Its
-            store is opened (created, migrated) here first, while the
-            workers import, before any of them touches it.
 
     Returns:
         The chief's `SearchResult`.
@@ -72,8 +69,6 @@ def search_in_jobs(
         warnings.catch_warnings(record=True) as caught,
     ):
         warnings.simplefilter("always")
-        if tracking is not None:
-            prepare.open_store(tracking.get("tracking_uri"))
         workers.release()
         result = search(**chief_call)
     warn_again(caught, __file__, stacklevel=3)

@@ -355,7 +355,7 @@ def search(
     dry_run = _OUTLINE_ONLY.get()
     chosen = local_jobs.checked_jobs(jobs)
     if chosen.count > 1 and not dry_run:
-        searched = local_jobs.search_in_jobs(search, chosen, called, plan.tracking)
+        searched = local_jobs.search_in_jobs(search, chosen, called)
         return cast(SearchResult, searched)
     with (
         prepare.credentials_out_of_the_uri(plan) as plan,
