@@ -4,8 +4,8 @@
     python benchmarks/run.py --quick    # a smoke run (< 3 min); what CI runs
 
 Each benchmark script that exists (bench_tabular.py, bench_cost.py, bench_peers.py,
-bench_hyperband.py, bench_budget.py, bench_tracking.py, bench_distributed.py, study.py,
-study_budget.py)
+bench_hyperband.py, bench_budget.py, bench_tracking.py, bench_distributed.py,
+bench_jobs.py, study.py, study_budget.py)
 runs as a subprocess with `--out DIR` (and `--quick`), and writes its JSON there.
 This script then renders one markdown file from every JSON in DIR: benchmarks/RESULTS.md
 (tables, plots, machine and date), and the same text with links from the repository root
@@ -55,6 +55,7 @@ SCRIPTS = (
     "bench_budget.py",
     "bench_tracking.py",
     "bench_distributed.py",
+    "bench_jobs.py",
     "study.py",
     "study_budget.py",
 )
