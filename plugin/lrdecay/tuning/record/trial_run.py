@@ -101,8 +101,9 @@ class TrialRun:
         For a trial the search stopped in: its fit may have ended the run,
         or been interrupted while ending it. The trial re-runs on resume.
         """
-        self.logger.wait_for_artifacts()
-        self.end("KILLED", reason, trial_status="KILLED")  # a no-op if ended
+        # `end` ends the fit's run if the stop left it open, and waits for its
+        # sends before the KILLED goes in.
+        self.end("KILLED", reason, trial_status="KILLED")
         client = self.owner.client
         known = self.logger.run_id
         for run_id in [known] if known is not None else self._opened_unseen():
