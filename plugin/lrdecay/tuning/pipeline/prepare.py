@@ -159,11 +159,11 @@ def _recorded_seed(tracking_uri: str | None, parent_run_id: str) -> int | None:
 def open_store(tracking_uri: str | None) -> None:
     """Create (and migrate) the MLflow store at `tracking_uri` (else MLflow's).
 
-    Under `store_setup.ready_store`'s lock, as every opening of a database
-    store: a `jobs=N` search's chief and workers (or two searches) open a
-    new store at the same moment, and only one migrates it. A server's store
-    is the server's: nothing to do. Errors are left to the search's own
-    opening of the store, which says what is wrong.
+    Through `store_setup.ready_store`, as every opening of a database store:
+    under its lock (a `jobs=N` search's chief and workers, or two searches,
+    open a new store at the same moment, and only one migrates it); a
+    server's store is the server's, left alone there. Errors are left to
+    the search's own opening of the store, which says what is wrong.
     """
     import mlflow
 
@@ -171,8 +171,6 @@ def open_store(tracking_uri: str | None) -> None:
     from lrdecay.tracking.store import absolute_uri
 
     uri = str(tracking_uri or mlflow.get_tracking_uri())
-    if is_http(uri):
-        return
     with contextlib.suppress(Exception):
         store_setup.ready_store(absolute_uri(uri))
 
