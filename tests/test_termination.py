@@ -340,6 +340,51 @@ def test_a_ctrl_c_inside_a_sqlite_write_lets_go_of_its_lock_once_released(
     assert held == 2, f"{attempt + 1} Ctrl-Cs, {held} inside a write"
 
 
+def test_a_ctrl_c_inside_a_sqlite_read_lets_go_of_its_lock_once_released(
+    tmp_path: Path,
+) -> None:
+    """A real Ctrl-C lands where SQLAlchemy turns a read's rows into objects.
+
+    SQLAlchemy closes the query's cursor there on an `Exception` only: after
+    a KeyboardInterrupt its SELECT stays active and holds the file's read
+    lock, its connection back in the pool, so every write waits 20 s and
+    fails. On Python 3.11 the list comprehension's frame in the traceback
+    keeps the cursor even with its locals cleared (the loop test above
+    failed this way, about once in a thousand Ctrl-Cs under load).
+    """
+    import traceback
+
+    import mlflow
+    import sqlalchemy.orm.context
+
+    from lrdecay.tracking.store import release_stopped_calls
+
+    database = tmp_path / "mlflow.db"
+    client = mlflow.MlflowClient(f"sqlite:///{database}")
+    run_id = client.create_run(client.create_experiment("reads")).info.run_id
+    landed: list[str] = []
+
+    def ctrl_c_at_rows(frame: Any, event: str, arg: Any) -> None:
+        if event == "call" and frame.f_code.co_name == "row_processor" and not landed:
+            landed.append(frame.f_code.co_filename)
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(KeyboardInterrupt) as stopped, stop_on_signals():
+        sys.settrace(ctrl_c_at_rows)
+        try:
+            client.get_run(run_id)
+        finally:
+            sys.settrace(None)
+    assert landed == [str(Path(sqlalchemy.orm.context.__file__))]
+    assert _locked(database)  # the stopped read's SELECT
+    release_stopped_calls(stopped.value)
+    assert not _locked(database)
+    client.set_tag(run_id, "after", "the stop")
+    printed = "".join(traceback.format_exception(stopped.value))
+    assert "Stopped inside (a store call, let go of):" in printed
+    assert "in row_processor" in printed  # where it landed, still told
+
+
 def test_a_ctrl_c_while_the_last_send_waits_does_not_end_the_wait_for_it(
     tmp_path: Path,
 ) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
+import sys
 import traceback
 from collections.abc import Iterator
 from typing import Any
@@ -111,19 +112,35 @@ def experiment_by_name(store: Any, name: str) -> str:
         return str(experiment.experiment_id)
 
 
+_STOPPED_INSIDE = "Stopped inside (a store call, let go of):"
+
+
 def release_stopped_calls(error: BaseException) -> None:
     """Let go of the store connections a stopped store call still holds.
 
-    A Ctrl-C that lands inside a SQLite store's write (`cursor.execute`)
-    leaves its connection inside an open write transaction, held by the
-    locals of the frames in the exception's traceback: while `error` lives
-    (a handler ending the runs holds it), every other write to the file
-    waits SQLite's busy timeout (20 s) and fails with "database is locked".
-    This clears the locals of those frames (the frames still running keep
-    theirs; the traceback still prints) along `error`'s chain, and collects
-    the connection, which rolls its transaction back. Call it in the
-    handler, before its first write.
+    A Ctrl-C inside a SQLite store's call can leave the file locked: inside
+    a write (`cursor.execute`) the connection stays in an open write
+    transaction; inside a read's loading of rows, SQLAlchemy closes its
+    cursor on an `Exception` only, so the statement stays active with its
+    read lock, though the connection went back to the pool. Both are held
+    by the frames in the exception's traceback: while `error` lives (a
+    handler ending the runs holds it), every other write to the file waits
+    SQLite's busy timeout (20 s) and fails with "database is locked".
+
+    This cuts each traceback along `error`'s chain after the frames still
+    running (the handler's own), and collects: the finished frames go, and
+    with them what they held. Clearing their locals is not enough: a
+    nested function's frame (a list comprehension's, on Python 3.11) keeps
+    the function and its closure, the cursor among it. Where the stop
+    landed stays readable: the cut frames become a note of the exception
+    (Python 3.11+), printed under it. Call it in the handler, before its
+    first write.
     """
+    running: set[int] = set()
+    frame = sys._getframe()
+    while frame is not None:
+        running.add(id(frame))
+        frame = frame.f_back  # type: ignore[assignment]
     seen: set[int] = set()
     pending: list[BaseException | None] = [error]
     while pending:
@@ -131,6 +148,27 @@ def release_stopped_calls(error: BaseException) -> None:
         if current is None or id(current) in seen:
             continue
         seen.add(id(current))
-        traceback.clear_frames(current.__traceback__)
+        _cut_finished_frames(current, running)
         pending += [current.__cause__, current.__context__]
     gc.collect()
+
+
+def _cut_finished_frames(error: BaseException, running: set[int]) -> None:
+    kept, entry = None, error.__traceback__
+    while entry is not None and id(entry.tb_frame) in running:
+        kept, entry = entry, entry.tb_next
+    if entry is None:
+        return
+    where = "".join(traceback.format_tb(entry)).rstrip()
+    notes = getattr(error, "__notes__", [])
+    for index, note in enumerate(notes):
+        if note.startswith(_STOPPED_INSIDE):  # an earlier cut, deeper down
+            notes[index] = f"{_STOPPED_INSIDE}\n{where}{note[len(_STOPPED_INSIDE) :]}"
+            break
+    else:
+        if hasattr(error, "add_note"):  # Python 3.11+
+            error.add_note(f"{_STOPPED_INSIDE}\n{where}")
+    if kept is None:
+        error.__traceback__ = None
+    else:
+        kept.tb_next = None

@@ -284,7 +284,7 @@ class DecayHyperModel(keras_tuner.HyperModel):
             if run is not None:
                 from lrdecay.tracking import store  # loaded: a run is open
 
-                store.release_stopped_calls(error)  # a Ctrl-C inside a write
+                store.release_stopped_calls(error)  # a Ctrl-C inside a store call
                 reason = f"{type(error).__name__}: {error}" if str(error) else ""
                 run.end(
                     "KILLED",
