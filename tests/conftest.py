@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import os
 
+from lrdecay.tuning.distributed.jobs import THREAD_VARIABLES
+
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-# One thread per pool in every test process and every process a test starts
-# (they inherit it): two pytest workers (pyproject's addopts) on two cores,
-# each test's subprocesses on top, fought over the cores with TensorFlow's
-# and XLA's default pools of one thread per core. Same machine, same tree:
-# the suite took 1197 s with the default pools, 968 s and 858 s with these.
-os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
-os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
-os.environ.setdefault("OMP_NUM_THREADS", "1")
+# One thread per pool (the variables `--jobs` sets for its workers, and XLA's)
+# in every test process and every process a test starts (they inherit it):
+# two pytest workers (pyproject's addopts) on two cores, each test's
+# subprocesses on top, fought over the cores with TensorFlow's and XLA's
+# default pools of one thread per core. A variable already set is kept. Same
+# machine, same tree: the suite took 1197 s with the default pools, 968 s and
+# 858 s with these.
+os.environ.update({name: os.environ.get(name, "1") for name in THREAD_VARIABLES})
 os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false")
 
 import signal
